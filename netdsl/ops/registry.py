@@ -152,7 +152,7 @@ class OpDef:
         if isinstance(out, TensorSpec):
             out = [out]
         out = list(out)
-        if len(out) != len(self.outputs):
+        if not self.outputs[-1].endswith("*") and len(out) != len(self.outputs):
             raise RuntimeError(f"op '{self.name}' inferred {len(out)} outputs, declares {len(self.outputs)}")
         return out
 

@@ -1,0 +1,37 @@
+"""netdsl: describe a network once in Python; run it in NumPy, OpenVINO, TensorRT or ONNX.
+
+``import netdsl`` imports no engine (tensorrt, openvino, pycuda, onnx): each backend imports its
+engine on first use and says what to install when it is missing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import functional, layers, ops  # noqa: F401
+from . import layers as nn  # noqa: F401
+from .dsl import Network, Tensor  # noqa: F401
+from .dtypes import DType, as_dtype  # noqa: F401
+from .errors import (BackendUnavailable, GraphError, NetdslError, ShapeError, UnknownOpError,  # noqa: F401
+                     UnsupportedOpError, WeightError)
+from .functional import *  # noqa: F401,F403
+from .graph import Graph  # noqa: F401
+from .shapes import Sym  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def compile(network: Any, backend: str = "reference", **options: Any) -> Any:  # noqa: A001
+    """Compile a Network/Graph with a backend ('reference', 'openvino', 'tensorrt', 'onnx')."""
+    from .backends import compile as _compile
+    return _compile(network, backend=backend, **options)
+
+
+def export_onnx(network: Any, path: Any, opset: int = 17, **options: Any) -> Any:
+    """Write the network as an ONNX model (needs the ``onnx`` extra)."""
+    from .backends.onnx import export_onnx as _export
+    return _export(getattr(network, "graph", network), path, opset=opset, **options)
+
+
+def summary(network: Any) -> str:
+    from .summary import summary as _summary
+    return _summary(getattr(network, "graph", network))

@@ -1,0 +1,63 @@
+"""What every compiled model offers: dict of NumPy arrays in, dict of NumPy arrays out."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Graph
+from ..shapes import Sym, fmt_shape
+
+
+class CompiledModel:
+    """Base class: ``model(data=x)`` or ``model({"data": x})`` returns ``{output name: array}``."""
+
+    backend = "?"
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.input_names = [v.name for v in graph.inputs]
+        self.output_names = [v.name for v in graph.outputs]
+
+    def __call__(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> dict:
+        feeds = dict(inputs or {}, **kw)
+        return self.run(self.check_inputs(feeds))
+
+    def run(self, feeds: dict) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check_inputs(self, feeds: Mapping[str, Any]) -> dict:
+        """Validate names, ranks, static dims, consistent symbols and dtypes; returns NumPy arrays."""
+        return check_inputs(self.graph, feeds)
+
+
+def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
+    missing = [v.name for v in graph.inputs if v.name not in feeds]
+    extra = [k for k in feeds if k not in {v.name for v in graph.inputs}]
+    if missing or extra:
+        raise ShapeError(f"network '{graph.name}': " + "; ".join(
+            ([f"missing input(s) {', '.join(missing)}"] if missing else [])
+            + ([f"unknown input(s) {', '.join(extra)}"] if extra else []))
+            + f" (inputs: {', '.join(v.name for v in graph.inputs)})")
+    env: dict[str, int] = {}
+    out = {}
+    for v in graph.inputs:
+        arr = np.asarray(feeds[v.name])
+        if arr.dtype != v.dtype.numpy:
+            if arr.dtype.kind == v.dtype.numpy.kind or (arr.dtype.kind in "iu" and v.dtype.numpy.kind in "iu"):
+                arr = arr.astype(v.dtype.numpy)
+            else:
+                raise ShapeError(f"input '{v.name}': expected {v.dtype}, got {arr.dtype}")
+        if arr.ndim != len(v.shape):
+            raise ShapeError(f"input '{v.name}': expected shape {fmt_shape(v.shape)}, got {fmt_shape(arr.shape)}")
+        for d, a in zip(v.shape, arr.shape):
+            if isinstance(d, int):
+                if d != a:
+                    raise ShapeError(f"input '{v.name}': expected shape {fmt_shape(v.shape)}, got {fmt_shape(arr.shape)}")
+            elif len(d.terms) == 1 and d.terms[0][1] == 1 and d.coeff == 1:
+                s = d.terms[0][0]
+                if env.setdefault(s, a) != a:
+                    raise ShapeError(f"input '{v.name}': dim {s}={a} but another input has {s}={env[s]}")
+        out[v.name] = np.ascontiguousarray(arr)
+    return out

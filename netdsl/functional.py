@@ -1,0 +1,628 @@
+"""Functional DSL: one function per op on symbolic tensors (PyTorch-like names and defaults).
+
+Every function takes an optional ``name=`` for the layer it creates.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from .dsl import Network, Tensor
+from .dtypes import DType, as_dtype
+from .errors import ShapeError
+from .shapes import Sym, fmt_shape, normalize_axis
+
+IntOrSeq = Union[int, Sequence[int]]
+_INT_MAX = 2 ** 63 - 1
+
+
+def _net(*ts: Any) -> Network:
+    for t in ts:
+        if isinstance(t, Tensor):
+            return t.net
+        if isinstance(t, (list, tuple)):
+            for u in t:
+                if isinstance(u, Tensor):
+                    return u.net
+    raise ShapeError("this op needs at least one netdsl Tensor input")
+
+
+def as_tensor(x: Any, like: Optional[Tensor] = None, net: Optional[Network] = None) -> Tensor:
+    """A Tensor as is; numbers/arrays become constants (of ``like``'s dtype for Python scalars)."""
+    if isinstance(x, Tensor):
+        return x
+    net = net or (like.net if like is not None else None)
+    if net is None:
+        raise ShapeError(f"cannot make a tensor from {x!r} without a network")
+    if like is not None and (isinstance(x, (int, float, bool)) or (isinstance(x, np.ndarray) and x.dtype.kind != like.dtype.numpy.kind)):
+        return net.constant(np.asarray(x), dtype=like.dtype)
+    return net.constant(x)
+
+
+def _tuple(v: IntOrSeq, n: int, what: str) -> tuple:
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(v)
+    if len(v) != n:
+        raise ShapeError(f"{what} needs {n} values, got {v}")
+    return v
+
+
+def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequence[int],
+          dilations: Sequence[int], op: str) -> tuple:
+    """Explicit pads (begins then ends) from int / tuple / 'valid' / 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * (2 * nd)
+        if padding != "same":
+            raise ShapeError(f"{op}: padding must be an int, a tuple, 'same' or 'valid'; got {padding!r}")
+        begins, ends = [], []
+        for i in range(nd):
+            d = x.shape[2 + i]
+            eff = dilations[i] * (kernel[i] - 1) + 1
+            if isinstance(d, int):
+                out = -(-d // strides[i])
+                total = builtins.max((out - 1) * strides[i] + eff - d, 0)
+            elif strides[i] == 1:
+                total = eff - 1
+            else:
+                raise ShapeError(f"{op}: padding='same' with stride {strides[i]} needs a static spatial size, "
+                                 f"got {x}")
+            begins.append(total // 2)
+            ends.append(total - total // 2)
+        return tuple(begins + ends)
+    if isinstance(padding, int):
+        return (padding,) * (2 * nd)
+    padding = tuple(padding)
+    if len(padding) == nd:
+        return padding * 2
+    if len(padding) == 2 * nd:
+        return padding
+    raise ShapeError(f"{op}: padding {padding} needs {nd} or {2 * nd} values")
+
+
+# ---- convolution / pooling -------------------------------------------------------------------------
+def conv(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: Any = 0,
+         dilation: IntOrSeq = 1, groups: int = 1, name: Optional[str] = None) -> Tensor:
+    """N-d convolution (rank of ``x`` decides 1d/2d/3d); weight (O, C/groups, *k)."""
+    nd = x.rank - 2
+    if nd < 1:
+        raise ShapeError(f"conv: input {x} must be (N, C, *spatial)")
+    s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+    k = tuple(int(v) if isinstance(v, int) else 1 for v in w.shape[2:])
+    pads = _pads(padding, nd, x, k, s, d, "conv")
+    return x.net.apply("conv", [x, w, b], name=name, strides=s, dilations=d, pads=pads, groups=groups)
+
+
+conv1d = conv2d = conv3d = conv
+
+
+def conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
+                   output_padding: IntOrSeq = 0, dilation: IntOrSeq = 1, groups: int = 1,
+                   name: Optional[str] = None) -> Tensor:
+    """Transposed convolution; weight (C_in, O/groups, *k) as in PyTorch."""
+    nd = x.rank - 2
+    s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+    p = padding if not isinstance(padding, int) else (padding,) * nd
+    p = tuple(p) * 2 if len(tuple(p)) == nd else tuple(p)
+    return x.net.apply("conv_transpose", [x, w, b], name=name, strides=s, dilations=d, pads=p,
+                       output_padding=_tuple(output_padding, nd, "output_padding"), groups=groups)
+
+
+conv_transpose1d = conv_transpose2d = conv_transpose3d = conv_transpose
+
+
+def max_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None, padding: Any = 0,
+             ceil_mode: bool = False, name: Optional[str] = None) -> Tensor:
+    nd = x.rank - 2
+    k = _tuple(kernel_size, nd, "kernel_size")
+    s = _tuple(stride if stride is not None else k, nd, "stride")
+    return x.net.apply("max_pool", [x], name=name, kernel=k, strides=s,
+                       pads=_pads(padding, nd, x, k, s, (1,) * nd, "max_pool"), ceil_mode=ceil_mode)
+
+
+def avg_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None, padding: Any = 0,
+             ceil_mode: bool = False, count_include_pad: bool = True, name: Optional[str] = None) -> Tensor:
+    nd = x.rank - 2
+    k = _tuple(kernel_size, nd, "kernel_size")
+    s = _tuple(stride if stride is not None else k, nd, "stride")
+    return x.net.apply("avg_pool", [x], name=name, kernel=k, strides=s,
+                       pads=_pads(padding, nd, x, k, s, (1,) * nd, "avg_pool"), ceil_mode=ceil_mode,
+                       count_include_pad=count_include_pad)
+
+
+max_pool1d = max_pool2d = max_pool3d = max_pool
+avg_pool1d = avg_pool2d = avg_pool3d = avg_pool
+
+
+def global_avg_pool(x: Tensor, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("global_avg_pool", [x], name=name)
+
+
+def global_max_pool(x: Tensor, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("global_max_pool", [x], name=name)
+
+
+# ---- normalization ------------------------------------------------------------------------------
+def batch_norm(x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor, eps: float = 1e-5,
+               name: Optional[str] = None) -> Tensor:
+    return x.net.apply("batch_norm", [x, scale, bias, mean, var], name=name, eps=eps)
+
+
+def layer_norm(x: Tensor, scale: Optional[Tensor] = None, bias: Optional[Tensor] = None, axis: int = -1,
+               eps: float = 1e-5, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("layer_norm", [x, scale, bias], name=name, axis=axis, eps=eps)
+
+
+def group_norm(x: Tensor, num_groups: int, scale: Tensor, bias: Tensor, eps: float = 1e-5,
+               name: Optional[str] = None) -> Tensor:
+    return x.net.apply("group_norm", [x, scale, bias], name=name, num_groups=num_groups, eps=eps)
+
+
+def instance_norm(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("instance_norm", [x, scale, bias], name=name, eps=eps)
+
+
+def lrn(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
+        name: Optional[str] = None) -> Tensor:
+    return x.net.apply("lrn", [x], name=name, size=size, alpha=alpha, beta=beta, bias=bias)
+
+
+# ---- dense --------------------------------------------------------------------------------------
+def linear(x: Tensor, w: Tensor, b: Optional[Tensor] = None, name: Optional[str] = None) -> Tensor:
+    """``x @ w.T + b`` with ``w`` of shape (out, in)."""
+    return x.net.apply("linear", [x, w, b], name=name)
+
+
+def matmul(a: Tensor, b: Tensor, name: Optional[str] = None) -> Tensor:
+    net = _net(a, b)
+    return net.apply("matmul", [as_tensor(a, net=net), as_tensor(b, net=net)], name=name)
+
+
+def embedding(ids: Tensor, table: Tensor, name: Optional[str] = None) -> Tensor:
+    return ids.net.apply("embedding", [ids, table], name=name)
+
+
+def dropout(x: Tensor, p: float = 0.5, name: Optional[str] = None) -> Tensor:
+    """Identity at inference (kept as a layer so names and exports match the training model)."""
+    return x.net.apply("dropout", [x], name=name, p=p)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None, scale: Optional[float] = None,
+              causal: bool = False, name: Optional[str] = None) -> Tensor:
+    """Scaled dot-product attention; bool mask True = attend, float mask is added to the logits."""
+    return q.net.apply("attention", [q, k, v, mask], name=name, scale=scale, causal=causal)
+
+
+scaled_dot_product_attention = attention
+
+
+# ---- activations ---------------------------------------------------------------------------------
+def _unary(op: str, x: Tensor, name: Optional[str], **attrs: Any) -> Tensor:
+    return x.net.apply(op, [x], name=name, **attrs)
+
+
+def relu(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("relu", x, name)
+def sigmoid(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("sigmoid", x, name)
+def tanh(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("tanh", x, name)
+def silu(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("silu", x, name)
+def hard_swish(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("hard_swish", x, name)
+def mish(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("mish", x, name)
+def softplus(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("softplus", x, name)
+def softsign(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("softsign", x, name)
+def neg(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("neg", x, name)
+def abs(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("abs", x, name)  # noqa: A001
+def exp(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("exp", x, name)
+def log(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("log", x, name)
+def sqrt(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("sqrt", x, name)
+def rsqrt(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("rsqrt", x, name)
+def reciprocal(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("reciprocal", x, name)
+def erf(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("erf", x, name)
+def identity(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("identity", x, name)
+def logical_not(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("logical_not", x, name)
+
+
+swish = silu
+hardswish = hard_swish
+
+
+def leaky_relu(x: Tensor, alpha: float = 0.01, name: Optional[str] = None) -> Tensor:
+    return _unary("leaky_relu", x, name, alpha=alpha)
+
+
+def elu(x: Tensor, alpha: float = 1.0, name: Optional[str] = None) -> Tensor:
+    return _unary("elu", x, name, alpha=alpha)
+
+
+def selu(x: Tensor, name: Optional[str] = None) -> Tensor:
+    return _unary("selu", x, name)
+
+
+def hard_sigmoid(x: Tensor, alpha: float = 0.2, beta: float = 0.5, name: Optional[str] = None) -> Tensor:
+    """clip(alpha*x + beta, 0, 1); PyTorch's hardsigmoid is alpha=1/6."""
+    return _unary("hard_sigmoid", x, name, alpha=alpha, beta=beta)
+
+
+def gelu(x: Tensor, approximate: str = "none", name: Optional[str] = None) -> Tensor:
+    return _unary("gelu", x, name, approximate=approximate)
+
+
+def clip(x: Tensor, min: Optional[float] = None, max: Optional[float] = None,  # noqa: A002
+         name: Optional[str] = None) -> Tensor:
+    return _unary("clip", x, name, min=min, max=max)
+
+
+def relu6(x: Tensor, name: Optional[str] = None) -> Tensor:
+    return _unary("clip", x, name or "relu6", min=0.0, max=6.0)
+
+
+def prelu(x: Tensor, slope: Tensor, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("prelu", [x, slope], name=name)
+
+
+def softmax(x: Tensor, axis: int = -1, name: Optional[str] = None) -> Tensor:
+    return _unary("softmax", x, name, axis=axis)
+
+
+def log_softmax(x: Tensor, axis: int = -1, name: Optional[str] = None) -> Tensor:
+    return _unary("log_softmax", x, name, axis=axis)
+
+
+# ---- binary -------------------------------------------------------------------------------------
+def _binary(op: str, a: Any, b: Any, name: Optional[str]) -> Tensor:
+    net = _net(a, b)
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    a = as_tensor(a, like=tb, net=net) if ta is None else a
+    b = as_tensor(b, like=ta, net=net) if tb is None else b
+    return net.apply(op, [a, b], name=name)
+
+
+def add(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("add", a, b, name)
+def sub(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("sub", a, b, name)
+def mul(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("mul", a, b, name)
+def div(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("div", a, b, name)
+def pow(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("pow", a, b, name)  # noqa: A001
+def maximum(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("maximum", a, b, name)
+def minimum(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("minimum", a, b, name)
+def equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("equal", a, b, name)
+def not_equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("not_equal", a, b, name)
+def less(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("less", a, b, name)
+def less_equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("less_equal", a, b, name)
+def greater(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("greater", a, b, name)
+def greater_equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor:
+    return _binary("greater_equal", a, b, name)
+def logical_and(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("logical_and", a, b, name)
+def logical_or(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("logical_or", a, b, name)
+
+
+def where(cond: Tensor, a: Any, b: Any, name: Optional[str] = None) -> Tensor:
+    net = _net(cond, a, b)
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    a = as_tensor(a, like=like, net=net)
+    b = as_tensor(b, like=like, net=net)
+    return net.apply("where", [cond, a, b], name=name)
+
+
+def cast(x: Tensor, dtype: Any, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("cast", [x], name=name, dtype=as_dtype(dtype))
+
+
+# ---- reductions ----------------------------------------------------------------------------------
+def _axes(axis: Any) -> Optional[tuple]:
+    if axis is None:
+        return None
+    return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def sum(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
+    return x.net.apply("reduce_sum", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+
+
+def mean(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("reduce_mean", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+
+
+def max(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
+    return x.net.apply("reduce_max", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+
+
+def min(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
+    return x.net.apply("reduce_min", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+
+
+def prod(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("reduce_prod", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+
+
+def argmax(x: Tensor, axis: int = -1, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("argmax", [x], name=name, axis=axis, keepdims=keepdims)
+
+
+def argmin(x: Tensor, axis: int = -1, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("argmin", [x], name=name, axis=axis, keepdims=keepdims)
+
+
+def topk(x: Tensor, k: int, axis: int = -1, largest: bool = True, name: Optional[str] = None) -> tuple:
+    """(values, int32 indices) of the k largest (or smallest) entries along axis."""
+    return x.net.apply("topk", [x], name=name, k=k, axis=axis, largest=largest)
+
+
+# ---- shape --------------------------------------------------------------------------------------
+def reshape(x: Tensor, shape: Sequence[int], name: Optional[str] = None) -> Tensor:
+    """New shape; 0 copies the input dim, -1 is inferred (symbolic dims are carried through)."""
+    return x.net.apply("reshape", [x], name=name, shape=tuple(int(s) for s in shape))
+
+
+def flatten(x: Tensor, start: int = 1, end: int = -1, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("flatten", [x], name=name, start=start, end=end)
+
+
+def transpose(x: Tensor, perm: Optional[Sequence[int]] = None, name: Optional[str] = None) -> Tensor:
+    perm = tuple(perm) if perm is not None else tuple(reversed(range(x.rank)))
+    return x.net.apply("transpose", [x], name=name, perm=perm)
+
+
+permute = transpose
+
+
+def squeeze(x: Tensor, axes: Any = None, name: Optional[str] = None) -> Tensor:
+    if axes is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    return x.net.apply("squeeze", [x], name=name, axes=_axes(axes))
+
+
+def unsqueeze(x: Tensor, axes: Any, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("unsqueeze", [x], name=name, axes=_axes(axes))
+
+
+def concat(xs: Sequence[Tensor], axis: int = 0, name: Optional[str] = None) -> Tensor:
+    xs = list(xs)
+    net = _net(*xs)
+    return net.apply("concat", [as_tensor(t, like=xs[0] if isinstance(xs[0], Tensor) else None, net=net) for t in xs],
+                     name=name, axis=axis)
+
+
+cat = concatenate = concat
+
+
+def stack(xs: Sequence[Tensor], axis: int = 0, name: Optional[str] = None) -> Tensor:
+    r = xs[0].rank + 1
+    a = normalize_axis(axis, r, "stack axis")
+    return concat([unsqueeze(t, a) for t in xs], axis=a, name=name)
+
+
+def split(x: Tensor, sizes: IntOrSeq, axis: int = 0, name: Optional[str] = None) -> tuple:
+    """Split along axis into pieces of ``sizes`` (a list), or into pieces of one size (an int)."""
+    d = x.shape[normalize_axis(axis, x.rank, "split axis")]
+    if isinstance(sizes, int):
+        if not isinstance(d, int):
+            raise ShapeError(f"split: axis {axis} of {x} is symbolic; give the sizes as a list")
+        sizes = [sizes] * (d // sizes) + ([d % sizes] if d % sizes else [])
+    out = x.net.apply("split", [x], name=name, axis=axis, sizes=tuple(sizes))
+    return out if isinstance(out, tuple) else (out,)
+
+
+def slice(x: Tensor, starts: Sequence[int], ends: Sequence[int], axes: Optional[Sequence[int]] = None,  # noqa: A001
+          steps: Optional[Sequence[int]] = None, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("slice", [x], name=name, starts=tuple(starts), ends=tuple(ends),
+                       axes=None if axes is None else tuple(axes), steps=None if steps is None else tuple(steps))
+
+
+def gather(data: Tensor, indices: Any, axis: int = 0, name: Optional[str] = None) -> Tensor:
+    if not isinstance(indices, Tensor):
+        indices = data.net.constant(np.asarray(indices, dtype=np.int32))
+    return data.net.apply("gather", [data, indices], name=name, axis=axis)
+
+
+def pad(x: Tensor, pads: Sequence[int], mode: str = "constant", value: float = 0.0,
+        name: Optional[str] = None) -> Tensor:
+    """Pad with ``pads`` = begins then ends for every axis (ONNX order)."""
+    return x.net.apply("pad", [x], name=name, pads=tuple(pads), mode=mode, value=value)
+
+
+def resize(x: Tensor, scales: Optional[Sequence[float]] = None, sizes: Optional[Sequence[int]] = None,
+           mode: str = "nearest", coordinate_transformation: str = "half_pixel",
+           nearest_mode: str = "round_prefer_floor", name: Optional[str] = None) -> Tensor:
+    """Resize spatial axes; scales/sizes cover every axis (ONNX conventions)."""
+    return x.net.apply("resize", [x], name=name, scales=None if scales is None else tuple(scales),
+                       sizes=None if sizes is None else tuple(sizes), mode=mode,
+                       coordinate_transformation=coordinate_transformation, nearest_mode=nearest_mode)
+
+
+def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Optional[Any] = None,
+                mode: str = "nearest", align_corners: bool = False, name: Optional[str] = None) -> Tensor:
+    """PyTorch's ``F.interpolate`` semantics: 'nearest' (floor, asymmetric) or 'bilinear'/'linear'."""
+    nd = x.rank - 2
+    if mode in ("bilinear", "linear", "trilinear"):
+        m, ct = "linear", ("align_corners" if align_corners else "pytorch_half_pixel")
+    elif mode == "nearest":
+        m, ct = "nearest", "asymmetric"
+    else:
+        raise ShapeError(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
+    if size is not None:
+        sz = _tuple(size, nd, "size")
+        return resize(x, sizes=tuple(x.shape[:2]) + sz, mode=m, coordinate_transformation=ct,
+                      nearest_mode="floor", name=name)
+    sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) else (float(scale_factor),) * nd
+    return resize(x, scales=(1.0, 1.0) + tuple(float(s) for s in sc), mode=m, coordinate_transformation=ct,
+                  nearest_mode="floor", name=name)
+
+
+upsample = interpolate
+
+
+def tile(x: Tensor, repeats: Sequence[int], name: Optional[str] = None) -> Tensor:
+    return x.net.apply("tile", [x], name=name, repeats=tuple(repeats))
+
+
+def expand(x: Tensor, shape: Sequence[int], name: Optional[str] = None) -> Tensor:
+    return x.net.apply("expand", [x], name=name, shape=tuple(shape))
+
+
+# ---- indexing -------------------------------------------------------------------------------------
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """``x[...]`` with ints, slices, None and Ellipsis (strided slice + squeeze/unsqueeze),
+    or an integer Tensor / list (gather on axis 0)."""
+    if isinstance(key, (Tensor, list, np.ndarray)):
+        return gather(x, key, axis=0)
+    if not isinstance(key, tuple):
+        key = (key,)
+    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > x.rank:
+        raise ShapeError(f"too many indices ({n_real}) for {x}")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (builtins.slice(None),) * (x.rank - n_real) + key[i + 1:]
+    starts, ends, axes, steps, squeeze_axes, new_axes = [], [], [], [], [], []
+    axis = 0
+    out_pos = 0
+    for k in key:
+        if k is None:
+            new_axes.append(out_pos)
+            out_pos += 1
+            continue
+        if isinstance(k, (int, np.integer)):
+            d = x.shape[axis]
+            k = int(k)
+            if isinstance(d, int) and not -d <= k < d:
+                raise ShapeError(f"index {k} is out of range for axis {axis} of {x}")
+            starts.append(k)
+            ends.append(k + 1 if k != -1 else _INT_MAX)
+            axes.append(axis)
+            steps.append(1)
+            squeeze_axes.append(axis)
+        elif isinstance(k, builtins.slice):
+            if k != builtins.slice(None):
+                st = k.step if k.step is not None else 1
+                if st > 0:
+                    s0 = k.start if k.start is not None else 0
+                    e0 = k.stop if k.stop is not None else _INT_MAX
+                else:
+                    s0 = k.start if k.start is not None else -1
+                    e0 = k.stop if k.stop is not None else -_INT_MAX
+                starts.append(s0)
+                ends.append(e0)
+                axes.append(axis)
+                steps.append(st)
+            out_pos += 1
+        else:
+            raise ShapeError(f"unsupported index {k!r} for {x}")
+        axis += 1
+    y = x
+    if starts:
+        y = slice(y, starts, ends, axes, steps)
+    if squeeze_axes:
+        y = squeeze(y, squeeze_axes)
+    if new_axes:
+        y = unsqueeze(y, new_axes)
+    return y
+
+
+__all__ = [
+    "abs",
+    "add",
+    "argmax",
+    "argmin",
+    "attention",
+    "avg_pool",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "batch_norm",
+    "cast",
+    "cat",
+    "clip",
+    "concat",
+    "concatenate",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "div",
+    "dropout",
+    "elu",
+    "embedding",
+    "equal",
+    "erf",
+    "exp",
+    "expand",
+    "flatten",
+    "gather",
+    "gelu",
+    "global_avg_pool",
+    "global_max_pool",
+    "greater",
+    "greater_equal",
+    "group_norm",
+    "hard_sigmoid",
+    "hard_swish",
+    "hardswish",
+    "identity",
+    "instance_norm",
+    "interpolate",
+    "layer_norm",
+    "leaky_relu",
+    "less",
+    "less_equal",
+    "linear",
+    "log",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "lrn",
+    "matmul",
+    "max",
+    "max_pool",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mish",
+    "mul",
+    "neg",
+    "not_equal",
+    "pad",
+    "permute",
+    "pow",
+    "prelu",
+    "prod",
+    "reciprocal",
+    "relu",
+    "relu6",
+    "reshape",
+    "resize",
+    "rsqrt",
+    "scaled_dot_product_attention",
+    "selu",
+    "sigmoid",
+    "silu",
+    "slice",
+    "softmax",
+    "softplus",
+    "softsign",
+    "split",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "sub",
+    "sum",
+    "swish",
+    "tanh",
+    "tile",
+    "topk",
+    "transpose",
+    "unsqueeze",
+    "upsample",
+    "where",
+]

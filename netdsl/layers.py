@@ -1,0 +1,458 @@
+"""Modules: reusable layers that own named parameters (``conv1.weight``), PyTorch style.
+
+Parameter names follow the attribute path from the outermost module (``layer1.0.conv1.weight``),
+so checkpoints from PyTorch bind by name. A module called at top level gets its ``name`` (or, for a
+leaf layer without one, a generated name such as ``conv2d_1``); a container called at top level
+without a name adds no prefix. Calling a module twice reuses (shares) its parameters.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from . import functional as F
+from .dsl import Network, Tensor
+from .errors import ShapeError
+from .functional import _tuple
+
+
+class Module:
+    """Base class. Subclasses declare parameters with :meth:`param` and implement :meth:`forward`."""
+
+    def __init__(self, name: Optional[str] = None):
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "_path", None)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if isinstance(value, Module):
+            self._modules[key] = value
+        object.__setattr__(self, key, value)
+
+    def param(self, name: str, shape: Sequence[int], init: str = "normal", dtype: str = "float32") -> None:
+        """Declare a parameter (its tensor is made in the network at call time)."""
+        self._params[name] = (tuple(int(d) for d in shape), init, dtype)
+
+    def children(self) -> Iterator[tuple[str, "Module"]]:
+        return iter(self._modules.items())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, tuple]]:
+        """(full name, shape) of every declared parameter, recursively."""
+        for n, (shape, _, _) in self._params.items():
+            yield (f"{prefix}{n}", shape)
+        for cn, c in self._modules.items():
+            yield from c.named_parameters(f"{prefix}{cn}.")
+
+    def _assign_paths(self, path: str) -> None:
+        object.__setattr__(self, "_path", path)
+        for cn, c in self._modules.items():
+            c._assign_paths(f"{path}.{cn}" if path else cn)
+
+    def p(self, net: Network, name: str) -> Tensor:
+        """The network tensor of this module's parameter ``name``."""
+        shape, init, dtype = self._params[name]
+        full = f"{self._path}.{name}" if self._path else name
+        return net.parameter(full, shape, dtype, init=init)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        net = _find_net(args, kwargs)
+        if self._path is None:
+            if self.name is not None:
+                self._assign_paths(net.scoped(self.name))
+            elif self._params:
+                self._assign_paths(net.unique_name(_snake(type(self).__name__)))
+            else:
+                self._assign_paths(net.scoped("") [:-1] if net._scopes() else "")
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def layer_name(self, suffix: str = "") -> Optional[str]:
+        """Name for the layer(s) this module adds (its path; absolute, so not re-scoped)."""
+        base = self._path or None
+        if base is None:
+            return None
+        return base + suffix if suffix else base
+
+    def build(self, inputs: dict, outputs: Sequence[str] = ("output",), name: Optional[str] = None) -> Network:
+        """Trace this module into a new Network: ``inputs`` maps names to shapes (or (shape, dtype))."""
+        net = Network(name or _snake(type(self).__name__))
+        ts = []
+        for n, spec in inputs.items():
+            if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str) and isinstance(spec[0], (tuple, list)):
+                ts.append(net.input(n, spec[0], spec[1]))
+            else:
+                ts.append(net.input(n, spec))
+        out = self(*ts)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if len(outs) != len(outputs):
+            outputs = [f"output{i}" for i in range(len(outs))] if len(outs) > 1 else outputs
+        for t, n in zip(outs, outputs):
+            net.output(t, n)
+        return net
+
+
+def _snake(s: str) -> str:
+    out = []
+    for i, ch in enumerate(s):
+        if ch.isupper() and i and (not s[i - 1].isupper() or (i + 1 < len(s) and s[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _find_net(args: Any, kwargs: dict) -> Network:
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, Tensor):
+            return a.net
+        if isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, Tensor):
+                    return b.net
+    raise ShapeError("a module must be called with at least one netdsl Tensor")
+
+
+def _name(m: Module, x: Tensor, suffix: str = "") -> Optional[str]:
+    """Layer name for a module-made op: the module path, made absolute by temporarily leaving scopes."""
+    return m.layer_name(suffix)
+
+
+class _Unscoped:
+    """Context: ops named after a module path should not get the scope prefix again."""
+
+    def __init__(self, net: Network):
+        self.net = net
+
+    def __enter__(self) -> None:
+        self.saved = list(self.net._scopes())
+        self.net._scopes().clear()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.net._scopes()[:] = self.saved
+
+
+# ---- layers with parameters ----------------------------------------------------------------------
+class _ConvNd(Module):
+    nd = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, name: Optional[str] = None):
+        super().__init__(name)
+        k = _tuple(kernel_size, self.nd, "kernel_size")
+        if in_channels % groups or out_channels % groups:
+            raise ShapeError(f"{type(self).__name__}: channels {in_channels}->{out_channels} not divisible by "
+                             f"groups={groups}")
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.param("weight", (out_channels, in_channels // groups) + k, init="he")
+        if bias:
+            self.param("bias", (out_channels,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            w = self.p(net, "weight")
+            b = self.p(net, "bias") if "bias" in self._params else None
+            return F.conv(x, w, b, self.stride, self.padding, self.dilation, self.groups,
+                          name=self.layer_name())
+
+
+class Conv1d(_ConvNd):
+    nd = 1
+
+
+class Conv2d(_ConvNd):
+    nd = 2
+
+
+class Conv3d(_ConvNd):
+    nd = 3
+
+
+class ConvTranspose2d(Module):
+    nd = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 name: Optional[str] = None):
+        super().__init__(name)
+        k = _tuple(kernel_size, self.nd, "kernel_size")
+        self.stride, self.padding, self.output_padding, self.groups, self.dilation = \
+            stride, padding, output_padding, groups, dilation
+        self.param("weight", (in_channels, out_channels // groups) + k, init="he")
+        if bias:
+            self.param("bias", (out_channels,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            w = self.p(net, "weight")
+            b = self.p(net, "bias") if "bias" in self._params else None
+            return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding,
+                                    self.dilation, self.groups, name=self.layer_name())
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    nd = 1
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    nd = 3
+
+
+class Linear(Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, name: Optional[str] = None):
+        super().__init__(name)
+        self.in_features, self.out_features = in_features, out_features
+        self.param("weight", (out_features, in_features), init="he")
+        if bias:
+            self.param("bias", (out_features,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            w = self.p(net, "weight")
+            b = self.p(net, "bias") if "bias" in self._params else None
+            return F.linear(x, w, b, name=self.layer_name())
+
+
+class _BatchNorm(Module):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 name: Optional[str] = None):
+        super().__init__(name)
+        self.eps = eps
+        self.param("weight", (num_features,), init="ones")
+        self.param("bias", (num_features,), init="small")
+        self.param("running_mean", (num_features,), init="small")
+        self.param("running_var", (num_features,), init="positive")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            return F.batch_norm(x, self.p(net, "weight"), self.p(net, "bias"), self.p(net, "running_mean"),
+                                self.p(net, "running_var"), self.eps, name=self.layer_name())
+
+
+class BatchNorm1d(_BatchNorm):
+    pass
+
+
+class BatchNorm2d(_BatchNorm):
+    pass
+
+
+class BatchNorm3d(_BatchNorm):
+    pass
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
+                 name: Optional[str] = None):
+        super().__init__(name)
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.shape, self.eps, self.affine = shape, eps, elementwise_affine
+        if elementwise_affine:
+            self.param("weight", shape, init="ones")
+            self.param("bias", shape, init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            w = self.p(net, "weight") if self.affine else None
+            b = self.p(net, "bias") if self.affine else None
+            return F.layer_norm(x, w, b, axis=-len(self.shape), eps=self.eps, name=self.layer_name())
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        self.num_groups, self.eps = num_groups, eps
+        self.param("weight", (num_channels,), init="ones")
+        self.param("bias", (num_channels,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            return F.group_norm(x, self.num_groups, self.p(net, "weight"), self.p(net, "bias"), self.eps,
+                                name=self.layer_name())
+
+
+class InstanceNorm2d(Module):
+    def __init__(self, num_features: int, eps: float = 1e-5, name: Optional[str] = None):
+        super().__init__(name)
+        self.eps = eps
+        self.param("weight", (num_features,), init="ones")
+        self.param("bias", (num_features,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            return F.instance_norm(x, self.p(net, "weight"), self.p(net, "bias"), self.eps, name=self.layer_name())
+
+
+class Embedding(Module):
+    def __init__(self, num_embeddings: int, embedding_dim: int, name: Optional[str] = None):
+        super().__init__(name)
+        self.param("weight", (num_embeddings, embedding_dim), init="normal")
+
+    def forward(self, ids: Tensor) -> Tensor:
+        net = ids.net
+        with _Unscoped(net):
+            return F.embedding(ids, self.p(net, "weight"), name=self.layer_name())
+
+
+class PReLU(Module):
+    def __init__(self, num_parameters: int = 1, name: Optional[str] = None):
+        super().__init__(name)
+        self.param("weight", (num_parameters,), init="small")
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = x.net
+        with _Unscoped(net):
+            return F.prelu(x, self.p(net, "weight"), name=self.layer_name())
+
+
+class MultiHeadAttention(Module):
+    """PyTorch-style multi-head attention with separate q/k/v/out projections.
+
+    Parameters: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` (each ``.weight`` (E, E), ``.bias``).
+    Inputs are (N, L, E) (batch first). ``mask`` broadcasts to (N, heads, L, S).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, name: Optional[str] = None):
+        super().__init__(name)
+        if embed_dim % num_heads:
+            raise ShapeError(f"MultiHeadAttention: embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.q_proj = Linear(embed_dim, embed_dim, bias)
+        self.k_proj = Linear(embed_dim, embed_dim, bias)
+        self.v_proj = Linear(embed_dim, embed_dim, bias)
+        self.out_proj = Linear(embed_dim, embed_dim, bias)
+
+    def forward(self, q: Tensor, k: Optional[Tensor] = None, v: Optional[Tensor] = None,
+                mask: Optional[Tensor] = None, causal: bool = False) -> Tensor:
+        k = q if k is None else k
+        v = k if v is None else v
+        h, e = self.num_heads, self.embed_dim
+        d = e // h
+
+        def heads(t: Tensor, proj: Module) -> Tensor:
+            return proj(t).reshape(0, 0, h, d).transpose(0, 2, 1, 3)
+
+        net = q.net
+        qh, kh, vh = heads(q, self.q_proj), heads(k, self.k_proj), heads(v, self.v_proj)
+        with _Unscoped(net):
+            a = F.attention(qh, kh, vh, mask, causal=causal, name=self.layer_name(".attention"))
+            a = F.reshape(F.transpose(a, (0, 2, 1, 3)), (0, 0, e))
+        return self.out_proj(a)
+
+
+# ---- parameter-free layers -----------------------------------------------------------------------
+class Lambda(Module):
+    """Wrap a function of tensors as a module."""
+
+    def __init__(self, fn: Callable[..., Any], name: Optional[str] = None):
+        super().__init__(name)
+        self.fn = fn
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def _simple(fn_name: str, **fixed: Any) -> type:
+    fn = getattr(F, fn_name)
+
+    class _M(Module):
+        def __init__(self, *args: Any, name: Optional[str] = None, **kwargs: Any):
+            super().__init__(name)
+            self.args, self.kwargs = args, {**fixed, **kwargs}
+
+        def forward(self, x: Tensor) -> Tensor:
+            with _Unscoped(x.net):
+                return fn(x, *self.args, name=self.layer_name(), **self.kwargs)
+
+    return _M
+
+
+ReLU = type("ReLU", (_simple("relu"),), {})
+ReLU6 = type("ReLU6", (_simple("relu6"),), {})
+Sigmoid = type("Sigmoid", (_simple("sigmoid"),), {})
+Tanh = type("Tanh", (_simple("tanh"),), {})
+GELU = type("GELU", (_simple("gelu"),), {})
+SiLU = type("SiLU", (_simple("silu"),), {})
+Hardswish = type("Hardswish", (_simple("hard_swish"),), {})
+Hardsigmoid = type("Hardsigmoid", (_simple("hard_sigmoid", alpha=1 / 6, beta=0.5),), {})
+Mish = type("Mish", (_simple("mish"),), {})
+LeakyReLU = type("LeakyReLU", (_simple("leaky_relu"),), {})
+ELU = type("ELU", (_simple("elu"),), {})
+SELU = type("SELU", (_simple("selu"),), {})
+Softplus = type("Softplus", (_simple("softplus"),), {})
+Softsign = type("Softsign", (_simple("softsign"),), {})
+Softmax = type("Softmax", (_simple("softmax"),), {})
+LogSoftmax = type("LogSoftmax", (_simple("log_softmax"),), {})
+MaxPool1d = MaxPool2d = MaxPool3d = type("MaxPool2d", (_simple("max_pool"),), {})
+AvgPool1d = AvgPool2d = AvgPool3d = type("AvgPool2d", (_simple("avg_pool"),), {})
+Dropout = type("Dropout", (_simple("dropout"),), {})
+Upsample = type("Upsample", (_simple("interpolate"),), {})
+LocalResponseNorm = type("LocalResponseNorm", (_simple("lrn"),), {})
+
+
+class Flatten(Module):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1, name: Optional[str] = None):
+        super().__init__(name)
+        self.start, self.end = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        with _Unscoped(x.net):
+            return F.flatten(x, self.start, self.end, name=self.layer_name())
+
+
+class AdaptiveAvgPool2d(Module):
+    """Only output size 1 (global average pooling) is supported."""
+
+    def __init__(self, output_size: Any = 1, name: Optional[str] = None):
+        super().__init__(name)
+        if output_size not in (1, (1, 1)):
+            raise ShapeError("AdaptiveAvgPool2d: only output_size=1 is supported")
+
+    def forward(self, x: Tensor) -> Tensor:
+        with _Unscoped(x.net):
+            return F.global_avg_pool(x, name=self.layer_name())
+
+
+class Identity(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Sequential(Module):
+    """Children named "0", "1", ... (or by keyword), applied in order."""
+
+    def __init__(self, *layers: Module, name: Optional[str] = None, **named: Module):
+        super().__init__(name)
+        for i, m in enumerate(layers):
+            setattr(self, str(i), m)
+        for k, m in named.items():
+            setattr(self, k, m)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class ModuleList(Sequential):
+    def forward(self, *a: Any, **k: Any) -> Any:  # pragma: no cover - containers are not called
+        raise TypeError("ModuleList is a container; iterate over it")
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
