@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+import netdsl as nd
+from netdsl import nn
+from netdsl.backends import reference
+
+torch = pytest.importorskip("torch", reason="torch not installed (PyTorch is the independent check here)")
+
+
+def test_modules_match_torch_with_same_state_dict():
+    tm = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                             torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 5),
+                             torch.nn.LayerNorm(5)).double().eval()
+    with torch.no_grad():
+        tm[1].running_mean.uniform_(-1, 1)
+        tm[1].running_var.uniform_(0.5, 2)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(8 * 4 * 4, 5), nn.LayerNorm(5))
+    net = m.build({"x": ("N", 3, 8, 8)}, outputs=["y"])
+    sd = {k: v.numpy() for k, v in tm.state_dict().items() if "num_batches" not in k}
+    assert set(sd) == set(net.graph.params)
+    for k, p in net.graph.params.items():
+        p.source = (lambda a: lambda: a)(sd[k].astype(np.float32))
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
+    got = reference.run(net.graph, {"x": x.astype(np.float32)})["y"]
+    ref = tm(torch.from_numpy(x.astype(np.float32).astype(np.float64))).detach().numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_multihead_attention_matches_torch():
+    e, h = 16, 4
+    tm = torch.nn.MultiheadAttention(e, h, batch_first=True).double().eval()
+    m = nn.MultiHeadAttention(e, h, name="mha")
+    net = nd.Network("mha")
+    q = net.input("q", ("N", 5, e))
+    net.output(m(q), "y")
+    W, B = tm.in_proj_weight.detach().numpy(), tm.in_proj_bias.detach().numpy()
+    vals = {"mha.q_proj.weight": W[:e], "mha.k_proj.weight": W[e:2 * e], "mha.v_proj.weight": W[2 * e:],
+            "mha.q_proj.bias": B[:e], "mha.k_proj.bias": B[e:2 * e], "mha.v_proj.bias": B[2 * e:],
+            "mha.out_proj.weight": tm.out_proj.weight.detach().numpy(), "mha.out_proj.bias": tm.out_proj.bias.detach().numpy()}
+    for k, p in net.graph.params.items():
+        p.source = (lambda a: lambda: a)(vals[k].astype(np.float32))
+    x = np.random.default_rng(0).standard_normal((2, 5, e)).astype(np.float32)
+    got = reference.run(net.graph, {"q": x})["y"]
+    ref = tm(*(torch.from_numpy(x.astype(np.float64)),) * 3, need_weights=False)[0].detach().numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_module_reuses_parameters():
+    lin = nn.Linear(4, 4, name="shared")
+    net = nd.Network("s")
+    x = net.input("x", (1, 4))
+    net.output(lin(lin(x)), "y")
+    assert list(net.graph.params) == ["shared.weight", "shared.bias"]
+    assert [n.name for n in net.graph.nodes if n.op == "linear"] == ["shared", "shared_1"]
