@@ -1,0 +1,64 @@
+"""Run an exported network in ONNX Runtime (CPU): the ``onnx`` backend's CompiledModel."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Optional, Sequence
+
+from ...errors import BackendUnavailable, NetdslError
+from ...graph import Graph
+from ..base import CompiledModel
+from .export import INLINE_LIMIT, MIN_OPSET, export_onnx, to_model, weight_bytes
+
+
+def import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise BackendUnavailable("running the ONNX backend needs ONNX Runtime: pip install onnxruntime "
+                                 f"(or pip install 'netdsl[onnx]'); import failed: {e}") from None
+    return onnxruntime
+
+
+class OnnxRuntimeModel(CompiledModel):
+    """The graph exported to ONNX and run by an ONNX Runtime CPU session."""
+
+    backend = "onnx"
+
+    def __init__(self, graph: Graph, opset: int = MIN_OPSET, threads: Optional[int] = None,
+                 custom_op_libraries: Sequence[str] = (), precision: Optional[str] = None,
+                 device: Optional[str] = None, **_ignored: Any):
+        super().__init__(graph)
+        if precision not in (None, "f32", "fp32", "float32"):
+            raise NetdslError(f"onnx backend runs the network's own dtypes; precision {precision!r} is not supported")
+        if device not in (None, "cpu", "CPU"):
+            raise NetdslError(f"onnx backend runs on the CPU only, not {device!r}")
+        ort = import_ort()
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = int(threads)
+        for lib in custom_op_libraries:
+            so.register_custom_ops_library(os.fspath(lib))
+        self._tmp = None
+        if weight_bytes(graph) > INLINE_LIMIT:  # external data: go through a file
+            self._tmp = tempfile.TemporaryDirectory(prefix="netdsl-onnx-")
+            src: Any = export_onnx(graph, os.path.join(self._tmp.name, "model.onnx"), opset=opset,
+                                   external_data=True, check=False)
+        else:
+            self.model_proto = to_model(graph, opset=opset)
+            src = self.model_proto.SerializeToString()
+        try:
+            self.session = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            custom = sorted({n.domain for n in getattr(self, "model_proto", None).graph.node if n.domain}) \
+                if getattr(self, "model_proto", None) is not None else []
+            hint = (f"; custom-domain ops ({', '.join(custom)}) need their ONNX Runtime library: "
+                    "compile(..., custom_op_libraries=[...])") if custom else ""
+            raise NetdslError(f"ONNX Runtime could not load network '{graph.name}': {e}{hint}") from e
+
+    def run(self, feeds: dict) -> dict:
+        outs = self.session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, outs))
+
+
+__all__ = ["OnnxRuntimeModel", "import_ort"]
