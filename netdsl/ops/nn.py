@@ -82,7 +82,7 @@ def im2col_conv(x, w, strides, dilations, pads, groups):
     o = w.shape[0]
     cg, og = c // groups, o // groups
     outs = []
-    letters = "abc"[:nd]
+    letters = "pqr"[:nd]  # not "abc": "c" is the channel label
     klet = "xyz"[:nd]
     for g in range(groups):
         wg = w[g * og:(g + 1) * og]
