@@ -415,7 +415,9 @@ def _lrn_ref(x, *, size, alpha, beta, bias):
 define("lrn", attrs={"size": Attr("int"), "alpha": Attr("float", 1e-4), "beta": Attr("float", 0.75),
                      "bias": Attr("float", 1.0)},
        infer=_lrn_infer, reference=_lrn_ref, category="norm",
-       doc="local response norm across channels: x / (bias + alpha/size * sum(x^2))^beta")
+       doc="local response norm across channels: x / (bias + alpha/size * sum(x^2))^beta, the sum over "
+           "channels c-floor((size-1)/2) .. c+ceil((size-1)/2) (ONNX/Caffe; PyTorch centres even sizes "
+           "one channel earlier)")
 
 
 # ---- linear / matmul / embedding ----------------------------------------------------------------
