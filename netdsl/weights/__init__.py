@@ -1,0 +1,9 @@
+"""Checkpoints: readers for every common format (detected from content), binding to a network, .wts writer.
+
+``open_checkpoint(path)`` opens any supported file lazily; ``load_weights(graph, path, ...)`` binds it
+to a network's parameters (strict by default) and returns a :class:`BindingReport`.
+"""
+from .base import Checkpoint, TensorInfo, detect_format, formats, open_checkpoint
+from .random import init_random
+
+__all__ = ["Checkpoint", "TensorInfo", "detect_format", "formats", "open_checkpoint", "init_random"]

@@ -1,0 +1,332 @@
+"""The checkpoint interface every reader implements, and format detection from file content.
+
+A :class:`Checkpoint` is *opened*, not loaded: opening parses only the index (names, shapes,
+dtypes, offsets); :meth:`Checkpoint.read` returns one tensor, memory-mapped where the format
+stores it raw. Every error is a :class:`~netdsl.errors.WeightError` naming the file (and the
+tensor where known); parsers bound every size and count by the file size so corrupt input
+cannot make them allocate or loop without end.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from ..errors import WeightError
+
+# sanity limits for parsers (a real checkpoint is far below these)
+MAX_TENSORS = 10_000_000
+MAX_RANK = 32
+MAX_HEADER = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a checkpoint says about one tensor (without reading it).
+
+    ``dtype`` is the dtype :meth:`Checkpoint.read` returns (bfloat16/float8 are widened to
+    float32); ``stored`` is the dtype as stored in the file when it differs ('bfloat16' ...).
+    ``layer``/``index`` are set by layer-oriented formats (Keras, Caffe, Darknet).
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    stored: str = ""
+    layer: str = ""
+    index: int = -1
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * np.dtype(self.dtype).itemsize
+
+    @property
+    def stored_dtype(self) -> str:
+        return self.stored or self.dtype
+
+
+class Checkpoint:
+    """A checkpoint opened for reading. Subclasses fill ``self._infos`` in ``_open`` and implement ``_read``."""
+
+    format: str = "?"
+
+    def __init__(self, path: Any, **options: Any):
+        self.path = os.fspath(path)
+        self.options = options
+        self.notes: list[str] = []  # things the reader wants the user to know (e.g. inert pickle mode)
+        self._infos: dict[str, TensorInfo] = {}
+        self._closed = False
+        try:
+            self._open()
+        except WeightError:
+            self.close()
+            raise
+        except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
+                RecursionError, UnicodeError, AttributeError) as e:
+            self.close()
+            raise WeightError(f"{self.path}: not a readable {self.format} file "
+                              f"({type(e).__name__}: {e})") from e
+
+    # ---- to implement ------------------------------------------------------------------
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        raise NotImplementedError
+
+    # ---- public --------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._infos)
+
+    def infos(self) -> list[TensorInfo]:
+        return list(self._infos.values())
+
+    def info(self, name: str) -> TensorInfo:
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise WeightError(f"{self.path}: no tensor named {name!r} ({len(self._infos)} tensors in the "
+                              f"{self.format} file)") from None
+
+    def read(self, name: str) -> np.ndarray:
+        """The tensor ``name`` (memory-mapped and read-only where the format allows)."""
+        info = self.info(name)
+        if self._closed:
+            raise WeightError(f"{self.path}: checkpoint is closed (reading {name!r})")
+        try:
+            arr = self._read(info)
+        except WeightError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
+                RecursionError, UnicodeError, AttributeError) as e:
+            raise WeightError(f"{self.path}: tensor {name!r} could not be read: {type(e).__name__}: {e}") from e
+        if tuple(arr.shape) != tuple(info.shape):
+            raise WeightError(f"{self.path}: tensor {name!r} read with shape {tuple(arr.shape)}, "
+                              f"index says {tuple(info.shape)}")
+        return arr
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        for n in self._infos:
+            yield n, self.read(n)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> "Checkpoint":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.format} {self.path!r}: {len(self._infos)} tensors>"
+
+    # ---- helpers for readers -----------------------------------------------------------------
+    def error(self, msg: str, tensor: Optional[str] = None) -> WeightError:
+        where = f"{self.path}" + (f", tensor {tensor!r}" if tensor else "")
+        return WeightError(f"{where}: {msg}")
+
+    def add(self, info: TensorInfo) -> None:
+        if info.name in self._infos:
+            raise self.error(f"tensor name {info.name!r} occurs twice")
+        if len(self._infos) >= MAX_TENSORS:
+            raise self.error(f"more than {MAX_TENSORS} tensors")
+        if len(info.shape) > MAX_RANK or any((not isinstance(d, (int, np.integer))) or d < 0 for d in info.shape):
+            raise self.error(f"invalid shape {info.shape}", info.name)
+        self._infos[info.name] = info
+
+    @property
+    def file_size(self) -> int:
+        return os.path.getsize(self.path)
+
+
+class DictCheckpoint(Checkpoint):
+    """In-memory tensors presented as a checkpoint (for tests and for ``load_weights(graph, dict)``)."""
+
+    format = "dict"
+
+    def __init__(self, tensors: dict, path: str = "<dict>"):
+        self._arrays = {str(k): np.asarray(v) for k, v in tensors.items()}
+        super().__init__(path)
+
+    def _open(self) -> None:
+        for k, a in self._arrays.items():
+            self.add(TensorInfo(k, tuple(int(d) for d in a.shape), a.dtype.name))
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        return self._arrays[info.name]
+
+
+# ---- dtype helpers ---------------------------------------------------------------------------
+def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
+    """bfloat16 bits (uint16 / 2-byte void) -> float32."""
+    u = np.ascontiguousarray(raw).view(np.uint16)
+    return (u.astype(np.uint32) << 16).view(np.float32)
+
+
+def _f8_table(exp_bits: int, man_bits: int, bias: int, fn: bool) -> np.ndarray:
+    """float32 value of every byte of an 8-bit float (e4m3fn: no inf, 0x7f/0xff NaN; e5m2: IEEE-like)."""
+    out = np.empty(256, np.float32)
+    for b in range(256):
+        s = -1.0 if b & 0x80 else 1.0
+        e = (b >> man_bits) & ((1 << exp_bits) - 1)
+        m = b & ((1 << man_bits) - 1)
+        if fn and e == (1 << exp_bits) - 1 and m == (1 << man_bits) - 1:
+            out[b] = np.nan
+        elif not fn and e == (1 << exp_bits) - 1:
+            out[b] = s * np.inf if m == 0 else np.nan
+        elif e == 0:
+            out[b] = s * m * 2.0 ** (1 - bias - man_bits)
+        else:
+            out[b] = s * (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
+    return out
+
+
+F8_E4M3FN = _f8_table(4, 3, 7, True)
+F8_E5M2 = _f8_table(5, 2, 15, False)
+
+
+def widen(raw: np.ndarray, stored: str) -> np.ndarray:
+    """Convert raw storage of a dtype NumPy lacks (bfloat16, float8_*) to float32; others unchanged."""
+    if stored == "bfloat16":
+        return bf16_to_f32(raw)
+    if stored == "float8_e4m3fn":
+        return F8_E4M3FN[np.asarray(raw).view(np.uint8)]
+    if stored == "float8_e5m2":
+        return F8_E5M2[np.asarray(raw).view(np.uint8)]
+    return raw
+
+
+RAW_DTYPES = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+
+
+def raw_dtype(stored: str) -> np.dtype:
+    """The NumPy dtype holding the raw bits of ``stored`` (uint16 for bfloat16 ...)."""
+    return np.dtype(RAW_DTYPES.get(stored, stored))
+
+
+def read_dtype(stored: str) -> str:
+    """The dtype that read() returns for a stored dtype."""
+    return "float32" if stored in RAW_DTYPES else np.dtype(stored).name
+
+
+def mmap_array(path: str, offset: int, stored: str, shape: tuple, file_size: Optional[int] = None,
+               order: str = "C", byteorder: str = "<") -> np.ndarray:
+    """Memory-map ``shape`` elements of ``stored`` at ``offset`` (read-only), widened if needed."""
+    dt = raw_dtype(stored)
+    if dt.itemsize > 1:
+        dt = dt.newbyteorder(byteorder)
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    size = file_size if file_size is not None else os.path.getsize(path)
+    if offset < 0 or offset + n * dt.itemsize > size:
+        raise WeightError(f"{path}: data at offset {offset} ({n * dt.itemsize} bytes) runs past the end of "
+                          f"the file ({size} bytes): truncated?")
+    if n == 0:
+        arr = np.empty(shape, dt)
+    else:
+        arr = np.memmap(path, dtype=dt, mode="r", offset=offset, shape=tuple(shape), order=order)
+        arr = arr.view(np.ndarray)  # a plain read-only view of the mapping (keeps the map alive)
+    if byteorder != "<" and dt.itemsize > 1:
+        arr = arr.astype(dt.newbyteorder("<"))
+    return widen(arr, stored)
+
+
+# ---- format registry and detection --------------------------------------------------------
+@dataclass
+class FormatSpec:
+    """A checkpoint format: ``detect(path, head) -> score`` (0 = no, 1 = maybe, 2+ = sure) and its opener."""
+
+    name: str
+    detect: Callable[[str, bytes], int]
+    opener: Callable[..., Checkpoint]
+    extensions: tuple = ()
+
+
+_FORMATS: dict[str, FormatSpec] = {}
+
+
+def register_format(spec: FormatSpec) -> None:
+    _FORMATS[spec.name] = spec
+
+
+def formats() -> dict[str, FormatSpec]:
+    _load_all()
+    return dict(_FORMATS)
+
+
+_READERS = ("safetensors", "npz", "pytorch", "hdf5", "onnx", "caffe", "darknet", "wts")
+
+
+def _load_all() -> None:
+    import importlib
+    for m in _READERS:  # each reader module registers its format on import
+        importlib.import_module(f"{__package__}.{m}")
+
+
+def detect_format(path: str) -> str:
+    """Name of the format of ``path``, decided by content (extension only breaks ties)."""
+    _load_all()
+    if not os.path.exists(path):
+        raise WeightError(f"checkpoint not found: {path}")
+    head = b""
+    if os.path.isfile(path):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError as e:
+            raise WeightError(f"{path}: cannot read: {e}") from e
+        if not head:
+            raise WeightError(f"{path}: empty file, not a checkpoint")
+    ext = os.path.splitext(path)[1].lower()
+    best, best_score = None, 0
+    for spec in _FORMATS.values():
+        try:
+            s = spec.detect(path, head)
+        except (OSError, ValueError):
+            s = 0
+        if s and ext in spec.extensions:
+            s += 0.5
+        if s > best_score:
+            best, best_score = spec.name, s
+    if best is None:
+        known = ", ".join(sorted(_FORMATS))
+        raise WeightError(f"{path}: unrecognised checkpoint format (first bytes {head[:16]!r}); "
+                          f"known formats: {known} (pass format=... to force one)")
+    return best
+
+
+def open_checkpoint(path: Any, format: Optional[str] = None, **options: Any) -> Checkpoint:  # noqa: A002
+    """Open a checkpoint of any supported format (detected from its content unless ``format`` is given).
+
+    Options go to the reader, e.g. ``cfg=`` for Darknet, ``pickle_mode=`` / ``key=`` for PyTorch.
+    """
+    if isinstance(path, Checkpoint):
+        return path
+    if isinstance(path, dict):
+        return DictCheckpoint(path)
+    path = os.fspath(path)
+    _load_all()
+    name = format or detect_format(path)
+    name = {"pt": "pytorch", "torch": "pytorch", "h5": "hdf5", "keras": "hdf5", "st": "safetensors",
+            "weights": "darknet", "caffemodel": "caffe"}.get(name, name)
+    if name not in _FORMATS:
+        raise WeightError(f"unknown checkpoint format {name!r}; known: {', '.join(sorted(_FORMATS))}")
+    if not os.path.exists(path):
+        raise WeightError(f"checkpoint not found: {path}")
+    return _FORMATS[name].opener(path, **options)

@@ -1,0 +1,220 @@
+"""HDF5 checkpoints: generic (dataset paths as names), Keras 2 (``layer_names``/``weight_names``), Keras 3 ``.weights.h5``.
+
+* Generic: every dataset, named by its path (``block1/conv/kernel``).
+* Keras 2 (``model.save('m.h5')`` / ``save_weights``): layers in the order of the ``layer_names``
+  attribute (also split as ``layer_names0..N``), each layer's weights in ``weight_names`` order.
+  Names are the weight names (``conv2d/kernel:0``); ``TensorInfo.layer`` is the layer.
+* Keras 3 (``*.weights.h5``): ``layers/<path>/vars/<i>`` (nested models recurse through ``layers``);
+  named ``<path>/vars/<i>``; ``TensorInfo.layer`` is the layer's own name. Layers are ordered as
+  Keras wrote them (by file position), which is the model's layer order.
+* bfloat16 stored as opaque 2-byte data (``attrs['dtype'] == 'bfloat16'``) reads as float32.
+
+Contiguous, uncompressed datasets are memory-mapped; others are read through h5py.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .base import Checkpoint, FormatSpec, TensorInfo, bf16_to_f32, mmap_array, register_format
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _attr_list(group: Any, name: str) -> Optional[list]:
+    """An attribute that Keras may have split into ``name0``, ``name1`` ... (None when absent)."""
+    def dec(xs: Any) -> list:
+        return [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in np.asarray(xs).ravel()]
+    if name in group.attrs:
+        return dec(group.attrs[name])
+    if f"{name}0" not in group.attrs:
+        return None
+    out: list = []
+    i = 0
+    while f"{name}{i}" in group.attrs and i < 1_000_000:
+        out += dec(group.attrs[f"{name}{i}"])
+        i += 1
+    return out
+
+
+class HDF5Checkpoint(Checkpoint):
+    format = "hdf5"
+
+    def _open(self) -> None:
+        import h5py
+        self._h5 = h5py.File(self.path, "r")
+        self._ds: dict[str, str] = {}
+        layout = self.options.get("layout")
+        root = self._h5
+        if "model_weights" in root and _attr_list(root["model_weights"], "layer_names") is not None:
+            root = root["model_weights"]
+        if layout in (None, "keras2") and _attr_list(root, "layer_names") is not None:
+            self.layout = "keras2"
+            self._open_keras2(root)
+        elif layout in (None, "keras3") and "layers" in self._h5 and _looks_keras3(self._h5["layers"]):
+            self.layout = "keras3"
+            self._open_keras3()
+        else:
+            self.layout = "generic"
+            self._open_generic()
+
+    @property
+    def detail(self) -> str:
+        return {"keras2": "Keras 2 HDF5", "keras3": "Keras 3 .weights.h5", "generic": "HDF5"}[self.layout]
+
+    def _add_ds(self, name: str, path: str, layer: str = "", index: int = -1) -> None:
+        import h5py
+        ds = self._h5[path]
+        if not isinstance(ds, h5py.Dataset):
+            raise self.error(f"{path} is not a dataset", name)
+        stored = _stored(ds)
+        if stored is None:
+            return
+        dt = "float32" if stored == "bfloat16" else stored
+        self._ds[name] = path
+        self.add(TensorInfo(name, tuple(int(d) for d in ds.shape), dt, "bfloat16" if stored == "bfloat16" else "",
+                            layer=layer, index=index, extra={"path": path}))
+
+    def _open_generic(self) -> None:
+        import h5py
+        paths: list[str] = []
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                paths.append(name)
+        self._h5.visititems(visit)
+        for p in paths:
+            self._add_ds(p, p)
+
+    def _open_keras2(self, root: Any) -> None:
+        layers = _attr_list(root, "layer_names") or []
+        idx = 0
+        for layer in layers:
+            if layer not in root:
+                raise self.error(f"layer_names lists {layer!r} but the file has no such group")
+            g = root[layer]
+            wnames = _attr_list(g, "weight_names") or []
+            for w in wnames:
+                if w not in g:
+                    raise self.error(f"layer {layer!r} lists weight {w!r} that is not in the file", w)
+                name = w if w.startswith(layer + "/") or w in self._infos else f"{layer}/{w}"
+                if name in self._infos:
+                    name = f"{layer}/{w}"
+                self._add_ds(name, g[w].name.lstrip("/"), layer=layer, index=idx)
+                idx += 1
+
+    def _open_keras3(self) -> None:
+        import h5py
+        entries: list[tuple] = []
+
+        def walk(group: Any, prefix: str) -> None:
+            if "vars" in group and isinstance(group["vars"], h5py.Group):
+                v = group["vars"]
+                layer = v.attrs.get("name", prefix.rsplit("/", 1)[-1])
+                layer = layer.decode() if isinstance(layer, bytes) else str(layer)
+                keys = sorted((k for k in v if k.isdigit()), key=int)
+                for k in keys:
+                    entries.append((f"{prefix}/vars/{k}" if prefix else f"vars/{k}", v[k].name.lstrip("/"),
+                                    layer, _pos(v[k])))
+            for sub in ("layers", "_layer_checkpoint_dependencies"):
+                if sub in group and isinstance(group[sub], h5py.Group):
+                    for k in group[sub]:
+                        walk(group[sub][k], f"{prefix}/{k}" if prefix else k)
+        walk(self._h5, "")
+        # keep each layer's vars together, layers in the order Keras wrote them
+        layer_pos: dict[str, float] = {}
+        for name, _p, _l, pos in entries:
+            lp = name.rsplit("/vars/", 1)[0]
+            layer_pos[lp] = min(layer_pos.get(lp, float("inf")), pos)
+        entries.sort(key=lambda e: (layer_pos[e[0].rsplit("/vars/", 1)[0]], e[0].rsplit("/vars/", 1)[0],
+                                    int(e[0].rsplit("/", 1)[1])))
+        for i, (name, path, layer, _pos_) in enumerate(entries):
+            self._add_ds(name, path, layer=layer, index=i)
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        ds = self._h5[self._ds[info.name]]
+        stored = info.stored or info.dtype
+        off = None
+        try:
+            if ds.chunks is None and ds.compression is None and ds.size > 0 and not ds.external:
+                off = ds.id.get_offset()
+        except Exception:  # h5py raises various errors for datasets without a data address
+            off = None
+        if off is not None and ds.dtype.kind in "biuf" + ("V" if stored == "bfloat16" else ""):
+            if stored == "bfloat16":
+                return mmap_array(self.path, off, "bfloat16", info.shape)
+            bo = ">" if ds.dtype.byteorder == ">" else "<"
+            return mmap_array(self.path, off, np.dtype(info.dtype).name, info.shape, byteorder=bo)
+        arr = ds[()]
+        if stored == "bfloat16":
+            return bf16_to_f32(np.asarray(arr).view(np.uint16))
+        return np.asarray(arr)
+
+    def close(self) -> None:
+        h = getattr(self, "_h5", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
+        super().close()
+
+
+def _pos(ds: Any) -> float:
+    try:
+        off = ds.id.get_offset()
+        if off is not None:
+            return float(off)
+    except Exception:
+        pass
+    try:
+        import h5py
+        return float(h5py.h5o.get_info(ds.id).addr)
+    except Exception:
+        return float("inf")
+
+
+def _looks_keras3(layers: Any) -> bool:
+    import h5py
+    if not isinstance(layers, h5py.Group):
+        return False
+    for k in list(layers)[:1000]:
+        g = layers[k]
+        if isinstance(g, h5py.Group) and ("vars" in g or "layers" in g):
+            return True
+    return False
+
+
+def _stored(ds: Any) -> Optional[str]:
+    """Stored dtype name of a dataset (None for non-numeric datasets, which are skipped)."""
+    dt = ds.dtype
+    tag = ds.attrs.get("dtype", b"") if "dtype" in ds.attrs else b""
+    tag = tag.decode() if isinstance(tag, bytes) else str(tag)
+    if dt.kind == "V" and dt.itemsize == 2 and (tag == "bfloat16" or "bfloat16" in str(getattr(dt, "metadata", ""))
+                                                or _opaque_tag(ds) == "bfloat16"):
+        return "bfloat16"
+    if tag == "bfloat16" and dt.itemsize == 2 and dt.kind in "uV":
+        return "bfloat16"
+    if dt.kind in "biuf" and not dt.fields:
+        return np.dtype(dt).newbyteorder("=").name
+    return None
+
+
+def _opaque_tag(ds: Any) -> str:
+    try:
+        t = ds.id.get_type()
+        tag = t.get_tag()
+        return tag.decode() if isinstance(tag, bytes) else str(tag)
+    except Exception:
+        return ""
+
+
+def _detect(path: str, head: bytes) -> int:
+    for off in (0, 512, 1024, 2048):
+        if head[off:off + 8] == HDF5_MAGIC:
+            return 3
+    return 0
+
+
+register_format(FormatSpec("hdf5", _detect, lambda p, **o: HDF5Checkpoint(p, **o), (".h5", ".hdf5", ".keras")))

@@ -1,0 +1,148 @@
+"""NumPy ``.npz`` (and single ``.npy``) checkpoints: never unpickles; stored members are memory-mapped."""
+from __future__ import annotations
+
+import ast
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def parse_npy_header(head: bytes, where: str) -> tuple[tuple, np.dtype, bool, int]:
+    """(shape, dtype, fortran_order, header length) of a .npy header; refuses object dtypes."""
+    if head[:6] != _NPY_MAGIC or len(head) < 10:
+        raise ValueError(f"{where}: not a .npy array (bad magic)")
+    major = head[6]
+    if major == 1:
+        (hlen,), start = struct.unpack("<H", head[8:10]), 10
+    elif major in (2, 3):
+        if len(head) < 12:
+            raise ValueError(f"{where}: truncated .npy header")
+        (hlen,), start = struct.unpack("<I", head[8:12]), 12
+    else:
+        raise ValueError(f"{where}: unsupported .npy version {major}")
+    if hlen > 1 << 20 or start + hlen > len(head):
+        raise ValueError(f"{where}: truncated or oversized .npy header ({hlen} bytes)")
+    text = head[start:start + hlen].decode("latin1" if major < 3 else "utf8")
+    d = ast.literal_eval(text)  # a dict literal; literal_eval never runs code
+    if not isinstance(d, dict) or not {"descr", "fortran_order", "shape"} <= set(d):
+        raise ValueError(f"{where}: malformed .npy header {text[:80]!r}")
+    shape = d["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(x, int) and x >= 0 for x in shape) or len(shape) > 32:
+        raise ValueError(f"{where}: bad shape {shape!r}")
+    descr = d["descr"]
+    if not isinstance(descr, str):
+        raise ValueError(f"{where}: structured dtype {descr!r} is not a tensor")
+    dt = np.dtype(descr)
+    if dt.hasobject or dt.kind in "OV":
+        raise ValueError(f"{where}: dtype {descr!r} would need pickle; refused")
+    return tuple(shape), dt, bool(d["fortran_order"]), start + hlen
+
+
+class NpzCheckpoint(Checkpoint):
+    format = "npz"
+
+    def _open(self) -> None:
+        self._zip = zipfile.ZipFile(self.path)
+        self._where: dict[str, tuple] = {}
+        size = self.file_size
+        with open(self.path, "rb") as f:
+            for zi in self._zip.infolist():
+                if zi.is_dir():
+                    continue
+                name = zi.filename[:-4] if zi.filename.endswith(".npy") else zi.filename
+                offset = None
+                if zi.compress_type == zipfile.ZIP_STORED:
+                    f.seek(zi.header_offset)
+                    lh = f.read(30)
+                    if len(lh) < 30 or lh[:4] != b"PK\x03\x04":
+                        raise self.error("bad zip local header", name)
+                    nlen, xlen = struct.unpack("<HH", lh[26:30])
+                    data = zi.header_offset + 30 + nlen + xlen
+                    f.seek(data)
+                    head = f.read(min(zi.file_size, 65536 + 12))
+                    shape, dt, fortran, hlen = parse_npy_header(head, f"{self.path}:{name}")
+                    offset = data + hlen
+                    if offset + int(np.prod(shape, dtype=np.int64)) * dt.itemsize > min(size, data + zi.file_size):
+                        raise self.error("member is truncated", name)
+                else:
+                    if zi.file_size > 1 << 40:
+                        raise self.error("member too large", name)
+                    with self._zip.open(zi) as m:
+                        head = m.read(65536 + 12)
+                    shape, dt, fortran, _ = parse_npy_header(head, f"{self.path}:{name}")
+                self._where[name] = (zi, offset, dt, fortran)
+                self.add(TensorInfo(name, shape, dt.newbyteorder("=").name if dt.byteorder != "|" else dt.name,
+                                    extra={"compressed": offset is None}))
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        zi, offset, dt, fortran = self._where[info.name]
+        if offset is not None:
+            bo = ">" if dt.byteorder == ">" else "<"
+            return mmap_array(self.path, offset, dt.newbyteorder("=").name if dt.itemsize > 1 else dt.name,
+                              info.shape, order="F" if fortran else "C", byteorder=bo)
+        with self._zip.open(zi) as m:
+            arr = np.lib.format.read_array(m, allow_pickle=False)
+        return arr
+
+    def close(self) -> None:
+        z = getattr(self, "_zip", None)
+        if z is not None:
+            z.close()
+        super().close()
+
+
+class NpyCheckpoint(Checkpoint):
+    """A single ``.npy`` array, as a checkpoint with one tensor named after the file."""
+
+    format = "npy"
+
+    def _open(self) -> None:
+        import os
+        with open(self.path, "rb") as f:
+            head = f.read(65536 + 12)
+        shape, dt, fortran, hlen = parse_npy_header(head, self.path)
+        self._meta = (hlen, dt, fortran)
+        if hlen + int(np.prod(shape, dtype=np.int64)) * dt.itemsize > self.file_size:
+            raise self.error("array data is truncated")
+        self.add(TensorInfo(os.path.splitext(os.path.basename(self.path))[0], shape, dt.newbyteorder("=").name))
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        hlen, dt, fortran = self._meta
+        return mmap_array(self.path, hlen, dt.newbyteorder("=").name if dt.itemsize > 1 else dt.name, info.shape,
+                          order="F" if fortran else "C", byteorder=">" if dt.byteorder == ">" else "<")
+
+
+def zip_members(path: str) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()[:100000]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return []
+
+
+def _detect(path: str, head: bytes) -> int:
+    if head.startswith(_NPY_MAGIC):
+        return 0
+    if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        return 0
+    names = zip_members(path)
+    if any(n.endswith("data.pkl") for n in names):
+        return 0
+    if not names or all(n.endswith(".npy") for n in names):
+        return 2
+    return 0
+
+
+def _open(path: str, **options: Any) -> Checkpoint:
+    return NpzCheckpoint(path, **options)
+
+
+register_format(FormatSpec("npz", _detect, _open, (".npz",)))
+register_format(FormatSpec("npy", lambda p, h: 2 if h.startswith(_NPY_MAGIC) else 0,
+                           lambda p, **o: NpyCheckpoint(p, **o), (".npy",)))

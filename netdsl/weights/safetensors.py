@@ -1,0 +1,166 @@
+"""safetensors: our own header parser + ``np.memmap`` (zero copies); sharded checkpoints via the index json.
+
+Layout: 8-byte little-endian header length N, N bytes of JSON ``{name: {dtype, shape, data_offsets:
+[begin, end]}, "__metadata__": {...}}``, then the data buffer (offsets are relative to it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+import numpy as np
+
+from .base import (MAX_HEADER, Checkpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format)
+
+DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+          "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+          "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+          "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
+_ITEMSIZE = {"float8_e4m3fn": 1, "float8_e5m2": 1, "bfloat16": 2}
+
+
+def _itemsize(stored: str) -> int:
+    return _ITEMSIZE.get(stored) or np.dtype(stored).itemsize
+
+
+class SafetensorsCheckpoint(Checkpoint):
+    format = "safetensors"
+
+    def _open(self) -> None:
+        self._where: dict[str, tuple] = {}
+        if os.path.isdir(self.path) or self.path.endswith(".json"):
+            self._open_sharded()
+        else:
+            self._open_file(self.path)
+
+    def _open_sharded(self) -> None:
+        index = self.path
+        if os.path.isdir(index):
+            cands = [f for f in sorted(os.listdir(index)) if f.endswith(".safetensors.index.json")]
+            if cands:
+                index = os.path.join(index, cands[0])
+            else:
+                files = [f for f in sorted(os.listdir(index)) if f.endswith(".safetensors")]
+                if not files:
+                    raise self.error("directory holds no *.safetensors files and no index json")
+                for f in files:
+                    self._open_file(os.path.join(index, f))
+                return
+        if os.path.getsize(index) > MAX_HEADER:
+            raise self.error("index json too large")
+        with open(index, "rb") as f:
+            try:
+                doc = json.loads(f.read())
+            except (ValueError, UnicodeError) as e:
+                raise self.error(f"index json is not valid JSON: {e}") from e
+        wm = doc.get("weight_map") if isinstance(doc, dict) else None
+        if not isinstance(wm, dict):
+            raise self.error("index json has no 'weight_map' object")
+        base = os.path.dirname(os.path.abspath(index))
+        shards: dict[str, list[str]] = {}
+        for name, shard in wm.items():
+            if not isinstance(shard, str) or os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
+                raise self.error(f"weight_map entry {shard!r} is not a file beside the index", name)
+            shards.setdefault(shard, []).append(name)
+        for shard, want in shards.items():
+            p = os.path.join(base, shard)
+            if not os.path.isfile(p):
+                raise self.error(f"shard {shard} named by the index is missing ({len(want)} tensors, e.g. "
+                                 f"{want[0]!r})")
+            got = self._open_file(p)
+            lacking = sorted(set(want) - set(got))
+            if lacking:
+                raise self.error(f"shard {shard} lacks {len(lacking)} tensor(s) the index lists, e.g. "
+                                 f"{lacking[0]!r}")
+
+    def _open_file(self, path: str) -> list[str]:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            raw = f.read(8)
+            if len(raw) < 8:
+                raise self.error(f"{path}: truncated header")
+            (n,) = struct.unpack("<Q", raw)
+            if n > min(MAX_HEADER, size - 8):
+                raise self.error(f"{path}: header length {n} exceeds the file ({size} bytes): truncated or "
+                                 "not safetensors")
+            text = f.read(n)
+        try:
+            hdr = json.loads(text)
+        except (ValueError, UnicodeError) as e:
+            raise self.error(f"{path}: header is not valid JSON: {e}") from e
+        if not isinstance(hdr, dict):
+            raise self.error(f"{path}: header is not a JSON object")
+        data_start, data_len = 8 + n, size - 8 - n
+        names = []
+        spans = []
+        for name, ent in hdr.items():
+            if name == "__metadata__":
+                continue
+            try:
+                stored = DTYPES[ent["dtype"]]
+                shape = tuple(ent["shape"])
+                b, e = ent["data_offsets"]
+            except (KeyError, TypeError, ValueError):
+                raise self.error(f"{path}: malformed header entry {str(ent)[:120]}", name) from None
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape) \
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, e)):
+                raise self.error(f"{path}: bad shape/offsets in header", name)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * _itemsize(stored) if shape else _itemsize(stored)
+            if b < 0 or e - b != nbytes or e > data_len:
+                raise self.error(f"{path}: data_offsets [{b}, {e}] do not fit shape {list(shape)} {ent['dtype']} "
+                                 f"in a {data_len}-byte data buffer (truncated?)", name)
+            spans.append((b, e))
+            self._where[name] = (path, data_start + b, stored, size)
+            self.add(TensorInfo(name, shape, read_dtype(stored), "" if read_dtype(stored) == stored else stored,
+                                extra={"file": os.path.basename(path)}))
+            names.append(name)
+        spans.sort()
+        for (b0, e0), (b1, _e1) in zip(spans, spans[1:]):
+            if b1 < e0:
+                raise self.error(f"{path}: tensors overlap in the data buffer (offsets {b0}..{e0} and {b1})")
+        return names
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        path, off, stored, size = self._where[info.name]
+        return mmap_array(path, off, stored, info.shape, file_size=size)
+
+
+def _detect(path: str, head: bytes) -> int:
+    if os.path.isdir(path):
+        fs = os.listdir(path)
+        return 2 if any(f.endswith(".safetensors") or f.endswith(".safetensors.index.json") for f in fs) else 0
+    if path.endswith(".json") and b"weight_map" in head:
+        return 2
+    if len(head) < 10:
+        return 0
+    (n,) = struct.unpack("<Q", head[:8])
+    if head[8:9] == b"{" and 2 <= n <= os.path.getsize(path) - 8:
+        return 3
+    return 0
+
+
+register_format(FormatSpec("safetensors", _detect, lambda p, **o: SafetensorsCheckpoint(p, **o),
+                           (".safetensors", ".json")))
+
+
+def save_file(tensors: dict, path: str, metadata: Any = None) -> None:
+    """Write a safetensors file (float32/16/64 and ints; used by tests and benchmarks)."""
+    rev = {v: k for k, v in DTYPES.items()}
+    hdr: dict = {}
+    off = 0
+    arrays = []
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        hdr[name] = {"dtype": rev[a.dtype.name], "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+        arrays.append(a)
+    if metadata:
+        hdr["__metadata__"] = metadata
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for a in arrays:
+            f.write(a.tobytes())
