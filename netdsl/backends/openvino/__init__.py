@@ -42,8 +42,8 @@ def save_ir(model: Any, path: Any, **options: Any) -> str:
     return _save(model, path, **options)
 
 
-def lower(graph: Any, dynamic: Optional[dict] = None) -> Any:
-    """The ``ov.Model`` for ``graph`` (no compilation)."""
+def to_ov_model(graph: Any, dynamic: Optional[dict] = None) -> Any:
+    """The ``ov.Model`` for ``graph`` (lowered, not compiled)."""
     from .lower import lower as _lower
     return _lower(getattr(graph, "graph", graph), dynamic=dynamic)
 
@@ -56,4 +56,4 @@ def can_execute() -> tuple[bool, str]:
     return True, ""
 
 
-__all__ = ["compile", "build", "load_ir", "save_ir", "lower", "register_lowering", "supported_ops", "LOWERINGS"]
+__all__ = ["compile", "build", "load_ir", "save_ir", "to_ov_model", "register_lowering", "supported_ops", "LOWERINGS"]

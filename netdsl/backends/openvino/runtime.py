@@ -188,7 +188,7 @@ class OpenVINOModel(CompiledModel):
         for n in self.compiled.get_runtime_model().get_ordered_ops():
             rt = n.get_rt_info()
             if "runtimePrecision" in rt:
-                out[n.get_friendly_name()] = str(rt["runtimePrecision"])
+                out[n.get_friendly_name()] = rt["runtimePrecision"].astype(str)
         return out
 
     def save(self, path: str, compress_to_fp16: bool = False) -> str:
@@ -259,7 +259,7 @@ def interface_graph(ov_model: Any) -> Graph:
 def _rt(ov_model: Any, key: str) -> Optional[str]:
     try:
         if ov_model.has_rt_info(["netdsl", key]):
-            return str(ov_model.get_rt_info(["netdsl", key]))
+            return ov_model.get_rt_info(["netdsl", key]).astype(str)
     except RuntimeError:
         pass
     return None

@@ -1,0 +1,247 @@
+"""OpenVINO runtime: threads, async queue, IR round trip, cache dir, dynamic batch, error messages."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+from netdsl.backends import reference
+from netdsl.compare import assert_close
+from netdsl.errors import NetdslError, ShapeError, UnsupportedOpError
+
+pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
+from netdsl.backends import openvino as ovb  # noqa: E402
+
+
+def small_cnn(batch="N") -> nd.Network:
+    net = nd.Network("small_cnn")
+    x = net.input("data", (batch, 3, 12, 12))
+    with net.scope("features"):
+        y = F.relu(F.conv(x, net.parameter("conv1.weight", (8, 3, 3, 3)), net.parameter("conv1.bias", (8,)),
+                          padding=1, name="conv1"))
+        y = F.max_pool(y, 2, name="pool1")
+    y = F.linear(F.flatten(y), net.parameter("fc.weight", (10, 8 * 6 * 6)), net.parameter("fc.bias", (10,)),
+                 name="fc")
+    net.output(F.softmax(y, 1), "prob")
+    net.output(y, "logits")
+    return net.init_random(seed=3)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return small_cnn()
+
+
+@pytest.fixture(scope="module")
+def model(net):
+    return ovb.compile(net.graph)
+
+
+def feeds(rng, batch=2):
+    return {"data": rng.standard_normal((batch, 3, 12, 12)).astype(np.float32)}
+
+
+def check(net, got, f):
+    ref = reference.run(net.graph, f)
+    for k in ref:
+        assert_close(got[k], ref[k], "float32", what=k)
+
+
+def test_names_follow_the_dsl(model):
+    assert model.input_names == ["data"]
+    assert model.output_names == ["prob", "logits"]
+    assert [sorted(o.get_names()) for o in model.ov_model.outputs] == [["prob"], ["logits"]]
+    friendly = {op.get_friendly_name() for op in model.ov_model.get_ops()}
+    assert {"features/conv1", "features/pool1", "fc", "conv1.weight", "fc.weight"} <= friendly
+
+
+def test_four_threads_get_correct_results_every_time(net, model):
+    rng = np.random.default_rng(0)
+    inputs = [feeds(rng, b) for b in (1, 2, 3, 4)]
+    expected = [reference.run(net.graph, f) for f in inputs]
+    errors: list = []
+    start = threading.Barrier(4)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for i in range(25):
+            k = (t + i) % 4
+            got = model(inputs[k])
+            try:
+                for name in expected[k]:
+                    assert_close(got[name], expected[k][name], "float32", what=f"thread {t} iter {i} {name}")
+            except AssertionError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
+def test_run_many_uses_async_queue(net):
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(1)
+    batch = [feeds(rng, 1 + i % 3) for i in range(12)]
+    outs = m.run_many(batch)
+    assert len(outs) == 12
+    for f, o in zip(batch, outs):
+        check(net, o, f)
+
+
+def test_infer_async_future(net, model):
+    rng = np.random.default_rng(2)
+    batch = [feeds(rng) for _ in range(6)]
+    futs = [model.infer_async(f) for f in batch]
+    for f, fut in zip(batch, futs):
+        check(net, fut.result(timeout=30), f)
+
+
+def test_ir_round_trip_exact(net, model, tmp_path):
+    path = ovb.build(net.graph, tmp_path / "m.xml")
+    assert path.endswith("m.xml") and os.path.exists(tmp_path / "m.bin")
+    loaded = ovb.load_ir(path)
+    assert loaded.input_names == ["data"] and loaded.output_names == ["prob", "logits"]
+    f = feeds(np.random.default_rng(3), 3)
+    a, b = model(f), loaded(f)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])  # exact: f32 weights in, same compiled graph
+    with pytest.raises(ShapeError, match="missing input"):
+        loaded({})
+
+
+def test_ir_fp16_compression(net, tmp_path):
+    exact = ovb.build(net.graph, tmp_path / "f32.xml")
+    small = ovb.build(net.graph, tmp_path / "f16.xml", compress_to_fp16=True)
+    assert os.path.getsize(tmp_path / "f16.bin") < 0.6 * os.path.getsize(tmp_path / "f32.bin")
+    f = feeds(np.random.default_rng(4))
+    ref = reference.run(net.graph, f)
+    got = ovb.load_ir(small)(f)
+    assert_close(got["logits"], ref["logits"], "float16")
+    assert not np.array_equal(got["logits"], ovb.load_ir(exact)(f)["logits"])  # weights really changed
+
+
+def test_compile_cache_dir(net, tmp_path):
+    cache = tmp_path / "cache"
+    m1 = ovb.compile(net.graph, cache_dir=str(cache))
+    assert any(cache.iterdir()), "OpenVINO wrote no cache blob"
+    m2 = ovb.compile(net.graph, cache_dir=str(cache))
+    f = feeds(np.random.default_rng(5))
+    np.testing.assert_array_equal(m1(f)["logits"], m2(f)["logits"])
+
+
+def test_dynamic_batch_compiled_once(net, model):
+    assert not model.compiled.inputs[0].get_partial_shape().is_static
+    rng = np.random.default_rng(6)
+    for b in (1, 5, 16):
+        f = feeds(rng, b)
+        got = model(f)
+        assert got["prob"].shape == (b, 10)
+        check(net, got, f)
+
+
+def test_dynamic_batch_range(net):
+    m = ovb.compile(net.graph, dynamic={"N": (1, 4)})
+    assert str(m.ov_model.input(0).get_partial_shape()) == "[1..4,3,12,12]"
+    check(net, m(feeds(np.random.default_rng(7), 4)), feeds(np.random.default_rng(7), 4))
+    with pytest.raises(NetdslError):
+        m(feeds(np.random.default_rng(7), 5))
+    fixed = ovb.compile(net.graph, dynamic={"N": 2})
+    assert fixed.compiled.inputs[0].get_partial_shape().is_static
+
+
+def test_precisions(net):
+    f = feeds(np.random.default_rng(8))
+    ref = reference.run(net.graph, f)
+    for p, tol in (("bf16", "bfloat16"), ("auto", "bfloat16"), ("f16", "bfloat16")):
+        got = ovb.compile(net.graph, precision=p)(f)
+        assert_close(got["logits"], ref["logits"], tol)
+    m = ovb.compile(net.graph, precision="f32")
+    assert set(m.runtime_precisions().values()) <= {"f32", "i32", "i64", "u8", "boolean", "dynamic", "undefined"}
+    with pytest.raises(NetdslError, match="precision"):
+        ovb.compile(net.graph, precision="int4")
+    with pytest.raises(TypeError, match="unknown option"):
+        ovb.compile(net.graph, precison="f32")
+
+
+def test_missing_and_wrong_inputs(model):
+    with pytest.raises(ShapeError, match="missing input.*data"):
+        model({})
+    with pytest.raises(ShapeError, match="data"):
+        model(data=np.zeros((2, 3, 11, 12), np.float32))
+    with pytest.raises(ShapeError, match="unknown input.*bogus"):
+        model(data=np.ones((1, 3, 12, 12), np.float32), bogus=np.ones(1))
+
+
+def test_unsupported_op_names_layer_and_points_to_plugins(net):
+    from netdsl.backends.openvino.lower import LOWERINGS
+    saved = LOWERINGS.pop("max_pool")
+    try:
+        with pytest.raises(UnsupportedOpError) as e:
+            ovb.compile(net.graph)
+        msg = str(e.value)
+        assert "max_pool" in msg and "features/pool1" in msg and "register_lowering" in msg and "plugin" in msg
+        assert "test_runtime.py" in msg  # the user's line
+    finally:
+        LOWERINGS["max_pool"] = saved
+
+
+def test_register_lowering_hook(net):
+    from netdsl.backends.openvino.lower import LOWERINGS, register_lowering
+    saved = LOWERINGS["relu"]
+    calls = []
+
+    def my_relu(ctx, node, x):
+        calls.append(node.name)
+        return ctx.ops.maximum(x, ctx.scalar(0.0, x)).output(0)
+
+    with pytest.raises(ValueError, match="already exists"):
+        register_lowering("relu", my_relu)
+    register_lowering("relu", my_relu, replace=True)
+    try:
+        m = ovb.compile(net.graph)
+        assert calls == ["features/relu"]
+        f = feeds(np.random.default_rng(9))
+        check(net, m(f), f)
+    finally:
+        LOWERINGS["relu"] = saved
+
+
+def test_identity_of_an_input_keeps_both_names():
+    net = nd.Network("passthrough")
+    x = net.input("x", ("N", 4))
+    net.output(x, "y")
+    net.output(F.relu(x), "z")
+    m = ovb.compile(net.graph)
+    a = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    out = m(x=a)
+    np.testing.assert_array_equal(out["y"], a)
+    np.testing.assert_array_equal(out["z"], np.maximum(a, 0))
+
+
+def test_backend_unavailable_message():
+    """Without openvino (import blocked in a fresh interpreter), compile says what to install."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['openvino'] = None\n"
+            "import netdsl, netdsl.functional as F\n"
+            "from netdsl.errors import BackendUnavailable\n"
+            "net = netdsl.Network('n'); x = net.input('x', (1, 2)); net.output(F.relu(x), 'y')\n"
+            "try:\n    netdsl.compile(net, 'openvino')\nexcept BackendUnavailable as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "pip install openvino" in out.stdout and "netdsl[openvino]" in out.stdout, out.stdout + out.stderr
+
+
+def test_get_backend_and_netdsl_compile(net):
+    from netdsl.backends import get_backend
+    be = get_backend("openvino")
+    assert hasattr(be, "compile") and hasattr(be, "build")
+    m = nd.compile(net, "openvino", precision="f32", hint="latency")
+    f = feeds(np.random.default_rng(10))
+    check(net, m(f), f)
