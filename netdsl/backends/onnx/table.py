@@ -163,13 +163,27 @@ def _conv_transpose(ctx, node):
 
 def _pool(op_type: str) -> ExportFn:
     def fn(ctx, node):
-        a = node.attrs
+        a, xv = node.attrs, node.inputs[0]
         nd = len(a["kernel"])
-        attrs = {"kernel_shape": list(a["kernel"]), "strides": list(a["strides"]) or list(a["kernel"]),
-                 "pads": list(a["pads"]) or [0] * (2 * nd), "ceil_mode": int(a["ceil_mode"])}
+        kernel, strides = list(a["kernel"]), list(a["strides"]) or list(a["kernel"])
+        pads = list(a["pads"]) or [0] * (2 * nd)
+        attrs = {"kernel_shape": kernel, "strides": strides, "pads": pads, "ceil_mode": int(a["ceil_mode"])}
         if "count_include_pad" in a:
             attrs["count_include_pad"] = int(a["count_include_pad"])
-        ctx.add(op_type, [ctx.inp(node, 0)], [ctx.out(node)], **attrs)
+        # ceil_mode: the catalogue drops a last window that would start in the end padding (as PyTorch
+        # does); ONNX (opset <= 18 inference) keeps it. Make ONNX's extra window and slice it off.
+        extra = []
+        if a["ceil_mode"]:
+            for i in range(nd):
+                d, o = xv.shape[2 + i], node.outputs[0].shape[2 + i]
+                if isinstance(d, int) and isinstance(o, int):
+                    onnx_o = -(-(d + pads[i] + pads[nd + i] - kernel[i]) // strides[i]) + 1
+                    if onnx_o != o:
+                        extra.append((2 + i, o))
+        y = ctx.add1(op_type, [ctx.inp(node, 0)], None if extra else ctx.out(node), **attrs)
+        if extra:
+            ctx.add("Slice", [y, ctx.ints([0] * len(extra), "starts"), ctx.ints([o for _, o in extra], "ends"),
+                              ctx.ints([ax for ax, _ in extra], "axes")], [ctx.out(node)])
     return fn
 
 
@@ -208,11 +222,23 @@ def _group_norm(ctx, node):
 def _lrn(ctx, node):
     x, xv = ctx.inp(node, 0), node.inputs[0]
     a = node.attrs
-    attrs = dict(size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"])
+    size = a["size"]
+    if size % 2 == 0:  # ONNX Runtime's LRN takes odd sizes only: sum the squares with an AveragePool
+        lo = (size - 1) // 2
+        sq = ctx.add1("Unsqueeze", [ctx.add1("Mul", [x, x]), ctx.ints([1], "axes")])  # (N, 1, C, *s)
+        rest = xv.rank - 2
+        mean = ctx.add1("AveragePool", [sq], kernel_shape=[size] + [1] * rest,
+                        pads=[lo] + [0] * rest + [size - 1 - lo] + [0] * rest, count_include_pad=1)
+        mean = ctx.add1("Squeeze", [mean, ctx.ints([1], "axes")])
+        den = ctx.add1("Add", [ctx.add1("Mul", [mean, ctx.scalar(a["alpha"], xv, "alpha")]),
+                               ctx.scalar(a["bias"], xv, "bias")])
+        ctx.add("Div", [x, ctx.add1("Pow", [den, ctx.scalar(a["beta"], xv, "beta")])], [ctx.out(node)])
+        return
+    attrs = dict(size=size, alpha=a["alpha"], beta=a["beta"], bias=a["bias"])
     if xv.rank == 4:
         ctx.add("LRN", [x], [ctx.out(node)], **attrs)
         return
-    x4 = ctx.add1("Reshape", [x, ctx.ints([0, 0, -1, 1], "as_4d")])  # LRN runs on 4-d tensors
+    x4 = ctx.add1("Reshape", [x, ctx.ints([0, 0, -1, 1], "as_4d")])  # ONNX Runtime's LRN wants 4-d
     ctx.add("Reshape", [ctx.add1("LRN", [x4], **attrs), ctx.shape_of(x)], [ctx.out(node)])
 
 
