@@ -59,5 +59,5 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
                 s = d.terms[0][0]
                 if env.setdefault(s, a) != a:
                     raise ShapeError(f"input '{v.name}': dim {s}={a} but another input has {s}={env[s]}")
-        out[v.name] = np.ascontiguousarray(arr)
+        out[v.name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d arrays 0-d
     return out
