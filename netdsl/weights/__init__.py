@@ -4,6 +4,8 @@
 to a network's parameters (strict by default) and returns a :class:`BindingReport`.
 """
 from .base import Checkpoint, TensorInfo, detect_format, formats, open_checkpoint
+from .bind import BindingReport, load_weights
 from .random import init_random
 
-__all__ = ["Checkpoint", "TensorInfo", "detect_format", "formats", "open_checkpoint", "init_random"]
+__all__ = ["Checkpoint", "TensorInfo", "BindingReport", "detect_format", "formats", "load_weights",
+           "open_checkpoint", "init_random"]

@@ -132,6 +132,29 @@ class HDF5Checkpoint(Checkpoint):
         for i, (name, path, layer, _pos_) in enumerate(entries):
             self._add_ds(name, path, layer=layer, index=i)
 
+    def keras_layer_config(self, layer: str) -> Optional[dict]:
+        """The Keras config of ``layer`` from a full-model file's ``model_config`` (None if unknown)."""
+        if not hasattr(self, "_kcfg"):
+            self._kcfg: dict = {}
+            raw = self._h5.attrs.get("model_config")
+            try:
+                import json
+                doc = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else None
+            except (ValueError, TypeError):
+                doc = None
+
+            def walk(c: Any, depth: int = 0) -> None:
+                if not isinstance(c, dict) or depth > 50:
+                    return
+                cfg = c.get("config")
+                if isinstance(cfg, dict):
+                    if "name" in cfg:
+                        self._kcfg.setdefault(str(cfg["name"]), cfg)
+                    for sub in cfg.get("layers", []) or []:
+                        walk(sub, depth + 1)
+            walk(doc)
+        return self._kcfg.get(layer)
+
     def _read(self, info: TensorInfo) -> np.ndarray:
         ds = self._h5[self._ds[info.name]]
         stored = info.stored or info.dtype
