@@ -1,0 +1,150 @@
+"""The CPU proof of a TensorRT lowering (no GPU needed; used by ``netdsl check``).
+
+4a  the network is accepted by a real TensorRT builder, builds and serializes;
+4b  for every DSL tensor, TensorRT's inferred shape (and type) equals netdsl's;
+4c  the network read back from TensorRT (:mod:`.inspect`) evaluates to the float64 reference.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ...compare import TOLERANCES, errors
+from ...graph import Graph
+from ._ctx import dims_of
+
+
+@dataclass
+class Step:
+    name: str           # "4a build", "4b shapes", "4c evaluate"
+    ok: bool
+    detail: str
+    problems: list = field(default_factory=list)
+
+
+@dataclass
+class CheckReport:
+    """Result of :func:`check`: ``ok``, the steps, per-output errors; ``str(report)`` is the text to print."""
+
+    network: str
+    trt_version: str
+    precision: str
+    steps: list = field(default_factory=list)
+    outputs: dict = field(default_factory=dict)   # name -> {"max_abs": ..., "max_rel": ..., "ok": ...}
+    layers: int = 0
+    plan_bytes: int = 0
+    build_seconds: float = 0.0
+    gpu: str = ""                                 # why the engine itself was not run here (if it was not)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "ok": self.ok, "trt": self.trt_version, "precision": self.precision,
+                "layers": self.layers, "plan_bytes": self.plan_bytes, "build_seconds": self.build_seconds,
+                "gpu": self.gpu, "steps": [s.__dict__ for s in self.steps], "outputs": self.outputs}
+
+    def __str__(self) -> str:
+        lines = [f"tensorrt CPU proof of '{self.network}' with {self.trt_version} ({self.precision}): "
+                 + ("PASS" if self.ok else "FAIL")]
+        if self.gpu:
+            lines.append(f"  engine not executed: {self.gpu}; ran the CPU proof 4a-4c instead")
+        for s in self.steps:
+            lines.append(f"  [{'ok' if s.ok else 'FAIL'}] {s.name}: {s.detail}")
+            lines += [f"      - {p}" for p in s.problems[:20]]
+            if len(s.problems) > 20:
+                lines.append(f"      ... {len(s.problems) - 20} more")
+        for k, e in self.outputs.items():
+            lines.append(f"  output {k}: max abs err {e['max_abs']:.3g}, max rel err {e['max_rel']:.3g}"
+                         f" ({'ok' if e['ok'] else 'MISMATCH'})")
+        return "\n".join(lines)
+
+
+def shape_problems(graph: Graph, lowered: Any) -> list[str]:
+    """4b: DSL tensors whose TensorRT shape or type differs from netdsl's inference."""
+    ctx = lowered.ctx
+    out = []
+    for node in graph.nodes:
+        for v in node.outputs:
+            t = ctx.tensors.get(v.name)
+            if t is None:
+                if node.op in ("parameter", "constant"):
+                    continue  # used in place as layer weights (no tensor)
+                out.append(f"{v.name} ({node.op} '{node.name}'): no TensorRT tensor")
+                continue
+            want = dims_of(v.shape)
+            got = tuple(t.shape)
+            if got != want:
+                out.append(f"{v.name} ({node.op} '{node.name}', {node.location}): TensorRT shape {got}, "
+                           f"netdsl {want}")
+            if t.dtype != ctx.trt_dtype(v.dtype):
+                out.append(f"{v.name} ({node.op} '{node.name}'): TensorRT type {t.dtype.name}, netdsl {v.dtype}")
+    return out
+
+
+def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: Any = None,
+          dynamic: Optional[dict] = None, flavour: Optional[str] = None, workspace: int = 1 << 30,
+          target: Any = None, tol: float = 1.0, progress: Any = False, **_: Any) -> CheckReport:
+    """Run 4a-4c for ``graph`` on these inputs; never raises for a failed step (see ``report.ok``)."""
+    from ...backends.base import check_inputs
+    from ...backends.reference import run as reference_run
+    from . import _trt
+    from .build import build_lowered, make_profiles
+    from .inspect import evaluate
+    from .lower import lower
+    from .runtime import gpu_status
+
+    trt = _trt.load(flavour)
+    rep = CheckReport(graph.name, _trt.version_string(trt), precision)
+    rep.gpu = gpu_status(trt)[1]
+    feeds = check_inputs(graph, feeds)
+    # 4a
+    t0 = time.perf_counter()
+    try:
+        lowered = lower(graph, trt, precision=precision)
+        profs = make_profiles(graph, profiles, dynamic)
+        plan = build_lowered(lowered, profs, workspace, target, progress)
+    except Exception as e:
+        rep.steps.append(Step("4a build", False, f"{type(e).__name__}: {e}"))
+        return rep
+    rep.build_seconds = time.perf_counter() - t0
+    rep.layers = lowered.network.num_layers
+    rep.plan_bytes = len(plan)
+    rep.steps.append(Step("4a build", True, f"{rep.layers} TensorRT layers, serialized plan of {len(plan)} bytes "
+                                            f"in {rep.build_seconds:.2f} s"
+                                            + (f", {len(profs)} optimization profile(s)" if profs else "")))
+    # 4b
+    probs = shape_problems(graph, lowered)
+    n = sum(len(nd.outputs) for nd in graph.nodes)
+    rep.steps.append(Step("4b shapes", not probs, f"{n - len(probs)}/{n} tensors: TensorRT shapes and types equal "
+                                                  "netdsl's", probs))
+    # 4c
+    try:
+        got = evaluate(lowered.network, feeds, trt)
+        ref = reference_run(graph, feeds, dtype="float64")
+    except Exception as e:
+        rep.steps.append(Step("4c evaluate", False, f"{type(e).__name__}: {e}"))
+        return rep
+    rtol, atol = TOLERANCES[precision]
+    bad = []
+    for k, r in ref.items():
+        g = got[k]
+        if np.asarray(r).dtype.kind in "biu":
+            ok = g.shape == r.shape and np.array_equal(g.astype(r.dtype), r)
+            mx = rel = 0.0 if ok else float("inf")
+        else:
+            try:
+                mx, rel = errors(g, r)
+            except AssertionError:
+                mx = rel = float("inf")
+            ok = rel <= (rtol + atol) * tol
+        rep.outputs[k] = {"max_abs": mx, "max_rel": rel, "ok": bool(ok)}
+        if not ok:
+            bad.append(k)
+    rep.steps.append(Step("4c evaluate", not bad, "the network read back from TensorRT, evaluated in NumPy, "
+                          + ("equals the float64 reference" if not bad else f"differs at {', '.join(bad)}")))
+    return rep
