@@ -99,8 +99,10 @@ class ExportContext:
         return self.add(op_type, inputs, None if output is None else [output], **attrs)[0]
 
     # ---- constants ----------------------------------------------------------------------
-    def initializer(self, name: str, array: np.ndarray, dtype: DType) -> str:
-        self.initializers.append(self.sink.tensor(name, array, dtype))
+    def initializer(self, name: str, array: Any, dtype: DType, external_ok: bool = True) -> str:
+        """Add an initializer (weights and DSL constants may go to external data; helpers never do:
+        shape inference must read shapes, axes and pads)."""
+        self.initializers.append(self.sink.tensor(name, array, dtype, external_ok))
         return name
 
     def const(self, value: Any, dtype: Union[DType, str, None] = None, hint: str = "const") -> str:
@@ -112,7 +114,7 @@ class ExportContext:
         else:
             from ...dtypes import as_dtype
             dt = as_dtype(arr.dtype)
-        return self.initializer(self.fresh(hint), arr, dt)
+        return self.initializer(self.fresh(hint), arr, dt, external_ok=False)
 
     def ints(self, values: Iterable[int], hint: str = "ints") -> str:
         """A 1-d int64 initializer (shapes, axes, pads ...)."""

@@ -58,7 +58,7 @@ class TensorSink:
         self.threshold = threshold
         self._f = None
 
-    def tensor(self, name: str, value: Any, dtype: DType) -> Any:
+    def tensor(self, name: str, value: Any, dtype: DType, external_ok: bool = True) -> Any:
         data = value.read() if hasattr(value, "read") else np.asarray(value)
         t = self.onnx.TensorProto()
         t.name = name
@@ -69,7 +69,7 @@ class TensorSink:
         else:
             arr = np.ascontiguousarray(data, dtype.numpy)
             raw = (arr if sys.byteorder == "little" else arr.byteswap()).tobytes()
-        if self.external and len(raw) >= self.threshold:
+        if self.external and external_ok and len(raw) >= self.threshold:
             if self._f is None:
                 self._f = open(self.data_path, "wb")
             offset = self._f.tell()

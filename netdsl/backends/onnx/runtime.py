@@ -8,7 +8,8 @@ from typing import Any, Optional, Sequence
 from ...errors import BackendUnavailable, NetdslError
 from ...graph import Graph
 from ..base import CompiledModel
-from .export import INLINE_LIMIT, MIN_OPSET, export_onnx, to_model, weight_bytes
+from . import export as _export
+from .export import MIN_OPSET, export_onnx, to_model, weight_bytes
 
 
 def import_ort() -> Any:
@@ -40,7 +41,7 @@ class OnnxRuntimeModel(CompiledModel):
         for lib in custom_op_libraries:
             so.register_custom_ops_library(os.fspath(lib))
         self._tmp = None
-        if weight_bytes(graph) > INLINE_LIMIT:  # external data: go through a file
+        if weight_bytes(graph) > _export.INLINE_LIMIT:  # external data: go through a file
             self._tmp = tempfile.TemporaryDirectory(prefix="netdsl-onnx-")
             src: Any = export_onnx(graph, os.path.join(self._tmp.name, "model.onnx"), opset=opset,
                                    external_data=True, check=False)
