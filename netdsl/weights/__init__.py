@@ -6,6 +6,7 @@ to a network's parameters (strict by default) and returns a :class:`BindingRepor
 from .base import Checkpoint, TensorInfo, detect_format, formats, open_checkpoint
 from .bind import BindingReport, load_weights
 from .random import init_random
+from .wts import write_wts
 
 __all__ = ["Checkpoint", "TensorInfo", "BindingReport", "detect_format", "formats", "load_weights",
-           "open_checkpoint", "init_random"]
+           "open_checkpoint", "init_random", "write_wts"]

@@ -1,1 +1,203 @@
-"""placeholder"""
+"""Caffe ``.caffemodel``: a hand-written reader of the NetParameter protobuf (V1 ``layers`` and V2 ``layer``).
+
+Blobs are named ``<layer>.<role>``: weight/bias for Convolution, Deconvolution, InnerProduct and
+Scale, running_mean/running_var/scale_factor for BatchNorm (Caffe stores mean and variance
+multiplied by scale_factor: divide by it), weight for PReLU, ``<layer>.<i>`` otherwise. Packed
+float data is memory-mapped. Shapes come from ``shape`` or the legacy num/channels/height/width
+(legacy 4-d shapes such as (1, 1, out, in) are marked ``flat`` so binding may reshape them).
+"""
+from __future__ import annotations
+
+import mmap
+from typing import Any
+
+import numpy as np
+
+from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format
+from .protobuf import FIXED32, FIXED64, LEN, VARINT, ProtoError, collect_repeated, fields, packed_varints, \
+    read_varint, signed64, string
+
+_ROLES = {"Convolution": ["weight", "bias"], "Deconvolution": ["weight", "bias"],
+          "InnerProduct": ["weight", "bias"], "Scale": ["weight", "bias"], "PReLU": ["weight"],
+          "BatchNorm": ["running_mean", "running_var", "scale_factor"], "Bias": ["bias"],
+          "Embed": ["weight", "bias"], "DepthwiseConvolution": ["weight", "bias"], "ConvolutionDepthwise":
+          ["weight", "bias"]}
+# V1LayerParameter.LayerType enum values that have weights
+_V1_TYPES = {4: "Convolution", 39: "Deconvolution", 14: "InnerProduct"}
+
+
+class CaffeCheckpoint(Checkpoint):
+    format = "caffe"
+
+    def _open(self) -> None:
+        self._f = open(self.path, "rb")
+        size = self.file_size
+        self._buf: Any = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._where: dict[str, tuple] = {}
+        idx = 0
+        for fno, wt, v in fields(self._buf, 0, len(self._buf)):
+            if wt != LEN:
+                continue
+            if fno == 100:
+                idx = self._layer(v, v2=True, idx=idx)
+            elif fno == 2:
+                idx = self._layer(v, v2=False, idx=idx)
+
+    def _layer(self, span: tuple, v2: bool, idx: int) -> int:
+        buf = self._buf
+        name, ltype, blobs = "", "", []
+        name_f, type_f, blob_f = (1, 2, 7) if v2 else (4, 5, 6)
+        for fno, wt, v in fields(buf, *span):
+            if fno == name_f and wt == LEN:
+                name = string(buf, v)
+            elif fno == type_f:
+                ltype = string(buf, v) if wt == LEN else _V1_TYPES.get(v, f"type{v}") if wt == VARINT else ""
+            elif fno == blob_f and wt == LEN:
+                blobs.append(v)
+        roles = _ROLES.get(ltype, [])
+        for i, b in enumerate(blobs):
+            role = roles[i] if i < len(roles) else str(i)
+            tname = f"{name}.{role}"
+            self._blob(tname, b, name, ltype, idx)
+            idx += 1
+        return idx
+
+    def _blob(self, tname: str, span: tuple, layer: str, ltype: str, idx: int) -> None:
+        buf = self._buf
+        legacy = {1: 1, 2: 1, 3: 1, 4: 1}
+        shape = None
+        data: list = []
+        ddata: list = []
+        for fno, wt, v in fields(buf, *span):
+            if fno in legacy and wt == VARINT:
+                legacy[fno] = signed64(v)
+            elif fno == 7 and wt == LEN:  # BlobShape { repeated int64 dim = 1 [packed] }
+                dims: list = []
+                for f2, w2, v2 in fields(buf, *v):
+                    if f2 == 1:
+                        dims += [signed64(x) for x in packed_varints(buf, v2, 64)] if w2 == LEN else [signed64(v2)]
+                shape = tuple(dims)
+            elif fno == 5:
+                data.append((wt, v))
+            elif fno == 8:
+                ddata.append((wt, v))
+        flat = False
+        if shape is None:
+            shape = tuple(legacy[k] for k in (1, 2, 3, 4))
+            flat = True
+        if any(d < 0 for d in shape) or len(shape) > 32:
+            raise self.error(f"invalid blob shape {shape}", tname)
+        n = int(np.prod(shape, dtype=np.int64))
+        dtype = "float64" if ddata and not data else "float32"
+        items = ddata if dtype == "float64" else data
+        itemsize = 8 if dtype == "float64" else 4
+        if len(items) == 1 and items[0][0] == LEN:
+            s, e = items[0][1]
+            if e - s != n * itemsize:
+                raise self.error(f"blob has {(e - s) // itemsize} values, its shape {shape} needs {n}", tname)
+            where: tuple = ("mmap", s)
+        else:
+            count = sum((v[1] - v[0]) // itemsize if wt == LEN else 1 for wt, v in items)
+            if count != n:
+                raise self.error(f"blob has {count} values, its shape {shape} needs {n}", tname)
+            where = ("fields", items)
+        self._where[tname] = (where, dtype)
+        self.add(TensorInfo(tname, shape, dtype, layer=layer, index=idx,
+                            extra={"type": ltype, "flat": flat}))
+
+    def _read(self, info: TensorInfo) -> np.ndarray:
+        (kind, v), dtype = self._where[info.name]
+        if kind == "mmap":
+            return mmap_array(self.path, v, dtype, info.shape)
+        return collect_repeated(self._buf, v, dtype).reshape(info.shape)
+
+    def close(self) -> None:
+        b = getattr(self, "_buf", None)
+        if isinstance(b, mmap.mmap):
+            b.close()
+        f = getattr(self, "_f", None)
+        if f is not None:
+            f.close()
+        super().close()
+
+
+def probe_fields(head: bytes, limit: int = 8) -> list[tuple[int, int, Any]]:
+    """The first top-level fields of a protobuf (tolerating a cut-off last field); [] if not protobuf."""
+    out = []
+    pos = 0
+    try:
+        while pos < len(head) and len(out) < limit:
+            key, pos = read_varint(head, pos, len(head))
+            fno, wt = key >> 3, key & 7
+            if fno == 0 or wt not in (VARINT, LEN, FIXED32, FIXED64):
+                return []
+            if wt == VARINT:
+                v, pos = read_varint(head, pos, len(head))
+            elif wt == LEN:
+                n, pos = read_varint(head, pos, len(head))
+                v = (pos, pos + n)
+                pos += n
+            else:
+                v = None
+                pos += 4 if wt == FIXED32 else 8
+            out.append((fno, wt, v))
+    except ProtoError:
+        pass
+    return out
+
+
+def _detect(path: str, head: bytes) -> int:
+    fs = probe_fields(head)
+    if not fs:
+        return 0
+    fno, wt, v = fs[0]
+    if (fno, wt) == (1, LEN) and all(32 <= c < 127 for c in head[v[0]:min(v[1], v[0] + 64)]):
+        rest = [f for f in fs[1:]]
+        if not rest or rest[0][:2] in ((2, LEN), (100, LEN), (3, LEN), (4, VARINT), (5, VARINT), (8, LEN),
+                                       (7, LEN), (6, VARINT)):
+            return 2
+    if (fno, wt) in ((100, LEN), (2, LEN)):
+        return 1
+    return 0
+
+
+register_format(FormatSpec("caffe", _detect, lambda p, **o: CaffeCheckpoint(p, **o), (".caffemodel",)))
+
+
+# ---- writer (tests, fixtures) -------------------------------------------------------------------
+def encode_caffemodel(layers: list, name: str = "net", v1: bool = False, legacy_shape: bool = False,
+                      packed: bool = True) -> bytes:
+    """Encode a NetParameter: ``layers`` = [(name, type, [blob arrays])]; V1 uses the enum types."""
+    import struct
+
+    from .protobuf import enc_field, enc_varint
+    v1_enum = {"Convolution": 4, "Deconvolution": 39, "InnerProduct": 14, "ReLU": 18, "Pooling": 17}
+    out = enc_field(1, name)
+    for lname, ltype, blobs in layers:
+        body = b""
+        bmsgs = []
+        for b in blobs:
+            b = np.asarray(b, np.float32)
+            msg = b""
+            if legacy_shape or v1:
+                dims = (1,) * (4 - b.ndim) + b.shape if b.ndim <= 4 else b.shape
+                for fno, d in zip((1, 2, 3, 4), dims):
+                    msg += enc_field(fno, int(d))
+            else:
+                msg += enc_field(7, b"".join(enc_field(1, int(d)) for d in b.shape) if not packed else
+                                 enc_varint(1 << 3 | 2) + enc_varint(len(b"".join(enc_varint(int(d)) for d in b.shape)))
+                                 + b"".join(enc_varint(int(d)) for d in b.shape))
+            if packed:
+                msg += enc_field(5, b.astype("<f4").tobytes())
+            else:
+                msg += b"".join(enc_varint(5 << 3 | 5) + struct.pack("<f", float(x)) for x in b.ravel())
+            bmsgs.append(msg)
+        if v1:
+            body += enc_field(4, lname) + enc_field(5, v1_enum.get(ltype, 0))
+            body += b"".join(enc_field(6, m) for m in bmsgs)
+            out += enc_field(2, body)
+        else:
+            body += enc_field(1, lname) + enc_field(2, ltype)
+            body += b"".join(enc_field(7, m) for m in bmsgs)
+            out += enc_field(100, body)
+    return out

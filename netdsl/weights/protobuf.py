@@ -1,0 +1,131 @@
+"""A minimal, bounds-checked protobuf wire-format reader (for Caffe and ONNX files, without their packages).
+
+Works on any buffer (bytes or an ``mmap``); length-delimited fields are returned as (start, end)
+offsets so large payloads are never copied. Every length is checked against its enclosing message.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, Iterator
+
+import numpy as np
+
+VARINT, FIXED64, LEN, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
+
+
+class ProtoError(ValueError):
+    """Malformed protobuf data (message says where)."""
+
+
+def read_varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    for _ in range(10):
+        if pos >= end:
+            raise ProtoError(f"truncated varint at byte {pos}")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+    raise ProtoError(f"varint longer than 10 bytes at byte {pos}")
+
+
+def fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int, Any]]:
+    """Yield (field number, wire type, value): int for varint/fixed, (start, end) for length-delimited."""
+    pos = start
+    while pos < end:
+        key, pos = read_varint(buf, pos, end)
+        fno, wt = key >> 3, key & 7
+        if fno == 0:
+            raise ProtoError(f"field number 0 at byte {pos}")
+        if wt == VARINT:
+            v, pos = read_varint(buf, pos, end)
+            yield fno, wt, v
+        elif wt == LEN:
+            n, pos = read_varint(buf, pos, end)
+            if n > end - pos:
+                raise ProtoError(f"field {fno}: length {n} at byte {pos} runs past its message (ends at {end})")
+            yield fno, wt, (pos, pos + n)
+            pos += n
+        elif wt == FIXED32:
+            if pos + 4 > end:
+                raise ProtoError(f"truncated fixed32 at byte {pos}")
+            yield fno, wt, bytes(buf[pos:pos + 4])
+            pos += 4
+        elif wt == FIXED64:
+            if pos + 8 > end:
+                raise ProtoError(f"truncated fixed64 at byte {pos}")
+            yield fno, wt, bytes(buf[pos:pos + 8])
+            pos += 8
+        else:
+            raise ProtoError(f"unsupported wire type {wt} (field {fno}) at byte {pos}")
+
+
+def string(buf: Any, span: tuple) -> str:
+    return bytes(buf[span[0]:span[1]]).decode("utf8", errors="replace")
+
+
+def packed_varints(buf: Any, span: tuple, limit: int = 1 << 20) -> list[int]:
+    out = []
+    pos, end = span
+    while pos < end:
+        v, pos = read_varint(buf, pos, end)
+        out.append(v)
+        if len(out) > limit:
+            raise ProtoError("too many packed values")
+    return out
+
+
+def signed64(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def fixed_float(raw: bytes) -> float:
+    return struct.unpack("<f", raw)[0]
+
+
+def collect_repeated(buf: Any, items: list, dtype: str) -> np.ndarray:
+    """Values of a repeated numeric field from its (wire type, value) occurrences (packed or not)."""
+    parts: list = []
+    for wt, v in items:
+        if wt == LEN:
+            if dtype in ("float32", "float64"):
+                parts.append(np.frombuffer(bytes(buf[v[0]:v[1]]), "<f4" if dtype == "float32" else "<f8"))
+            else:
+                parts.append(np.array([signed64(x) for x in packed_varints(buf, v, 1 << 31)], np.int64))
+        elif wt == FIXED32:
+            parts.append(np.frombuffer(v, "<f4"))
+        elif wt == FIXED64:
+            parts.append(np.frombuffer(v, "<f8"))
+        else:
+            parts.append(np.array([signed64(v)], np.int64))
+    if not parts:
+        return np.zeros(0, dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)
+
+
+# ---- writer (for tests, fixtures and fuzzing) ----------------------------------------------------
+def enc_varint(v: int) -> bytes:
+    if v < 0:
+        v += 1 << 64
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def enc_field(fno: int, value: Any) -> bytes:
+    """Encode one field: int -> varint, bytes/str -> length-delimited, float -> fixed32."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return enc_varint(fno << 3 | VARINT) + enc_varint(int(value))
+    if isinstance(value, float):
+        return enc_varint(fno << 3 | FIXED32) + struct.pack("<f", value)
+    if isinstance(value, str):
+        value = value.encode()
+    return enc_varint(fno << 3 | LEN) + enc_varint(len(value)) + bytes(value)
