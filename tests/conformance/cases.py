@@ -44,6 +44,29 @@ def _sub(shape: Sequence[Any], batch: int) -> tuple:
     return tuple(batch if isinstance(d, str) else d for d in shape)
 
 
+def case(op: str, name: str, fn: Callable[..., Any], inputs: Sequence[tuple], batches: Sequence[int] = (2,),
+         tol: float = 1.0, skip: Optional[dict] = None) -> Case:
+    """A case whose network applies ``fn(net, *inputs)``; ``inputs`` are (shape, dtype, gen(rng, shape)).
+
+    Symbolic dims are strings ('N'); each takes the batch size. ``fn`` may declare parameters
+    itself (``net.parameter(...)``): they are bound to seeded random data.
+    """
+    def build() -> Network:
+        net = Network(name)
+        xs = [net.input(f"x{i}", s, dt) for i, (s, dt, _) in enumerate(inputs)]
+        out = fn(net, *xs)
+        outs = out if isinstance(out, tuple) else (out,)
+        for i, o in enumerate(outs):
+            net.output(o, f"y{i}")
+        net.init_random(seed=7)
+        return net
+
+    def feeds(rng: np.random.Generator, batch: int) -> dict:
+        return {f"x{i}": gen(rng, _sub(s, batch)) for i, (s, _, gen) in enumerate(inputs)}
+
+    return Case(op, name, build, feeds, tuple(batches), tol, dict(skip or {}))
+
+
 def simple(op: str, name: str, fn: Callable[..., Any], shapes: Sequence[Sequence[Any]],
            dtypes: Optional[Sequence[str]] = None, low: float = -2.0, high: float = 2.0,
            batches: Sequence[int] = (2,), params: Optional[dict] = None, tol: float = 1.0,
@@ -55,23 +78,13 @@ def simple(op: str, name: str, fn: Callable[..., Any], shapes: Sequence[Sequence
     """
     dtypes = list(dtypes or ["float32"] * len(shapes))
     ranges = list(ranges or [(low, high)] * len(shapes))
+    inputs = [(s, dt, (lambda dt, lo, hi: lambda rng, shape: rand(rng, shape, dt, lo, hi))(dt, lo, hi))
+              for s, dt, (lo, hi) in zip(shapes, dtypes, ranges)]
 
-    def build() -> Network:
-        net = Network(name)
-        xs = [net.input(f"x{i}", s, dt) for i, (s, dt) in enumerate(zip(shapes, dtypes))]
-        ps = [net.parameter(k, v) for k, v in (params or {}).items()]
-        out = fn(net, *xs, *ps)
-        outs = out if isinstance(out, tuple) else (out,)
-        for i, o in enumerate(outs):
-            net.output(o, f"y{i}")
-        net.init_random(seed=7)
-        return net
+    def with_params(net: Network, *xs: Any) -> Any:
+        return fn(net, *xs, *[net.parameter(k, v) for k, v in (params or {}).items()])
 
-    def feeds(rng: np.random.Generator, batch: int) -> dict:
-        return {f"x{i}": rand(rng, _sub(s, batch), dt, lo, hi)
-                for i, (s, dt, (lo, hi)) in enumerate(zip(shapes, dtypes, ranges))}
-
-    return Case(op, name, build, feeds, batches, tol, dict(skip or {}))
+    return case(op, name, with_params, inputs, batches, tol, skip)
 
 
 CASES: list[Case] = []
