@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from .helpers import T, check, needs_torch, rnd, run_op, torch
+from .helpers import T, check, needs_torch, rnd, torch
 
 COVERS = {"conv", "conv_transpose", "max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "batch_norm",
           "layer_norm", "group_norm", "instance_norm", "lrn", "linear", "matmul", "embedding", "attention"}

@@ -9,7 +9,7 @@ import pytest
 from netdsl.backends import reference
 from netdsl.dsl import Network
 
-from .helpers import T, check, rnd, run_op, torch
+from .helpers import T, check, rnd, torch
 
 COVERS = {"reshape", "flatten", "transpose", "squeeze", "unsqueeze", "concat", "split", "slice", "gather", "pad",
           "resize", "tile", "expand", "constant"}
