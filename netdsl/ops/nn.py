@@ -518,4 +518,6 @@ define("attention", inputs=("q", "k", "v", "mask?"),
        attrs={"scale": Attr("float", None), "causal": Attr("bool", False)},
        infer=_attn_infer, reference=_attn_ref, category="nn",
        macs=lambda outs, q, k, v, mask=None, **_: _n(numel(q.shape)) * _n(k.shape[-2]) * 2,
-       doc="softmax(q @ k^T * scale + mask) @ v; bool mask True = attend; scale defaults to 1/sqrt(E)")
+       doc="softmax(q @ k^T * scale + mask) @ v; bool mask True = attend; scale defaults to 1/sqrt(E); "
+           "causal keeps key j <= query i (top-left aligned when L != S); a query row with no key "
+           "attended is undefined (the reference gives NaN)")
