@@ -51,8 +51,8 @@ class OnnxRuntimeModel(CompiledModel):
         try:
             self.session = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
         except Exception as e:
-            custom = sorted({n.domain for n in getattr(self, "model_proto", None).graph.node if n.domain}) \
-                if getattr(self, "model_proto", None) is not None else []
+            proto = getattr(self, "model_proto", None)
+            custom = sorted({n.domain for n in proto.graph.node if n.domain}) if proto is not None else []
             hint = (f"; custom-domain ops ({', '.join(custom)}) need their ONNX Runtime library: "
                     "compile(..., custom_op_libraries=[...])") if custom else ""
             raise NetdslError(f"ONNX Runtime could not load network '{graph.name}': {e}{hint}") from e

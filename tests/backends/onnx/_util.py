@@ -1,6 +1,7 @@
 """Shared helpers for the ONNX backend tests (import this after importorskip of onnx/onnxruntime)."""
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -11,6 +12,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (p
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples")
 
 
+@functools.lru_cache(maxsize=None)
 def ort_max_opset() -> int:
     """The newest default-domain opset this ONNX Runtime loads (probed with a one-node model)."""
     h, T = onnx.helper, onnx.TensorProto
