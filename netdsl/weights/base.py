@@ -9,6 +9,8 @@ cannot make them allocate or loop without end.
 from __future__ import annotations
 
 import os
+import struct
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -20,6 +22,10 @@ from ..errors import WeightError
 MAX_TENSORS = 10_000_000
 MAX_RANK = 32
 MAX_HEADER = 512 * 1024 * 1024
+# what a parser may raise on malformed input; turned into WeightError naming the file (and tensor)
+READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
+               RecursionError, UnicodeError, AttributeError, LookupError, ArithmeticError, zipfile.BadZipFile,
+               zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError)
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,7 @@ class Checkpoint:
         except WeightError:
             self.close()
             raise
-        except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
-                RecursionError, UnicodeError, AttributeError) as e:
+        except READ_ERRORS as e:
             self.close()
             raise WeightError(f"{self.path}: not a readable {self.format} file "
                               f"({type(e).__name__}: {e})") from e
@@ -104,8 +109,7 @@ class Checkpoint:
             arr = self._read(info)
         except WeightError:
             raise
-        except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
-                RecursionError, UnicodeError, AttributeError) as e:
+        except READ_ERRORS as e:
             raise WeightError(f"{self.path}: tensor {name!r} could not be read: {type(e).__name__}: {e}") from e
         if tuple(arr.shape) != tuple(info.shape):
             raise WeightError(f"{self.path}: tensor {name!r} read with shape {tuple(arr.shape)}, "

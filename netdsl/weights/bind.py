@@ -18,7 +18,7 @@ from ..graph import Graph, Param
 from ..shapes import fmt_shape
 from .base import Checkpoint, TensorInfo, open_checkpoint
 from .layout import (Transform, as_transform, dense_to_linear, depthwise_to_grouped, hwio_to_oihw, identity,
-                     keras_deconv_to_torch, nhwc_flatten_dense)
+                     keras_deconv_to_torch, nhwc_flatten_dense, reshape_to)
 
 KERAS_BN_EPS = 1e-3
 _KERAS_ROLES = {"kernel": "weight", "depthwise_kernel": "weight", "embeddings": "weight", "alpha": "weight",
@@ -33,6 +33,7 @@ class Binding:
     shape: tuple  # shape in the file
     transform: Optional[Transform] = None
     dtype: str = ""
+    target: tuple = ()  # the parameter's shape
 
 
 @dataclass
@@ -84,7 +85,7 @@ class BindingReport:
 
     def table(self) -> str:
         """One line per bound parameter: param <- tensor [transform]."""
-        return "\n".join(f"  {b.param} {fmt_shape(b.shape)} <- {b.tensor}"
+        return "\n".join(f"  {b.param} {fmt_shape(b.target)} <- {b.tensor} {fmt_shape(b.shape)}"
                          + (f" [{b.transform.name}]" if b.transform is not None and b.transform.name != "identity"
                             else "") for b in self.bound)
 
@@ -146,6 +147,9 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
             continue
         taken[pname] = info.name
         tf = transforms.get(pname, tf)
+        if tf is None and info.extra.get("flat") and tuple(info.shape) != tuple(p.shape) \
+                and info.numel == int(np.prod(p.shape, dtype=np.int64)):
+            tf = reshape_to(p.shape)  # formats that store no (or only legacy) shapes
         got = info.shape if tf is None else tf.shape(info.shape)
         if tf is not None and tf.shape_fn is not None and got is None:
             rep.mismatched.append((pname, p.shape, info.name, info.shape, f"{tf.name} does not apply"))
@@ -158,7 +162,7 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
             rep.mismatched.append((pname, p.shape, info.name, info.shape,
                                    f"dtype {info.dtype} cannot bind an {p.dtype} parameter"))
             continue
-        plan.append(Binding(pname, info.name, info.shape, tf, info.stored or info.dtype))
+        plan.append(Binding(pname, info.name, info.shape, tf, info.stored or info.dtype, tuple(p.shape)))
     rep.missing = [(n, p.shape) for n, p in graph.params.items() if n not in taken]
     convs = sorted({(b.dtype, str(graph.params[b.param].dtype)) for b in plan
                     if b.dtype != str(graph.params[b.param].dtype)})

@@ -113,8 +113,11 @@ class PyTorchCheckpoint(Checkpoint):
         roots: dict[str, StorageRef] = {}
 
         def pload(pid: Any) -> Any:
-            if isinstance(pid, tuple) and pid and pid[0] == "module":
-                return Inert.__new__(Inert)  # legacy whole-module files carry class source here: ignored
+            if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module":
+                # legacy whole-module files name each module class here (plus its source, ignored)
+                if isinstance(pid[1], type) and issubclass(pid[1], Inert):
+                    return pid[1]
+                raise WeightError(f"{self.path}: malformed module reference in pickle")
             if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
                 raise WeightError(f"{self.path}: unsupported persistent id {str(pid)[:80]}")
             _, stype, key, location, numel = pid[:5]

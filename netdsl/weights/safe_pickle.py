@@ -98,7 +98,12 @@ class NumpyArrayStub:
             _ver, shape, dtype, fortran, raw = state
         except (TypeError, ValueError):
             raise WeightError("malformed pickled NumPy array") from None
-        if not isinstance(dtype, np.dtype) or not isinstance(raw, (bytes, bytearray)):
+        if isinstance(dtype, _DTypeBuilder):
+            dtype = dtype.dt
+        if isinstance(raw, str):
+            raw = raw.encode("latin1")
+        if not isinstance(dtype, np.dtype) or not isinstance(raw, (bytes, bytearray)) \
+                or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise WeightError("pickled NumPy array with an object dtype: refused (it would need pickle)")
         n = int(np.prod(shape, dtype=np.int64))
         if n * dtype.itemsize != len(raw):
@@ -206,6 +211,13 @@ def _safe_bytearray(*a: Any) -> bytearray:
     return bytearray(*a)
 
 
+def _codecs_encode(obj: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
+    """How protocol-2 pickles store bytes: ``_codecs.encode(text, 'latin1')``."""
+    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf8", "utf-8", "ascii"):
+        raise WeightError("_codecs.encode with unexpected arguments")
+    return obj.encode(encoding)
+
+
 def _torch_size(*a: Any) -> tuple:
     return tuple(*a)
 
@@ -238,6 +250,7 @@ def _allowed() -> dict[tuple[str, str], Any]:
         ("builtins", "complex"): _safe_complex,
         ("builtins", "bytearray"): _safe_bytearray,
         ("builtins", "object"): object,
+        ("_codecs", "encode"): _codecs_encode,
     }
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         a[(mod, "_reconstruct")] = _np_reconstruct
@@ -373,8 +386,10 @@ def safe_load(data: Any, path: str, mode: str = "inert",
     up = SafeUnpickler(f, path, mode, persistent_load)
     try:
         obj = up.load()
-    except WeightError:
-        raise
+    except WeightError as e:
+        if path in str(e):
+            raise
+        raise WeightError(f"{path}: {e}") from None
     except RecursionError:
         raise WeightError(f"{path}: pickle nests too deeply") from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
