@@ -292,8 +292,7 @@ class Network:
             v = tensor.value
         if name and name != v.name:
             with self._lock:
-                self._claim(name, "output")
-                self._used.discard(v.name)
+                self._claim(name, "output")  # the old tensor name stays reserved: it is also the layer's name
                 v.name = name
         self.graph.outputs.append(v)
         return tensor

@@ -5,6 +5,7 @@ Every function takes an optional ``name=`` for the layer it creates.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -444,7 +445,18 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
         raise ShapeError(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
     if size is not None:
         sz = _tuple(size, nd, "size")
-        return resize(x, sizes=tuple(x.shape[:2]) + sz, mode=m, coordinate_transformation=ct,
+        if all(isinstance(d, int) for d in x.shape[:2]):
+            return resize(x, sizes=tuple(x.shape[:2]) + sz, mode=m, coordinate_transformation=ct,
+                          nearest_mode="floor", name=name)
+        # symbolic batch/channels: express the target size as exact scales of static spatial dims
+        scales = []
+        for d, o in zip(x.shape[2:], sz):
+            s = o / d if isinstance(d, int) else None
+            if s is None or math.floor(d * s) != o:
+                raise ShapeError(f"interpolate: size {sz} for input {x} needs static spatial dims whose ratio "
+                                 "is exact; use a static batch or scale_factor")
+            scales.append(s)
+        return resize(x, scales=(1.0, 1.0) + tuple(scales), mode=m, coordinate_transformation=ct,
                       nearest_mode="floor", name=name)
     sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) else (float(scale_factor),) * nd
     return resize(x, scales=(1.0, 1.0) + tuple(float(s) for s in sc), mode=m, coordinate_transformation=ct,
