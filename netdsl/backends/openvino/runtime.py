@@ -127,6 +127,8 @@ class OpenVINOModel(CompiledModel):
     def run(self, feeds: dict) -> dict:
         req = self._request()
         try:
+            # copies in and out: a request that shares NumPy memory keeps pointing at it after the
+            # call (crashes seen with share_inputs=True), and it reuses its output buffers
             res = req.infer(self._feed(feeds), share_inputs=False, share_outputs=False)
         except RuntimeError as e:
             raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed: {e}") from e
