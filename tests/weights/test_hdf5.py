@@ -1,0 +1,119 @@
+"""HDF5: generic files, Keras 2 / Keras 3 layouts (h5py-written and, if installed, real Keras), bf16."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import detect_format, open_checkpoint
+
+h5py = pytest.importorskip("h5py")
+
+
+def test_generic(tmp_path, rng):
+    p = tmp_path / "g.bin"  # content decides, not the extension
+    a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.integers(0, 5, (2, 2))
+    with h5py.File(p, "w") as f:
+        f["block/conv/kernel"] = a
+        f.create_dataset("block/b", data=b, compression="gzip")
+        f["names"] = np.array([b"x", b"y"])  # not a tensor: skipped
+    assert detect_format(str(p)) == "hdf5"
+    with open_checkpoint(p) as c:
+        assert c.layout == "generic"
+        assert set(c.names()) == {"block/conv/kernel", "block/b"}
+        np.testing.assert_array_equal(c.read("block/conv/kernel"), a)
+        assert not c.read("block/conv/kernel").flags.writeable  # memory-mapped
+        np.testing.assert_array_equal(c.read("block/b"), b)
+
+
+def _keras2(path, layers, split=False, full_model=True):
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights") if full_model else f
+        names = [n.encode() for n, _ in layers]
+        if split:
+            root.attrs["layer_names0"] = names[: len(names) // 2]
+            root.attrs["layer_names1"] = names[len(names) // 2:]
+        else:
+            root.attrs["layer_names"] = names
+        for lname, ws in layers:
+            g = root.create_group(lname)
+            g.attrs["weight_names"] = [f"{lname}/{wn}:0".encode() for wn, _ in ws]
+            for wn, arr in ws:
+                g[f"{lname}/{wn}:0"] = arr
+
+
+def test_keras2_layout_split_attrs(tmp_path, rng):
+    layers = [("conv2d", [("kernel", rng.standard_normal((3, 3, 2, 4))), ("bias", rng.standard_normal(4))]),
+              ("dense", [("kernel", rng.standard_normal((6, 3))), ("bias", rng.standard_normal(3))]),
+              ("flatten", [])]
+    for split in (False, True):
+        for full in (False, True):
+            p = tmp_path / f"k2_{split}_{full}.h5"
+            _keras2(p, layers, split, full)
+            with open_checkpoint(p) as c:
+                assert c.layout == "keras2"
+                assert c.names() == ["conv2d/kernel:0", "conv2d/bias:0", "dense/kernel:0", "dense/bias:0"]
+                assert c.info("dense/bias:0").layer == "dense"
+                np.testing.assert_array_equal(c.read("dense/kernel:0"), layers[1][1][0][1])
+
+
+def test_keras3_layout_nested_and_bf16(tmp_path, rng):
+    p = tmp_path / "m.weights.h5"
+    k = rng.standard_normal((3, 3, 2, 4)).astype(np.float32)
+    bf = (rng.standard_normal(4).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    with h5py.File(p, "w") as f:
+        v = f.create_group("layers/conv2d/vars")
+        v.attrs["name"] = "c1"
+        v["0"] = k
+        ds = v.create_dataset("1", data=bf.view("V2"))
+        ds.attrs["dtype"] = "bfloat16"
+        f.create_group("layers/functional/layers/dense/vars")["0"] = np.ones((4, 2), np.float32)
+        f.create_group("vars")
+    with open_checkpoint(p) as c:
+        assert c.layout == "keras3"
+        assert c.names() == ["conv2d/vars/0", "conv2d/vars/1", "functional/dense/vars/0"]
+        assert c.info("conv2d/vars/0").layer == "c1"
+        assert c.info("conv2d/vars/1").stored == "bfloat16"
+        np.testing.assert_array_equal(c.read("conv2d/vars/1"), (bf.astype(np.uint32) << 16).view(np.float32))
+
+
+def test_truncated_hdf5(tmp_path, rng):
+    p = tmp_path / "t.h5"
+    with h5py.File(p, "w") as f:
+        f["a"] = rng.standard_normal(5000)
+    data = p.read_bytes()
+    for cut in (100, 1000, len(data) // 2, len(data) - 100):
+        q = tmp_path / "c.h5"
+        q.write_bytes(data[:cut])
+        with pytest.raises(WeightError, match=str(q)):
+            with open_checkpoint(q) as c:
+                [c.read(n) for n in c.names()]
+
+
+# ---- real Keras files --------------------------------------------------------------------------
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+def test_real_keras_files(tmp_path):
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, name="c1")(inp)
+    x = L.BatchNormalization()(x)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2)(x)
+    x = L.Flatten()(x)
+    out = L.Dense(5)(x)
+    m = keras.Model(inp, out)
+    m.save(tmp_path / "m.h5")
+    m.save_weights(tmp_path / "m.weights.h5")
+    want = [w.shape for w in m.get_weights()]
+    for f, layout in (("m.h5", "keras2"), ("m.weights.h5", "keras3")):
+        with open_checkpoint(tmp_path / f) as c:
+            assert c.layout == layout
+            assert [i.shape for i in c.infos()] == [tuple(s) for s in want]
+            for i, w in zip(c.infos(), m.get_weights()):
+                np.testing.assert_array_equal(c.read(i.name), w)

@@ -1,0 +1,49 @@
+"""NumPy .npz / .npy checkpoints: never unpickled; stored members are memory-mapped."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import detect_format, open_checkpoint
+
+
+def test_npz_stored_and_compressed(tmp_path, rng):
+    t = {"a": rng.standard_normal((3, 4)).astype(np.float32), "b/c": np.arange(5), "f": np.asfortranarray(
+        rng.standard_normal((3, 2))), "be": np.arange(4, dtype=">f4")}
+    for save, mapped in ((np.savez, True), (np.savez_compressed, False)):
+        p = tmp_path / f"{save.__name__}.npz"
+        save(p, **t)
+        assert detect_format(str(p)) == "npz"
+        with open_checkpoint(p) as c:
+            assert set(c.names()) == set(t)
+            for k, v in t.items():
+                np.testing.assert_array_equal(c.read(k), v)
+            assert (not c.read("a").flags.writeable) == mapped  # read-only memory map
+
+
+def test_npy(tmp_path):
+    p = tmp_path / "w.npy"
+    np.save(p, np.arange(6.0).reshape(2, 3))
+    with open_checkpoint(p) as c:
+        assert c.names() == ["w"]
+        np.testing.assert_array_equal(c.read("w"), np.arange(6.0).reshape(2, 3))
+
+
+def test_object_arrays_refused(tmp_path):
+    p = tmp_path / "o.npz"
+    np.savez(p, o=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(WeightError, match="pickle"):
+        open_checkpoint(p)
+
+
+def test_truncated(tmp_path, rng):
+    p = tmp_path / "a.npz"
+    np.savez(p, a=rng.standard_normal(1000))
+    data = p.read_bytes()
+    for cut in (10, 100, len(data) // 2, len(data) - 30):
+        q = tmp_path / "t.npz"
+        q.write_bytes(data[:cut])
+        with pytest.raises(WeightError, match=str(q)):
+            with open_checkpoint(q, format="npz") as c:
+                [c.read(n) for n in c.names()]

@@ -1,0 +1,99 @@
+"""safetensors: our parser vs files written by the safetensors package (numpy and torch), sharded, dtypes."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import detect_format, open_checkpoint
+from netdsl.weights.safetensors import save_file as our_save
+
+st_numpy = pytest.importorskip("safetensors.numpy")
+
+
+def test_numpy_written(tmp_path, rng):
+    t = {"a": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.integers(0, 9, (5,)).astype(np.int64),
+         "c": rng.standard_normal((2, 2)).astype(np.float16), "d": np.array(3.0), "e": np.zeros((0, 3), np.float32)}
+    p = tmp_path / "x.safetensors"
+    st_numpy.save_file(t, str(p))
+    assert detect_format(str(p)) == "safetensors"
+    with open_checkpoint(p) as c:
+        assert set(c.names()) == set(t)
+        for k, v in t.items():
+            got = c.read(k)
+            assert got.dtype == v.dtype and got.shape == v.shape
+            np.testing.assert_array_equal(got, v)
+        a = c.read("a")
+        assert not a.flags.owndata and not a.flags.writeable  # memory-mapped, zero copy
+
+
+def test_torch_written_bf16_f8(tmp_path):
+    torch = pytest.importorskip("torch")
+    import safetensors.torch as st
+    t = {"bf": torch.randn(4, 5).bfloat16(), "e4": torch.randn(7).to(torch.float8_e4m3fn),
+         "e5": torch.randn(7).to(torch.float8_e5m2), "h": torch.randn(3).half()}
+    p = tmp_path / "t.safetensors"
+    st.save_file(t, str(p))
+    with open_checkpoint(p) as c:
+        for k, v in t.items():
+            got = c.read(k)
+            np.testing.assert_array_equal(got, v.float().numpy() if k != "h" else v.numpy(), err_msg=k)
+        assert c.info("bf").stored == "bfloat16" and c.info("bf").dtype == "float32"
+
+
+def test_sharded(tmp_path, rng):
+    t1 = {"l1.w": rng.standard_normal((4, 4)).astype(np.float32)}
+    t2 = {"l2.w": rng.standard_normal((2, 4)).astype(np.float32), "l2.b": np.ones(2, np.float32)}
+    st_numpy.save_file(t1, str(tmp_path / "model-00001-of-00002.safetensors"))
+    st_numpy.save_file(t2, str(tmp_path / "model-00002-of-00002.safetensors"))
+    wm = {k: "model-00001-of-00002.safetensors" for k in t1} | {k: "model-00002-of-00002.safetensors" for k in t2}
+    idx = tmp_path / "model.safetensors.index.json"
+    idx.write_text(json.dumps({"metadata": {"total_size": 0}, "weight_map": wm}))
+    for src in (idx, tmp_path):
+        with open_checkpoint(src) as c:
+            assert c.format == "safetensors"
+            assert set(c.names()) == set(wm)
+            np.testing.assert_array_equal(c.read("l2.w"), t2["l2.w"])
+    (tmp_path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(WeightError, match="missing"):
+        open_checkpoint(idx)
+    idx.write_text(json.dumps({"weight_map": {"x": "../../etc/passwd"}}))
+    with pytest.raises(WeightError, match="beside the index"):
+        open_checkpoint(idx)
+
+
+def test_our_writer_readable_by_safetensors(tmp_path, rng):
+    t = {"w": rng.standard_normal((3, 3)).astype(np.float32)}
+    our_save(t, str(tmp_path / "o.safetensors"))
+    np.testing.assert_array_equal(st_numpy.load_file(str(tmp_path / "o.safetensors"))["w"], t["w"])
+
+
+def test_corrupt_headers(tmp_path, rng):
+    p = tmp_path / "x.safetensors"
+    st_numpy.save_file({"a": rng.standard_normal(10).astype(np.float32)}, str(p))
+    data = p.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    hdr = json.loads(data[8:8 + n])
+    cases = {
+        "truncated": data[:-4],
+        "huge header": struct.pack("<Q", 1 << 60) + data[8:],
+        "bad json": data[:8] + b"{" + b"x" * (n - 1) + data[8 + n:],
+    }
+    bad = dict(hdr)
+    bad["a"] = dict(hdr["a"], data_offsets=[0, 400])
+    h = json.dumps(bad).encode()
+    cases["offsets past end"] = struct.pack("<Q", len(h)) + h + data[8 + n:]
+    bad["a"] = dict(hdr["a"], dtype="X9")
+    h = json.dumps(bad).encode()
+    cases["bad dtype"] = struct.pack("<Q", len(h)) + h + data[8 + n:]
+    for what, blob in cases.items():
+        q = tmp_path / "bad.safetensors"
+        q.write_bytes(blob)
+        with pytest.raises(WeightError) as ei:
+            with open_checkpoint(q, format="safetensors") as c:
+                for k in c.names():
+                    c.read(k)
+        assert str(q) in str(ei.value), what
