@@ -34,14 +34,18 @@ class CaffeCheckpoint(Checkpoint):
         size = self.file_size
         self._buf: Any = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         self._where: dict[str, tuple] = {}
-        idx = 0
+        idx = nlayers = 0
         for fno, wt, v in fields(self._buf, 0, len(self._buf)):
             if wt != LEN:
                 continue
             if fno == 100:
                 idx = self._layer(v, v2=True, idx=idx)
+                nlayers += 1
             elif fno == 2:
                 idx = self._layer(v, v2=False, idx=idx)
+                nlayers += 1
+        if not nlayers:
+            raise self.error("the NetParameter has no layers (truncated, or not a .caffemodel)")
 
     def _layer(self, span: tuple, v2: bool, idx: int) -> int:
         buf = self._buf

@@ -143,6 +143,9 @@ class DarknetCheckpoint(Checkpoint):
                     if not 0 <= j < len(shapes):
                         raise self.error(f"{where}: route to layer {r} that does not exist")
                     total += shapes[j][0]
+                    if hw is not None and shapes[j][1:] != hw:
+                        raise self.error(f"{where}: route joins layers of different sizes {hw} and "
+                                         f"{shapes[j][1:]}")
                     hw = shapes[j][1:]
                 groups = _i(o, "groups", 1, where)
                 c, (h, w) = total // max(groups, 1), hw  # type: ignore[misc]

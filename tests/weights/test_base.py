@@ -1,0 +1,70 @@
+"""Format detection from content (not the extension) and the Checkpoint interface."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import Checkpoint, detect_format, formats, open_checkpoint
+from netdsl.weights.caffe import encode_caffemodel
+from netdsl.weights.safetensors import save_file
+
+
+def _files(tmp_path, rng):
+    a = rng.standard_normal((2, 3)).astype(np.float32)
+    out = {}
+    np.savez(tmp_path / "a", w=a)
+    out["npz"] = tmp_path / "a.npz"
+    save_file({"w": a}, str(tmp_path / "a.st"))
+    out["safetensors"] = tmp_path / "a.st"
+    (tmp_path / "a.cm").write_bytes(encode_caffemodel([("w", "InnerProduct", [a])]))
+    out["caffe"] = tmp_path / "a.cm"
+    (tmp_path / "a.txt").write_text("1\nw 6 " + " ".join(struct.pack(">f", float(v)).hex() for v in a.ravel()) + "\n")
+    out["wts"] = tmp_path / "a.txt"
+    import h5py
+    with h5py.File(tmp_path / "a.dat", "w") as f:
+        f["w"] = a
+    out["hdf5"] = tmp_path / "a.dat"
+    return out
+
+
+def test_detect_by_content_with_misleading_extension(tmp_path, rng):
+    for fmt, p in _files(tmp_path, rng).items():
+        q = p.with_suffix(".pt")  # a lying extension
+        p.rename(q)
+        assert detect_format(str(q)) == fmt
+        with open_checkpoint(q) as c:
+            assert isinstance(c, Checkpoint) and c.format == fmt
+            assert "w" in c.names() or "w.weight" in c.names()
+
+
+def test_all_formats_registered():
+    assert {"npz", "safetensors", "pytorch", "hdf5", "onnx", "caffe", "darknet", "wts"} <= set(formats())
+
+
+def test_errors(tmp_path):
+    with pytest.raises(WeightError, match="not found"):
+        open_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with pytest.raises(WeightError, match="empty"):
+        open_checkpoint(tmp_path / "empty.bin")
+    (tmp_path / "junk.bin").write_bytes(b"\xff\xfe garbage " * 10)
+    with pytest.raises(WeightError, match="unrecognised"):
+        open_checkpoint(tmp_path / "junk.bin")
+    with pytest.raises(WeightError, match="unknown checkpoint format"):
+        open_checkpoint(tmp_path / "junk.bin", format="nope")
+
+
+def test_interface(tmp_path, rng):
+    np.savez(tmp_path / "a.npz", w=np.ones((2, 2), np.float32))
+    c = open_checkpoint(tmp_path / "a.npz")
+    assert len(c) == 1 and "w" in c and list(c) == ["w"]
+    info = c.info("w")
+    assert info.shape == (2, 2) and info.dtype == "float32" and info.nbytes == 16
+    with pytest.raises(WeightError, match="no tensor named 'x'"):
+        c.info("x")
+    c.close()
+    with pytest.raises(WeightError, match="closed"):
+        c.read("w")

@@ -1,0 +1,87 @@
+"""ONNX initializers and Constant nodes, read without the onnx package (onnx is used only to write files)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import detect_format, open_checkpoint
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def _model(rng):
+    W = rng.standard_normal((4, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(W, "W"),
+             helper.make_tensor("B", TensorProto.FLOAT, [4], rng.standard_normal(4).tolist()),  # float_data
+             helper.make_tensor("H", TensorProto.FLOAT16, [2], [1.5, -2.0]),
+             helper.make_tensor("I", TensorProto.INT64, [3], [1, -2, 3]),
+             helper.make_tensor("D", TensorProto.DOUBLE, [2], [0.25, 4.0]),
+             helper.make_tensor("BF", TensorProto.BFLOAT16, [2], [1.0, -3.0])]
+    nodes = [helper.make_node("Gemm", ["x", "W", "B"], ["y"], transB=1),
+             helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.arange(6, dtype=np.float32)
+                                                                                   .reshape(2, 3))),
+             helper.make_node("Constant", [], ["cf"], value_floats=[1.0, 2.0])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 3])],
+                          [helper.make_tensor_value_info("y", 1, [1, 4])], initializer=inits)
+    return helper.make_model(g)
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_initializers_and_constants(tmp_path, rng, external):
+    m = _model(rng)
+    p = tmp_path / "m.bin"
+    if external:
+        onnx.save_model(m, str(p), save_as_external_data=True, all_tensors_to_one_file=True, location="m.data",
+                        size_threshold=0)
+    else:
+        onnx.save(m, str(p))
+    assert detect_format(str(p)) == "onnx"
+    want = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer}
+    with open_checkpoint(p) as c:
+        assert set(c.names()) == set(want) | {"c", "cf"}
+        for k, v in want.items():
+            got = c.read(k)
+            np.testing.assert_array_equal(got, v.astype(np.float32) if k == "BF" else v, err_msg=k)
+        np.testing.assert_array_equal(c.read("c"), np.arange(6, dtype=np.float32).reshape(2, 3))
+        np.testing.assert_array_equal(c.read("cf"), [1.0, 2.0])
+
+
+def test_torch_onnx_export(tmp_path):
+    torch = pytest.importorskip("torch")
+    from tests.weights.nets import torch_cnn
+    m = torch_cnn()
+    p = tmp_path / "cnn.onnx"
+    try:
+        torch.onnx.export(m, torch.randn(1, 3, 16, 16), str(p), dynamo=False)
+    except Exception as e:  # exporter needs optional packages on some installs
+        pytest.skip(f"torch.onnx.export unavailable: {e}")
+    want = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer}
+    with open_checkpoint(p) as c:
+        for k, v in want.items():
+            np.testing.assert_array_equal(c.read(k), v)
+
+
+def test_external_data_outside_dir_refused(tmp_path, rng):
+    m = _model(rng)
+    p = tmp_path / "m.onnx"
+    onnx.save_model(m, str(p), save_as_external_data=True, all_tensors_to_one_file=True, location="m.data",
+                    size_threshold=0)
+    data = p.read_bytes().replace(b"m.data", b"/e/pwd")
+    q = tmp_path / "evil.onnx"
+    q.write_bytes(data)
+    with pytest.raises(WeightError, match="beside the model"):
+        open_checkpoint(q)
+
+
+def test_truncated(tmp_path, rng):
+    p = tmp_path / "m.onnx"
+    onnx.save(_model(rng), str(p))
+    data = p.read_bytes()
+    for cut in (3, 20, len(data) // 2, len(data) - 5):
+        q = tmp_path / "t.onnx"
+        q.write_bytes(data[:cut])
+        with pytest.raises(WeightError, match=str(q)):
+            with open_checkpoint(q, format="onnx") as c:
+                [c.read(n) for n in c.names()]

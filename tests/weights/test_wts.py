@@ -1,0 +1,71 @@
+"""tensorrtx .wts: hex and decimal-float variants, our writer, binding (flat tensors reshape)."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import detect_format, open_checkpoint, write_wts
+
+
+def _gen_wts_like_tensorrtx(path, tensors):
+    """The writer from tensorrtx gen_wts.py, verbatim in spirit."""
+    with open(path, "w") as f:
+        f.write("{}\n".format(len(tensors)))
+        for k, v in tensors.items():
+            vr = v.reshape(-1)
+            f.write("{} {} ".format(k, len(vr)))
+            for vv in vr:
+                f.write(" ")
+                f.write(struct.pack(">f", float(vv)).hex())
+            f.write("\n")
+
+
+def test_tensorrtx_hex(tmp_path, rng):
+    t = {"conv1.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "fc.bias": np.array([0, -1.5, 2e-8],
+                                                                                                  np.float32)}
+    p = tmp_path / "m.txt"
+    _gen_wts_like_tensorrtx(p, t)
+    assert detect_format(str(p)) == "wts"
+    with open_checkpoint(p) as c:
+        assert c.names() == list(t)
+        for k, v in t.items():
+            np.testing.assert_array_equal(c.read(k), v.ravel())
+
+
+@pytest.mark.parametrize("variant", ["hex", "float"])
+def test_writer_roundtrip(tmp_path, rng, variant):
+    t = {"a": rng.standard_normal((3, 5)).astype(np.float32), "b": np.zeros(0, np.float32), "c": np.ones(1)}
+    p = tmp_path / "w.wts"
+    write_wts(str(p), t, variant=variant)
+    with open_checkpoint(p) as c:
+        for k, v in t.items():
+            np.testing.assert_array_equal(c.read(k), v.ravel().astype(np.float32))
+
+
+def test_bind_reshapes_flat(tmp_path, rng):
+    from netdsl import layers as nn
+    net = nn.Linear(4, 3, name="fc").build({"x": (1, 4)})
+    net.init_random(0)
+    p = tmp_path / "fc.wts"
+    write_wts(str(p), net)
+    net2 = nn.Linear(4, 3, name="fc").build({"x": (1, 4)})
+    assert net2.load_weights(p).ok
+    np.testing.assert_array_equal(net2.graph.params["fc.weight"].value(), net.graph.params["fc.weight"].value())
+    q = tmp_path / "bad.wts"
+    write_wts(str(q), {"fc.weight": np.ones(11), "fc.bias": np.ones(3)})
+    with pytest.raises(WeightError, match="fc.weight"):
+        nn.Linear(4, 3, name="fc").build({"x": (1, 4)}).load_weights(q)
+
+
+def test_corrupt(tmp_path):
+    cases = {"count": "3\na 1 3f800000\n", "values": "1\na 3 3f800000\n", "hex": "1\na 2 3f800000 zzzzzzzz\n",
+             "first": "x\na 1 00000000\n"}
+    for what, text in cases.items():
+        p = tmp_path / f"{what}.wts"
+        p.write_text(text)
+        with pytest.raises(WeightError, match=str(p)):
+            with open_checkpoint(p, format="wts") as c:
+                [c.read(n) for n in c.names()]
