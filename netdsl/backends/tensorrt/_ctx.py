@@ -153,9 +153,22 @@ class Ctx:
         return out
 
     def constant(self, a: Any, trt_dt: Any = None, suffix: Optional[str] = "const") -> Any:
+        """A constant layer. bfloat16 constants are stored as float32 + a cast (TensorRT folds it at build
+        time), because bfloat16 weights cannot be read back from a network (no NumPy view)."""
         a = np.asarray(a)
+        if trt_dt is None and a.dtype.kind == "f":
+            trt_dt = self.fdt
+        if trt_dt == self.trt.bfloat16:
+            layer = self.net.add_constant(tuple(a.shape), self.np_weights(a, self.trt.float32))
+            c = self.add(layer, (suffix or "const") + "_f32").get_output(0)
+            return self.cast(c, trt_dt, suffix)
         layer = self.net.add_constant(tuple(a.shape), self.np_weights(a, trt_dt))
         return self.add(layer, suffix).get_output(0)
+
+    @property
+    def weights_as_tensors(self) -> bool:
+        """Layer weights (conv kernels ...) go in as constant tensors (needed for bfloat16)."""
+        return self.fdt == self.trt.bfloat16
 
     def scalar(self, value: float, like: Any, rank: Optional[int] = None, suffix: str = "const") -> Any:
         """A constant of ``like``'s dtype and rank (all dims 1)."""
@@ -264,10 +277,8 @@ class Ctx:
         """Shuffle to the dims in ``spec``: static dims, 0-placeholders and one -1 when possible."""
         dims = tuple(x.shape)
         vals = [self._resolve(i, dims) for i in spec]
-        layer = self.net.add_shuffle(x)
-        if all(v is not None for v in vals):
-            layer.reshape_dims = tuple(vals)
-        else:
+        rd: Optional[list] = list(vals)
+        if not all(v is not None for v in vals):
             rd = []
             for p, (item, v) in enumerate(zip(spec, vals)):
                 if v is not None:
@@ -276,11 +287,15 @@ class Ctx:
                     rd.append(0)
                 else:
                     rd.append(-1)
-            if rd.count(-1) <= 1 and not any(v == 0 for v in vals):
-                layer.reshape_dims = tuple(rd)
-            else:
-                layer.set_input(1, self.shape_tensor(x, spec, (suffix or "reshape") + "_shape"))
-                layer.zero_is_placeholder = False
+            if rd.count(-1) > 1 or any(v == 0 for v in vals):
+                rd = None
+        shape = None if rd is not None else self.shape_tensor(x, spec, (suffix or "reshape") + "_shape")
+        layer = self.net.add_shuffle(x)  # created after its shape input: layers stay in topological order
+        if shape is None:
+            layer.reshape_dims = tuple(rd)
+        else:
+            layer.set_input(1, shape)
+            layer.zero_is_placeholder = False
         return self.add(layer, suffix).get_output(0)
 
     def shuffle_perm(self, x: Any, perm: Sequence[int], suffix: Optional[str] = None) -> Any:

@@ -122,9 +122,10 @@ def layer_counts(net: Any, trt: Any) -> dict[str, int]:
 
 # ---- evaluation ---------------------------------------------------------------------------------
 def _round_bf16(x: np.ndarray) -> np.ndarray:
-    b = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    shape = np.shape(x)
+    b = np.array(x, np.float32).reshape(-1).view(np.uint32).astype(np.uint64)
     b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
-    return b.astype(np.uint32).view(np.float32).astype(np.float64)
+    return b.astype(np.uint32).view(np.float32).astype(np.float64).reshape(shape)
 
 
 def _to_type(x: Any, dt: str) -> np.ndarray:
@@ -373,7 +374,7 @@ class Evaluator:
             if t.name not in feeds:
                 raise NetdslError(f"inspect: no value for network input '{t.name}'")
             env[t.name] = _to_type(feeds[t.name], t.dtype.name)
-        for i in range(net.num_layers):
+        for i in topological_order(net):
             layer = net.get_layer(i)
             ltype = layer.type.name
             concrete(self.trt, layer)
@@ -655,6 +656,28 @@ class Evaluator:
 
     def _einsum(self, l: Any, ins: list) -> Any:
         return np.einsum(l.equation, *ins)
+
+
+def topological_order(net: Any) -> list[int]:
+    """Layer indices in an order where every layer follows the producers of its inputs."""
+    produced = {net.get_input(i).name for i in range(net.num_inputs)}
+    pending = list(range(net.num_layers))
+    order: list[int] = []
+    while pending:
+        rest = []
+        for i in pending:
+            layer = net.get_layer(i)
+            ins = [layer.get_input(j) for j in range(layer.num_inputs)]
+            if all(t is None or t.name in produced for t in ins):
+                order.append(i)
+                produced.update(layer.get_output(j).name for j in range(layer.num_outputs))
+            else:
+                rest.append(i)
+        if len(rest) == len(pending):
+            raise NetdslError("inspect: the network has a cycle or an input no layer produces: "
+                              + ", ".join(net.get_layer(i).name for i in rest[:5]))
+        pending = rest
+    return order
 
 
 def evaluate(net: Any, feeds: dict, trt: Any = None) -> dict[str, np.ndarray]:

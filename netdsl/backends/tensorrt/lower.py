@@ -252,14 +252,23 @@ def _conv(ctx: Ctx, node: Node) -> list:
         wshape = wshape + (1,)
         w = None if w is None else w.reshape(wshape)
     n = len(wshape) - 2
+    wt = bt = None
+    if w is None:
+        wt = _x(ctx, node, 1)
+        wt = ctx.reshape(wt, [("in", i) for i in range(n + 1)] + [1], "w_2d") if one_d else wt
+    elif ctx.weights_as_tensors:
+        wt, w = ctx.constant(w, None, "weight"), None
+    if b is None and node.inputs[2] is not None:
+        bt = _x(ctx, node, 2)
+    elif b is not None and ctx.weights_as_tensors:
+        bt, b = ctx.constant(b, None, "bias"), None
     layer = ctx.net.add_convolution_nd(x, int(wshape[0]), tuple(int(k) for k in wshape[2:]),
                                        ctx.np_weights(w) if w is not None else trt.Weights(x.dtype),
                                        ctx.np_weights(b) if b is not None else None)
-    if w is None:
-        wt = _x(ctx, node, 1)
-        layer.set_input(1, ctx.reshape(wt, [("in", i) for i in range(n + 1)] + [1], "w_2d") if one_d else wt)
-    if b is None and node.inputs[2] is not None:
-        layer.set_input(2, _x(ctx, node, 2))
+    if wt is not None:
+        layer.set_input(1, wt)
+    if bt is not None:
+        layer.set_input(2, bt)
     layer.stride_nd = tuple(strides)
     layer.dilation_nd = tuple(dil)
     layer.pre_padding = tuple(pads[:n])
@@ -288,24 +297,35 @@ def _conv_transpose(ctx: Ctx, node: Node) -> list:
         w = w.reshape(wshape + (1,))
         wshape = w.shape
     n = len(wshape) - 2
+    if any(d != 1 for d in dil):  # dilate the kernel itself (TensorRT-RTX has no strided+dilated deconv)
+        k2 = [dil[i] * (wshape[2 + i] - 1) + 1 for i in range(n)]
+        wd = np.zeros(wshape[:2] + tuple(k2), w.dtype)
+        wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dil)] = w
+        w, wshape, dil = wd, wd.shape, (1,) * n
     pre = tuple(pads[:n])
     post = tuple(pads[n + i] - op_[i] for i in range(n))  # output_padding shrinks the end crop
     extend = [max(0, -p) for p in post]
     post = tuple(max(0, p) for p in post)
     o = int(wshape[1]) * a["groups"]
     has_extend = any(extend)
-    layer = ctx.net.add_deconvolution_nd(x, o, tuple(int(k) for k in wshape[2:]), ctx.np_weights(w),
-                                         ctx.np_weights(b) if b is not None and not has_extend else None)
+    bias_in_layer = b is not None and not has_extend
+    low = x.dtype
+    f32 = ctx.weights_as_tensors  # bfloat16: TensorRT-RTX cannot build a bf16 deconvolution with tensor
+    if f32:                       # weights and bf16 weights cannot be read back: run it in float32
+        x = ctx.cast(x, trt.float32, "to_float32")
+    wdt = trt.float32 if f32 else None
+    layer = ctx.net.add_deconvolution_nd(x, o, tuple(int(k) for k in wshape[2:]), ctx.np_weights(w, wdt),
+                                         ctx.np_weights(b, wdt) if bias_in_layer else None)
     layer.stride_nd = tuple(strides)
-    if any(d != 1 for d in dil):
-        layer.dilation_nd = tuple(dil)
     layer.pre_padding = pre
     layer.post_padding = post
     layer.num_groups = a["groups"]
     if b is None and node.inputs[2] is not None:
         raise ctx.unsupported("the bias must be a parameter or constant")
-    last = not has_extend and not one_d
+    last = not has_extend and not one_d and not f32
     y = ctx.add(layer, None if last else "deconv").get_output(0)
+    if f32:
+        y = ctx.cast(y, low, None if not has_extend and not one_d else "to_low")
     if has_extend:  # output_padding beyond the end padding: zeros (then the bias) at the end
         r = len(y.shape)
         spec = [("in", 0), ("in", 1)] + [("add", 2 + i, extend[i]) for i in range(n)]
@@ -387,9 +407,9 @@ def _batch_norm(ctx: Ctx, node: Node) -> list:
         return [ctx.ew(ctx.ew(y, xs[0], E.PROD, "scale"), xs[1], E.SUM)]
     scale = s.astype(np.float64) / np.sqrt(v.astype(np.float64) + node.attrs["eps"])
     shift = b - m.astype(np.float64) * scale
-    if r >= 4:
+    if r >= 4 and not ctx.weights_as_tensors:
         layer = ctx.net.add_scale_nd(x, trt.ScaleMode.CHANNEL, ctx.np_weights(shift), ctx.np_weights(scale),
-                                     ctx.np_weights(np.zeros(0, np.float32), x.dtype), 1)
+                                     trt.Weights(x.dtype), 1)
         return [ctx.add(layer).get_output(0)]
     y = ctx.ew(x, _chan(ctx, scale, r, x, "scale"), E.PROD, "scale")
     return [ctx.ew(y, _chan(ctx, shift, r, x, "shift"), E.SUM)]
@@ -438,6 +458,8 @@ def _group_norm(ctx: Ctx, node: Node) -> list:
         layer.epsilon = node.attrs["eps"]
         return [ctx.add(layer).get_output(0)]
     g = node.attrs["num_groups"]
+    if g == 1:  # one group: normalize over channels and space together
+        mask |= 1 << 1
     ones = ctx.constant(np.ones((1, g) + (1,) * (r - 2)), x.dtype, "ones")
     zeros = ctx.constant(np.zeros((1, g) + (1,) * (r - 2)), x.dtype, "zeros")
     layer = ctx.net.add_normalization(x, ones, zeros, mask)
@@ -893,7 +915,7 @@ def _mark_outputs(ctx: Ctx, graph: Graph) -> None:
             if t.name == v.name:
                 ctx.rename(t, f"{v.name}/{ctx.precision}")
             t = ctx.cast(t, trt.float32, "to_float32")
-        if t.is_network_input or t.name in marked or t.name != v.name:
+        if t.is_network_input or t.name in marked or (t.name != v.name and t.name in ctx.dsl_names):
             t = ctx.add(net.add_identity(t), "output").get_output(0)
         ctx.rename(t, v.name)
         net.mark_output(t)
