@@ -25,7 +25,7 @@ MAX_HEADER = 512 * 1024 * 1024
 # what a parser may raise on malformed input; turned into WeightError naming the file (and tensor)
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
                RecursionError, UnicodeError, AttributeError, LookupError, ArithmeticError, zipfile.BadZipFile,
-               zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError)
+               zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError, SyntaxError)
 
 
 @dataclass(frozen=True)
