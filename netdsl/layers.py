@@ -35,6 +35,16 @@ class Module:
         """Declare a parameter (its tensor is made in the network at call time)."""
         self._params[name] = (tuple(int(d) for d in shape), init, dtype)
 
+    def weight_and_bias(self, weight_shape: Sequence[int], bias: bool) -> None:
+        """Declare ``weight`` (He init) and, if asked, ``bias`` of size weight_shape[0] or out."""
+        self.param("weight", weight_shape, init="he")
+        if bias:
+            self.param("bias", (self._nout,), init="small")
+
+    def wb(self, net: Network) -> tuple:
+        """(weight, bias or None) tensors of this module."""
+        return self.p(net, "weight"), (self.p(net, "bias") if "bias" in self._params else None)
+
     def children(self) -> Iterator[tuple[str, "Module"]]:
         return iter(self._modules.items())
 
@@ -147,15 +157,13 @@ class _ConvNd(Module):
                              f"groups={groups}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self.param("weight", (out_channels, in_channels // groups) + k, init="he")
-        if bias:
-            self.param("bias", (out_channels,), init="small")
+        self._nout = out_channels
+        self.weight_and_bias((out_channels, in_channels // groups) + k, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            w = self.p(net, "weight")
-            b = self.p(net, "bias") if "bias" in self._params else None
+            w, b = self.wb(net)
             return F.conv(x, w, b, self.stride, self.padding, self.dilation, self.groups,
                           name=self.layer_name())
 
@@ -182,15 +190,13 @@ class ConvTranspose2d(Module):
         k = _tuple(kernel_size, self.nd, "kernel_size")
         self.stride, self.padding, self.output_padding, self.groups, self.dilation = \
             stride, padding, output_padding, groups, dilation
-        self.param("weight", (in_channels, out_channels // groups) + k, init="he")
-        if bias:
-            self.param("bias", (out_channels,), init="small")
+        self._nout = out_channels
+        self.weight_and_bias((in_channels, out_channels // groups) + k, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            w = self.p(net, "weight")
-            b = self.p(net, "bias") if "bias" in self._params else None
+            w, b = self.wb(net)
             return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding,
                                     self.dilation, self.groups, name=self.layer_name())
 
@@ -207,15 +213,13 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, name: Optional[str] = None):
         super().__init__(name)
         self.in_features, self.out_features = in_features, out_features
-        self.param("weight", (out_features, in_features), init="he")
-        if bias:
-            self.param("bias", (out_features,), init="small")
+        self._nout = out_features
+        self.weight_and_bias((out_features, in_features), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            w = self.p(net, "weight")
-            b = self.p(net, "bias") if "bias" in self._params else None
+            w, b = self.wb(net)
             return F.linear(x, w, b, name=self.layer_name())
 
 
