@@ -38,7 +38,8 @@ def _cls(trt: Any, layer_type: Any) -> Any:
     name = "".join(w.capitalize() for w in layer_type.name.split("_"))
     special = {"Softmax": "ISoftMaxLayer", "Lrn": "ILRNLayer", "Topk": "ITopKLayer",
                "ParametricRelu": "IParametricReLULayer", "Elementwise": "IElementWiseLayer",
-               "Einsum": "IEinsumLayer", "Nms": "INMSLayer"}
+               "Einsum": "IEinsumLayer", "Nms": "INMSLayer", "ConditionalInput": "IIfConditionalInputLayer",
+               "ConditionalOutput": "IIfConditionalOutputLayer"}
     cname = special.get(name, f"I{name}Layer")
     return getattr(trt, cname, None)
 
@@ -62,7 +63,7 @@ _PARAMS = {
     "ELEMENTWISE": ("op",), "UNARY": ("op",), "REDUCE": ("op", "axes", "keep_dims"),
     "SOFTMAX": ("axes",), "CONCATENATION": ("axis",),
     "SHUFFLE": ("first_transpose", "reshape_dims", "second_transpose", "zero_is_placeholder"),
-    "SLICE": ("start", "shape", "stride", "mode"), "GATHER": ("axis", "mode", "num_elementwise_dims"),
+    "SLICE": ("start", "shape", "stride", "mode", "axes"), "GATHER": ("axis", "mode", "num_elementwise_dims"),
     "MATRIX_MULTIPLY": ("op0", "op1"), "TOPK": ("op", "k", "axes"), "CAST": ("to_type",),
     "NORMALIZATION": ("axes", "epsilon", "num_groups"), "LRN": ("window_size", "alpha", "beta", "k"),
     "SCALE": ("mode", "channel_axis"), "PADDING": ("pre_padding_nd", "post_padding_nd"),
@@ -358,6 +359,13 @@ _ELTWISE: dict[str, Callable] = {
 _REDUCE: dict[str, Callable] = {"SUM": np.sum, "PROD": np.prod, "MAX": np.max, "MIN": np.min, "AVG": np.mean}
 
 
+class _Failed:
+    """A value that could not be computed (e.g. in an untaken if-branch); raised only when used."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
 class Evaluator:
     """Evaluates a TensorRT network layer by layer in NumPy."""
 
@@ -365,6 +373,7 @@ class Evaluator:
         self.net = net
         self.trt = trt
         self.env: dict[str, np.ndarray] = {}
+        self.conditions: dict[str, bool] = {}
 
     def run(self, feeds: dict, keep: bool = False) -> dict[str, np.ndarray]:
         net = self.net
@@ -385,19 +394,42 @@ class Evaluator:
             fn = getattr(self, "_" + ltype.lower(), None)
             if fn is None:
                 raise NetdslError(f"inspect: layer '{layer.name}' of type {ltype} is not supported")
-            try:
-                outs = fn(layer, ins)
-            except NetdslError:
-                raise
-            except Exception as e:
-                raise NetdslError(f"inspect: evaluating layer '{layer.name}' ({ltype}) failed: "
-                                  f"{type(e).__name__}: {e}") from e
+            failed = next((a for a in ins if isinstance(a, _Failed)), None)
+            if failed is not None and ltype != "CONDITIONAL_OUTPUT":
+                outs = [failed] * layer.num_outputs  # inside a branch that may not be taken
+            else:
+                try:
+                    outs = fn(layer, ins)
+                except Exception as e:  # kept: only an error if a taken branch or an output needs it
+                    err = e if isinstance(e, NetdslError) else NetdslError(
+                        f"inspect: evaluating layer '{layer.name}' ({ltype}) failed: {type(e).__name__}: {e}")
+                    outs = [_Failed(err)] * max(layer.num_outputs, 1)
             if not isinstance(outs, (list, tuple)):
                 outs = [outs]
-            for j, o in enumerate(outs):
+            for j in range(layer.num_outputs):
                 t = layer.get_output(j)
-                env[t.name] = _to_type(o, t.dtype.name)
-        return {net.get_output(i).name: env[net.get_output(i).name] for i in range(net.num_outputs)}
+                env[t.name] = outs[j] if isinstance(outs[j], _Failed) else _to_type(outs[j], t.dtype.name)
+        res = {}
+        for i in range(net.num_outputs):
+            v = env[net.get_output(i).name]
+            if isinstance(v, _Failed):
+                raise v.error
+            res[net.get_output(i).name] = v
+        return res
+
+    # -- conditionals: both branches are evaluated; the output layer picks one --
+    def _condition(self, l: Any, ins: list) -> Any:
+        self.conditions[l.conditional.name] = bool(np.asarray(ins[0]).reshape(()))
+        return []
+
+    def _conditional_input(self, l: Any, ins: list) -> Any:
+        return ins[0]
+
+    def _conditional_output(self, l: Any, ins: list) -> Any:
+        v = ins[0] if self.conditions[l.conditional.name] else ins[1]
+        if isinstance(v, _Failed):
+            raise v.error
+        return v
 
     # -- layers (one method per TensorRT LayerType, lower-cased) --
     def _constant(self, l: Any, ins: list) -> Any:
@@ -492,6 +524,14 @@ class Evaluator:
         stride = list(ins[3]) if len(ins) > 3 and ins[3] is not None else list(l.stride)
         fill = ins[4] if len(ins) > 4 and ins[4] is not None else None
         axes = list(ins[5]) if len(ins) > 5 and ins[5] is not None else None
+        if axes is None:
+            try:
+                a = l.axes
+                axes = None if a is None or len(tuple(a)) in (0, r) and tuple(a) == tuple(range(r)) else list(a)
+            except Exception:  # TensorRT without slice axes
+                axes = None
+        if axes is not None and len(axes) == 0:
+            axes = None
         if axes is not None:  # start/size/stride given for these axes only
             full_s, full_n, full_st = [0] * r, list(x.shape), [1] * r
             for k, a in enumerate(axes):
