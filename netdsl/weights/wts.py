@@ -8,6 +8,7 @@ Format (tensorrtx ``gen_wts.py``): first line the tensor count; then one line pe
 """
 from __future__ import annotations
 
+import binascii
 import mmap
 import re
 from typing import Any, Union
@@ -40,6 +41,7 @@ class WtsCheckpoint(Checkpoint):
         count = int(first)
         self._lines: dict[str, tuple] = {}
         pos = end + 1
+        dropped = 0
         while pos < size and len(self._lines) < count:
             nl = mm.find(b"\n", pos)
             nl = size if nl < 0 else nl
@@ -58,12 +60,18 @@ class WtsCheckpoint(Checkpoint):
             self._lines[name] = (vstart, nl, n)
             self.add(TensorInfo(name, (n,), "float32", extra={"flat": True}))
             pos = nl + 1
+            if hasattr(mmap, "MADV_DONTNEED") and pos - dropped > 32 << 20:  # keep the scan out of our RSS
+                mm.madvise(mmap.MADV_DONTNEED, dropped, (pos - dropped) - (pos - dropped) % mmap.PAGESIZE)
+                dropped = pos - pos % mmap.PAGESIZE
         if len(self._lines) != count:
             raise self.error(f"header says {count} tensors, the file has {len(self._lines)} (truncated?)")
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         s, e, n = self._lines[info.name]
         seg = self._mm[s:e]
+        if hasattr(mmap, "MADV_DONTNEED") and e - s > 1 << 20:  # drop the text pages from our RSS
+            a = s - s % mmap.PAGESIZE
+            self._mm.madvise(mmap.MADV_DONTNEED, a, e - a)
         variant = self._variant
         if variant == "auto":
             sample = seg[:900].split()[:64]
@@ -75,8 +83,9 @@ class WtsCheckpoint(Checkpoint):
                 variant = "hex"
         if variant == "hex":
             try:
-                words = np.frombuffer(bytes.fromhex(seg.decode("ascii")), ">u4")
-            except (ValueError, UnicodeError):
+                hexes = seg.translate(None, b" \t\r\n")
+                words = np.frombuffer(binascii.unhexlify(hexes), ">u4") if len(hexes) == 8 * n else None
+            except (ValueError, binascii.Error):
                 words = None
             if words is None or words.size != n:  # tokens shorter than 8 digits: the slow way
                 toks = seg.split()
