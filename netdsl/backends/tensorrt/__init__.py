@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...graph import Graph
+from . import build as _build_module  # noqa: F401  (loaded first: the build() below must win the name)
 from .check import CheckReport, check  # noqa: F401
 from .lower import LOWERINGS, register_lowering  # noqa: F401
 
