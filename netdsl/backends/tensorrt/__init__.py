@@ -19,17 +19,51 @@ from typing import Any
 
 from ...graph import Graph
 from . import build as _build_module  # noqa: F401  (loaded first: the build() below must win the name)
-from .check import CheckReport, check  # noqa: F401
+from .check import CheckReport, check as _check
+
+
+def check(graph: Graph, feeds: dict, **opts: Any) -> CheckReport:
+    """The CPU proof 4a-4c (see :mod:`.check`); ``str(report)`` is the text to print, ``report.ok`` the verdict."""
+    return _check(getattr(graph, "graph", graph), feeds, **options(opts))
 from .lower import LOWERINGS, register_lowering  # noqa: F401
 
 
-def build(graph: Graph, path: Any, **opts: Any) -> Any:
-    """Build ``graph`` and write the serialized plan to ``path``; returns the BuildResult."""
+_PRECISION = {"f32": "float32", "fp32": "float32", "float32": "float32", "f16": "float16", "fp16": "float16",
+              "half": "float16", "float16": "float16", "bf16": "bfloat16", "bfloat16": "bfloat16"}
+_FOREIGN_OPTS = ("hint",)  # other backends' options that the CLI passes to every backend
+
+
+def options(opts: dict) -> dict:
+    """Normalize CLI/user options: precision aliases (f16, bf16 ...), cache_dir -> cache_path; options of
+    other backends (e.g. OpenVINO's hint) are ignored."""
+    out = dict(opts)
+    if "precision" in out:
+        p = str(out["precision"]).lower()
+        if p not in _PRECISION:
+            from ...errors import NetdslError
+            raise NetdslError(f"TensorRT precision {out['precision']!r}: use float32, float16 or bfloat16")
+        out["precision"] = _PRECISION[p]
+    if "cache_dir" in out:
+        out["cache_path"] = out.pop("cache_dir")
+    return {k: v for k, v in out.items() if k not in _FOREIGN_OPTS}
+
+
+def can_execute(flavour: Any = None, device: int = 0) -> tuple:
+    """(True, GPU description) when engines can run here, else (False, the precise reason)."""
+    from . import _trt
+    from .runtime import gpu_status
+    return gpu_status(_trt.load(flavour), device)
+
+
+def build(graph: Graph, path: Any, **opts: Any) -> str:
+    """Build ``graph`` and write the serialized plan (with a checked header) to ``path``; returns the path."""
     from .build import build as _build, write_plan
     g = getattr(graph, "graph", graph)
+    opts = options(opts)
+    opts.pop("device", None)
     res = _build(g, **opts)
     write_plan(str(path), res.plan, res.meta)
-    return res
+    return str(path)
 
 
 def compile(graph: Graph, **opts: Any) -> Any:  # noqa: A001
@@ -40,6 +74,7 @@ def compile(graph: Graph, **opts: Any) -> Any:  # noqa: A001
     from .runtime import TensorRTModel, gpu_status
 
     g = getattr(graph, "graph", graph)
+    opts = options(opts)
     trt = _trt.load(opts.get("flavour"))
     ok, why = gpu_status(trt, opts.get("device", 0))
     if not ok:
@@ -60,4 +95,5 @@ def load(path: Any, graph: Graph, **opts: Any) -> Any:
     return TensorRTModel(getattr(graph, "graph", graph), plan, _trt.load(opts.get("flavour")), opts.get("device", 0))
 
 
-__all__ = ["build", "compile", "check", "load", "register_lowering", "LOWERINGS", "CheckReport"]
+__all__ = ["build", "compile", "check", "can_execute", "load", "options", "register_lowering", "LOWERINGS",
+           "CheckReport"]

@@ -38,8 +38,8 @@ DEFAULT_WORKSPACE = 1 << 30
 class BuildResult:
     """A serialized plan and how it was made."""
 
-    plan: bytes
-    lowered: Optional[Lowered]
+    plan: bytes = field(repr=False)
+    lowered: Optional[Lowered] = field(repr=False)
     seconds: float
     cached: bool
     key: str
@@ -151,6 +151,9 @@ def write_plan(path: str, plan: bytes, meta: Optional[dict] = None) -> None:
     os.makedirs(d, exist_ok=True)
     head = json.dumps({**(meta or {}), "sha256": hashlib.sha256(plan).hexdigest(), "size": len(plan)}).encode()
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".netdsl-", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + len(head).to_bytes(4, "little") + head + plan)

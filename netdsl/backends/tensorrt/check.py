@@ -119,7 +119,7 @@ def shape_problems(graph: Graph, lowered: Any) -> list[str]:
 def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: Any = None,
           dynamic: Optional[dict] = None, flavour: Optional[str] = None, workspace: int = 1 << 30,
           target: Any = None, tol: float = 1.0, progress: Any = False, static: Optional[dict] = None,
-          **_: Any) -> CheckReport:
+          device: int = 0, **_: Any) -> CheckReport:
     """Run 4a-4c for ``graph`` on these inputs; never raises for a failed step (see ``report.ok``).
 
     ``static={"N": 2}`` binds symbolic dims first (a static network; 4b then compares static shapes).
@@ -135,7 +135,8 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
 
     trt = _trt.load(flavour)
     rep = CheckReport(graph.name, _trt.version_string(trt), precision)
-    rep.gpu = gpu_status(trt)[1]
+    usable, why = gpu_status(trt, device)
+    rep.gpu = "" if usable else why
     if static:
         graph = bind_symbols(graph, static)
     feeds = check_inputs(graph, feeds)

@@ -35,10 +35,10 @@ def test_import_netdsl_loads_no_engine():
 
 
 def test_build_writes_a_checked_plan(tmp_path):
-    res = T.build(_net().graph, tmp_path / "m.plan", profiles={"data": ((1, 3, 6, 6), (2, 3, 6, 6), (4, 3, 6, 6))},
+    out = T.build(_net().graph, tmp_path / "m.plan", profiles={"data": ((1, 3, 6, 6), (2, 3, 6, 6), (4, 3, 6, 6))},
                   cache=False)
-    plan, meta = B.read_plan(str(tmp_path / "m.plan"))
-    assert plan == res.plan and meta["profiles"] == [{"data": [[1, 3, 6, 6], [2, 3, 6, 6], [4, 3, 6, 6]]}]
+    plan, meta = B.read_plan(out)
+    assert out == str(tmp_path / "m.plan") and len(plan) > 1000 and meta["profiles"] == [{"data": [[1, 3, 6, 6], [2, 3, 6, 6], [4, 3, 6, 6]]}]
     data = (tmp_path / "m.plan").read_bytes()
     (tmp_path / "bad.plan").write_bytes(data[:-10])
     with pytest.raises(NetdslError, match="checksum"):
