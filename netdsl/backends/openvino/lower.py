@@ -446,7 +446,21 @@ def _max_pool(ctx: Lowering, node: Node, x: Any) -> Any:
 def _avg_pool(ctx: Lowering, node: Node, x: Any) -> Any:
     nd = node.inputs[0].rank - 2
     k, s, pb, pe, rt = _pool_attrs(node, nd)
-    return ctx.ops.avg_pool(x, s, pb, pe, k, not node.attrs["count_include_pad"], rounding_type=rt).output(0)
+    exclude = not node.attrs["count_include_pad"]
+    if node.attrs["ceil_mode"] and not exclude:
+        # OpenVINO counts the ceil-mode overhang in the divisor; netdsl (like PyTorch) counts only the
+        # declared padding: make that padding real zeros and exclude the (implicit) overhang
+        if any(pb) or any(pe):
+            zeros = [0, 0]
+            x = ctx.ops.pad(x, ctx.i64(zeros + pb), ctx.i64(zeros + pe), "constant", ctx.scalar(0, x)).output(0)
+        pb, pe, exclude = [0] * nd, [0] * nd, True
+    # dilations must be explicit: opset16 avg_pool without them segfaults in compile (OpenVINO 2026.4)
+    y = ctx.ops.avg_pool(x, s, pb, pe, k, exclude, rounding_type=rt, dilations=[1] * nd).output(0)
+    out = node.outputs[0].shape[2:]
+    if node.attrs["ceil_mode"] and all(isinstance(d, int) for d in out):  # windows starting in the end pad
+        y = ctx.ops.slice(y, ctx.i64([0] * nd), ctx.i64(list(out)), ctx.i64([1] * nd), ctx.i64(list(range(2, 2 + nd))))
+        y = y.output(0)
+    return y
 
 
 @L("global_avg_pool")
@@ -517,7 +531,21 @@ def _instance_norm(ctx: Lowering, node: Node, x: Any, scale: Any, bias: Any) -> 
 @L("lrn")
 def _lrn(ctx: Lowering, node: Node, x: Any) -> Any:
     a = node.attrs
-    return ctx.ops.lrn(x, ctx.i64([1]), a["alpha"], a["beta"], a["bias"], a["size"]).output(0)
+    size = a["size"]
+    # OpenVINO's LRN disagrees with the ONNX/PyTorch formula (seen: size 4; size 5 at alpha=0.5): sum the
+    # window explicitly, (size-1)//2 channels before and the rest after
+    ops, r = ctx.ops, node.inputs[0].rank
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    sq = ops.multiply(x, x)
+    zeros = [0] * (r - 2)
+    padded = ops.pad(sq, ctx.i64([0, lo] + zeros), ctx.i64([0, hi] + zeros), "constant", ctx.scalar(0, x))
+    c = ctx.dims(x, 1, 2)
+    total = None
+    for i in range(size):
+        part = ops.slice(padded, ctx.i64([i]), ops.add(c, ctx.i64([i])), ctx.i64([1]), ctx.i64([1]))
+        total = part if total is None else ops.add(total, part)
+    den = ops.add(ctx.scalar(a["bias"], x), ops.multiply(ctx.scalar(a["alpha"] / size, x), total))
+    return ops.divide(x, ops.power(den, ctx.scalar(a["beta"], x))).output(0)
 
 
 # ---- linear / matmul / embedding / attention -------------------------------------------------------
@@ -594,7 +622,7 @@ for _op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_pro
 def _arg(mode: str) -> LoweringFn:
     def fn(ctx: Lowering, node: Node, x: Any) -> Any:
         axis = node.attrs["axis"] % node.inputs[0].rank
-        t = ctx.ops.topk(x, ctx.i64(1), axis, mode, "none", "i32", stable=True)
+        t = ctx.ops.topk(x, ctx.i64(1), axis, mode, "value", "i32", stable=True)
         idx = t.output(1)
         if not node.attrs["keepdims"]:
             idx = ctx.ops.squeeze(idx, ctx.i64([axis])).output(0)

@@ -245,3 +245,13 @@ def test_get_backend_and_netdsl_compile(net):
     m = nd.compile(net, "openvino", precision="f32", hint="latency")
     f = feeds(np.random.default_rng(10))
     check(net, m(f), f)
+
+
+@pytest.mark.parametrize("size", [2, 4, 5])
+def test_lrn_window_placement(size):
+    """Even LRN sizes are lowered explicitly (OpenVINO centres even windows differently)."""
+    net = nd.Network("lrn")
+    x = net.input("x", ("N", 7, 3, 3))
+    net.output(F.lrn(x, size, alpha=0.5, beta=0.75, bias=1.5), "y")
+    f = {"x": np.random.default_rng(size).uniform(-2, 2, (2, 7, 3, 3)).astype(np.float32)}
+    check(net, ovb.compile(net.graph)(f), f)
