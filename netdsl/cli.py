@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .errors import NetdslError
+from .errors import BackendUnavailable, NetdslError
 
 
 def load_model(spec: str) -> Any:
@@ -96,12 +96,46 @@ def _read_inputs(graph: Any, items: Sequence[str], seed: int, dims: dict) -> dic
     return feeds
 
 
-def _backend_options(args: argparse.Namespace) -> dict:
+def _parse_dynamic(items: Sequence[str], backend: str) -> dict:
+    """--dynamic SYM=INT | SYM=LO:HI | SYM=MIN:OPT:MAX, shaped for the backend."""
+    out: dict[str, Any] = {}
+    for it in items or []:
+        k, _, v = it.partition("=")
+        try:
+            vals = tuple(int(x) for x in v.split(":"))
+        except ValueError:
+            vals = ()
+        if not k or not 1 <= len(vals) <= 3:
+            raise NetdslError(f"--dynamic expects SYM=INT, SYM=LO:HI or SYM=MIN:OPT:MAX, got {it!r}")
+        if backend == "tensorrt":
+            out[k] = vals * 3 if len(vals) == 1 else (vals[0], vals[1], vals[1]) if len(vals) == 2 else vals
+        else:
+            out[k] = vals[0] if len(vals) == 1 else (vals[0], vals[-1])
+    return out
+
+
+def _backend_options(args: argparse.Namespace, backend: str) -> dict:
+    """Options for ``backend`` from the command line (each backend takes the ones it knows)."""
     opts: dict[str, Any] = {}
-    for key in ("precision", "device", "hint", "cache_dir", "workspace"):
+    for key in ("precision", "device", "hint", "cache_dir", "num_streams"):
         val = getattr(args, key, None)
         if val is not None:
             opts[key] = val
+    if getattr(args, "dynamic", None):
+        opts["dynamic"] = _parse_dynamic(args.dynamic, backend)
+    if getattr(args, "workspace", None) is not None:
+        opts["workspace"] = int(args.workspace) << 20
+    if getattr(args, "compress_fp16", False):
+        opts["compress_to_fp16"] = True
+    accepted = {"openvino": {"precision", "device", "hint", "cache_dir", "num_streams", "dynamic",
+                             "compress_to_fp16"},
+                "tensorrt": {"precision", "device", "cache_dir", "dynamic", "workspace"},
+                "onnx": set(), "reference": set()}.get(backend)
+    if accepted is not None:
+        ignored = sorted(set(opts) - accepted)
+        if ignored:
+            print(f"note: backend {backend} does not use option(s) {', '.join(ignored)}", file=sys.stderr)
+        opts = {k: v for k, v in opts.items() if k in accepted}
     return opts
 
 
@@ -130,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     net = _prepare(args)
     feeds = _read_inputs(net.graph, args.input, args.seed, _parse_dims(args.dim))
     t0 = time.perf_counter()
-    model = get_backend(args.backend).compile(net.graph, **_backend_options(args))
+    model = get_backend(args.backend).compile(net.graph, **_backend_options(args, args.backend))
     t1 = time.perf_counter()
     outs = model(feeds)
     t2 = time.perf_counter()
@@ -154,7 +188,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not hasattr(be, "build"):
         raise NetdslError(f"backend {args.backend!r} has no build artifact (try openvino, tensorrt or onnx)")
     t0 = time.perf_counter()
-    out = be.build(net.graph, args.output, **_backend_options(args))
+    out = be.build(net.graph, args.output, **_backend_options(args, args.backend))
     print(f"built {args.backend} artifact {out or args.output} in {time.perf_counter() - t0:.2f} s")
     return 0
 
@@ -202,15 +236,26 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _backend_outputs(be: Any, graph: Any, feeds: dict, args: argparse.Namespace) -> tuple:
     """Run on the backend; where it cannot execute here it may offer check() (a proof report)."""
-    opts = _backend_options(args)
+    opts = _backend_options(args, be.__name__.rsplit(".", 1)[-1])
     can_run = getattr(be, "can_execute", lambda: (True, ""))
     runnable, why = can_run()
-    if not runnable and hasattr(be, "check"):
+    if runnable:
+        try:
+            return be.compile(graph, **opts)(feeds), None
+        except BackendUnavailable as e:  # e.g. TensorRT without a GPU: fall back to its proof, if any
+            if not hasattr(be, "check"):
+                raise
+            runnable, why = False, str(e).split(". ")[0]
+    if hasattr(be, "check"):
         report = be.check(graph, feeds, **opts)
-        lines = [f"cannot execute here ({why}); ran the CPU proof instead:"] + list(report.lines())
+        text = list(report.lines()) if hasattr(report, "lines") else str(report).splitlines()
+        lines = [f"cannot execute here ({why}); ran the CPU proof instead:"] + text
         if not report.ok:
-            raise NetdslError("; ".join(report.lines()))
-        return report.outputs, lines
+            raise NetdslError("\n".join(lines))
+        outs = getattr(report, "outputs", None)
+        if outs and all(isinstance(v, np.ndarray) for v in outs.values()):
+            return outs, lines
+        return None, lines  # the proof compared the outputs itself (its lines say how)
     return be.compile(graph, **opts)(feeds), None
 
 
@@ -237,6 +282,10 @@ def _add_common(p: argparse.ArgumentParser, backend: bool = True) -> None:
         p.add_argument("--device", help="backend device (OpenVINO: CPU, GPU, AUTO)")
         p.add_argument("--hint", help="OpenVINO performance hint: latency | throughput")
         p.add_argument("--cache-dir", dest="cache_dir", help="compile/engine cache directory")
+        p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI",
+                       help="range of a symbolic dim (OpenVINO LO:HI; TensorRT profile MIN:OPT:MAX; INT fixes it)")
+        p.add_argument("--num-streams", dest="num_streams", type=int, help="OpenVINO inference streams")
+        p.add_argument("--workspace", type=int, metavar="MB", help="TensorRT builder workspace limit in MiB")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--backend", required=True)
     p.add_argument("--output", "-o", required=True)
+    p.add_argument("--compress-fp16", dest="compress_fp16", action="store_true",
+                   help="OpenVINO IR: store weights as fp16")
     p.set_defaults(fn=cmd_build)
     p = sub.add_parser("check", help="compare backends with the float64 reference on the same inputs")
     _add_common(p)
