@@ -235,12 +235,30 @@ class Network:
                     return cand
 
     def _claim(self, name: str, what: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise ShapeError(f"{what} name must be a non-empty string, got {name!r} ({user_location()})")
         with self._lock:
             if name in self._used:
                 raise ShapeError(f"{what} name {name!r} is already used in network '{self.name}' "
                                  f"({user_location()})")
             self._used.add(name)
             return name
+
+    def _snapshot(self) -> tuple:
+        """Builder state, for :meth:`_restore` when a Module call fails half-way."""
+        with self._lock:
+            return (len(self.graph.nodes), len(self.graph.outputs), set(self._used), dict(self._counters),
+                    dict(self._param_tensors), dict(self.graph.params))
+
+    def _restore(self, state: tuple) -> None:
+        """Drop what was added since ``state`` (nodes, outputs, names, parameters); one builder thread."""
+        n, o, used, counters, ptensors, params = state
+        with self._lock:
+            del self.graph.nodes[n:]
+            del self.graph.outputs[o:]
+            self._used, self._counters, self._param_tensors = used, counters, ptensors
+            self.graph.params.clear()
+            self.graph.params.update(params)
 
     # ---- sources -------------------------------------------------------------------------------
     def input(self, name: str, shape: Sequence[Any], dtype: Any = "float32") -> Tensor:
@@ -251,6 +269,9 @@ class Network:
 
     def parameter(self, name: str, shape: Sequence[int], dtype: Any = "float32", init: str = "normal") -> Tensor:
         """A named weight (e.g. ``conv1.weight``); the same name returns the same tensor."""
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ShapeError(f"parameter '{name}': dims must be non-negative ints, got {tuple(shape)} "
+                             f"({user_location()})")
         shape = tuple(int(d) for d in shape)
         dt = as_dtype(dtype)
         with self._lock:

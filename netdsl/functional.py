@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .dsl import Network, Tensor
+from .dsl import Network, Tensor, user_location
 from .dtypes import DType, as_dtype
 from .errors import ShapeError
 from .shapes import Sym, fmt_shape, normalize_axis
@@ -27,7 +27,7 @@ def _net(*ts: Any) -> Network:
             for u in t:
                 if isinstance(u, Tensor):
                     return u.net
-    raise ShapeError("this op needs at least one netdsl Tensor input")
+    raise _err("this op needs at least one netdsl Tensor input")
 
 
 def as_tensor(x: Any, like: Optional[Tensor] = None, net: Optional[Network] = None) -> Tensor:
@@ -36,18 +36,25 @@ def as_tensor(x: Any, like: Optional[Tensor] = None, net: Optional[Network] = No
         return x
     net = net or (like.net if like is not None else None)
     if net is None:
-        raise ShapeError(f"cannot make a tensor from {x!r} without a network")
+        raise _err(f"cannot make a tensor from {x!r} without a network")
     if like is not None and (isinstance(x, (int, float, bool)) or (isinstance(x, np.ndarray) and x.dtype.kind != like.dtype.numpy.kind)):
         return net.constant(np.asarray(x), dtype=like.dtype)
     return net.constant(x)
 
 
+def _err(msg: str) -> ShapeError:
+    """A definition-time error naming the user's line (for checks made before an op is added)."""
+    return ShapeError(f"{msg} (at {user_location()})")
+
+
 def _tuple(v: IntOrSeq, n: int, what: str) -> tuple:
-    if isinstance(v, int):
-        return (v,) * n
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),) * n
+    if not isinstance(v, (tuple, list)):
+        raise _err(f"{what} must be an int or a sequence of {n} values, got {v!r}")
     v = tuple(v)
     if len(v) != n:
-        raise ShapeError(f"{what} needs {n} values, got {v}")
+        raise _err(f"{what} needs {n} values, got {v}")
     return v
 
 
@@ -58,7 +65,7 @@ def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequ
         if padding == "valid":
             return (0,) * (2 * nd)
         if padding != "same":
-            raise ShapeError(f"{op}: padding must be an int, a tuple, 'same' or 'valid'; got {padding!r}")
+            raise _err(f"{op}: padding must be an int, a tuple, 'same' or 'valid'; got {padding!r}")
         begins, ends = [], []
         for i in range(nd):
             d = x.shape[2 + i]
@@ -69,7 +76,7 @@ def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequ
             elif strides[i] == 1:
                 total = eff - 1
             else:
-                raise ShapeError(f"{op}: padding='same' with stride {strides[i]} needs a static spatial size, "
+                raise _err(f"{op}: padding='same' with stride {strides[i]} needs a static spatial size, "
                                  f"got {x}")
             begins.append(total // 2)
             ends.append(total - total // 2)
@@ -81,7 +88,7 @@ def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequ
         return padding * 2
     if len(padding) == 2 * nd:
         return padding
-    raise ShapeError(f"{op}: padding {padding} needs {nd} or {2 * nd} values")
+    raise _err(f"{op}: padding {padding} needs {nd} or {2 * nd} values")
 
 
 # ---- convolution / pooling -------------------------------------------------------------------------
@@ -90,7 +97,7 @@ def conv(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrSeq = 1,
     """N-d convolution (rank of ``x`` decides 1d/2d/3d); weight (O, C/groups, *k)."""
     nd = x.rank - 2
     if nd < 1:
-        raise ShapeError(f"conv: input {x} must be (N, C, *spatial)")
+        raise _err(f"conv: input {x} must be (N, C, *spatial)")
     s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
     k = tuple(int(v) if isinstance(v, int) else 1 for v in w.shape[2:])
     pads = _pads(padding, nd, x, k, s, d, "conv")
@@ -400,7 +407,7 @@ def split(x: Tensor, sizes: IntOrSeq, axis: int = 0, name: Optional[str] = None)
     d = x.shape[normalize_axis(axis, x.rank, "split axis")]
     if isinstance(sizes, int):
         if not isinstance(d, int):
-            raise ShapeError(f"split: axis {axis} of {x} is symbolic; give the sizes as a list")
+            raise _err(f"split: axis {axis} of {x} is symbolic; give the sizes as a list")
         sizes = [sizes] * (d // sizes) + ([d % sizes] if d % sizes else [])
     out = x.net.apply("split", [x], name=name, axis=axis, sizes=tuple(sizes))
     return out if isinstance(out, tuple) else (out,)
@@ -442,7 +449,7 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
     elif mode == "nearest":
         m, ct = "nearest", "asymmetric"
     else:
-        raise ShapeError(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
+        raise _err(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
     if size is not None:
         sz = _tuple(size, nd, "size")
         if all(isinstance(d, int) for d in x.shape[:2]):
@@ -453,7 +460,7 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
         for d, o in zip(x.shape[2:], sz):
             s = o / d if isinstance(d, int) else None
             if s is None or math.floor(d * s) != o:
-                raise ShapeError(f"interpolate: size {sz} for input {x} needs static spatial dims whose ratio "
+                raise _err(f"interpolate: size {sz} for input {x} needs static spatial dims whose ratio "
                                  "is exact; use a static batch or scale_factor")
             scales.append(s)
         return resize(x, scales=(1.0, 1.0) + tuple(scales), mode=m, coordinate_transformation=ct,
@@ -484,7 +491,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         key = (key,)
     n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
     if n_real > x.rank:
-        raise ShapeError(f"too many indices ({n_real}) for {x}")
+        raise _err(f"too many indices ({n_real}) for {x}")
     if Ellipsis in key:
         i = key.index(Ellipsis)
         key = key[:i] + (builtins.slice(None),) * (x.rank - n_real) + key[i + 1:]
@@ -500,7 +507,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             d = x.shape[axis]
             k = int(k)
             if isinstance(d, int) and not -d <= k < d:
-                raise ShapeError(f"index {k} is out of range for axis {axis} of {x}")
+                raise _err(f"index {k} is out of range for axis {axis} of {x}")
             starts.append(k)
             ends.append(k + 1 if k != -1 else _INT_MAX)
             axes.append(axis)
@@ -521,7 +528,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
                 steps.append(st)
             out_pos += 1
         else:
-            raise ShapeError(f"unsupported index {k!r} for {x}")
+            raise _err(f"unsupported index {k!r} for {x}")
         axis += 1
     y = x
     if starts:

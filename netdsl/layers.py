@@ -2,7 +2,8 @@
 
 Parameter names follow the attribute path from the outermost module (``layer1.0.conv1.weight``),
 so checkpoints from PyTorch bind by name. A module called at top level gets its ``name`` (or, for a
-leaf layer without one, a generated name such as ``conv2d_1``); a container called at top level
+leaf layer without one, a generated name such as ``conv2d_1``); a container (a module with child
+modules, even if it also declares parameters such as a ViT's ``cls_token``) called at top level
 without a name adds no prefix. Calling a module twice reuses (shares) its parameters.
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from . import functional as F
-from .dsl import Network, Tensor
+import numpy as np
+
+from .dsl import Network, Tensor, user_location
 from .errors import ShapeError
 from .functional import _tuple
 
@@ -33,6 +36,10 @@ class Module:
 
     def param(self, name: str, shape: Sequence[int], init: str = "normal", dtype: str = "float32") -> None:
         """Declare a parameter (its tensor is made in the network at call time)."""
+        shape = tuple(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape):
+            raise ShapeError(f"{type(self).__name__}: parameter '{name}' needs positive integer dims, got "
+                             f"{shape} ({user_location()})")
         self._params[name] = (tuple(int(d) for d in shape), init, dtype)
 
     def weight_and_bias(self, weight_shape: Sequence[int], bias: bool) -> None:
@@ -68,14 +75,38 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         net = _find_net(args, kwargs)
+        outer = not getattr(net._local, "in_module", False)
+        if not outer:
+            return self._call(net, args, kwargs)
+        # the outermost call is all-or-nothing: a failure leaves no stray parameters, layers or names
+        state, unnamed = net._snapshot(), self._path is None
+        net._local.in_module = True
+        try:
+            return self._call(net, args, kwargs)
+        except BaseException:
+            net._restore(state)
+            if unnamed:
+                self._reset_paths()
+            raise
+        finally:
+            net._local.in_module = False
+
+    def _call(self, net: Network, args: tuple, kwargs: dict) -> Any:
         if self._path is None:
             if self.name is not None:
                 self._assign_paths(net.scoped(self.name))
-            elif self._params:
-                self._assign_paths(net.unique_name(_snake(type(self).__name__)))
+            elif self._params and not self._modules:  # a leaf layer; a root with children adds no prefix
+                path = net.unique_name(_snake(type(self).__name__))
+                net._used.discard(path)  # free for the layer itself: conv2d_1 owns conv2d_1.weight
+                self._assign_paths(path)
             else:
                 self._assign_paths(net.scoped("") [:-1] if net._scopes() else "")
         return self.forward(*args, **kwargs)
+
+    def _reset_paths(self) -> None:
+        object.__setattr__(self, "_path", None)
+        for _, c in self._modules.items():
+            c._reset_paths()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")

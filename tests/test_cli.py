@@ -77,3 +77,15 @@ def test_ops_table(capsys):
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
     assert "conv" in out and "reference" in out
+
+
+def test_check_tensorrt_without_gpu_runs_the_cpu_proof(capsys):
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed")
+    from netdsl.backends.tensorrt.runtime import gpu_status
+    from netdsl.backends.tensorrt import _trt
+    if gpu_status(_trt.load(None))[0]:
+        pytest.skip("a usable GPU is present: the engine runs instead of the CPU proof")
+    assert main(["check", LENET, "--backends", "reference,tensorrt"]) == 0
+    out = capsys.readouterr().out
+    assert "ran the CPU proof instead" in out and "[ok] 4c evaluate" in out
+    assert "all backends agree" in out

@@ -5,7 +5,7 @@ import pytest
 
 import netdsl as nd
 from netdsl.backends import reference
-from netdsl.errors import ShapeError
+from netdsl.errors import AttributeError_, ShapeError
 
 
 def run(net, **feeds):
@@ -147,3 +147,33 @@ def test_same_padding_and_module_names():
     with net.scope("body"):
         seq(y)
     assert "body.0.weight" in net.graph.params and "body.1.running_var" in net.graph.params
+
+
+def test_symbolic_reshape_with_wrong_element_count_is_rejected():
+    net = nd.Network("r")
+    x = net.input("x", ("N", 3, 8, 8))
+    with pytest.raises(ShapeError, match=r"192\*N elements.*100\*N elements"):
+        x.reshape(0, 100)
+    assert x.reshape(0, 192).shape[1] == 192 and x.reshape(0, 3, -1).shape[2] == 64
+    y = net.input("y", ("N", "K"))
+    assert y.reshape(0, 6).shape[1] == 6  # K/6 == 1 is possible: left to run time
+
+
+def test_definition_errors_before_the_op_name_the_users_line():
+    net = nd.Network("e")
+    x = net.input("x", ("N", 3, 8, 8))
+    w = net.parameter("w", (4, 3, 3, 3))
+    for bad in (lambda: nd.conv2d(x, w, stride=1.5), lambda: nd.conv2d(x, w, padding="foo"),
+                lambda: x[:, 5], lambda: nd.interpolate(x, scale_factor=2, mode="bicubic")):
+        with pytest.raises(ShapeError, match=r"test_dsl\.py:\d+"):
+            bad()
+    with pytest.raises(AttributeError_, match="strides"):
+        nd.conv2d(x, w, stride=(1.5, 1.5))  # not silently truncated to 1
+
+
+def test_bad_names_and_dims_are_rejected():
+    net = nd.Network("n")
+    with pytest.raises(ShapeError, match="non-empty"):
+        net.input("", (2, 3))
+    with pytest.raises(ShapeError, match="non-negative"):
+        net.parameter("p", (-1, 3))

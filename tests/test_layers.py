@@ -54,3 +54,61 @@ def test_shared_module_reuses_parameters():
     net.output(lin(lin(x)), "y")
     assert list(net.graph.params) == ["shared.weight", "shared.bias"]
     assert [n.name for n in net.graph.nodes if n.op == "linear"] == ["shared", "shared_1"]
+
+
+def test_unnamed_leaf_layers_are_named_like_their_parameters():
+    net = nd.Network("two")
+    x = net.input("x", ("N", 8))
+    net.output(nn.Linear(8, 8)(nn.Linear(8, 8)(x)), "y")
+    assert list(net.graph.params) == ["linear.weight", "linear.bias", "linear_1.weight", "linear_1.bias"]
+    assert [n.name for n in net.graph.nodes if n.op == "linear"] == ["linear", "linear_1"]
+
+
+def test_root_container_with_own_parameters_adds_no_prefix():
+    class Root(nn.Module):  # e.g. a ViT holding cls_token beside its blocks (timm names)
+        def __init__(self):
+            super().__init__()
+            self.param("cls_token", (1, 1, 4))
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(x + self.p(x.net, "cls_token"))
+
+    net = nd.Network("root")
+    net.output(Root()(net.input("x", ("N", 3, 4))), "y")
+    assert list(net.graph.params) == ["cls_token", "head.weight", "head.bias"]
+
+
+def test_failed_module_call_leaves_the_network_clean():
+    net = nd.Network("clean")
+    x = net.input("x", ("N", 8))
+    block = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(5, 2))
+    with pytest.raises(nd.errors.ShapeError):
+        block(x)
+    assert net.graph.params == {} and net.graph.nodes == []
+    net.output(nn.Linear(8, 3)(x), "y")   # the network is still usable; names were released
+    assert list(net.graph.params) == ["linear.weight", "linear.bias"]
+    net.init_random(0)
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)}
+    assert reference.run(net.graph, feeds)["y"].shape == (2, 3)
+
+
+def test_module_parameter_dims_must_be_positive():
+    with pytest.raises(nd.errors.ShapeError, match="positive"):
+        nn.Conv2d(3, 4, 0)
+    with pytest.raises(nd.errors.ShapeError, match="positive"):
+        nn.Linear(-1, 4)
+
+
+def test_module_shared_by_two_inputs_and_networks():
+    shared = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+    net = nd.Network("share")
+    a, b = net.input("a", ("N", 8)), net.input("b", ("N", 8))
+    net.output(shared(a) - shared(b), "d")
+    assert list(net.graph.params) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    net.init_random(0)
+    x = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
+    assert np.abs(reference.run(net.graph, {"a": x, "b": x})["d"]).max() == 0
+    other = nd.Network("other")
+    other.output(shared(other.input("c", ("N", 8))), "o")
+    assert list(other.graph.params) == ["0.weight", "0.bias", "2.weight", "2.bias"]

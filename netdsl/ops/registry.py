@@ -67,7 +67,8 @@ class Attr:
             elif k == "ints":
                 if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                     value = (value,)
-                value = tuple(int(v) for v in value if not isinstance(v, bool) or _bad())
+                value = tuple(int(v) for v in value
+                              if not isinstance(v, (bool, float, np.floating)) or _bad())  # no silent 1.5 -> 1
             elif k == "floats":
                 if isinstance(value, (int, float)):
                     value = (value,)

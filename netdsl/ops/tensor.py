@@ -39,7 +39,9 @@ def _reshape_infer(x, *, shape):
             raise ShapeError(f"reshape: cannot reshape {x} to {list(shape)}: {total} elements do not divide by {known}")
         out[infer_at] = d
     elif total != known:
-        if isinstance(total, int) and isinstance(known, int):
+        ratio = dim_div(total, known)  # symbolic sizes: a constant ratio other than 1 is a sure mismatch
+        if (isinstance(total, int) and isinstance(known, int)) or ratio is None or \
+                (isinstance(ratio, int) and ratio != 1):
             raise ShapeError(f"reshape: cannot reshape {x} ({total} elements) to {list(shape)} ({known} elements)")
     return TensorSpec(x.dtype, tuple(out))
 
