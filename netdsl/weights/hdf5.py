@@ -13,13 +13,32 @@ Contiguous, uncompressed datasets are memory-mapped; others are read through h5p
 """
 from __future__ import annotations
 
+import os
+import select
+import signal
 from typing import Any, Optional
 
 import numpy as np
 
+from ..errors import WeightError
+
 from .base import Checkpoint, FormatSpec, TensorInfo, bf16_to_f32, mmap_array, register_format
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+MAX_ATTR_ITEMS = 1_000_000
+MAX_ATTR_BYTES = 64 << 20
+
+
+def safe_attr(obj: Any, name: str) -> Any:
+    """Read an attribute after checking its declared size (a corrupt header must not make HDF5 allocate GBs)."""
+    import h5py
+    aid = h5py.h5a.open(obj.id, name.encode())
+    n = int(np.prod(aid.shape, dtype=np.int64)) if aid.shape else 1
+    if n > MAX_ATTR_ITEMS or n * aid.get_type().get_size() > MAX_ATTR_BYTES:
+        raise ValueError(f"attribute {name!r} of {obj.name} declares {n} items: corrupt?")
+    return obj.attrs[name]
 
 
 def _attr_list(group: Any, name: str) -> Optional[list]:
@@ -27,14 +46,16 @@ def _attr_list(group: Any, name: str) -> Optional[list]:
     def dec(xs: Any) -> list:
         return [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in np.asarray(xs).ravel()]
     if name in group.attrs:
-        return dec(group.attrs[name])
+        return dec(safe_attr(group, name))
     if f"{name}0" not in group.attrs:
         return None
     out: list = []
     i = 0
-    while f"{name}{i}" in group.attrs and i < 1_000_000:
-        out += dec(group.attrs[f"{name}{i}"])
+    while f"{name}{i}" in group.attrs and i < 10_000:
+        out += dec(safe_attr(group, f"{name}{i}"))
         i += 1
+        if len(out) > MAX_ATTR_ITEMS:
+            raise ValueError(f"attribute {name!r} is implausibly long: corrupt?")
     return out
 
 
@@ -43,6 +64,8 @@ class HDF5Checkpoint(Checkpoint):
 
     def _open(self) -> None:
         import h5py
+        if self.options.get("sandbox", True) and hasattr(os, "fork"):
+            _probe_in_child(self, float(self.options.get("sandbox_timeout", 60.0)))
         self._h5 = h5py.File(self.path, "r")
         self._ds: dict[str, str] = {}
         layout = self.options.get("layout")
@@ -72,6 +95,9 @@ class HDF5Checkpoint(Checkpoint):
         if stored is None:
             return
         dt = "float32" if stored == "bfloat16" else stored
+        nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+        if nbytes > max(1 << 30, 64 * self.file_size):
+            raise self.error(f"dataset {path} declares {nbytes} bytes in a {self.file_size}-byte file: corrupt?", name)
         self._ds[name] = path
         self.add(TensorInfo(name, tuple(int(d) for d in ds.shape), dt, "bfloat16" if stored == "bfloat16" else "",
                             layer=layer, index=index, extra={"path": path}))
@@ -111,7 +137,7 @@ class HDF5Checkpoint(Checkpoint):
         def walk(group: Any, prefix: str) -> None:
             if "vars" in group and isinstance(group["vars"], h5py.Group):
                 v = group["vars"]
-                layer = v.attrs.get("name", prefix.rsplit("/", 1)[-1])
+                layer = safe_attr(v, "name") if "name" in v.attrs else prefix.rsplit("/", 1)[-1]
                 layer = layer.decode() if isinstance(layer, bytes) else str(layer)
                 keys = sorted((k for k in v if k.isdigit()), key=int)
                 for k in keys:
@@ -136,7 +162,7 @@ class HDF5Checkpoint(Checkpoint):
         """The Keras config of ``layer`` from a full-model file's ``model_config`` (None if unknown)."""
         if not hasattr(self, "_kcfg"):
             self._kcfg: dict = {}
-            raw = self._h5.attrs.get("model_config")
+            raw = safe_attr(self._h5, "model_config") if "model_config" in self._h5.attrs else None
             try:
                 import json
                 doc = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else None
@@ -184,6 +210,48 @@ class HDF5Checkpoint(Checkpoint):
         super().close()
 
 
+def _probe_in_child(ck: "HDF5Checkpoint", timeout: float) -> None:
+    """Parse the file's index in a forked child first: the HDF5 C library can hang or crash on corrupt
+    metadata, and only a separate process can be stopped. Raises WeightError if the child fails."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: parse, report, exit without running any cleanup of the parent's state
+        msg = b"ok"
+        try:
+            os.close(r)
+            HDF5Checkpoint(ck.path, **{**ck.options, "sandbox": False}).close()
+        except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
+            msg = str(e).encode("utf8", "replace")[:8000] or type(e).__name__.encode()
+        finally:
+            try:
+                os.write(w, msg)
+            finally:
+                os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise WeightError(f"{ck.path}: the HDF5 library did not finish parsing the file in {timeout:.0f} s "
+                              "(corrupt metadata?); stopped")
+        chunks = []
+        while True:
+            b = os.read(r, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    msg = b"".join(chunks).decode("utf8", "replace")
+    if os.WIFSIGNALED(status):
+        raise WeightError(f"{ck.path}: the HDF5 library crashed parsing the file (signal "
+                          f"{os.WTERMSIG(status)}): corrupt metadata")
+    if msg != "ok":
+        raise WeightError(msg if ck.path in msg else f"{ck.path}: {msg}")
+
+
 def _pos(ds: Any) -> float:
     try:
         off = ds.id.get_offset()
@@ -212,7 +280,7 @@ def _looks_keras3(layers: Any) -> bool:
 def _stored(ds: Any) -> Optional[str]:
     """Stored dtype name of a dataset (None for non-numeric datasets, which are skipped)."""
     dt = ds.dtype
-    tag = ds.attrs.get("dtype", b"") if "dtype" in ds.attrs else b""
+    tag = safe_attr(ds, "dtype") if "dtype" in ds.attrs else b""
     tag = tag.decode() if isinstance(tag, bytes) else str(tag)
     if dt.kind == "V" and dt.itemsize == 2 and (tag == "bfloat16" or "bfloat16" in str(getattr(dt, "metadata", ""))
                                                 or _opaque_tag(ds) == "bfloat16"):
