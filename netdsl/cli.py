@@ -206,7 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         prec = args.precision or "f32"
         pkey = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}.get(prec, "float32")
         rtol, atol = TOLERANCES[pkey]
-        limit = (rtol + atol) * args.tol
+        limit = (rtol + atol) * (args.tol if args.tol is not None else (10.0 if pkey == "float32" else 1.0))
         print(f"== {name}")
         try:
             be = get_backend(name)
@@ -261,7 +261,10 @@ def _backend_outputs(be: Any, graph: Any, feeds: dict, args: argparse.Namespace)
 
 def cmd_weights(args: argparse.Namespace) -> int:
     from .weights.cli import weights_command
-    return weights_command(args.file, model=args.model, fmt=args.format)
+    opts = {"cfg": args.cfg, "pickle_mode": args.pickle_mode, "key": args.key}
+    if args.no_strict:
+        opts["strict"] = False
+    return weights_command(args.file, model=args.model, fmt=args.format, **opts)
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
@@ -310,12 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="compare backends with the float64 reference on the same inputs")
     _add_common(p)
     p.add_argument("--backends", default="reference,openvino")
-    p.add_argument("--tol", type=float, default=10.0, help="tolerance multiplier (default 10x the precision's)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="tolerance multiplier of the precision's tolerance (default: 10 for f32, 1 for f16/bf16)")
     p.set_defaults(fn=cmd_check)
     p = sub.add_parser("weights", help="list a checkpoint's tensors, or its binding report against a model")
     p.add_argument("file")
     p.add_argument("--model", help="MODEL.py[:FUNC] to bind against")
     p.add_argument("--format", help="force a format instead of detecting it")
+    p.add_argument("--cfg", help="Darknet .cfg for a .weights file (default: the .cfg beside it)")
+    p.add_argument("--pickle-mode", dest="pickle_mode", choices=("auto", "strict", "inert"),
+                   help="PyTorch pickles: auto (default), strict (state dicts only), inert (whole modules, no note)")
+    p.add_argument("--key", help="sub-object of a PyTorch checkpoint holding the tensors (e.g. model, state_dict)")
+    p.add_argument("--no-strict", dest="no_strict", action="store_true",
+                   help="with --model: report problems without failing")
     p.set_defaults(fn=cmd_weights)
     p = sub.add_parser("ops", help="the op catalogue and which backends lower each op")
     p.add_argument("--markdown", action="store_true")
@@ -334,6 +344,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `netdsl weights big.pt | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,8 +28,17 @@ class CompiledModel:
         raise NotImplementedError
 
     def check_inputs(self, feeds: Mapping[str, Any]) -> dict:
-        """Validate names, ranks, static dims, consistent symbols and dtypes; returns NumPy arrays."""
-        return check_inputs(self.graph, feeds)
+        """Validate names, ranks, static dims, consistent symbols, dtypes and index ranges; returns NumPy
+        arrays. (Engines differ on out-of-range indices: OpenVINO returns zeros, TensorRT is undefined.)"""
+        out = check_inputs(self.graph, feeds)
+        if not hasattr(self, "_index_bounds"):
+            self._index_bounds = index_bounds(self.graph)
+        for name, (hi, layer) in self._index_bounds.items():
+            a = out[name]
+            if a.size and (a.min() < -hi or a.max() >= hi):
+                raise ShapeError(f"input '{name}': index values must be in [-{hi}, {hi}) for layer '{layer}', "
+                                 f"got values in [{a.min()}, {a.max()}]")
+        return out
 
 
 def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
@@ -60,4 +69,21 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
                 if env.setdefault(s, a) != a:
                     raise ShapeError(f"input '{v.name}': dim {s}={a} but another input has {s}={env[s]}")
         out[v.name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d arrays 0-d
+    return out
+
+
+def index_bounds(graph: Graph) -> dict:
+    """Inputs read directly as indices by embedding/gather: {input name: (size of the indexed dim, layer)}."""
+    inputs = {id(v): v.name for v in graph.inputs}
+    out: dict = {}
+    for n in graph.nodes:
+        if n.op == "embedding":
+            idx, dim = n.inputs[0], n.inputs[1].shape[0]
+        elif n.op == "gather":
+            idx, dim = n.inputs[1], n.inputs[0].shape[n.attrs["axis"] % n.inputs[0].rank]
+        else:
+            continue
+        if id(idx) in inputs and isinstance(dim, int):
+            name = inputs[id(idx)]
+            out[name] = min(out.get(name, (dim, n.name)), (dim, n.name))
     return out

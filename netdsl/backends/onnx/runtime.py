@@ -58,7 +58,10 @@ class OnnxRuntimeModel(CompiledModel):
             raise NetdslError(f"ONNX Runtime could not load network '{graph.name}': {e}{hint}") from e
 
     def run(self, feeds: dict) -> dict:
-        outs = self.session.run(self.output_names, feeds)
+        try:
+            outs = self.session.run(self.output_names, feeds)
+        except Exception as e:  # ONNX Runtime names the node, which is the netdsl layer
+            raise NetdslError(f"ONNX Runtime failed running network '{self.graph.name}': {e}") from e
         return dict(zip(self.output_names, outs))
 
 

@@ -343,7 +343,9 @@ def _flatten(ctx, node):
         dims: list = [1]
     else:
         s, e = node.attrs["start"] % xv.rank, node.attrs["end"] % xv.rank
-        dims = [("dim", i) for i in range(s)] + [-1] + [("dim", j) for j in range(e + 1, xv.rank)]
+        merged = xv.shape[s:e + 1]
+        mid = math.prod(merged) if all(isinstance(d, int) for d in merged) else -1  # static: works for 0-size batches
+        dims = [("dim", i) for i in range(s)] + [mid] + [("dim", j) for j in range(e + 1, xv.rank)]
     ctx.add("Reshape", [ctx.inp(node, 0), ctx.target_shape(xv, dims)], [ctx.out(node)])
 
 
