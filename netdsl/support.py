@@ -23,10 +23,12 @@ def supported(backend: str) -> set[str]:
         return set()
 
 
-def support_table(markdown: bool = False) -> str:
+def support_table(markdown: bool = False, plugins: bool = True) -> str:
+    """The table as text (or Markdown); ``plugins=False`` lists the built-in catalogue only."""
     backends = ["reference", *_TABLES]
     sup = {b: supported(b) for b in backends}
-    ops = sorted(all_ops().items(), key=lambda kv: (kv[1].category, kv[0]))
+    ops = sorted(((n, d) for n, d in all_ops().items() if plugins or d.plugin is None),
+                 key=lambda kv: (kv[1].category, kv[0]))
     rows = [[name, d.category] + ["yes" if name in sup[b] else "-" for b in backends] for name, d in ops]
     head = ["op", "category", *backends]
     if markdown:

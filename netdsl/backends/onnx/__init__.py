@@ -40,3 +40,8 @@ def compile(graph: Graph, **options: Any) -> Any:  # noqa: A001
 
 
 __all__ = ["export_onnx", "to_model", "build", "compile", "register_export", "TABLE"]
+
+
+def supported_ops() -> set[str]:
+    """Ops the exporter maps (plugins become custom-domain nodes on top of these)."""
+    return set(TABLE)

@@ -97,3 +97,8 @@ def load(path: Any, graph: Graph, **opts: Any) -> Any:
 
 __all__ = ["build", "compile", "check", "can_execute", "load", "options", "register_lowering", "LOWERINGS",
            "CheckReport"]
+
+
+def supported_ops() -> set[str]:
+    """Ops with a TensorRT lowering (importing the table imports no TensorRT)."""
+    return set(LOWERINGS)
