@@ -21,7 +21,7 @@ X = np.random.default_rng(7).standard_normal((2, 3, 16, 16)).astype(np.float32)
 # ---- acceptance: same outputs as the framework that wrote the checkpoint -------------------------
 @pytest.mark.parametrize("kind", ["pt-zip", "pt-legacy", "pt-whole-module", "safetensors", "npz"])
 def test_pytorch_family_matches_torch(tmp_path, kind):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch not installed")
     m = torch_cnn(seed=3)
     want = m(torch.from_numpy(X)).detach().numpy()
     sd = m.state_dict()
@@ -51,7 +51,7 @@ def test_pytorch_family_matches_torch(tmp_path, kind):
 
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return pytest.importorskip("keras", reason="keras not installed")
 
 
 def _keras_cnn(keras):

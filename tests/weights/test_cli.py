@@ -37,7 +37,7 @@ def test_list_and_bind(tmp_path, capsys):
 
 
 def test_malicious_exits_nonzero(tmp_path, capsys):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch not installed")
     marker = tmp_path / "pwned"
 
     class Evil:

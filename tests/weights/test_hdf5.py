@@ -95,7 +95,7 @@ def test_truncated_hdf5(tmp_path, rng):
 # ---- real Keras files --------------------------------------------------------------------------
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return pytest.importorskip("keras", reason="keras not installed")
 
 
 def test_real_keras_files(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from netdsl.errors import WeightError
 from netdsl.weights import detect_format, open_checkpoint
 
-onnx = pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx", reason="onnx not installed")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def test_initializers_and_constants(tmp_path, rng, external):
 
 
 def test_torch_onnx_export(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch not installed")
     from tests.weights.nets import torch_cnn
     m = torch_cnn()
     p = tmp_path / "cnn.onnx"

@@ -12,7 +12,7 @@ import pytest
 from netdsl.errors import WeightError
 from netdsl.weights import detect_format, open_checkpoint
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch not installed")
 
 
 def _sd(seed=0):

@@ -11,7 +11,7 @@ from netdsl.errors import WeightError
 from netdsl.weights import detect_format, open_checkpoint
 from netdsl.weights.safetensors import save_file as our_save
 
-st_numpy = pytest.importorskip("safetensors.numpy")
+st_numpy = pytest.importorskip("safetensors.numpy", reason="safetensors.numpy not installed")
 
 
 def test_numpy_written(tmp_path, rng):
@@ -31,7 +31,7 @@ def test_numpy_written(tmp_path, rng):
 
 
 def test_torch_written_bf16_f8(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch not installed")
     import safetensors.torch as st
     t = {"bf": torch.randn(4, 5).bfloat16(), "e4": torch.randn(7).to(torch.float8_e4m3fn),
          "e5": torch.randn(7).to(torch.float8_e5m2), "h": torch.randn(3).half()}

@@ -229,7 +229,12 @@ def test_backend_unavailable_message():
     """Without openvino (import blocked in a fresh interpreter), compile says what to install."""
     import subprocess
     import sys
-    code = ("import sys; sys.modules['openvino'] = None\n"
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'openvino' or name.startswith('openvino.'):\n"
+            "            raise ImportError('openvino blocked for this test')\n"
+            "sys.meta_path.insert(0, Block())\n"
             "import netdsl, netdsl.functional as F\n"
             "from netdsl.errors import BackendUnavailable\n"
             "net = netdsl.Network('n'); x = net.input('x', (1, 2)); net.output(F.relu(x), 'y')\n"
