@@ -11,9 +11,9 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .dsl import Network, Tensor, user_location
-from .dtypes import DType, as_dtype
+from .dtypes import as_dtype
 from .errors import ShapeError
-from .shapes import Sym, fmt_shape, normalize_axis
+from .shapes import normalize_axis
 
 IntOrSeq = Union[int, Sequence[int]]
 _INT_MAX = 2 ** 63 - 1

@@ -8,7 +8,6 @@ without a name adds no prefix. Calling a module twice reuses (shares) its parame
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Optional, Sequence
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..graph import Graph
-from ..shapes import Sym, fmt_shape
+from ..shapes import fmt_shape
 
 
 class CompiledModel:

@@ -15,7 +15,7 @@ from ..dtypes import DType
 from ..errors import ShapeError
 from ..graph import TensorSpec
 from ..shapes import Sym, affine, broadcast_shapes, fmt_shape, numel
-from .registry import Attr, define, require_float, require_rank, require_same_dtype
+from .registry import Attr, define, require_float, require_same_dtype
 
 
 def spatial_attrs(nd: int, strides, dilations, pads):

@@ -1,7 +1,6 @@
 """Ops with no tensor inputs: constants and parameters (weights)."""
 from __future__ import annotations
 
-import numpy as np
 
 from ..dtypes import as_dtype
 from ..errors import ShapeError

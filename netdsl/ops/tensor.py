@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 
-from ..dtypes import DType
 from ..errors import ShapeError
 from ..graph import TensorSpec
-from ..shapes import Sym, broadcast_shapes, dim_div, fmt_shape, normalize_axis, numel
+from ..shapes import Sym, broadcast_shapes, dim_div, normalize_axis, numel
 from .registry import Attr, define, require_float
 
 

@@ -8,6 +8,7 @@ cannot make them allocate or loop without end.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zipfile
@@ -158,6 +159,24 @@ class Checkpoint:
     @property
     def file_size(self) -> int:
         return os.path.getsize(self.path)
+
+
+class MappedCheckpoint(Checkpoint):
+    """A reader that parses the whole file, memory-mapped read-only (``self._buf``; b"" when empty)."""
+
+    def map_file(self) -> Any:
+        self._f = open(self.path, "rb")
+        self._buf: Any = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if self.file_size else b""
+        return self._buf
+
+    def close(self) -> None:
+        b = getattr(self, "_buf", None)
+        if isinstance(b, mmap.mmap):
+            b.close()
+        f = getattr(self, "_f", None)
+        if f is not None:
+            f.close()
+        super().close()
 
 
 class DictCheckpoint(Checkpoint):

@@ -8,12 +8,11 @@ float data is memory-mapped. Shapes come from ``shape`` or the legacy num/channe
 """
 from __future__ import annotations
 
-import mmap
 from typing import Any
 
 import numpy as np
 
-from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format
+from .base import MappedCheckpoint, FormatSpec, TensorInfo, mmap_array, register_format
 from .protobuf import FIXED32, FIXED64, LEN, VARINT, ProtoError, collect_repeated, fields, packed_varints, \
     read_varint, signed64, string
 
@@ -26,13 +25,11 @@ _ROLES = {"Convolution": ["weight", "bias"], "Deconvolution": ["weight", "bias"]
 _V1_TYPES = {4: "Convolution", 39: "Deconvolution", 14: "InnerProduct"}
 
 
-class CaffeCheckpoint(Checkpoint):
+class CaffeCheckpoint(MappedCheckpoint):
     format = "caffe"
 
     def _open(self) -> None:
-        self._f = open(self.path, "rb")
-        size = self.file_size
-        self._buf: Any = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self.map_file()
         self._where: dict[str, tuple] = {}
         idx = nlayers = 0
         for fno, wt, v in fields(self._buf, 0, len(self._buf)):
@@ -114,15 +111,6 @@ class CaffeCheckpoint(Checkpoint):
         if kind == "mmap":
             return mmap_array(self.path, v, dtype, info.shape)
         return collect_repeated(self._buf, v, dtype).reshape(info.shape)
-
-    def close(self) -> None:
-        b = getattr(self, "_buf", None)
-        if isinstance(b, mmap.mmap):
-            b.close()
-        f = getattr(self, "_f", None)
-        if f is not None:
-            f.close()
-        super().close()
 
 
 def probe_fields(head: bytes, limit: int = 8) -> list[tuple[int, int, Any]]:

@@ -5,15 +5,14 @@ directory) are memory-mapped; typed fields (float_data ...) are decoded when rea
 """
 from __future__ import annotations
 
-import mmap
 import os
 from typing import Any
 
 import numpy as np
 
-from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format
+from .base import MappedCheckpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format
 from .caffe import probe_fields
-from .protobuf import FIXED32, FIXED64, LEN, VARINT, collect_repeated, fields, packed_varints, signed64, string
+from .protobuf import FIXED32, LEN, VARINT, collect_repeated, fields, packed_varints, signed64, string
 
 # TensorProto.DataType -> stored dtype name
 DATA_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
@@ -29,13 +28,11 @@ def _itemsize(dt: str) -> int:
     return _ITEM.get(dt) or np.dtype(dt).itemsize
 
 
-class OnnxCheckpoint(Checkpoint):
+class OnnxCheckpoint(MappedCheckpoint):
     format = "onnx"
 
     def _open(self) -> None:
-        self._f = open(self.path, "rb")
-        size = self.file_size
-        self._buf: Any = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self.map_file()
         self._where: dict[str, tuple] = {}
         self._dir = os.path.dirname(os.path.abspath(self.path))
         graph = None
@@ -205,15 +202,6 @@ class OnnxCheckpoint(Checkpoint):
         if a.size != info.numel:
             raise self.error(f"tensor has {a.size} values, dims {list(info.shape)} need {info.numel}", info.name)
         return a.reshape(info.shape)
-
-    def close(self) -> None:
-        b = getattr(self, "_buf", None)
-        if isinstance(b, mmap.mmap):
-            b.close()
-        f = getattr(self, "_f", None)
-        if f is not None:
-            f.close()
-        super().close()
 
 
 def _detect(path: str, head: bytes) -> int:

@@ -4,7 +4,6 @@ import pytest
 import netdsl as nd
 from netdsl.backends import reference
 from netdsl.errors import ShapeError
-from netdsl.graph import TensorSpec
 from netdsl.ops import Attr, all_ops
 from netdsl.plugins import declare
 

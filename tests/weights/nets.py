@@ -1,7 +1,6 @@
 """Small networks shared by the checkpoint tests: a netdsl CNN and its PyTorch / Keras twins."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 

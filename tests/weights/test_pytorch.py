@@ -1,9 +1,7 @@
 """PyTorch checkpoints read without torch's loader and without running pickle code."""
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import zipfile
 
 import numpy as np

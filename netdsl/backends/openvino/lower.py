@@ -17,7 +17,7 @@ import numpy as np
 
 from ...dtypes import DType
 from ...errors import BackendUnavailable, NetdslError, UnsupportedOpError
-from ...graph import Graph, Node, Value
+from ...graph import Graph, Node
 from ...shapes import Sym
 
 LoweringFn = Callable[..., Any]
