@@ -49,3 +49,44 @@ def test_backend_without_implementation_names_the_plugin():
     pytest.importorskip("openvino", reason="openvino not installed")
     with pytest.raises(nd.UnsupportedOpError, match="test_scaled_tanh"):
         nd.compile(_net(), "openvino")
+
+
+def test_plugin_with_openvino_implementation_matches_reference():
+    pytest.importorskip("openvino", reason="openvino not installed")
+    import openvino.opset16 as ops
+
+    def lower(ctx, node, x):
+        return ops.multiply(ops.tanh(x), ctx.scalar(node.attrs["alpha"], x))
+
+    op = declare("test_scaled_tanh_ov", attrs={"alpha": Attr("float", 1.0)}, infer=_infer,
+                 reference=lambda x, *, alpha: np.tanh(x) * np.asarray(alpha, x.dtype), openvino=lower, replace=True)
+    net = nd.Network("pov")
+    x = net.input("x", ("N", 4))
+    net.output(op(x, alpha=3.0, name="st"), "y")
+    xv = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
+    got = nd.compile(net, "openvino")(x=xv)["y"]
+    np.testing.assert_allclose(got, reference.run(net.graph, {"x": xv})["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_plugin_with_tensorrt_implementation_passes_the_cpu_proof():
+    from netdsl.errors import BackendUnavailable
+    try:
+        from netdsl.backends.tensorrt import _trt
+        trt = _trt.load()
+    except BackendUnavailable as e:
+        pytest.skip(f"no TensorRT: {e}")
+    from netdsl.backends import tensorrt as T
+
+    def lower(ctx, node):
+        x = ctx.t(node.inputs[0])
+        y = ctx.unary(x, trt.UnaryOperation.ABS, "abs")
+        return [ctx.ew(y, ctx.scalar(node.attrs["alpha"], y), trt.ElementWiseOperation.PROD, "scale")]
+
+    op = declare("test_scaled_abs_trt", attrs={"alpha": Attr("float", 1.0)}, infer=_infer,
+                 reference=lambda x, *, alpha: np.abs(x) * np.asarray(alpha, x.dtype), tensorrt=lower, replace=True)
+    net = nd.Network("ptrt")
+    x = net.input("x", (2, 4))
+    net.output(op(x, alpha=3.0, name="sa"), "y")
+    feeds = {"x": np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)}
+    report = T.check(net.graph, feeds)
+    assert report.ok, str(report)

@@ -876,9 +876,8 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
         ctx.tensors[v.name] = t
     for node in graph.nodes:
         ctx.node = node
-        fn = LOWERINGS.get(node.op)
+        fn = LOWERINGS.get(node.op) or getattr(get_op(node.op).plugin, "tensorrt", None)  # unknown op raises
         if fn is None:
-            get_op(node.op)  # unknown op -> UnknownOpError
             raise ctx.unsupported("TensorRT has no such layer and netdsl has no decomposition for it")
         if node.op in ("parameter", "constant"):
             continue  # lazily materialized by consumers
