@@ -7,12 +7,15 @@
 * Keras 3 (``*.weights.h5``): ``layers/<path>/vars/<i>`` (nested models recurse through ``layers``);
   named ``<path>/vars/<i>``; ``TensorInfo.layer`` is the layer's own name. Layers are ordered as
   Keras wrote them (by file position), which is the model's layer order.
+* Keras 3 ``.keras`` archives: their ``model.weights.h5`` member (memory-mapped when stored, as Keras
+  writes it).
 * bfloat16 stored as opaque 2-byte data (``attrs['dtype'] == 'bfloat16'``) reads as float32.
 
 Contiguous, uncompressed datasets are memory-mapped; others are read through h5py.
 """
 from __future__ import annotations
 
+import io
 import os
 import select
 import signal
@@ -66,7 +69,22 @@ class HDF5Checkpoint(Checkpoint):
         import h5py
         if self.options.get("sandbox", True) and hasattr(os, "fork"):
             _probe_in_child(self, float(self.options.get("sandbox_timeout", 60.0)))
-        self._h5 = h5py.File(self.path, "r")
+        member = keras_archive_member(self.path)
+        if member is None:
+            self._base: Optional[int] = 0
+            self._h5 = h5py.File(self.path, "r")
+        else:  # a Keras 3 ``.keras`` archive: the weights are its model.weights.h5 member
+            off, size, stored = member
+            with open(self.path, "rb") as f:
+                f.seek(off)
+                data = f.read(size)
+            if stored:
+                self._base = off  # datasets are memory-mapped from the archive itself
+            else:
+                import zlib
+                self._base = None
+                data = zlib.decompressobj(-15).decompress(data)
+            self._h5 = h5py.File(io.BytesIO(data) if not stored else _Window(self.path, off, size), "r")
         self._ds: dict[str, str] = {}
         layout = self.options.get("layout")
         root = self._h5
@@ -190,7 +208,8 @@ class HDF5Checkpoint(Checkpoint):
                 off = ds.id.get_offset()
         except Exception:  # h5py raises various errors for datasets without a data address
             off = None
-        if off is not None and ds.dtype.kind in "biuf" + ("V" if stored == "bfloat16" else ""):
+        if off is not None and self._base is not None and ds.dtype.kind in "biuf" + ("V" if stored == "bfloat16" else ""):
+            off += self._base
             if stored == "bfloat16":
                 return mmap_array(self.path, off, "bfloat16", info.shape)
             bo = ">" if ds.dtype.byteorder == ">" else "<"
@@ -305,7 +324,66 @@ def _detect(path: str, head: bytes) -> int:
     for off in (0, 512, 1024, 2048):
         if head[off:off + 8] == HDF5_MAGIC:
             return 3
+    if head[:4] == b"PK\x03\x04" and keras_archive_member(path) is not None:
+        return 3
     return 0
+
+
+KERAS_WEIGHTS_MEMBER = "model.weights.h5"
+
+
+def keras_archive_member(path: str) -> Optional[tuple[int, int, bool]]:
+    """(data offset, size, stored uncompressed) of a ``.keras`` archive's weights member, else None."""
+    import struct
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(KERAS_WEIGHTS_MEMBER)
+            if "config.json" not in z.namelist() or info.compress_type not in (zipfile.ZIP_STORED,
+                                                                               zipfile.ZIP_DEFLATED):
+                return None
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            hdr = f.read(30)
+            if len(hdr) < 30 or hdr[:4] != b"PK\x03\x04":
+                return None
+            n, m = struct.unpack("<HH", hdr[26:30])
+        return info.header_offset + 30 + n + m, info.compress_size, info.compress_type == zipfile.ZIP_STORED
+    except (OSError, KeyError, zipfile.BadZipFile, struct.error, ValueError):
+        return None
+
+
+class _Window(io.RawIOBase):
+    """A read-only file object over ``size`` bytes of ``path`` starting at ``offset`` (for h5py)."""
+
+    def __init__(self, path: str, offset: int, size: int):
+        super().__init__()
+        self._f = open(path, "rb")
+        self._off, self._size, self._pos = offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = max(0, pos if whence == 0 else self._pos + pos if whence == 1 else self._size + pos)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        n = max(0, min(len(b), self._size - self._pos))
+        self._f.seek(self._off + self._pos)
+        got = self._f.readinto(memoryview(b)[:n])
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 register_format(FormatSpec("hdf5", _detect, lambda p, **o: HDF5Checkpoint(p, **o), (".h5", ".hdf5", ".keras")))

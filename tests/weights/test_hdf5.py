@@ -110,10 +110,29 @@ def test_real_keras_files(tmp_path):
     m = keras.Model(inp, out)
     m.save(tmp_path / "m.h5")
     m.save_weights(tmp_path / "m.weights.h5")
+    m.save(tmp_path / "m.keras")  # Keras 3's default: a zip archive holding model.weights.h5
     want = [w.shape for w in m.get_weights()]
-    for f, layout in (("m.h5", "keras2"), ("m.weights.h5", "keras3")):
+    for f, layout in (("m.h5", "keras2"), ("m.weights.h5", "keras3"), ("m.keras", "keras3")):
         with open_checkpoint(tmp_path / f) as c:
             assert c.layout == layout
             assert [i.shape for i in c.infos()] == [tuple(s) for s in want]
             for i, w in zip(c.infos(), m.get_weights()):
                 np.testing.assert_array_equal(c.read(i.name), w)
+
+
+def test_keras_archive_compressed_member_and_not_an_archive(tmp_path):
+    import zipfile
+    keras = _keras()
+    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    m.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as src, \
+            zipfile.ZipFile(tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as dst:
+        for n in src.namelist():
+            dst.writestr(n, src.read(n))
+    with open_checkpoint(tmp_path / "deflated.keras") as c:
+        for i, w in zip(c.infos(), m.get_weights()):
+            np.testing.assert_array_equal(c.read(i.name), w)
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as z:
+        z.writestr("config.json", "{}")
+    with pytest.raises(WeightError, match="other.zip"):
+        open_checkpoint(tmp_path / "other.zip")
