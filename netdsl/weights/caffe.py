@@ -2,7 +2,12 @@
 
 Blobs are named ``<layer>.<role>``: weight/bias for Convolution, Deconvolution, InnerProduct and
 Scale, running_mean/running_var/scale_factor for BatchNorm (Caffe stores mean and variance
-multiplied by scale_factor: divide by it), weight for PReLU, ``<layer>.<i>`` otherwise. Packed
+multiplied by scale_factor: they are read divided by it, as BatchNormLayer::Forward_cpu does; 0 -> 0),
+weight for PReLU, ``<layer>.<i>`` otherwise. Field numbers are BVLC/caffe ``caffe.proto``'s:
+NetParameter.layer = 100 (LayerParameter name 1, type 2 string, blobs 7), NetParameter.layers = 2
+(V1LayerParameter name 4, type 5 enum, blobs 6; its ``layer`` = 1 is a V0LayerParameter: name 1,
+type 2 string, blobs 50), BlobProto num/channels/height/width 1-4, data 5, diff 6, shape 7
+(BlobShape dim 1), double_data 8. Packed
 float data is memory-mapped. Shapes come from ``shape`` or the legacy num/channels/height/width
 (legacy 4-d shapes such as (1, 1, out, in) are marked ``flat`` so binding may reshape them).
 """
@@ -23,6 +28,8 @@ _ROLES = {"Convolution": ["weight", "bias"], "Deconvolution": ["weight", "bias"]
           ["weight", "bias"]}
 # V1LayerParameter.LayerType enum values that have weights
 _V1_TYPES = {4: "Convolution", 39: "Deconvolution", 14: "InnerProduct"}
+# V0LayerParameter.type strings (upgrade_proto.cpp UpgradeV0LayerType) that have weights
+_V0_TYPES = {"conv": "Convolution", "innerproduct": "InnerProduct"}
 
 
 class CaffeCheckpoint(MappedCheckpoint):
@@ -49,7 +56,16 @@ class CaffeCheckpoint(MappedCheckpoint):
         name, ltype, blobs = "", "", []
         name_f, type_f, blob_f = (1, 2, 7) if v2 else (4, 5, 6)
         for fno, wt, v in fields(buf, *span):
-            if fno == name_f and wt == LEN:
+            if not v2 and fno == 1 and wt == LEN:  # V1LayerParameter.layer: a V0LayerParameter
+                for f0, w0, v0 in fields(buf, *v):
+                    if f0 == 1 and w0 == LEN:
+                        name = name or string(buf, v0)
+                    elif f0 == 2 and w0 == LEN:
+                        t0 = string(buf, v0)
+                        ltype = ltype or _V0_TYPES.get(t0, t0)
+                    elif f0 == 50 and w0 == LEN:
+                        blobs.append(v0)
+            elif fno == name_f and wt == LEN:
                 name = string(buf, v)
             elif fno == type_f:
                 ltype = string(buf, v) if wt == LEN else _V1_TYPES.get(v, f"type{v}") if wt == VARINT else ""
@@ -107,10 +123,20 @@ class CaffeCheckpoint(MappedCheckpoint):
                             extra={"type": ltype, "flat": flat}))
 
     def _read(self, info: TensorInfo) -> np.ndarray:
-        (kind, v), dtype = self._where[info.name]
+        arr = self._raw(info.name, info.shape)
+        if info.extra.get("type") == "BatchNorm" and info.name.rsplit(".", 1)[-1] in ("running_mean", "running_var"):
+            sf_name = info.name.rsplit(".", 1)[0] + ".scale_factor"
+            if sf_name in self:
+                sf = self._raw(sf_name, self.info(sf_name).shape).ravel()
+                if sf.size:
+                    arr = arr * (0.0 if sf[0] == 0 else 1.0 / sf[0])  # BatchNormLayer::Forward_cpu
+        return arr
+
+    def _raw(self, name: str, shape: tuple) -> np.ndarray:
+        (kind, v), dtype = self._where[name]
         if kind == "mmap":
-            return mmap_array(self.path, v, dtype, info.shape)
-        return collect_repeated(self._buf, v, dtype).reshape(info.shape)
+            return mmap_array(self.path, v, dtype, shape)
+        return collect_repeated(self._buf, v, dtype).reshape(shape)
 
 
 def probe_fields(head: bytes, limit: int = 8) -> list[tuple[int, int, Any]]:

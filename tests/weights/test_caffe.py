@@ -29,7 +29,10 @@ def test_encoded(tmp_path, rng, opts):
         want = {f"{n}.{r}": b for n, t, bs in layers for r, b in zip(
             {"Convolution": ["weight", "bias"], "InnerProduct": ["weight", "bias"],
              "BatchNorm": ["running_mean", "running_var", "scale_factor"]}.get(t, []), bs)}
-        if opts.get("v1"):  # V1 has no BatchNorm enum: blobs are numbered
+        for k in ("bn1.running_mean", "bn1.running_var"):  # read divided by scale_factor (2.0), as Caffe does
+            want[k] = want[k] / 2.0
+        if opts.get("v1"):  # V1 has no BatchNorm enum: blobs are numbered (and raw)
+            want["bn1.running_mean"], want["bn1.running_var"] = want["bn1.running_mean"] * 2, want["bn1.running_var"] * 2
             want = {k.replace("bn1.running_mean", "bn1.0").replace("bn1.running_var", "bn1.1")
                     .replace("bn1.scale_factor", "bn1.2"): v for k, v in want.items()}
         assert set(c.names()) == set(want)
