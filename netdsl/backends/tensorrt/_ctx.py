@@ -70,7 +70,10 @@ class Ctx:
         if trt_dt == t.bfloat16:
             bits = np.ascontiguousarray(bf16_bits(arr))
             self.keep.append(bits)
-            return t.Weights(t.bfloat16, bits.ctypes.data, bits.size)
+            try:  # the (type, ptr, count) constructor: documented from TensorRT 10.1 on, and in RTX
+                return t.Weights(t.bfloat16, bits.ctypes.data, bits.size)
+            except TypeError:
+                raise self.error("bfloat16 weights need trt.Weights(type, ptr, count) (TensorRT >= 10.1)") from None
         np_dt = {t.float32: np.float32, t.float16: np.float16, t.int32: np.int32, t.int64: np.int64,
                  t.bool: np.bool_, t.int8: np.int8, t.uint8: np.uint8}[trt_dt]
         a = np.ascontiguousarray(arr, dtype=np_dt)

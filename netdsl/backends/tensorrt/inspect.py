@@ -65,7 +65,7 @@ _PARAMS = {
     "SHUFFLE": ("first_transpose", "reshape_dims", "second_transpose", "zero_is_placeholder"),
     "SLICE": ("start", "shape", "stride", "mode", "axes"), "GATHER": ("axis", "mode", "num_elementwise_dims"),
     "MATRIX_MULTIPLY": ("op0", "op1"), "TOPK": ("op", "k", "axes"), "CAST": ("to_type",),
-    "NORMALIZATION": ("axes", "epsilon", "num_groups"), "LRN": ("window_size", "alpha", "beta", "k"),
+    "NORMALIZATION": ("axes", "epsilon", "num_groups", "is_v2"), "LRN": ("window_size", "alpha", "beta", "k"),
     "SCALE": ("mode", "channel_axis"), "PADDING": ("pre_padding_nd", "post_padding_nd"),
     "RESIZE": ("shape", "scales", "resize_mode", "coordinate_transformation", "selector_for_single_pixel",
                "nearest_rounding", "cubic_coeff", "exclude_outside"),
@@ -633,6 +633,8 @@ class Evaluator:
             mu = xg.mean(axis=axg, keepdims=True)
             var = ((xg - mu) ** 2).mean(axis=axg, keepdims=True)
             yg = (xg - mu) / np.sqrt(var + eps)
+            if getattr(l, "is_v2", False):  # add_normalization_v2: scale and bias per channel
+                return yg.reshape(x.shape) * s + b
             sg = s.reshape((1, g) + (1,) * (xg.ndim - 2))
             bg = b.reshape((1, g) + (1,) * (xg.ndim - 2))
             return (yg * sg + bg).reshape(x.shape)

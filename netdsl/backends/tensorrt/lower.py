@@ -22,6 +22,7 @@ from ...ops.nn import spatial_attrs
 from ...ops.tensor import slice_len
 from ...shapes import Sym
 from ._ctx import Ctx, dims_of
+from ._trt import add_normalization, normalization_v2
 
 Lowering = Callable[[Ctx, Node], list]
 LOWERINGS: dict[str, Lowering] = {}
@@ -438,7 +439,7 @@ def _layer_norm(ctx: Ctx, node: Node) -> list:
     shape = (1,) * axis + norm
     s = _affine_tensor(ctx, node, 1, shape, 1.0, x, "scale")
     b = _affine_tensor(ctx, node, 2, shape, 0.0, x, "bias")
-    layer = ctx.net.add_normalization(x, s, b, sum(1 << i for i in range(axis, r)))
+    layer = add_normalization(ctx.net, x, s, b, sum(1 << i for i in range(axis, r)))
     layer.epsilon = node.attrs["eps"]
     return [ctx.add(layer).get_output(0)]
 
@@ -454,15 +455,23 @@ def _group_norm(ctx: Ctx, node: Node) -> list:
     if node.op == "instance_norm":
         s = _affine_tensor(ctx, node, 1, (1, c) + (1,) * (r - 2), 1.0, x, "scale")
         b = _affine_tensor(ctx, node, 2, (1, c) + (1,) * (r - 2), 0.0, x, "bias")
-        layer = ctx.net.add_normalization(x, s, b, mask)
+        layer = add_normalization(ctx.net, x, s, b, mask)
         layer.epsilon = node.attrs["eps"]
         return [ctx.add(layer).get_output(0)]
     g = node.attrs["num_groups"]
     if g == 1:  # one group: normalize over channels and space together
         mask |= 1 << 1
+    if normalization_v2(ctx.net):  # v2 (TensorRT 10.15+, 11.x, RTX): scale and bias per channel
+        s = _affine_tensor(ctx, node, 1, (1, c) + (1,) * (r - 2), 1.0, x, "scale")
+        b = _affine_tensor(ctx, node, 2, (1, c) + (1,) * (r - 2), 0.0, x, "bias")
+        layer = add_normalization(ctx.net, x, s, b, mask)
+        layer.epsilon = node.attrs["eps"]
+        layer.num_groups = g
+        return [ctx.add(layer).get_output(0)]
+    # v1 (TensorRT 10.0-10.14): scale/bias are per group, so normalize, then scale per channel
     ones = ctx.constant(np.ones((1, g) + (1,) * (r - 2)), x.dtype, "ones")
     zeros = ctx.constant(np.zeros((1, g) + (1,) * (r - 2)), x.dtype, "zeros")
-    layer = ctx.net.add_normalization(x, ones, zeros, mask)
+    layer = add_normalization(ctx.net, x, ones, zeros, mask)
     layer.epsilon = node.attrs["eps"]
     layer.num_groups = g
     y = ctx.add(layer, "normalize").get_output(0)
@@ -840,15 +849,12 @@ def fold_batch_norm(ctx: Ctx) -> None:
 def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = None,
           fold_bn: bool = True) -> Lowered:
     """Build the INetworkDefinition for ``graph`` (layer and tensor names are the DSL's)."""
-    from ._trt import logger, take_errors
+    from ._trt import logger, network_flags, take_errors
     from ...ops import get_op
 
     graph.validate()
     builder = builder or trt.Builder(logger(trt))
-    flags = 0
-    if hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    net = builder.create_network(flags)
+    net = builder.create_network(network_flags(trt))  # strongly typed on 10.x, 11.x and RTX
     net.name = graph.name
     ctx = Ctx(trt, net, graph, precision)
     take_errors(trt)
