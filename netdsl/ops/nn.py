@@ -41,14 +41,20 @@ def conv_out_dim(d, k, s, dil, pb, pe, ceil=False):
 
 
 # ---- conv -----------------------------------------------------------------------------------
-def _conv_infer(x, w, b=None, *, strides, dilations, pads, groups):
-    require_float("conv", x, w, b)
-    require_same_dtype("conv", x, w, b)
+def _conv_common(op, x, w, b, strides, dilations, pads):
+    """Checks shared by conv and conv_transpose; returns (nd, strides, dilations, pads) with defaults."""
+    require_float(op, x, w, b)
+    require_same_dtype(op, x, w, b)
     if x.rank not in (3, 4, 5) or w.rank != x.rank:
-        raise ShapeError(f"conv: input {x} and weight {w} must both have rank 3, 4 or 5 (N, C, *spatial)")
+        raise ShapeError(f"{op}: input {x} and weight {w} must both have rank 3, 4 or 5 (N, C, *spatial)")
     nd = x.rank - 2
     strides, dilations, pads = spatial_attrs(nd, strides, dilations, pads)
-    _check_spatial("conv", nd, strides, dilations, pads)
+    _check_spatial(op, nd, strides, dilations, pads)
+    return nd, strides, dilations, pads
+
+
+def _conv_infer(x, w, b=None, *, strides, dilations, pads, groups):
+    nd, strides, dilations, pads = _conv_common("conv", x, w, b, strides, dilations, pads)
     o, cg = w.shape[0], w.shape[1]
     if groups < 1 or (isinstance(o, int) and o % groups):
         raise ShapeError(f"conv: {o} output channels are not divisible by groups={groups}")
@@ -116,13 +122,7 @@ define("conv", inputs=("x", "w", "b?"), attrs=_CONV_ATTRS, infer=_conv_infer, re
 
 # ---- conv_transpose --------------------------------------------------------------------------
 def _convt_infer(x, w, b=None, *, strides, dilations, pads, output_padding, groups):
-    require_float("conv_transpose", x, w, b)
-    require_same_dtype("conv_transpose", x, w, b)
-    if x.rank not in (3, 4, 5) or w.rank != x.rank:
-        raise ShapeError(f"conv_transpose: input {x} and weight {w} must both have rank 3, 4 or 5")
-    nd = x.rank - 2
-    strides, dilations, pads = spatial_attrs(nd, strides, dilations, pads)
-    _check_spatial("conv_transpose", nd, strides, dilations, pads)
+    nd, strides, dilations, pads = _conv_common("conv_transpose", x, w, b, strides, dilations, pads)
     op_ = tuple(output_padding) or (0,) * nd
     if len(op_) != nd or any(op_[i] >= max(strides[i], dilations[i]) or op_[i] < 0 for i in range(nd)):
         raise ShapeError(f"conv_transpose: output_padding {op_} must be smaller than stride or dilation")

@@ -1,7 +1,6 @@
 """tensorrtx .wts: hex and decimal-float variants, our writer, binding (flat tensors reshape)."""
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 import pytest
@@ -9,25 +8,14 @@ import pytest
 from netdsl.errors import WeightError
 from netdsl.weights import detect_format, open_checkpoint, write_wts
 
-
-def _gen_wts_like_tensorrtx(path, tensors):
-    """The writer from tensorrtx gen_wts.py, verbatim in spirit."""
-    with open(path, "w") as f:
-        f.write("{}\n".format(len(tensors)))
-        for k, v in tensors.items():
-            vr = v.reshape(-1)
-            f.write("{} {} ".format(k, len(vr)))
-            for vv in vr:
-                f.write(" ")
-                f.write(struct.pack(">f", float(vv)).hex())
-            f.write("\n")
+from .test_wts_tensorrtx import gen_wts
 
 
 def test_tensorrtx_hex(tmp_path, rng):
     t = {"conv1.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "fc.bias": np.array([0, -1.5, 2e-8],
                                                                                                   np.float32)}
     p = tmp_path / "m.txt"
-    _gen_wts_like_tensorrtx(p, t)
+    gen_wts(t, p)
     assert detect_format(str(p)) == "wts"
     with open_checkpoint(p) as c:
         assert c.names() == list(t)
