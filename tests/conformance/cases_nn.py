@@ -151,6 +151,8 @@ add(
          batches=DYN),
     case("attention", "attn_cross_scale", _attn(scale=0.3), [f32((2, 3, 4, 8)), f32((2, 3, 6, 8)), f32((2, 3, 6, 5))]),
     case("attention", "attn_causal", _attn(causal=True), [f32((2, 6, 4)), f32((2, 6, 4)), f32((2, 6, 4))]),
+    case("attention", "attn_causal_dynamic_seq", _attn(causal=True),
+         [f32((2, "T", 4)), f32((2, "T", 4)), f32((2, "T", 4))], batches=(1, 3, 5)),
     case("attention", "attn_bool_mask_dynbatch",
          lambda n, q, k, v, m: F.attention(q, k, v, _mask_keep_first(n, m)),
          [f32(("N", 2, 4, 8)), f32(("N", 2, 6, 8)), f32(("N", 2, 6, 8)), ((4, 6), "bool", bools(0.6))], batches=DYN),

@@ -40,6 +40,8 @@ add(
     case("slice", "slice_negative_start_clamped_end", lambda n, x: F.slice(x, (-3, 1), (100, BIG), (1, 2), (1, 2)),
          [f32((2, 6, 5))]),
     case("slice", "slice_index_and_reverse", lambda n, x: x[:, -1, ::-1], [f32(("N", 3, 5))], batches=DYN),
+    case("slice", "slice_of_the_symbolic_dim",  # last token, clamped window, reversed stride on a dynamic length
+         lambda n, x: (x[:, -1], x[:, 1:4], x[:, -2::-2], x[:, 2:-1]), [f32((2, "T", 3))], batches=(2, 3, 6)),
     case("gather", "gather_negative_indices", lambda n, x, i: F.gather(x, i, axis=1),
          [f32(("N", 5, 3)), ((2, 3), "int32", ints(-5, 5))], batches=DYN),
     case("gather", "gather_const_indices", lambda n, x: F.gather(x, [3, -1, 0, 0], axis=0), [f32((5, 4))]),

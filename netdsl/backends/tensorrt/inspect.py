@@ -94,6 +94,8 @@ def read(net: Any, trt: Any) -> list[LayerInfo]:
         concrete(trt, layer)
         params = {}
         for p in _PARAMS.get(tname, ()):
+            if tname == "SLICE" and p == "shape" and layer.num_inputs > 2 and layer.get_input(2) is not None:
+                continue  # a run-time size: reading it only makes TensorRT print a warning
             try:
                 params[p] = _val(getattr(layer, p))
             except Exception:  # not readable in this TensorRT version

@@ -556,14 +556,36 @@ def _attention(ctx: Ctx, node: Node) -> list:
             s = ctx.ew(s, m, E.SUM, "mask")
     if node.attrs["causal"]:
         L, S = node.inputs[0].shape[-2], node.inputs[1].shape[-2]
-        if not (isinstance(L, int) and isinstance(S, int)):
-            raise ctx.unsupported("causal attention needs static sequence lengths")
-        keep = np.tril(np.ones((L, S), bool)).reshape((1,) * (len(s.shape) - 2) + (L, S))
-        s = ctx.add(ctx.net.add_select(ctx.constant(keep, trt.bool, "causal_mask"), s, neg), "causal").get_output(0)
+        if isinstance(L, int) and isinstance(S, int):
+            keep = np.tril(np.ones((L, S), bool)).reshape((1,) * (len(s.shape) - 2) + (L, S))
+            s = ctx.add(ctx.net.add_select(ctx.constant(keep, trt.bool, "causal_mask"), s, neg),
+                        "causal").get_output(0)
+        else:  # dynamic lengths: mask built at run time from arange(L) and arange(S)
+            s = ctx.add(ctx.net.add_select(_causal_drop(ctx, q, k, len(s.shape)), neg, s), "causal").get_output(0)
     sm = ctx.net.add_softmax(s)
     sm.axes = 1 << (len(s.shape) - 1)
     p = ctx.add(sm, "softmax").get_output(0)
     return [_mm(ctx, p, v)]
+
+
+def _causal_drop(ctx: Ctx, q: Any, k: Any, rank: int) -> Any:
+    """bool (1, ..., L, S): True where key j > query i (masked out), for run-time L and S."""
+    trt = ctx.trt
+
+    def arange(x: Any, dims: tuple, what: str) -> Any:
+        n = ctx.shape_tensor(x, [("in", len(x.shape) - 2)], f"causal_{what}_len")
+        fill = ctx.net.add_fill((0,), trt.FillOperation.LINSPACE, trt.float32)
+        fill.set_input(0, n)
+        fill.set_input(1, ctx.constant(np.array(0, np.float32), trt.float32, f"causal_{what}_start"))
+        fill.set_input(2, ctx.constant(np.array([1], np.float32), trt.float32, f"causal_{what}_step"))
+        idx = ctx.add(fill, f"causal_{what}_arange").get_output(0)
+        sh = ctx.net.add_shuffle(idx)
+        sh.reshape_dims = dims
+        return ctx.add(sh, f"causal_{what}_index").get_output(0)
+
+    rows = arange(q, (1,) * (rank - 2) + (-1, 1), "q")
+    cols = arange(k, (1,) * (rank - 1) + (-1,), "k")
+    return ctx.ew(cols, rows, trt.ElementWiseOperation.GREATER, "causal_mask")
 
 
 # ---- reductions ----------------------------------------------------------------------------------
@@ -703,9 +725,54 @@ def _slice(ctx: Ctx, node: Node) -> list:
             start[ax], spec[ax] = st, ("add", ax, -st)
         elif sp == 1 and st >= 0 and 0 <= en < 2 ** 31 - 1 and isinstance(node.outputs[0].shape[ax], int):
             start[ax], spec[ax] = st, node.outputs[0].shape[ax]
-        else:
-            raise ctx.unsupported(f"slice {st}:{en}:{sp} of the symbolic dim {d} (axis {ax})")
-    return [ctx.slice(x, start, spec, stride)]
+        else:  # start and length depend on the run-time size: computed by shape arithmetic
+            start[ax], spec[ax] = _dynamic_slice_axis(ctx, x, ax, st, en, sp)
+            stride[ax] = sp
+            if isinstance(node.outputs[0].shape[ax], int):  # e.g. x[:, -1]: the length is known
+                spec[ax] = node.outputs[0].shape[ax]
+    if not any(isinstance(v, tuple) and v[0] == "tensor" for v in start + spec):
+        return [ctx.slice(x, start, spec, stride)]
+    i64 = ctx.trt.int64
+
+    def vec(items: list, what: str) -> Any:
+        parts = [v[1] if isinstance(v, tuple) and v[0] == "tensor" else
+                 ctx.shape_tensor(x, [v], f"{what}_{i}") if isinstance(v, tuple) else
+                 ctx.constant(np.array([v], np.int64), i64, f"{what}_{i}") for i, v in enumerate(items)]
+        cat = ctx.net.add_concatenation(parts)
+        cat.axis = 0
+        return ctx.add(cat, what).get_output(0)
+
+    st_t = vec(start, "slice_start")
+    static_size = all(isinstance(v, int) for v in spec)
+    n_t = None if static_size else vec(spec, "slice_size")
+    layer = ctx.net.add_slice(x, (0,) * r, tuple(spec) if static_size else (0,) * r, tuple(stride))
+    layer.set_input(1, st_t)
+    if n_t is not None:
+        layer.set_input(2, n_t)
+    return [ctx.add(layer).get_output(0)]
+
+
+def _dynamic_slice_axis(ctx: Ctx, x: Any, ax: int, st: int, en: int, sp: int) -> tuple:
+    """Python-slice start and length of axis ``ax`` for its run-time size, as 1-element int64 tensors."""
+    E = ctx.trt.ElementWiseOperation
+    d = ctx.shape_tensor(x, [("in", ax)], f"slice_dim{ax}")
+
+    def c(v: int, what: str) -> Any:
+        return ctx.constant(np.array([v], np.int64), ctx.trt.int64, f"slice{ax}_{what}")
+
+    def clamp(v: int, what: str) -> Any:  # Python's clamping of a start/end index
+        if v >= 0:
+            hi = d if sp > 0 else ctx.ew(d, c(1, "one"), E.SUB, f"slice{ax}_last")
+            return ctx.ew(c(v, what), hi, E.MIN, f"slice{ax}_{what}_min")
+        v = ctx.ew(d, c(v, what), E.SUM, f"slice{ax}_{what}_wrap")
+        return ctx.ew(v, c(0 if sp > 0 else -1, "floor"), E.MAX, f"slice{ax}_{what}_max")
+
+    s, e = clamp(st, "start"), clamp(max(min(en, 2 ** 62), -2 ** 62), "end")
+    span = ctx.ew(e, s, E.SUB, f"slice{ax}_span") if sp > 0 else ctx.ew(s, e, E.SUB, f"slice{ax}_span")
+    k = abs(sp)
+    n = ctx.ew(ctx.ew(span, c(k - 1, "round"), E.SUM, f"slice{ax}_ceil"), c(k, "step"), E.FLOOR_DIV, f"slice{ax}_len")
+    n = ctx.ew(n, c(0, "zero"), E.MAX, f"slice{ax}_size")
+    return ("tensor", s), ("tensor", n)
 
 
 @_reg("gather")
