@@ -82,6 +82,7 @@ add(
     case("resize", "resize_linear_1d", _rs(scales=(1, 1, 1.5), mode="linear"), [f32((2, 2, 6))]),
     case("tile", "tile_dynbatch", lambda n, x: F.tile(x, (1, 2, 3)), [f32(("N", 2, 3))], batches=DYN),
     case("tile", "tile_2d", lambda n, x: F.tile(x, (3, 1)), [f32((2, 4))]),
+    case("tile", "tile_symbolic_dim", lambda n, x: F.tile(x, (2, 1, 3)), [f32(("N", 2, 3))], batches=DYN),
     case("expand", "expand_unidirectional_dynbatch", lambda n, x: F.expand(x, (-1, 3, 4)), [f32(("N", 1, 4))],
          batches=DYN),
     case("expand", "expand_new_leading_dims", lambda n, x: F.expand(x, (2, 3, 4)), [f32((3, 1))]),

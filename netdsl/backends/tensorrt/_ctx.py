@@ -237,6 +237,9 @@ class Ctx:
         if kind == "add":
             d = dims[item[1]]
             return None if d < 0 else d + item[2]
+        if kind == "mul":
+            d = dims[item[1]]
+            return None if d < 0 else d * item[2]
         raise ValueError(item)
 
     def shape_tensor(self, x: Any, spec: Spec, suffix: str = "shape") -> Any:
@@ -251,12 +254,13 @@ class Ctx:
                 continue
             if shape is None:
                 shape = self.add(self.net.add_shape(x), suffix).get_output(0)
-            if item[0] == "in" or item[0] == "add":
+            if item[0] in ("in", "add", "mul"):
                 idx = self.constant(np.array([item[1]], np.int32), self.trt.int32, f"{suffix}_i")
                 d = self.add(self.net.add_gather(shape, idx, 0), f"{suffix}_d").get_output(0)
-                if item[0] == "add":
+                if item[0] != "in":
                     k = self.constant(np.array([item[2]], np.int64), self.trt.int64, f"{suffix}_k")
-                    d = self.ew(d, k, self.trt.ElementWiseOperation.SUM, f"{suffix}_add")
+                    E = self.trt.ElementWiseOperation
+                    d = self.ew(d, k, E.SUM if item[0] == "add" else E.PROD, f"{suffix}_{item[0]}")
             else:  # prod
                 sl = self.add(self.net.add_slice(shape, (item[1],), (item[2] - item[1] + 1,), (1,)),
                               f"{suffix}_s").get_output(0)

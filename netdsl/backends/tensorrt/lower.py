@@ -846,9 +846,7 @@ def _tile(ctx: Ctx, node: Node) -> list:
     x = _x(ctx, node)
     r = len(x.shape)
     reps = node.attrs["repeats"]
-    if any(reps[i] != 1 and x.shape[i] < 0 for i in range(r)):
-        raise ctx.unsupported("tiling a symbolic dim")
-    spec = [("in", i) if reps[i] == 1 else x.shape[i] * reps[i] for i in range(r)]
+    spec = [("in", i) if reps[i] == 1 else ("mul", i, reps[i]) for i in range(r)]  # symbolic dims: run time
     return [ctx.slice(x, (0,) * r, spec, (1,) * r, None, mode=ctx.trt.SampleMode.WRAP)]
 
 
