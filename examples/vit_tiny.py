@@ -79,7 +79,7 @@ class VisionTransformer(nn.Module):
         net = x.net
         t = self.patch_embed(x)                                       # (N, P, dim)
         # a (N, 1, dim) class token for a symbolic batch: broadcast the parameter against a slice of t
-        cls = self.p(net, "cls_token") + t[:, :1] * 0.0
+        cls = nd.expand_as(self.p(net, "cls_token"), t[:, :1])  # one class token per image
         t = nd.concat([cls, t], axis=1) + self.p(net, "pos_embed")
         for blk in self.blocks:
             t = blk(t)

@@ -481,6 +481,11 @@ def expand(x: Tensor, shape: Sequence[int], name: Optional[str] = None) -> Tenso
     return x.net.apply("expand", [x], name=name, shape=tuple(shape))
 
 
+def expand_as(x: Tensor, like: Tensor, name: Optional[str] = None) -> Tensor:
+    """Broadcast ``x`` against ``like``'s shape (which may be symbolic); ``like``'s values are not used."""
+    return x.net.apply("expand_as", [x, like], name=name)
+
+
 # ---- indexing -------------------------------------------------------------------------------------
 def getitem(x: Tensor, key: Any) -> Tensor:
     """``x[...]`` with ints, slices, None and Ellipsis (strided slice + squeeze/unsqueeze),
@@ -572,6 +577,7 @@ __all__ = [
     "erf",
     "exp",
     "expand",
+    "expand_as",
     "flatten",
     "gather",
     "gelu",

@@ -382,3 +382,16 @@ def _expand_ref(x, *, shape):
 
 define("expand", attrs={"shape": Attr("ints")}, infer=_expand_infer, reference=_expand_ref, category="shape",
        doc="broadcast to shape (bidirectional, like ONNX Expand; -1 keeps the input dim)")
+
+
+def _expand_as_infer(x, like):
+    try:
+        return TensorSpec(x.dtype, broadcast_shapes(x.shape, like.shape))
+    except ShapeError:
+        raise ShapeError(f"expand_as: cannot broadcast {x} with {like}") from None
+
+
+define("expand_as", inputs=("x", "like"), infer=_expand_as_infer,
+       reference=lambda x, like: np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape)).copy(),
+       category="shape", doc="broadcast x against like's shape (like's values are not read; its dims may be "
+                             "symbolic, e.g. a class token expanded to a dynamic batch)")

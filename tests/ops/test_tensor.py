@@ -12,7 +12,7 @@ from netdsl.dsl import Network
 from .helpers import T, check, rnd, torch
 
 COVERS = {"reshape", "flatten", "transpose", "squeeze", "unsqueeze", "concat", "split", "slice", "gather", "pad",
-          "resize", "tile", "expand", "constant"}
+          "resize", "tile", "expand", "expand_as", "constant"}
 TF = torch.nn.functional if torch is not None else None
 BIG = 2 ** 63 - 1
 
@@ -449,6 +449,30 @@ def test_expand(shape, target):
         check("expand", [x], {"shape": target}, naive, sym=_sym(shape))
         if torch is not None:
             check("expand", [x], {"shape": target}, lambda x: T(x).reshape(xs).expand(*out), sym=_sym(shape))
+
+
+@pytest.mark.parametrize("xshape,lshape", [((1, 1, 4), ("N", 1, 4)), ((1, 3), (2, 1)), ((4,), ("N", 3, 1)),
+                                            (("N", 1, 2), (5, 1))], ids=str)
+def test_expand_as(xshape, lshape):
+    """Broadcast against another tensor's shape (symbolic dims included); its values are never read."""
+    rng = np.random.default_rng(102)
+    for n in (1, 3):
+        x = rnd(rng, *[n if d == "N" else d for d in xshape])
+        like = rnd(rng, *[n if d == "N" else d for d in lshape])
+        r = max(x.ndim, like.ndim)
+        xs, ls = (1,) * (r - x.ndim) + x.shape, (1,) * (r - like.ndim) + like.shape
+        out = tuple(max(a, b) for a, b in zip(xs, ls))
+
+        def naive(x, like):
+            y = np.empty(out)
+            xr = x.reshape(xs)
+            for idx in np.ndindex(*out):
+                y[idx] = xr[tuple(i if d > 1 else 0 for i, d in zip(idx, xs))]
+            return y
+        sym = tuple(i for i, d in enumerate((xshape, lshape)) if d and d[0] == "N")
+        check("expand_as", [x, like], None, naive, sym=sym)
+        if torch is not None:
+            check("expand_as", [x, like], None, lambda x, like: T(x).reshape(xs).expand(*out), sym=sym)
 
 
 # ---- constant -----------------------------------------------------------------------------------------------

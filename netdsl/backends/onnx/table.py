@@ -409,6 +409,11 @@ def _expand(ctx, node):
     ctx.add("Expand", [ctx.inp(node, 0), ctx.ints(shape, "shape")], [ctx.out(node)])
 
 
+def _expand_as(ctx, node):
+    like = node.inputs[1]
+    ctx.add("Expand", [ctx.inp(node, 0), ctx.shape_of(ctx.inp(node, 1), 0, like.rank)], [ctx.out(node)])
+
+
 def _split(ctx, node):
     ctx.add("Split", [ctx.inp(node, 0), ctx.ints(node.attrs["sizes"], "sizes")],
             [o.name for o in node.outputs], axis=node.attrs["axis"])
@@ -452,5 +457,5 @@ TABLE.update({
     "reshape": _reshape, "flatten": _flatten, "transpose": _simple("Transpose", perm=lambda a: list(a["perm"])),
     "squeeze": _with_ints("Squeeze", "axes", "axes"), "unsqueeze": _with_ints("Unsqueeze", "axes", "axes"),
     "concat": _simple("Concat", axis=_a("axis")), "split": _split, "slice": _slice, "gather": _gather,
-    "pad": _pad, "resize": _resize, "tile": _with_ints("Tile", "repeats", "repeats"), "expand": _expand,
+    "pad": _pad, "resize": _resize, "tile": _with_ints("Tile", "repeats", "repeats"), "expand": _expand, "expand_as": _expand_as,
 })

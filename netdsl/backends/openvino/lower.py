@@ -744,6 +744,11 @@ def _tile(ctx: Lowering, node: Node, x: Any) -> Any:
     return ctx.ops.tile(x, ctx.i64(list(node.attrs["repeats"]))).output(0)
 
 
+@L("expand_as")
+def _expand_as(ctx: Lowering, node: Node, x: Any, like: Any) -> Any:
+    return ctx.ops.broadcast(x, ctx.ops.shape_of(like, "i64"), broadcast_spec="BIDIRECTIONAL").output(0)
+
+
 @L("expand")
 def _expand(ctx: Lowering, node: Node, x: Any) -> Any:
     target = [1 if s == -1 else s for s in node.attrs["shape"]]  # 1 keeps the input dim (bidirectional)

@@ -871,6 +871,26 @@ def _expand(ctx: Ctx, node: Node) -> list:
     return [ctx.slice(x, (0,) * r, spec, stride)]
 
 
+@_reg("expand_as")
+def _expand_as(ctx: Ctx, node: Node) -> list:
+    out = node.outputs[0].shape
+    r = len(out)
+    x = ctx.to_rank(_x(ctx, node), r)
+    like = ctx.to_rank(_x(ctx, node, 1), r, "like_unsqueeze")
+    ins = tuple(x.shape)
+    stride = [0 if ins[i] == 1 and d != 1 else 1 for i, d in enumerate(out)]
+    if all(isinstance(d, int) for d in out):
+        return [ctx.slice(x, (0,) * r, [int(d) for d in out], stride)]
+    # run-time size: each dim from x where it is kept, from ``like`` where x is broadcast
+    parts = [ctx.shape_tensor(like if stride[i] == 0 or ins[i] == 1 else x, [("in", i)], f"dim{i}") for i in range(r)]
+    cat = ctx.net.add_concatenation(parts)
+    cat.axis = 0
+    size = ctx.add(cat, "size").get_output(0)
+    layer = ctx.net.add_slice(x, (0,) * r, (0,) * r, tuple(stride))
+    layer.set_input(2, size)
+    return [ctx.add(layer).get_output(0)]
+
+
 # ---- the driver ----------------------------------------------------------------------------------
 @dataclass
 class Lowered:
