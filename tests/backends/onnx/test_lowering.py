@@ -142,6 +142,7 @@ s("resize", "resize_1d", lambda n, x: F.resize(x, scales=(1, 1, 2), mode="linear
 s("resize", "resize_ppix", lambda n, x: F.resize(x, sizes=(1, 2, 1, 6), mode="linear", coordinate_transformation="pytorch_half_pixel"), [(N, 2, 4, 4)], batches=(1,))
 s("tile", "tile", lambda n, x: F.tile(x, (1, 2, 3)), [(N, 2, 3)])
 s("expand", "expand", lambda n, x: F.expand(x, (2, -1, 3, 4)), [(N, 1, 4)])
+s("expand_as", "expand_as_int_like", lambda n, x, i: F.expand_as(x, i), [(1, 4), (N, 1)], dtypes=["float32", "int32"])
 s("constant", "const", lambda n, x: x+n.constant(np.arange(4, dtype=np.float32)), [(N, 4)])
 s("constant", "const_out", lambda n, x: (F.relu(x), n.constant(np.arange(4, dtype=np.float32))), [(N, 4)])
 
