@@ -99,7 +99,7 @@ class Module:
                 net._used.discard(path)  # free for the layer itself: conv2d_1 owns conv2d_1.weight
                 self._assign_paths(path)
             else:
-                self._assign_paths(net.scoped("") [:-1] if net._scopes() else "")
+                self._assign_paths("/".join(net._scopes()))  # a container: only the current scope
         return self.forward(*args, **kwargs)
 
     def _reset_paths(self) -> None:
