@@ -1,13 +1,23 @@
 """What every compiled model offers: dict of NumPy arrays in, dict of NumPy arrays out."""
 from __future__ import annotations
 
+import importlib
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import BackendUnavailable, ShapeError
 from ..graph import Graph
 from ..shapes import fmt_shape
+
+
+def import_engine(module: str, needed_for: str, install: str) -> Any:
+    """``import module``, or BackendUnavailable saying what needs it and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BackendUnavailable(f"{needed_for} needs the '{module.split('.')[0]}' package: {install}; "
+                                 f"import failed: {e}") from None
 
 
 class CompiledModel:

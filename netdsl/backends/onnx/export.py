@@ -14,9 +14,10 @@ from typing import Any, Optional
 import numpy as np
 
 from ...dtypes import DType
-from ...errors import BackendUnavailable, NetdslError, UnsupportedOpError
+from ...errors import NetdslError, UnsupportedOpError
 from ...graph import Graph, Node, Value
 from ...ops import get_op
+from ..base import import_engine
 from .context import ONNX_DTYPES, ExportContext, to_bfloat16_bits
 from .table import TABLE
 
@@ -28,12 +29,7 @@ _F32 = (None, "f32", "fp32", "float32")
 
 def import_onnx() -> Any:
     """``import onnx`` or raise BackendUnavailable with install advice."""
-    try:
-        import onnx
-    except ImportError as e:
-        raise BackendUnavailable("the ONNX backend needs the 'onnx' package: pip install onnx onnxruntime "
-                                 f"(or pip install 'netdsl[onnx]'); import failed: {e}") from None
-    return onnx
+    return import_engine("onnx", "the ONNX backend", "pip install onnx onnxruntime (or pip install 'netdsl[onnx]')")
 
 
 def max_opset() -> int:

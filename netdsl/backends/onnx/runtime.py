@@ -5,20 +5,16 @@ import os
 import tempfile
 from typing import Any, Optional, Sequence
 
-from ...errors import BackendUnavailable, NetdslError
+from ...errors import NetdslError
 from ...graph import Graph
-from ..base import CompiledModel
+from ..base import CompiledModel, import_engine
 from . import export as _export
 from .export import MIN_OPSET, export_onnx, to_model, weight_bytes
 
 
 def import_ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as e:
-        raise BackendUnavailable("running the ONNX backend needs ONNX Runtime: pip install onnxruntime "
-                                 f"(or pip install 'netdsl[onnx]'); import failed: {e}") from None
-    return onnxruntime
+    return import_engine("onnxruntime", "running the ONNX backend",
+                         "pip install onnxruntime (or pip install 'netdsl[onnx]')")
 
 
 class OnnxRuntimeModel(CompiledModel):

@@ -16,9 +16,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ...dtypes import DType
-from ...errors import BackendUnavailable, NetdslError, UnsupportedOpError
+from ...errors import NetdslError, UnsupportedOpError
 from ...graph import Graph, Node
 from ...shapes import Sym
+from ..base import import_engine
 
 LoweringFn = Callable[..., Any]
 LOWERINGS: dict[str, LoweringFn] = {}
@@ -28,13 +29,8 @@ INSTALL_HINT = "pip install openvino  (or: pip install netdsl[openvino])"
 
 def import_openvino() -> tuple[Any, Any]:
     """``(openvino, openvino.opset16)``, or BackendUnavailable saying what to install."""
-    try:
-        import openvino as ov
-        import openvino.opset16 as ops
-    except ImportError as e:
-        raise BackendUnavailable(f"the OpenVINO backend needs the openvino package ({e}); "
-                                 f"install it with: {INSTALL_HINT}") from None
-    return ov, ops
+    ov = import_engine("openvino", "the OpenVINO backend", INSTALL_HINT)
+    return ov, import_engine("openvino.opset16", "the OpenVINO backend", INSTALL_HINT)
 
 
 def register_lowering(op: str, fn: Optional[LoweringFn] = None, *, replace: bool = False) -> Any:
