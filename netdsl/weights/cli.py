@@ -70,7 +70,7 @@ def _list(ckpt: Any, out: TextIO) -> int:
 def _load_model(model: str, func: str) -> Any:
     spec = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:{func}"
     try:
-        from ..cli import load_model
+        from ..cli.common import load_model
     except ImportError:
         load_model = None
     if load_model is not None:

@@ -1,0 +1,20 @@
+"""``netdsl summary``: per-layer table of output shapes, parameters and MACs."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_model_args, prepare
+
+COMMAND, ORDER = "summary", 10
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    net = prepare(args)
+    print(net.summary())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(COMMAND, help="per-layer table: output shapes, parameters, MACs")
+    add_model_args(p, backend=False)
+    p.set_defaults(fn=cmd_summary)
