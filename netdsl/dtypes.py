@@ -67,3 +67,22 @@ def as_dtype(x: Any) -> DType:
         return DType(name)
     except ValueError:
         raise TypeError(f"unsupported dtype {x!r}; netdsl knows {', '.join(d.value for d in DType)}") from None
+
+
+def canonical_array(arr: Any, dtype: Any = None) -> np.ndarray:
+    """``arr`` as engines expect array data: NumPy's canonical ``dtype`` object (native byte order),
+    C-contiguous and aligned; no copy when it already is (memory-mapped weights stay mapped).
+
+    Readers may return views with an explicit byte order (``'<f4'``, ``'>f4'``), Fortran order or
+    unaligned storage (legacy PyTorch, zip members); engines such as TensorRT accept only the
+    canonical form, so every parameter's data passes through here (``Param.value``).
+    """
+    arr = np.asarray(arr)
+    want = np.dtype(np.dtype(dtype if dtype is not None else arr.dtype).name)  # canonical, native
+    if arr.dtype != want or not arr.dtype.isnative:
+        arr = arr.astype(want)
+    elif arr.dtype is not want:  # same values and byte order, another dtype object ('<f4' vs float32)
+        arr = arr.view(want)
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.array(arr, dtype=want, order="C", copy=True)
+    return arr

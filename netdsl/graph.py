@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .dtypes import DType, as_dtype
+from .dtypes import DType, as_dtype, canonical_array
 from .errors import GraphError, WeightError
 from .shapes import Dim, Sym, fmt_shape, symbols_of
 
@@ -97,10 +97,7 @@ class Param:
         if tuple(arr.shape) != tuple(self.shape):
             raise WeightError(f"parameter '{self.name}': expected shape {fmt_shape(self.shape)}, "
                               f"got {fmt_shape(arr.shape)} from {self.origin or 'its source'}")
-        want = self.dtype.numpy
-        if arr.dtype != want:
-            arr = arr.astype(want)
-        return arr
+        return canonical_array(arr, self.dtype.numpy)  # the one boundary: engines get canonical arrays
 
 
 @dataclass
