@@ -1,14 +1,14 @@
 """BERT-base encoder (Hugging Face parameter names: embeddings.*, encoder.layer.N.*, pooler.dense).
 
-Inputs ``input_ids`` and ``attention_mask`` (int32, (batch, seq)); outputs ``last_hidden_state``
-(batch, seq, 768) and ``pooler_output`` (batch, 768).
+Inputs ``input_ids`` and ``attention_mask`` (int32, (batch, seq)), both dims symbolic; outputs
+``last_hidden_state`` (batch, seq, 768) and ``pooler_output`` (batch, 768). Position ids are
+``arange(seq)`` computed in the graph, so one compiled model serves every length up to 512.
 
     netdsl summary examples/bert.py
     netdsl run examples/bert.py --random-weights --backend openvino
 """
 from __future__ import annotations
 
-import numpy as np
 
 import netdsl as nd
 from netdsl import nn
@@ -84,9 +84,9 @@ class Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
 
     def forward(self, ids: nd.Tensor) -> nd.Tensor:
-        net, seq = ids.net, ids.shape[1]
-        pos = net.constant(np.arange(seq, dtype=np.int32)[None, :], name="position_ids")
-        types = net.constant(np.zeros((1, seq), np.int32), name="token_type_ids")
+        # position ids 0..S-1 for the run-time length S (no input, no fixed length); token type 0 everywhere
+        pos = nd.unsqueeze(nd.arange(ids.shape[1], net=ids.net, name="position_ids"), 0)
+        types = nd.unsqueeze(nd.arange(ids.shape[1], net=ids.net, name="token_type_ids") * 0, 0)
         x = self.word_embeddings(ids) + self.position_embeddings(pos) + self.token_type_embeddings(types)
         return self.LayerNorm(x)
 
@@ -112,8 +112,8 @@ class Bert(nn.Module):
         return x, pooled
 
 
-def network(batch: int | str = "N", seq: int = 128, layers: int = 12, weights: str | None = None) -> nd.Network:
-    """BERT-base encoder, sequence length ``seq`` (default 128)."""
+def network(batch: int | str = "N", seq: int | str = "S", layers: int = 12, weights: str | None = None) -> nd.Network:
+    """BERT-base encoder; ``seq`` is the sequence length (default: symbolic, up to 512 at run time)."""
     net = nd.Network("bert")
     ids = net.input("input_ids", (batch, seq), "int32")
     mask = net.input("attention_mask", (batch, seq), "int32")

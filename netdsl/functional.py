@@ -486,6 +486,59 @@ def expand_as(x: Tensor, like: Tensor, name: Optional[str] = None) -> Tensor:
     return x.net.apply("expand_as", [x, like], name=name)
 
 
+def dim_source(net: Network, d: Any) -> tuple:
+    """``(tensor, axis)`` of a tensor of ``net`` whose dim ``axis`` is the symbolic dim ``d`` (inputs first),
+    so that a size such as ``ids.shape[1]`` can be read at run time."""
+    from .shapes import Sym as _Sym
+    if not isinstance(d, _Sym):
+        raise _err(f"{d!r} is not a symbolic dim")
+    values = list(net.graph.inputs) + [o for n in net.graph.nodes for o in n.outputs]
+    for v in values:
+        for i, e in enumerate(v.shape):
+            if e == d:
+                return Tensor(net, v), i
+    raise _err(f"no tensor of network '{net.name}' has the dim {d}; pass the tensor and axis explicitly "
+               "(like=, axis=)")
+
+
+def arange(start: Any = 0, stop: Any = None, step: float = 1, dtype: Any = None, net: Optional[Network] = None,
+           like: Optional[Tensor] = None, axis: Optional[int] = None, name: Optional[str] = None) -> Tensor:
+    """``arange(stop)`` or ``arange(start, stop, step)`` (PyTorch order), added to ``net``.
+
+    ``stop`` may be a symbolic dim such as ``ids.shape[1]``: it is read at run time from a tensor of ``net``
+    that has it (``like``/``axis`` name that tensor and axis explicitly instead of ``stop``). ``dtype``:
+    int32 when start, stop and step are whole numbers, else float32."""
+    from .shapes import Sym as _Sym
+    if stop is None and like is None:
+        start, stop = 0, start
+    if like is not None and stop is not None:
+        raise _err("arange: give stop, or like= and axis= (the limit is like.shape[axis]), not both")
+    if isinstance(stop, _Sym):
+        if net is None:
+            raise _err(f"arange({stop}): a symbolic stop needs net= (the network with a tensor of that dim)")
+        like, axis = dim_source(net, stop)
+        stop = None
+    elif stop is not None and not isinstance(stop, (int, float, np.integer, np.floating)):
+        raise _err(f"arange: stop must be a number or a dim (x.shape[i]), got {stop!r}")
+    owner = like.net if like is not None else net
+    if owner is None:
+        raise _err("arange: pass net= (the network to add it to) or like= and axis=")
+    if dtype is None:
+        dtype = "int32" if all(float(v).is_integer() for v in (start, stop, step) if v is not None) else "float32"
+    return owner.apply("arange", [like], name=name, start=float(start), stop=None if stop is None else float(stop),
+                       step=float(step), axis=axis, dtype=dtype)
+
+
+def slice_to(x: Tensor, like: Tensor, axes: IntOrSeq, like_axes: IntOrSeq, starts: Optional[IntOrSeq] = None,
+             offsets: Optional[IntOrSeq] = None, steps: Optional[IntOrSeq] = None, name: Optional[str] = None) -> Tensor:
+    """``x[start : like.shape[like_axis] + offset : step]`` on each of ``axes``; the end is read at run time
+    (``x[:S]`` for a symbolic ``S`` of ``like``). ``x[:ids.shape[1]]`` does this by itself."""
+    def tup(v: Any) -> Optional[tuple]:
+        return None if v is None else ((int(v),) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v))
+    return x.net.apply("slice_to", [x, like], name=name, axes=tup(axes), like_axes=tup(like_axes),
+                       starts=tup(starts), offsets=tup(offsets), steps=tup(steps))
+
+
 # ---- indexing -------------------------------------------------------------------------------------
 def getitem(x: Tensor, key: Any) -> Tensor:
     """``x[...]`` with ints, slices, None and Ellipsis (strided slice + squeeze/unsqueeze),
@@ -500,7 +553,8 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     if Ellipsis in key:
         i = key.index(Ellipsis)
         key = key[:i] + (builtins.slice(None),) * (x.rank - n_real) + key[i + 1:]
-    starts, ends, axes, steps, squeeze_axes, new_axes = [], [], [], [], [], []
+    from .shapes import Sym as _Sym
+    starts, ends, axes, steps, squeeze_axes, new_axes, dyn = [], [], [], [], [], [], []
     axis = 0
     out_pos = 0
     for k in key:
@@ -518,6 +572,14 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             axes.append(axis)
             steps.append(1)
             squeeze_axes.append(axis)
+        elif isinstance(k, builtins.slice) and any(isinstance(v, _Sym) for v in (k.start, k.stop, k.step)):
+            # x[:S]: the end is read at run time
+            if not isinstance(k.stop, _Sym) or not all(v is None or isinstance(v, (int, np.integer))
+                                                       for v in (k.start, k.step)):
+                raise _err(f"unsupported index {k!r} for {x}: only the end may be a symbolic dim")
+            like, like_axis = dim_source(x.net, k.stop)
+            dyn.append((axis, like, like_axis, int(k.start or 0), int(k.step or 1)))
+            out_pos += 1
         elif isinstance(k, builtins.slice):
             if k != builtins.slice(None):
                 st = k.step if k.step is not None else 1
@@ -538,6 +600,8 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     y = x
     if starts:
         y = slice(y, starts, ends, axes, steps)
+    for a, like, la, st, sp in dyn:
+        y = slice_to(y, like, a, la, st, None, sp)
     if squeeze_axes:
         y = squeeze(y, squeeze_axes)
     if new_axes:
@@ -578,6 +642,9 @@ __all__ = [
     "exp",
     "expand",
     "expand_as",
+    "arange",
+    "slice_to",
+    "dim_source",
     "flatten",
     "gather",
     "gelu",

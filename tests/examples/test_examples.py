@@ -51,8 +51,8 @@ def network():
 WRAPPED = {
     "resnet50": """    net.output(_m.ResNet()(net.input("data", ("N", 3, 64, 64))), "logits")""",
     "mobilenet_v2": """    net.output(_m.MobileNetV2()(net.input("data", ("N", 3, 96, 96))), "logits")""",
-    "bert": """    ids = net.input("input_ids", ("N", 16), "int32")
-    mask = net.input("attention_mask", ("N", 16), "int32")
+    "bert": """    ids = net.input("input_ids", ("N", "S"), "int32")
+    mask = net.input("attention_mask", ("N", "S"), "int32")
     h, p = _m.Bert(vocab=1000, hidden=64, layers=2, heads=2, inner=128, max_pos=64)(ids, mask)
     net.output(h, "last_hidden_state")
     net.output(p, "pooler_output")""",
@@ -128,7 +128,7 @@ def test_check_backend(name, backend, model_specs, capsys):
     why = _engine(backend)
     if why:
         pytest.skip(f"{backend}: {why}")
-    rc, out = _cli(capsys, "check", model_specs[name], "--random-weights", "--dim", "N=2",
+    rc, out = _cli(capsys, "check", model_specs[name], "--random-weights", "--dim", "N=2", "--dim", "S=5",
                    "--backends", f"reference,{backend}")
     assert rc == 0, out
     assert "all backends agree with the reference" in out, out

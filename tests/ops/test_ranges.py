@@ -1,0 +1,92 @@
+"""arange and slice_to against torch.arange and Python list slicing, with symbolic limits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+from netdsl.backends import reference
+from netdsl.dsl import Network
+from netdsl.errors import ShapeError
+from netdsl.shapes import Sym
+
+from .helpers import rnd
+
+COVERS = {"arange", "slice_to"}
+
+
+def _run(net, feeds, dtype="float64"):
+    return reference.compile(net.graph, dtype=dtype)(feeds)
+
+
+@pytest.mark.parametrize("start,step,dtype", [(0, 1, "int32"), (1, 2, "int64"), (7, -2, "int32"),
+                                               (0.5, 0.75, "float32"), (-1.25, 0.5, "float64")], ids=str)
+def test_arange_symbolic_limit(start, step, dtype):
+    net = Network("ar")
+    x = net.input("x", (2, "T"))
+    net.output(nd.arange(start, x.shape[1], step, dtype=dtype, net=net), "y")
+    for t in (1, 4, 9):
+        got = _run(net, {"x": np.ones((2, t), np.float32)})["y"]
+        want = []  # a naive loop, as the ONNX Range spec describes it
+        while (start + len(want) * step < t) if step > 0 else (start + len(want) * step > t):
+            want.append(start + len(want) * step)
+        assert got.shape == np.shape(want), (t, got, want)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert got.dtype == np.dtype(dtype) or "float" in dtype  # the float64 oracle computes floats in float64
+
+
+def test_arange_static_and_shape():
+    net = Network("ar")
+    y = nd.arange(3, 11, 3, net=net)
+    assert y.shape == (3,) and str(y.dtype) == "int32"
+    net.output(y, "y")
+    np.testing.assert_array_equal(_run(net, {})["y"], [3, 6, 9])
+    net2 = Network("ar2")
+    x = net2.input("x", ("N", "S"))
+    assert nd.arange(x.shape[1], net=net2).shape == (Sym.of("S"),)  # the same symbol: adds to (N, S, ...)
+    assert nd.arange(like=x, axis=0).shape == (Sym.of("N"),)
+
+
+def test_arange_errors_name_the_problem():
+    net = Network("ar")
+    x = net.input("x", ("N", 3))
+    with pytest.raises(ShapeError, match="net="):
+        nd.arange(x.shape[0])
+    with pytest.raises(ShapeError, match="no tensor .* has the dim M"):
+        nd.arange(Sym.of("M"), net=net)
+    with pytest.raises(ShapeError, match="step must not be 0"):
+        nd.arange(0, 4, 0, net=net)
+    with pytest.raises(ShapeError, match="whole numbers"):
+        nd.arange(0.5, 4, 1, dtype="int32", net=net)
+
+
+@pytest.mark.parametrize("start,offset,step", [(0, 0, 1), (1, -1, 1), (-3, 2, 2), (-1, 0, -1), (5, -7, -2)], ids=str)
+def test_slice_to_matches_python_slicing(start, offset, step):
+    rng = np.random.default_rng(3)
+    net = Network("st")
+    x = net.input("x", (8, 3))
+    like = net.input("like", ("N", "S"))
+    net.output(nd.slice_to(x, like, axes=0, like_axes=1, starts=start, offsets=offset, steps=step), "y")
+    xv = rnd(rng, 8, 3)
+    for s in (0, 1, 4, 8, 11):  # past the end: clamped like Python
+        got = _run(net, {"x": xv, "like": np.ones((2, s), np.float32)})["y"]
+        want = np.array(xv.tolist()[start:s + offset:step]).reshape(-1, 3)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_getitem_with_a_symbolic_end():
+    rng = np.random.default_rng(4)
+    net = Network("gi")
+    ids = net.input("ids", ("N", "S"), "int32")
+    table = net.input("table", (10, 4))
+    rows = table[:ids.shape[1]]
+    assert rows.shape == (Sym.of("S"), 4) and rows.value.producer.op == "slice_to"
+    net.output(table[1:ids.shape[1]:2, ::-1], "odd")
+    net.output(rows, "rows")
+    t = rnd(rng, 10, 4)
+    for s in (1, 5):
+        out = _run(net, {"ids": np.zeros((2, s), np.int32), "table": t})
+        np.testing.assert_array_equal(out["rows"], t[:s])
+        np.testing.assert_array_equal(out["odd"], np.array([r[::-1] for r in t.tolist()[1:s:2]]).reshape(-1, 4))
+    with pytest.raises(ShapeError, match="only the end"):
+        table[ids.shape[1]:]
