@@ -15,6 +15,7 @@ from .errors import (BackendUnavailable, GraphError, NetdslError, ShapeError, Un
                      UnsupportedOpError, WeightError)
 from .functional import *  # noqa: F401,F403
 from .graph import Graph  # noqa: F401
+from .preprocessing import Preprocess  # noqa: F401
 from .shapes import Sym  # noqa: F401
 
 __version__ = "0.1.0"

@@ -261,11 +261,23 @@ class Network:
             self.graph.params.update(params)
 
     # ---- sources -------------------------------------------------------------------------------
-    def input(self, name: str, shape: Sequence[Any], dtype: Any = "float32") -> Tensor:
-        """Declare a network input. Dims may be ints or symbol names ('N') for dynamic sizes."""
+    def input(self, name: str, shape: Sequence[Any], dtype: Any = "float32", layout: Optional[str] = None,
+              preprocess: Any = None) -> Tensor:
+        """Declare a network input. Dims may be ints or symbol names ('N') for dynamic sizes.
+
+        ``layout`` (e.g. ``"NHWC"``) and ``preprocess`` (a :class:`netdsl.Preprocess`) describe what callers
+        feed; the returned tensor is then the preprocessed one, in the model layout (N, C, then the rest)."""
         v = Value(self._claim(name, "input"), as_dtype(dtype), as_shape(shape))
         self.graph.inputs.append(v)
-        return Tensor(self, v)
+        t = Tensor(self, v)
+        if layout is None and preprocess is None:
+            return t
+        from .preprocessing import Preprocess
+        pre = preprocess if preprocess is not None else Preprocess()
+        if not isinstance(pre, Preprocess):
+            raise ShapeError(f"input '{name}': preprocess must be a netdsl.Preprocess, got {type(pre).__name__} "
+                             f"({user_location()})")
+        return self.apply("preprocess", [t], name=f"{name}/preprocess", layout=layout or "NCHW", **pre.attrs())
 
     def parameter(self, name: str, shape: Sequence[int], dtype: Any = "float32", init: str = "normal") -> Tensor:
         """A named weight (e.g. ``conv1.weight``); the same name returns the same tensor."""

@@ -539,6 +539,16 @@ def slice_to(x: Tensor, like: Tensor, axes: IntOrSeq, like_axes: IntOrSeq, start
                        starts=tup(starts), offsets=tup(offsets), steps=tup(steps))
 
 
+def preprocess(x: Tensor, layout: str = "NCHW", mean: Any = None, scale: Any = None, reverse_channels: bool = False,
+               dtype: Any = "float32", name: Optional[str] = None) -> Tensor:
+    """``x`` (in ``layout``) as ``dtype``, channels reversed if asked, ``(x - mean) / scale`` per channel, in
+    the model layout (N, C, then the other axes). Usually declared with the input: ``net.input(...,
+    layout="NHWC", preprocess=nd.Preprocess(...))``."""
+    from .preprocessing import Preprocess
+    attrs = Preprocess(mean, scale, reverse_channels, dtype).attrs()
+    return x.net.apply("preprocess", [x], name=name, layout=layout, **attrs)
+
+
 # ---- indexing -------------------------------------------------------------------------------------
 def getitem(x: Tensor, key: Any) -> Tensor:
     """``x[...]`` with ints, slices, None and Ellipsis (strided slice + squeeze/unsqueeze),
@@ -644,6 +654,7 @@ __all__ = [
     "expand_as",
     "arange",
     "slice_to",
+    "preprocess",
     "dim_source",
     "flatten",
     "gather",

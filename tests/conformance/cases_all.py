@@ -1,4 +1,4 @@
 """Conformance cases for every catalogue op (see cases.py for the format), by category."""
 from __future__ import annotations
 
-from . import cases_dynamic, cases_elementwise, cases_nn, cases_reduce, cases_shape  # noqa: F401  (they call cases.add)
+from . import cases_dynamic, cases_elementwise, cases_nn, cases_preprocess, cases_reduce, cases_shape  # noqa: F401  (they call cases.add)

@@ -8,9 +8,9 @@ import pytest
 
 from netdsl.ops import all_ops, registry
 
-from . import test_elementwise, test_nn, test_ranges, test_reduce, test_tensor
+from . import test_elementwise, test_nn, test_preprocess, test_ranges, test_reduce, test_tensor
 
-MODULES = (test_elementwise, test_nn, test_ranges, test_reduce, test_tensor)
+MODULES = (test_elementwise, test_nn, test_preprocess, test_ranges, test_reduce, test_tensor)
 
 
 def test_every_registered_op_has_an_independent_test():

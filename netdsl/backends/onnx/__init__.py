@@ -14,7 +14,7 @@ from typing import Any
 
 from ...graph import Graph
 from .table import TABLE, register_export  # noqa: F401  (imports no onnx)
-from . import ranges  # noqa: F401,E402  (registers arange, slice_to)
+from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arange, slice_to)
 
 
 def export_onnx(graph: Graph, path: Any, opset: int = 17, **options: Any) -> str:

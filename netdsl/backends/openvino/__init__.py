@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .lower import LOWERINGS, register_lowering, supported_ops  # noqa: F401
-from . import ranges  # noqa: F401,E402  (registers arange, slice_to)
+from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arange, slice_to)
 
 
 def compile(graph: Any, **options: Any) -> Any:  # noqa: A001

@@ -87,6 +87,8 @@ class Lowering:
         self.dynamic = dict(dynamic or {})
         self.node: Optional[Node] = None
         self._k = 0
+        self.params: list = []        # the model's Parameters (a lowering may swap one, see preprocess)
+        self.model_hooks: list = []   # fn(ov.Model) -> ov.Model, applied once the model is built
 
     # ---- names -------------------------------------------------------------------------------
     def name(self, suffix: str = "") -> str:
@@ -150,7 +152,7 @@ def lower(graph: Graph, dynamic: Optional[dict] = None) -> Any:
     ov, ops = ctx.ov, ctx.ops
     graph.validate()
     env: dict[int, Any] = {}
-    params = []
+    params = ctx.params
     for v in graph.inputs:
         p = ops.parameter(partial_shape(v.shape, dynamic),
                           ov.Type.f32 if v.dtype is DType.bfloat16 else ov_type(v.dtype), name=v.name)
@@ -208,6 +210,8 @@ def lower(graph: Graph, dynamic: Optional[dict] = None) -> Any:
         r = ops.result(o, name=v.name)
         results.append(r)
     model = ov.Model(results, params, graph.name)
+    for hook in ctx.model_hooks:
+        model = hook(model)
     for i, v in enumerate(graph.outputs):  # output tensor names = DSL output names (exactly)
         model.output(i).get_tensor().add_names({v.name})
     _record_interface(model, graph)

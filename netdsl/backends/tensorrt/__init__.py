@@ -26,7 +26,7 @@ def check(graph: Graph, feeds: dict, **opts: Any) -> CheckReport:
     """The CPU proof 4a-4c (see :mod:`.check`); ``str(report)`` is the text to print, ``report.ok`` the verdict."""
     return _check(getattr(graph, "graph", graph), feeds, **options(opts))
 from .lower import LOWERINGS, register_lowering  # noqa: F401
-from . import ranges  # noqa: F401,E402  (registers arange, slice_to)
+from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arange, slice_to)
 
 
 _PRECISION = {"f32": "float32", "fp32": "float32", "float32": "float32", "f16": "float16", "fp16": "float16",
