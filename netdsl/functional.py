@@ -318,6 +318,26 @@ def cast(x: Tensor, dtype: Any, name: Optional[str] = None) -> Tensor:
     return x.net.apply("cast", [x], name=name, dtype=as_dtype(dtype))
 
 
+def quantize_linear(x: Tensor, scale: Any, zero_point: Any = None, axis: int = 1, dtype: Any = "int8",
+                    name: Optional[str] = None) -> Tensor:
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point) as int8/uint8;
+    ``scale`` per tensor (a number) or per channel along ``axis`` (a 1-d array)."""
+    dt = as_dtype(dtype)
+    s = as_tensor(np.asarray(scale, x.dtype.numpy), net=x.net) if not isinstance(scale, Tensor) else scale
+    z = zero_point if zero_point is None or isinstance(zero_point, Tensor) else \
+        x.net.constant(np.asarray(zero_point).astype(dt.numpy).reshape(s.shape), dtype=dt)
+    return x.net.apply("quantize_linear", [x, s, z], name=name, axis=axis, dtype=dt)
+
+
+def dequantize_linear(x: Tensor, scale: Any, zero_point: Any = None, axis: int = 1,
+                      name: Optional[str] = None) -> Tensor:
+    """ONNX DequantizeLinear: (x - zero_point) * scale, as float32 (or the scale tensor's type)."""
+    s = scale if isinstance(scale, Tensor) else x.net.constant(np.asarray(scale, np.float32))
+    z = zero_point if zero_point is None or isinstance(zero_point, Tensor) else \
+        x.net.constant(np.asarray(zero_point).astype(x.dtype.numpy).reshape(s.shape), dtype=x.dtype)
+    return x.net.apply("dequantize_linear", [x, s, z], name=name, axis=axis)
+
+
 # ---- reductions ----------------------------------------------------------------------------------
 def _axes(axis: Any) -> Optional[tuple]:
     if axis is None:
@@ -643,6 +663,7 @@ __all__ = [
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
+    "dequantize_linear",
     "div",
     "dropout",
     "elu",
@@ -700,6 +721,7 @@ __all__ = [
     "pow",
     "prelu",
     "prod",
+    "quantize_linear",
     "reciprocal",
     "relu",
     "relu6",

@@ -33,6 +33,8 @@ def test_onnx(case):
         onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     ref_model = reference.compile(net.graph, dtype="float64")
     for opset in RUN_OPSETS:
+        if f"onnx-opset{opset}" in case.skip:  # a kernel ONNX Runtime lacks at that opset (reason in the case)
+            continue
         compiled = onnx_compile(net.graph, opset=opset)
         rng = np.random.default_rng(0)
         for b in case.batches:

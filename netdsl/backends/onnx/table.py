@@ -459,3 +459,5 @@ TABLE.update({
     "concat": _simple("Concat", axis=_a("axis")), "split": _split, "slice": _slice, "gather": _gather,
     "pad": _pad, "resize": _resize, "tile": _with_ints("Tile", "repeats", "repeats"), "expand": _expand, "expand_as": _expand_as,
 })
+
+from . import qdq as _qdq  # noqa: E402,F401  (registers quantize_linear / dequantize_linear)

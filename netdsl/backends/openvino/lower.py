@@ -753,3 +753,5 @@ def _expand_as(ctx: Lowering, node: Node, x: Any, like: Any) -> Any:
 def _expand(ctx: Lowering, node: Node, x: Any) -> Any:
     target = [1 if s == -1 else s for s in node.attrs["shape"]]  # 1 keeps the input dim (bidirectional)
     return ctx.ops.broadcast(x, ctx.i64(target), broadcast_spec="BIDIRECTIONAL").output(0)
+
+from . import qdq as _qdq  # noqa: E402,F401  (registers quantize_linear / dequantize_linear)

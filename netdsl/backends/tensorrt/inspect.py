@@ -69,6 +69,7 @@ _PARAMS = {
     "SCALE": ("mode", "channel_axis"), "PADDING": ("pre_padding_nd", "post_padding_nd"),
     "RESIZE": ("shape", "scales", "resize_mode", "coordinate_transformation", "selector_for_single_pixel",
                "nearest_rounding", "cubic_coeff", "exclude_outside"),
+    "QUANTIZE": ("axis", "to_type"), "DEQUANTIZE": ("axis", "to_type"),
     "CONSTANT": ("shape",), "FILL": ("shape", "operation", "alpha", "beta"), "EINSUM": ("equation",),
     "SQUEEZE": (), "UNSQUEEZE": (), "IDENTITY": (), "SELECT": (), "SHAPE": (), "PARAMETRIC_RELU": (),
 }
@@ -590,6 +591,30 @@ class Evaluator:
 
     def _identity(self, l: Any, ins: list) -> Any:
         return ins[0]
+
+    def _qdq_params(self, l: Any, ins: list) -> tuple:
+        """(scale, zero point) shaped to broadcast against the input: 0-d per tensor, else along axis."""
+        x, s = ins[0], np.asarray(ins[1], np.float64)
+        z = np.zeros_like(s) if len(ins) < 3 or ins[2] is None else np.asarray(ins[2], np.float64)
+        if s.ndim > 1:
+            raise NetdslError(f"inspect: layer '{l.name}': block quantization is not supported")
+        if s.size > 1 or s.ndim == 1:
+            shape = [1] * x.ndim
+            shape[l.axis % x.ndim] = -1
+            s, z = s.reshape(shape), z.reshape(shape)
+        return s, z
+
+    def _quantize(self, l: Any, ins: list) -> Any:
+        """clamp(round half to even(x / scale) + zero point) to the output type's range."""
+        s, z = self._qdq_params(l, ins)
+        lo, hi = {"INT8": (-128, 127), "UINT8": (0, 255)}.get(l.get_output(0).dtype.name, (None, None))
+        if lo is None:
+            raise NetdslError(f"inspect: layer '{l.name}': quantization to {l.get_output(0).dtype.name}")
+        return np.clip(np.rint(np.asarray(ins[0], np.float64) / s) + z, lo, hi)
+
+    def _dequantize(self, l: Any, ins: list) -> Any:
+        s, z = self._qdq_params(l, ins)
+        return (np.asarray(ins[0], np.float64) - z) * s
 
     def _select(self, l: Any, ins: list) -> Any:
         c, a, b = ins

@@ -1012,3 +1012,5 @@ def _mark_outputs(ctx: Ctx, graph: Graph) -> None:
         marked.add(t.name)
         ctx.outputs[v.name] = t
     ctx.node = None
+
+from . import qdq as _qdq  # noqa: E402,F401  (registers quantize_linear / dequantize_linear)
