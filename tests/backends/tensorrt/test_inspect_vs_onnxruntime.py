@@ -186,3 +186,29 @@ def test_transformer_block(dynamic):
 def test_torch_encoder_layer():
     ids = np.random.default_rng(4).integers(0, 50, (2, 7)).astype(np.int64)
     _compare(_onnx_bytes(_seeded(Encoder), (torch.from_numpy(ids),), ["ids"]), {"ids": ids})
+
+
+def test_qdq_conv_int8():
+    """Q/DQ (per-tensor activation, per-channel int8 weights) in front of a convolution, as ONNX
+    Runtime's quantizer writes it; TensorRT's parser makes IQuantizeLayer/IDequantizeLayer of it."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    h, T = onnx.helper, onnx.TensorProto
+    rng = np.random.default_rng(5)
+    wq = rng.integers(-127, 128, (6, 3, 3, 3)).astype(np.int8)
+    ws = rng.uniform(0.01, 0.03, 6).astype(np.float32)
+    inits = [h.make_tensor("s", T.FLOAT, [], [0.0625]), h.make_tensor("z", T.INT8, [], [0]),
+             h.make_tensor("wq", T.INT8, wq.shape, wq.reshape(-1).tolist()),
+             h.make_tensor("ws", T.FLOAT, [6], ws.tolist()), h.make_tensor("wz", T.INT8, [6], [0] * 6)]
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             h.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             h.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+             h.make_node("Conv", ["xd", "w"], ["y"], pads=[1, 1, 1, 1])]
+    g = h.make_graph(nodes, "qdq", [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 7, 7])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2, 6, 7, 7])], inits)
+    data = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], ir_version=8).SerializeToString()
+    k = rng.integers(-140, 140, (2, 3, 7, 7))  # whole steps, exact ties (x.5) and saturation
+    u = np.where(rng.random(k.shape) < 0.2, 0.5, rng.uniform(-0.4, 0.4, k.shape))
+    x = ((k + u) * 0.0625).astype(np.float32)
+    net = _compare(data, {"x": x})
+    types = inspect.layer_counts(net, trt)
+    assert types.get("QUANTIZE") == 1 and types.get("DEQUANTIZE") == 2, types
