@@ -10,6 +10,8 @@
    compiled with OpenVINO (the reference NumPy backend if openvino is missing, with a note),
    evaluated on the held-out split (accuracy must be >= 0.95), timed per image, and written as
    OpenVINO IR (``out/digits.xml`` + ``.bin``).
+3. The network is quantized to INT8 (calibrated on 512 training images) and evaluated on OpenVINO and
+   ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -260,6 +262,25 @@ def deploy(ckpt: str, out_xml: str, x_test: np.ndarray, y_test: np.ndarray) -> d
     return {"accuracy": acc, "latency_ms": lat, "backend": backend}
 
 
+def deploy_int8(ckpt: str, x_cal: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """INT8: calibrate on training images, quantize, run on OpenVINO and ONNX Runtime; accuracies."""
+    import netdsl as nd
+    from netdsl.errors import BackendUnavailable
+
+    net = network(weights=ckpt)
+    qnet = nd.quantize(net, [x_cal[i:i + 64] for i in range(0, len(x_cal), 64)], method="percentile")
+    print(qnet.quantization)
+    acc = {}
+    for backend in ("openvino", "onnx"):
+        try:
+            prob = nd.compile(qnet, backend)(image=x_test)["prob"]
+        except BackendUnavailable as e:
+            print(f"  note: INT8 on {backend} skipped: {e}")
+            continue
+        acc[backend] = float((prob.argmax(1) == y_test).mean())
+    return acc
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=int(os.environ.get("DIGITS_EPOCHS", 12)))
@@ -278,6 +299,9 @@ def main(argv: list[str] | None = None) -> dict:
     r = deploy(ckpt, os.path.join(args.out, "digits.xml"), x_te, y_te)
     print(f"held-out accuracy ({r['backend']}): {r['accuracy']:.4f}")
     print(f"latency per image (batch 1, median of 200): {r['latency_ms']:.3f} ms")
+    for backend, acc in deploy_int8(ckpt, x_tr[:512], x_te, y_te).items():
+        print(f"INT8 held-out accuracy ({backend}): {acc:.4f}")
+        r[f"int8_{backend}"] = acc
     print(f"total {time.perf_counter() - t_start:.1f} s")
     if r["accuracy"] < 0.95:
         print("FAILED: accuracy below 0.95", file=sys.stderr)

@@ -193,6 +193,17 @@ class Network:
         self._local = threading.local()
         self._lock = threading.RLock()
 
+    @classmethod
+    def from_graph(cls, graph: Graph) -> "Network":
+        """A Network around an existing graph (e.g. a pass's result), ready to compile or extend."""
+        net = cls(graph.name)
+        net.graph = graph
+        net._used = {v.name for v in graph.values()} | {n.name for n in graph.nodes} | set(graph.params)
+        for n in graph.nodes:
+            if n.op == "parameter":
+                net._param_tensors[n.attrs["name"]] = Tensor(net, n.outputs[0])
+        return net
+
     @property
     def name(self) -> str:
         return self.graph.name

@@ -2,5 +2,6 @@
 input is left untouched); weights stay lazy (folded weights are computed when first read)."""
 from .rewrite import clone_graph  # noqa: F401
 from .fold import fold_batch_norm, fold_constants, remove_identities, optimize  # noqa: F401
+from .qdq import insert_qdq  # noqa: F401
 
-__all__ = ["clone_graph", "fold_batch_norm", "fold_constants", "remove_identities", "optimize"]
+__all__ = ["clone_graph", "fold_batch_norm", "fold_constants", "remove_identities", "optimize", "insert_qdq"]

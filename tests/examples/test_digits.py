@@ -25,6 +25,9 @@ def test_digits_trains_deploys_and_reaches_95_percent(tmp_path):
     assert m, out
     assert float(m.group(2)) >= 0.95, out
     assert "epoch  1/" in out and "compiling" in out and "latency per image" in out
+    int8 = dict(re.findall(r"INT8 held-out accuracy \((\w+)\): ([0-9.]+)", out))
+    for backend, acc in int8.items():  # INT8 within 0.5 points of float32
+        assert abs(float(acc) - float(m.group(2))) <= 0.005, out
     with h5py.File(tmp_path / "digits.h5", "r") as f:  # the checkpoint: one dataset per layer/weight
         assert f["conv1/weight"].shape == (16, 1, 3, 3) and f["fc2/bias"].shape == (10,)
     try:
@@ -33,6 +36,7 @@ def test_digits_trains_deploys_and_reaches_95_percent(tmp_path):
         assert "falling back to the reference" in out
         return
     assert m.group(1) == "openvino"
+    assert set(int8) >= {"openvino"}, out
     assert (tmp_path / "digits.xml").exists() and (tmp_path / "digits.bin").exists()
     # the IR runs on its own (no model file) and agrees with the network bound from the checkpoint
     from netdsl.backends import openvino as ovb

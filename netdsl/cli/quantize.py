@@ -1,0 +1,83 @@
+"""``netdsl quantize``: INT8 post-training quantization with calibration data, a per-layer SQNR report,
+and the quantized network written as a deployable artifact (OpenVINO IR, ONNX QDQ, TensorRT plan)."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from ..errors import NetdslError
+from .common import add_model_args, prepare, random_inputs
+
+COMMAND, ORDER = "quantize", 35
+
+
+def calibration_batches(graph, path: str, batch: int, limit: int) -> list:
+    """Batches of feed dicts from an .npz (one array per input name, samples on axis 0) or an .npy
+    (a one-input network); ``random:K`` makes K seeded random batches (a smoke test, not calibration)."""
+    if path.startswith("random:"):
+        return [random_inputs(graph, seed=i, dims={s: batch for s in graph.symbols})
+                for i in range(int(path.split(":", 1)[1]))]
+    if not os.path.isfile(path):
+        raise NetdslError(f"--calibration: file not found: {path}")
+    names = [v.name for v in graph.inputs]
+    if path.endswith(".npy"):
+        if len(names) != 1:
+            raise NetdslError(f"--calibration {path}: an .npy holds one input, the network has {len(names)} "
+                              f"({', '.join(names)}): use an .npz with one array per input")
+        data = {names[0]: np.load(path, allow_pickle=False)}
+    else:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [n for n in names if n not in z.files]
+            if missing:
+                raise NetdslError(f"--calibration {path}: no array for input(s) {', '.join(missing)} "
+                                  f"(it holds {', '.join(z.files) or 'nothing'})")
+            data = {n: z[n] for n in names}
+    count = min(len(a) for a in data.values())
+    count = min(count, limit) if limit else count
+    if count == 0:
+        raise NetdslError(f"--calibration {path}: no samples")
+    return [{n: a[i:i + batch] for n, a in data.items()} for i in range(0, count, batch)]
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from ..backends import get_backend
+    from ..quantization import quantize
+    net = prepare(args)
+    batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
+    t0 = time.perf_counter()
+    qnet = quantize(net, batches, method=args.method, exclude=args.exclude or (), backend=args.calibration_backend,
+                    percentile=args.percentile, cache=args.cache, report=not args.no_report)
+    print(f"quantized '{net.name}' ({args.method}, {len(batches)} calibration batch(es)) in "
+          f"{time.perf_counter() - t0:.2f} s")
+    if not args.no_report:
+        print(qnet.quantization)
+    if args.cache:
+        print(f"calibration cache: {args.cache}")
+    if args.output:
+        be = get_backend(args.backend)
+        opts = {"dynamic": args.dynamic_opts} if args.dynamic_opts else {}
+        out = be.build(qnet.graph, args.output, **opts)
+        print(f"wrote {args.backend} INT8 artifact {out or args.output}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(COMMAND, help="INT8 post-training quantization (calibration, SQNR report, artifact)")
+    add_model_args(p, backend=False)
+    p.add_argument("--calibration", required=True, metavar="DATA",
+                   help="calibration inputs: .npz (one array per input) or .npy (one input); random:K for a smoke test")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=8, help="samples per calibration batch")
+    p.add_argument("--limit", type=int, default=0, help="use at most this many samples")
+    p.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile")
+    p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers in float (fnmatch)")
+    p.add_argument("--calibration-backend", dest="calibration_backend", default="auto",
+                   choices=("auto", "reference", "openvino"), help="where the float network runs to calibrate")
+    p.add_argument("--cache", help="calibration cache (JSON): reused when it matches, written otherwise")
+    p.add_argument("--no-report", dest="no_report", action="store_true", help="skip the per-layer SQNR report")
+    p.add_argument("--backend", default="openvino", help="artifact format: openvino (IR), onnx (QDQ), tensorrt (plan)")
+    p.add_argument("--output", "-o", help="write the INT8 network (e.g. model.xml, model.onnx, model.plan)")
+    p.set_defaults(fn=cmd_quantize, dynamic_opts=None)

@@ -1,0 +1,169 @@
+"""Inserting quantize/dequantize pairs: the graph rewrite behind post-training quantization.
+
+For each quantizable layer (convolution, linear, matmul) not excluded by name:
+
+* every float activation input gets ``quantize_linear -> dequantize_linear`` with a per-tensor
+  symmetric int8 scale ``threshold / 127`` (one pair per tensor, shared by all its readers);
+* a weight (a parameter or constant) is replaced by an int8 parameter holding
+  ``round(w / s_c)`` with per-output-channel symmetric scales ``s_c = max|w_c| / 127``, followed by
+  ``dequantize_linear``. The int8 data is computed lazily, when a backend reads it.
+
+Engines fuse these patterns into INT8 kernels (OpenVINO's low-precision transformations, TensorRT's
+explicit quantization, ONNX Runtime's QDQ handling).
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..dtypes import DType
+from ..graph import Graph, Node, Param, Value
+from .rewrite import clone_graph, prune
+
+QUANTIZABLE = ("conv", "linear", "matmul")
+QMAX = 127
+
+
+def excluded(name: str, patterns: Sequence[str]) -> bool:
+    """Whether layer ``name`` matches one of the fnmatch ``patterns`` (``head*``, ``*/attention/*``)."""
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _source(v: Optional[Value]) -> Optional[Node]:
+    p = None if v is None else v.producer
+    return p if p is not None and p.op in ("parameter", "constant") else None
+
+
+def targets(graph: Graph, exclude: Sequence[str] = ()) -> list[tuple[Node, list[int], Optional[tuple]]]:
+    """(layer, activation input indices, (weight input index, channel axis) or None) per quantizable layer."""
+    out = []
+    for n in graph.nodes:
+        if n.op not in QUANTIZABLE or excluded(n.name, exclude):
+            continue
+        if not all(v is None or v.dtype is DType.float32 for v in n.inputs[:2]):
+            continue
+        if n.op in ("conv", "linear"):
+            w = (1, 0) if _source(n.inputs[1]) is not None else None
+            acts = [0] if w is not None else [0, 1]
+        else:  # matmul: a constant B (K, N) is a weight quantized per output column
+            b = n.inputs[1]
+            w = (1, b.rank - 1) if _source(b) is not None and b.rank >= 2 else None
+            acts = [i for i in (0, 1) if _source(n.inputs[i]) is None]
+        out.append((n, acts, w))
+    return out
+
+
+def activations(graph: Graph, exclude: Sequence[str] = ()) -> list[str]:
+    """Names of the tensors whose ranges calibration must observe (inputs of quantized layers)."""
+    names: list[str] = []
+    for n, acts, _ in targets(graph, exclude):
+        for i in acts:
+            if n.inputs[i].name not in names:
+                names.append(n.inputs[i].name)
+    return names
+
+
+def weight_scales(w: np.ndarray, axis: int) -> np.ndarray:
+    """Per-channel symmetric scales max|w_c| / 127 along ``axis`` (1 for an all-zero channel)."""
+    red = tuple(i for i in range(w.ndim) if i != axis % w.ndim)
+    amax = np.abs(w.astype(np.float64)).max(axis=red) if red else np.abs(w.astype(np.float64))
+    return np.where(amax > 0, amax / QMAX, 1.0).astype(np.float32)
+
+
+def quantize_weight(w: np.ndarray, scales: np.ndarray, axis: int) -> np.ndarray:
+    shape = [1] * w.ndim
+    shape[axis % w.ndim] = -1
+    return np.clip(np.rint(w.astype(np.float64) / scales.reshape(shape)), -QMAX, QMAX).astype(np.int8)
+
+
+class _Builder:
+    """Makes the new nodes with names no layer or tensor uses yet."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.used = {v.name for v in g.values()} | {n.name for n in g.nodes} | set(g.params)
+        self.nodes: list[Node] = []
+
+    def name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+    def node(self, op: str, base: str, inputs: list, attrs: dict, dtype: DType, shape: tuple, loc: str) -> Value:
+        n = Node(op, self.name(base), inputs, attrs, loc)
+        n.outputs.append(Value(n.name, dtype, tuple(shape), n, 0))
+        self.nodes.append(n)
+        return n.outputs[0]
+
+    def const(self, base: str, arr: np.ndarray, loc: str) -> Value:
+        from ..dtypes import as_dtype
+        return self.node("constant", base, [], {"value": arr}, as_dtype(arr.dtype), arr.shape, loc)
+
+    def param(self, base: str, p: Param, loc: str) -> Value:
+        name = self.name(base)
+        self.g.params[name] = p
+        p.name = name
+        n = Node("parameter", name, [], {"name": name, "dtype": p.dtype, "shape": tuple(p.shape)}, loc)
+        n.outputs.append(Value(name, p.dtype, tuple(p.shape), n, 0))
+        self.nodes.append(n)
+        return n.outputs[0]
+
+
+def _weight_data(g: Graph, v: Value) -> Callable[[], np.ndarray]:
+    p = v.producer
+    if p.op == "constant":
+        arr = np.asarray(p.attrs["value"])
+        return lambda: arr
+    param = g.params[p.attrs["name"]]
+    return param.value
+
+
+def insert_qdq(graph: Graph, thresholds: dict, exclude: Sequence[str] = ()) -> Graph:
+    """A copy of ``graph`` with Q/DQ pairs on the activations in ``thresholds`` ({tensor: |x| threshold})
+    and int8 per-channel weights, for every quantizable layer not matching ``exclude``."""
+    g = clone_graph(graph)
+    b = _Builder(g)
+    todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
+    dq_of: dict[int, Value] = {}
+    new_nodes: list[Node] = []
+    for n in g.nodes:
+        if id(n) in todo:
+            acts, w = todo[id(n)]
+            b.nodes = []
+            inputs = list(n.inputs)
+            for i in acts:
+                v = inputs[i]
+                if v.name not in thresholds:
+                    continue
+                if id(v) not in dq_of:
+                    t = float(thresholds[v.name])
+                    s = b.const(f"{v.name}/scale", np.asarray(t / QMAX if t > 0 else 1.0, np.float32), n.location)
+                    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, None],
+                               {"axis": 1, "dtype": DType.int8}, DType.int8, v.shape, n.location)
+                    dq_of[id(v)] = b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, None], {"axis": 1},
+                                          DType.float32, v.shape, n.location)
+                inputs[i] = dq_of[id(v)]
+            if w is not None:
+                wi, axis = w
+                wv = inputs[wi]
+                read = _weight_data(g, wv)
+                data = read()
+                scales = weight_scales(data, axis)
+                qp = Param("", DType.int8, tuple(wv.shape),
+                           (lambda read=read, scales=scales, axis=axis: quantize_weight(read(), scales, axis)),
+                           f"{wv.name} quantized to int8 per channel", "normal")
+                qv = b.param(f"{wv.name}/int8", qp, n.location)
+                s = b.const(f"{wv.name}/scale", scales, n.location)
+                inputs[wi] = b.node("dequantize_linear", f"{wv.name}/dequantize", [qv, s, None],
+                                    {"axis": axis % wv.rank}, DType.float32, wv.shape, n.location)
+            n.inputs = inputs
+            new_nodes.extend(b.nodes)
+        new_nodes.append(n)
+    g.nodes = new_nodes
+    prune(g)
+    g.validate()
+    return g

@@ -1,0 +1,109 @@
+"""netdsl.quantize end to end: Q/DQ placement, int8 per-channel weights, calibration backends, the cache,
+the SQNR report, and the quantized network on every backend (OpenVINO INT8 kernels, ONNX Runtime QDQ,
+TensorRT's CPU proof)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+from netdsl.backends import reference
+from netdsl.errors import NetdslError
+from netdsl.passes.qdq import quantize_weight, weight_scales
+
+
+def _net(seed: int = 0) -> nd.Network:
+    net = nd.Network("small_cnn")
+    x = net.input("x", ("N", 3, 12, 12))
+    y = F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), net.parameter("c1.b", (8,)), padding=1, name="c1")
+    y = F.relu(F.batch_norm(y, net.parameter("bn.s", (8,), init="positive"), net.parameter("bn.b", (8,)),
+                            net.parameter("bn.m", (8,)), net.parameter("bn.v", (8,), init="positive"), name="bn"))
+    y = F.max_pool(F.relu(F.conv(y, net.parameter("c2.w", (16, 8, 3, 3)), None, padding=1, name="c2")), 2)
+    y = F.relu(F.linear(F.flatten(y), net.parameter("fc.w", (32, 576)), net.parameter("fc.b", (32,)), name="fc"))
+    net.output(F.linear(y, net.parameter("head.w", (10, 32)), None, name="head"), "logits")
+    net.init_random(seed)
+    return net
+
+
+def _batches(n: int = 4, seed: int = 1) -> list:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal((8, 3, 12, 12)).astype(np.float32)} for _ in range(n)]
+
+
+def test_weights_are_int8_per_output_channel():
+    w = np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32) * np.array([1, 10, 0.1, 0])[:, None, None, None]
+    s = weight_scales(w, 0)
+    q = quantize_weight(w, s, 0)
+    assert q.dtype == np.int8 and np.abs(q).max() == 127 and s[3] == 1.0 and not q[3].any()
+    np.testing.assert_allclose(np.abs(w).reshape(4, -1).max(1)[:3], 127 * s[:3], rtol=1e-6)
+    assert np.abs(q * s[:, None, None, None] - w).max() <= s.max() / 2 + 1e-7
+
+
+@pytest.mark.parametrize("backend", ["reference", "openvino"])
+def test_quantized_network_structure_and_accuracy(backend):
+    if backend == "openvino":
+        pytest.importorskip("openvino", reason="openvino is not installed")
+    net = _net()
+    q = nd.quantize(net, _batches(), method="minmax", exclude=["head"], backend=backend)
+    g = q.graph
+    ops = [n.op for n in g.nodes]
+    assert ops.count("quantize_linear") == 3  # inputs of c1, c2, fc (head excluded); the bn is folded
+    assert "batch_norm" not in ops
+    int8 = [p for p in g.params.values() if p.dtype.value == "int8"]
+    assert sorted(p.shape for p in int8) == [(8, 3, 3, 3), (16, 8, 3, 3), (32, 576)]
+    head = g.node("head")
+    assert head.inputs[1].producer.op == "parameter"  # kept in float
+    rep = q.quantization
+    assert [r.name for r in rep.layers] == ["c1", "c2", "fc"] and rep.excluded == ["head"]
+    assert all(r.sqnr_db > 25 for r in rep.layers), str(rep)
+    assert "c2" in str(rep) and "output logits" in str(rep)
+    feeds = _batches(1, seed=9)[0]  # fresh inputs
+    f, i8 = reference.run(net.graph, feeds)["logits"], reference.run(g, feeds)["logits"]
+    assert 10 * np.log10(np.sum(f ** 2) / np.sum((f - i8) ** 2)) > 25
+
+
+def test_the_quantized_network_runs_on_every_backend():
+    net = _net()
+    q = nd.quantize(net, _batches(), report=False, backend="reference")
+    feeds = _batches(1, seed=5)[0]
+    ref = reference.run(q.graph, feeds)["logits"]
+    scale = np.abs(ref).max()
+    for backend in ("openvino", "onnx"):
+        try:
+            got = nd.compile(q, backend)(feeds)["logits"]
+        except nd.BackendUnavailable:
+            continue
+        # one int8 step of rounding difference near a tie is allowed, no more
+        assert np.abs(got - ref).max() <= 0.02 * scale, backend
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed")
+    from netdsl.backends import tensorrt as trtb
+    rep = trtb.check(q.graph, feeds, flavour="tensorrt_rtx", dynamic={"N": (1, 8, 8)})
+    assert rep.ok, str(rep)
+
+
+def test_calibration_cache_is_reused_and_refuses_another_network(tmp_path):
+    cache = str(tmp_path / "calib.json")
+    net = _net()
+    q1 = nd.quantize(net, _batches(), method="entropy", cache=cache, report=False, backend="reference")
+    data = json.loads(open(cache).read())
+    assert data["method"] == "entropy" and len(data["thresholds"]) == 4 and "x" in data["thresholds"]
+    # the cache is used: other calibration data gives the same thresholds
+    q2 = nd.quantize(net, _batches(1, seed=7), method="entropy", cache=cache, report=False, backend="reference")
+    assert q1.quantization.thresholds == q2.quantization.thresholds
+    with pytest.raises(NetdslError, match="calib.json was made for method='entropy'"):
+        nd.quantize(net, _batches(1), method="minmax", cache=cache, report=False, backend="reference")
+    other = _net()
+    other.graph.name = "renamed"
+    with pytest.raises(NetdslError, match="calib.json"):
+        nd.quantize(other, _batches(1), method="entropy", cache=cache, report=False, backend="reference")
+
+
+def test_bad_calibration_input_names_the_inputs():
+    net = _net()
+    with pytest.raises(NetdslError, match="at least one batch"):
+        nd.quantize(net, [], backend="reference")
+    with pytest.raises(NetdslError, match="unknown calibration method"):
+        nd.quantize(net, _batches(1), method="mse", backend="reference")
