@@ -103,6 +103,7 @@ class CudaKernel:
     plugin: str = ""                 # plugin name shown in errors
     options: Sequence[str] = ("--std=c++17",)
     cache_dir: Optional[str] = None
+    include_dirs: Sequence[str] = ()   # for #include "..." (their headers are part of the cache key)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +114,7 @@ class CudaKernel:
         with open(path, encoding="utf-8") as f:
             source = f.read()
         kw.setdefault("name", os.path.basename(path))
+        kw.setdefault("include_dirs", (os.path.dirname(os.path.abspath(path)),))
         return cls(source, entries, launch, **kw)
 
     @property
@@ -126,11 +128,19 @@ class CudaKernel:
         return self.entries[d]
 
     def digest(self, arch: str) -> str:
-        """Cache key: source, prelude, options, entries and target."""
+        """Cache key: source, prelude, headers of ``include_dirs``, options, entries and target."""
         h = hashlib.sha256()
         for part in (self.source, PRELUDE, arch, repr(tuple(self.options)), repr(sorted(self.entries.items()))):
             h.update(part.encode() + b"\0")
+        for d in self.include_dirs:
+            for f in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+                if f.endswith((".h", ".cuh", ".hpp")):
+                    with open(os.path.join(d, f), "rb") as fh:
+                        h.update(f.encode() + b"\0" + fh.read() + b"\0")
         return h.hexdigest()
+
+    def compile_options(self) -> list[str]:
+        return [*self.options, *(f"--include-path={d}" for d in self.include_dirs)]
 
 
 @dataclass(frozen=True)
@@ -211,7 +221,7 @@ def _nvrtc_compile(kernel: CudaKernel, target: str) -> Compiled:
         names = list(dict.fromkeys(kernel.entries.values()))
         for n in names:
             _nvrtc_call(nvrtc, nvrtc.nvrtcAddNameExpression(prog, n.encode()), f"name expression {n!r}", label)
-        opts = [f"--gpu-architecture={target}", *kernel.options]
+        opts = [f"--gpu-architecture={target}", *kernel.compile_options()]
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), [o.encode() for o in opts])
         if int(err) != 0:
             (size,) = _nvrtc_call(nvrtc, nvrtc.nvrtcGetProgramLogSize(prog), "log", label)
@@ -299,11 +309,7 @@ def launch(kernel: CudaKernel, dtype: Any, stream: int, input_ptrs: Sequence[int
     if 0 in grid or 0 in block:
         return   # empty tensors: nothing to do
     args = [("void*", int(p or 0)) for p in (*input_ptrs, *output_ptrs)] + list(geometry.scalars)
-    values = []
-    for ctype, value in args:
-        if ctype not in _CTYPES:
-            raise KernelError(f"{kernel.label}: scalar type {ctype!r} is not one of {', '.join(_CTYPES)}")
-        values.append(np.array(value, dtype=_CTYPES[ctype]))
+    values = [_kernel_arg(kernel, ctype, value) for ctype, value in args]
     entry = kernel.entry(dtype)
     which = launcher or os.environ.get("NETDSL_CUDA_LAUNCHER") or _default_launcher()
     if which == "cuda-python":
@@ -312,6 +318,28 @@ def launch(kernel: CudaKernel, dtype: Any, stream: int, input_ptrs: Sequence[int
         _launch_cupy(kernel, entry, int(stream or 0), grid, block, int(geometry.shared_mem), values)
     else:
         raise KernelError(f"{kernel.label}: unknown launcher {which!r} (cuda-python or cupy)")
+
+
+_ARRAY = re.compile(r"^(.+?)\s*\[(\d+)\]$")
+
+
+def _kernel_arg(kernel: CudaKernel, ctype: str, value: Any) -> np.ndarray:
+    """One kernel argument as a 0-d array holding its bytes: a scalar, or for ``"float[K]"`` (etc.)
+    a struct ``{ float v[K]; }`` passed by value (shorter values are zero-padded)."""
+    m = _ARRAY.match(ctype)
+    base = m.group(1) if m else ctype
+    if base not in _CTYPES:
+        raise KernelError(f"{kernel.label}: argument type {ctype!r} is not one of {', '.join(_CTYPES)} "
+                          "(or an array of one, e.g. 'float[16]')")
+    if not m:
+        return np.array(value, dtype=_CTYPES[base])
+    size = int(m.group(2))
+    items = np.asarray(value, dtype=_CTYPES[base]).ravel()
+    if items.size > size:
+        raise KernelError(f"{kernel.label}: {items.size} values do not fit argument {ctype!r}")
+    arg = np.zeros((), dtype=np.dtype([("v", _CTYPES[base], (size,))]))
+    arg["v"][:items.size] = items
+    return arg
 
 
 def _default_launcher() -> str:
@@ -430,7 +458,7 @@ def _launch_cupy(kernel: CudaKernel, entry: str, stream: int, grid: tuple, block
             source = (PRELUDE.replace("#pragma once", "") + f'#line 1 "{kernel.name}"\n'
                       + kernel.source.replace(f'#include "{PRELUDE_NAME}"', ""))
             try:
-                mod = cupy.RawModule(code=source, options=tuple(kernel.options),
+                mod = cupy.RawModule(code=source, options=tuple(kernel.compile_options()),
                                      name_expressions=list(dict.fromkeys(kernel.entries.values())))
                 mod.compile()
             except cupy.cuda.compiler.CompileException as e:
@@ -438,10 +466,33 @@ def _launch_cupy(kernel: CudaKernel, entry: str, stream: int, grid: tuple, block
             _CUPY_MODULES[key] = mod
     fn = mod.get_function(entry)
     try:
-        with cupy.cuda.ExternalStream(stream):
+        with _cupy_stream(cupy, stream):
             fn(grid, block, tuple(v[()] for v in values), shared_mem=shared)
     except cupy.cuda.driver.CUDADriverError as e:
         raise KernelError(f"{label}: launch of {entry!r} failed: {e}") from None
+
+
+class _StreamHandle:
+    """A raw stream handle in the CUDA stream protocol (what cupy's ``Stream.from_external`` takes)."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.handle)
+
+
+def _cupy_stream(cupy: Any, stream: int) -> Any:
+    """cupy's view of a foreign stream: ``Stream.from_external`` (cupy 14+), else ``ExternalStream``."""
+    if hasattr(cupy.cuda.Stream, "from_external"):
+        try:
+            return cupy.cuda.Stream.from_external(_StreamHandle(stream))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(stream)
 
 
 def run_arrays(kernel: CudaKernel, dtype: Any, inputs: Sequence[np.ndarray], outputs: Sequence[tuple],

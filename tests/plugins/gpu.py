@@ -54,3 +54,19 @@ def launchers() -> list[Any]:
     out.append(pytest.param("cupy", marks=pytest.mark.skipif(importlib.util.find_spec("cupy") is None,
                                                              reason="cupy not installed")))
     return out
+
+
+def load_plugin(name: str) -> Any:
+    """The module ``plugins/<name>/plugin.py`` of this checkout (declares the op on import)."""
+    import importlib.util
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    mod_name = f"netdsl_shipped_plugin_{name}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, os.path.join(root, "plugins", name, "plugin.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,7 @@
+"""pytest for the shipped plugins: their tests use the project's test helpers (``tests.plugins``)."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)

@@ -1,0 +1,94 @@
+"""yolo_decode: a YOLO detection head's raw output -> boxes in pixels and per-class scores.
+
+In: ``x`` (N, A*(5+C), H, W), the head convolution's output (A anchors, C = ``num_classes``).
+For the cell (row y, column x) of anchor a, with t = the 5+C raw values and s = ``scale_x_y``::
+
+    cx = (x + sigmoid(t0) * s - (s - 1) / 2) * stride        cy likewise with y, t1
+    w  = exp(t2) * anchor_w[a]                               h  = exp(t3) * anchor_h[a]
+    scores[c] = sigmoid(t4) * sigmoid(t5 + c)                (objectness times class probability)
+
+as darknet's ``[yolo]`` layer (``scale_x_y`` as YOLOv4 uses; 1 for YOLOv3). Out: ``boxes``
+(N, A*H*W, 4) as ``box_format`` ``xyxy`` (x1, y1, x2, y2; default) or ``cxcywh``, and ``scores``
+(N, A*H*W, C); box index ``a*H*W + y*W + x``. ``anchors`` are (w, h) pairs in pixels (at most 16
+anchors per head). Batch and spatial dims may be symbolic.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from netdsl.errors import ShapeError
+from netdsl.graph import TensorSpec
+from netdsl.ops import Attr
+from netdsl.plugins import declare
+from netdsl.plugins.cuda import CudaKernel, Launch, ceil_div
+
+DTYPES = ("float32", "float16")
+MAX_ANCHORS = 16
+
+
+def infer(x: TensorSpec, *, anchors: tuple, stride: float, num_classes: int, scale_x_y: float,
+          box_format: str) -> list[TensorSpec]:
+    if x.dtype.value not in DTYPES:
+        raise ShapeError(f"yolo_decode takes {' or '.join(DTYPES)}, got {x.dtype}")
+    if x.rank != 4:
+        raise ShapeError(f"yolo_decode takes (N, A*(5+classes), H, W), got rank {x.rank}")
+    if not anchors or len(anchors) % 2 or len(anchors) > 2 * MAX_ANCHORS:
+        raise ShapeError(f"yolo_decode: anchors must be 1 to {MAX_ANCHORS} (w, h) pairs, got {len(anchors)} values")
+    if num_classes < 1 or stride <= 0:
+        raise ShapeError(f"yolo_decode: num_classes ({num_classes}) and stride ({stride}) must be positive")
+    n, ch, h, w = x.shape
+    a = len(anchors) // 2
+    if ch != a * (5 + num_classes):
+        raise ShapeError(f"yolo_decode: {a} anchors x (5 + {num_classes} classes) = {a * (5 + num_classes)} "
+                         f"channels expected, input has {ch}")
+    cells = a * h * w
+    return [TensorSpec(x.dtype, (n, cells, 4)), TensorSpec(x.dtype, (n, cells, num_classes))]
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -v))
+
+
+def reference(x: np.ndarray, *, anchors: tuple, stride: float, num_classes: int, scale_x_y: float,
+              box_format: str) -> list[np.ndarray]:
+    n, _, h, w = x.shape
+    a = len(anchors) // 2
+    p = x.reshape(n, a, 5 + num_classes, h, w)
+    anc = np.asarray(anchors, np.float64).reshape(a, 2)
+    shift = (scale_x_y - 1) / 2
+    cx = (np.arange(w)[None, None, None, :] + _sigmoid(p[:, :, 0]) * scale_x_y - shift) * stride
+    cy = (np.arange(h)[None, None, :, None] + _sigmoid(p[:, :, 1]) * scale_x_y - shift) * stride
+    bw = np.exp(p[:, :, 2]) * anc[None, :, 0, None, None]
+    bh = np.exp(p[:, :, 3]) * anc[None, :, 1, None, None]
+    if box_format == "cxcywh":
+        boxes = np.stack([cx, cy, bw, bh], axis=-1)
+    else:
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=-1)
+    scores = _sigmoid(p[:, :, 4:5]) * _sigmoid(p[:, :, 5:])                  # n, a, C, h, w
+    scores = scores.transpose(0, 1, 3, 4, 2)
+    return [boxes.reshape(n, a * h * w, 4).astype(x.dtype), scores.reshape(n, a * h * w, num_classes).astype(x.dtype)]
+
+
+def geometry(shapes: list, attrs: dict) -> Launch:
+    n, _, h, w = shapes[0]
+    a = len(attrs["anchors"]) // 2
+    return Launch(grid=min(ceil_div(n * a * h * w, 128), 1 << 20), block=128,
+                  scalars=[("long long", n), ("int", a), ("int", h), ("int", w), ("int", attrs["num_classes"]),
+                           (f"float[{2 * MAX_ANCHORS}]", attrs["anchors"]), ("float", attrs["stride"]),
+                           ("float", attrs["scale_x_y"]), ("int", int(attrs["box_format"] == "cxcywh"))])
+
+
+KERNEL = CudaKernel.from_file(os.path.join(os.path.dirname(__file__), "kernel.cu"),
+                              entries={"float32": "yolo_decode<float>", "float16": "yolo_decode<nd_half>"},
+                              launch=geometry, plugin="yolo_decode")
+
+yolo_decode = declare(
+    "yolo_decode", inputs=("x",), outputs=("boxes", "scores"), infer=infer, reference=reference, replace=True,
+    attrs={"anchors": Attr("floats", doc="(w, h) pairs in pixels"),
+           "stride": Attr("float", doc="pixels per cell"),
+           "num_classes": Attr("int"),
+           "scale_x_y": Attr("float", 1.0, doc="YOLOv4's xy scale (1 for YOLOv3)"),
+           "box_format": Attr("str", "xyxy", choices=("xyxy", "cxcywh"))},
+    doc=__doc__ or "")
