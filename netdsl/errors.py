@@ -1,4 +1,8 @@
-"""Exceptions raised by netdsl. Every message names the layer, tensor or file involved."""
+"""Exceptions raised by netdsl. Every message names the layer, tensor or file involved.
+
+Every class here is exported from ``netdsl`` (``except netdsl.WeightError``); all derive from
+:class:`NetdslError`.
+"""
 from __future__ import annotations
 
 
@@ -10,7 +14,7 @@ class ShapeError(NetdslError, ValueError):
     """An op got inputs whose shapes or dtypes it cannot accept (raised at definition time)."""
 
 
-class AttributeError_(NetdslError, ValueError):
+class AttrError(NetdslError, ValueError):
     """An op attribute is missing, unknown or of the wrong kind."""
 
 

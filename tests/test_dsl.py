@@ -5,7 +5,7 @@ import pytest
 
 import netdsl as nd
 from netdsl.backends import reference
-from netdsl.errors import AttributeError_, ShapeError
+from netdsl.errors import AttrError, ShapeError
 
 
 def run(net, **feeds):
@@ -167,7 +167,7 @@ def test_definition_errors_before_the_op_name_the_users_line():
                 lambda: x[:, 5], lambda: nd.interpolate(x, scale_factor=2, mode="bicubic")):
         with pytest.raises(ShapeError, match=r"test_dsl\.py:\d+"):
             bad()
-    with pytest.raises(AttributeError_, match="strides"):
+    with pytest.raises(AttrError, match="strides"):
         nd.conv2d(x, w, stride=(1.5, 1.5))  # not silently truncated to 1
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..dtypes import DType, as_dtype
-from ..errors import AttributeError_, ShapeError, UnknownOpError
+from ..errors import AttrError, ShapeError, UnknownOpError
 from ..graph import TensorSpec
 
 REQUIRED = object()
@@ -78,9 +78,9 @@ class Attr:
             elif k == "array":
                 value = np.asarray(value)
         except (TypeError, ValueError):
-            raise AttributeError_(f"op '{op}': attribute '{name}' must be {k}, got {value!r}") from None
+            raise AttrError(f"op '{op}': attribute '{name}' must be {k}, got {value!r}") from None
         if self.choices is not None and value not in self.choices:
-            raise AttributeError_(f"op '{op}': attribute '{name}' must be one of "
+            raise AttrError(f"op '{op}': attribute '{name}' must be one of "
                                   f"{', '.join(map(repr, self.choices))}; got {value!r}")
         return value
 
@@ -127,14 +127,14 @@ class OpDef:
     def normalize_attrs(self, attrs: dict) -> dict:
         unknown = set(attrs) - set(self.attrs)
         if unknown:
-            raise AttributeError_(f"op '{self.name}' has no attribute(s) {', '.join(sorted(unknown))}; "
+            raise AttrError(f"op '{self.name}' has no attribute(s) {', '.join(sorted(unknown))}; "
                                   f"it takes: {', '.join(self.attrs) or 'none'}")
         out = {}
         for name, spec in self.attrs.items():
             if name in attrs:
                 out[name] = spec.check(self.name, name, attrs[name])
             elif spec.default is REQUIRED:
-                raise AttributeError_(f"op '{self.name}': attribute '{name}' is required")
+                raise AttrError(f"op '{self.name}': attribute '{name}' is required")
             else:
                 out[name] = spec.default
         return out
