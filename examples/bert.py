@@ -97,7 +97,7 @@ class Bert(nn.Module):
         super().__init__()
         self.embeddings = Embeddings(vocab, hidden, max_pos, type_vocab, eps)
         self.encoder = nn.Module()
-        self.encoder.layer = nn.ModuleList(*[Layer(hidden, heads, inner, eps) for _ in range(layers)])
+        self.encoder.layer = nn.ModuleList([Layer(hidden, heads, inner, eps) for _ in range(layers)])
         self.pooler = nn.Module()
         self.pooler.dense = nn.Linear(hidden, hidden)
 

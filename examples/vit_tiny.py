@@ -71,7 +71,7 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(patch, dim)
         self.param("cls_token", (1, 1, dim), init="small")
         self.param("pos_embed", (1, tokens, dim), init="small")
-        self.blocks = nn.ModuleList(*[Block(dim, heads, mlp_ratio) for _ in range(depth)])
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 

@@ -11,8 +11,8 @@ from . import functional, layers, ops  # noqa: F401
 from . import layers as nn  # noqa: F401
 from .dsl import Network, Tensor  # noqa: F401
 from .dtypes import DType, as_dtype  # noqa: F401
-from .errors import (AttrError, BackendUnavailable, GraphError, NetdslError, ShapeError,  # noqa: F401
-                     UnknownOpError, UnsupportedOpError, WeightError)
+from .errors import (AttrError, BackendUnavailable, GraphError, ModuleError, NetdslError,  # noqa: F401
+                     ShapeError, UnknownOpError, UnsupportedOpError, WeightError)
 from .functional import *  # noqa: F401,F403
 from .graph import Graph  # noqa: F401
 from .preprocessing import Preprocess  # noqa: F401

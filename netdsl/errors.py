@@ -25,6 +25,10 @@ class UnknownOpError(NetdslError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ModuleError(NetdslError, TypeError):
+    """A module or container got arguments it cannot take (e.g. ``nn.Sequential([a, b])``)."""
+
+
 class GraphError(NetdslError, ValueError):
     """The graph is malformed (dangling value, duplicate name, cycle ...)."""
 

@@ -9,13 +9,13 @@ without a name adds no prefix. Calling a module twice reuses (shares) its parame
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from . import functional as F
 import numpy as np
 
 from .dsl import Network, Tensor, user_location
-from .errors import ShapeError
+from .errors import ModuleError, ShapeError
 from .functional import _tuple
 
 
@@ -462,21 +462,90 @@ class Identity(Module):
         return x
 
 
-class Sequential(Module):
-    """Children named "0", "1", ... (or by keyword), applied in order."""
+def _child(owner: str, key: Any, m: Any) -> tuple:
+    """(key, module) checked as PyTorch checks ``add_module``: a Module under a non-empty string without '.'."""
+    if not isinstance(m, Module):
+        hint = ""
+        if owner == "Sequential" and isinstance(m, (list, tuple)):
+            hint = "; pass the modules themselves: Sequential(*modules)"
+        elif owner == "Sequential" and isinstance(m, dict):
+            hint = "; name the modules with an OrderedDict: Sequential(OrderedDict(name=module, ...))"
+        raise ModuleError(f"{owner}: entry {key!r} is a {type(m).__name__}, not a netdsl Module{hint} "
+                          f"({user_location()})")
+    if not isinstance(key, str) or not key or "." in key:
+        raise ModuleError(f"{owner}: module names must be non-empty strings without '.', got {key!r} "
+                          f"({user_location()})")
+    return key, m
 
-    def __init__(self, *layers: Module, name: Optional[str] = None, **named: Module):
-        super().__init__(name)
-        for i, m in enumerate(layers):
-            setattr(self, str(i), m)
-        for k, m in named.items():
-            setattr(self, k, m)
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
+class _Container(Module):
+    def _add(self, key: Any, m: Any) -> None:
+        key, m = _child(type(self).__name__, key, m)
+        if key not in self._modules and hasattr(self, key):
+            raise ModuleError(f"{type(self).__name__}: {key!r} is an attribute of the container, not a free name "
+                              f"({user_location()})")
+        setattr(self, key, m)
 
     def __len__(self) -> int:
         return len(self._modules)
+
+
+class _Indexed(_Container):
+    """Children named "0", "1", ... (PyTorch's Sequential/ModuleList indexing)."""
+
+    def _key(self, i: int) -> str:
+        n = len(self._modules)
+        if not isinstance(i, (int, np.integer)) or not -n <= int(i) < n:
+            raise IndexError(f"{type(self).__name__}: index {i!r} out of range ({n} modules)")
+        return list(self._modules)[int(i) % n]
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[i])) if isinstance(self, Sequential) \
+                else type(self)(list(self._modules.values())[i])
+        return self._modules[self._key(i)]
+
+    def __setitem__(self, i: int, m: Module) -> None:
+        self._add(self._key(i), m)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    def append(self, m: Module) -> "_Indexed":
+        self._add(str(len(self._modules)), m)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "_Indexed":
+        if isinstance(modules, Module) and not isinstance(modules, _Indexed) or not hasattr(modules, "__iter__"):
+            raise ModuleError(f"{type(self).__name__}.extend takes an iterable of modules, not a "
+                            f"{type(modules).__name__} ({user_location()})")
+        for m in list(modules):
+            self.append(m)
+        return self
+
+    def insert(self, index: int, m: Module) -> None:
+        mods = list(self._modules.values())
+        mods.insert(index, m)
+        for k in list(self._modules):
+            del self._modules[k]
+            object.__delattr__(self, k)
+        for i, mm in enumerate(mods):
+            self._add(str(i), mm)
+
+
+class Sequential(_Indexed):
+    """Children applied in order, as in PyTorch: ``Sequential(a, b, c)`` (named "0", "1", ...) or
+    ``Sequential(OrderedDict([("conv", a), ("relu", b)]))``. Anything else (a list, a dict, a
+    non-module) is refused with a :class:`~netdsl.errors.ModuleError`."""
+
+    def __init__(self, *args: Module, name: Optional[str] = None):
+        super().__init__(name)
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for k, m in args[0].items():
+                self._add(k, m)
+            return
+        for i, m in enumerate(args):
+            self._add(str(i), m)
 
     def forward(self, x: Any) -> Any:
         for m in self._modules.values():
@@ -484,9 +553,72 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Sequential):
-    def forward(self, *a: Any, **k: Any) -> Any:  # pragma: no cover - containers are not called
-        raise TypeError("ModuleList is a container; iterate over it")
+class ModuleList(_Indexed):
+    """A list of modules named "0", "1", ...: ``ModuleList(iterable of modules)``, as in PyTorch
+    (``append``, ``extend``, ``insert``, indexing, slicing, iteration). Not callable."""
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+    def __init__(self, modules: Optional[Iterable[Module]] = None, name: Optional[str] = None):
+        super().__init__(name)
+        if modules is not None:
+            self.extend(modules)
+
+    def forward(self, *a: Any, **k: Any) -> Any:
+        raise ModuleError("ModuleList is a container, not a layer: iterate over it and call its modules")
+
+
+class ModuleDict(_Container):
+    """Modules by name: ``ModuleDict({"a": m1, "b": m2})`` or an iterable of (name, module) pairs, as in
+    PyTorch (``[]``, ``in``, ``keys``/``values``/``items``, ``update``, ``pop``). Not callable."""
+
+    def __init__(self, modules: Any = None, name: Optional[str] = None):
+        super().__init__(name)
+        if modules is not None:
+            self.update(modules)
+
+    def update(self, modules: Any) -> None:
+        if isinstance(modules, Module) and not isinstance(modules, ModuleDict):
+            raise ModuleError(f"ModuleDict.update takes a mapping or (name, module) pairs, not a "
+                            f"{type(modules).__name__} ({user_location()})")
+        if isinstance(modules, (Mapping, ModuleDict)):
+            items = list(modules.items())
+        elif isinstance(modules, (str, bytes)) or not hasattr(modules, "__iter__"):
+            raise ModuleError(f"ModuleDict.update takes a mapping or (name, module) pairs, not a "
+                            f"{type(modules).__name__} ({user_location()})")
+        else:
+            items = []
+            for j, kv in enumerate(modules):
+                if not isinstance(kv, (tuple, list)) or len(kv) != 2:
+                    raise ModuleError(f"ModuleDict.update: element {j} is not a (name, module) pair: {kv!r} "
+                                    f"({user_location()})")
+                items.append(tuple(kv))
+        for k, m in items:
+            self._add(k, m)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, m: Module) -> None:
+        self._add(key, m)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def keys(self) -> list:
+        return list(self._modules)
+
+    def values(self) -> list:
+        return list(self._modules.values())
+
+    def items(self) -> list:
+        return list(self._modules.items())
+
+    def pop(self, key: str) -> Module:
+        m = self._modules.pop(key)
+        object.__delattr__(self, key)
+        return m
+
+    def forward(self, *a: Any, **k: Any) -> Any:
+        raise ModuleError("ModuleDict is a container, not a layer: call its modules by name")

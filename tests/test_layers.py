@@ -112,3 +112,117 @@ def test_module_shared_by_two_inputs_and_networks():
     other = nd.Network("other")
     other.output(shared(other.input("c", ("N", 8))), "o")
     assert list(other.graph.params) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+# ---- containers: accept exactly what PyTorch accepts --------------------------------------------
+def _container_cases(lib):
+    """(description, constructor) pairs, built the same way from torch.nn or netdsl.nn."""
+    from collections import OrderedDict
+
+    def lin():
+        return lib.Linear(4, 4)
+    return [
+        ("Sequential(*mods)", lambda: lib.Sequential(lin(), lib.ReLU(), lin())),
+        ("Sequential()", lambda: lib.Sequential()),
+        ("Sequential(OrderedDict)", lambda: lib.Sequential(OrderedDict([("a", lin()), ("act", lib.ReLU())]))),
+        ("Sequential(list)", lambda: lib.Sequential([lin(), lin()])),
+        ("Sequential(tuple)", lambda: lib.Sequential((lin(), lin()))),
+        ("Sequential(dict)", lambda: lib.Sequential({"a": lin()})),
+        ("Sequential(mod, int)", lambda: lib.Sequential(lin(), 3)),
+        ("Sequential(OrderedDict with dotted key)", lambda: lib.Sequential(OrderedDict([("a.b", lin())]))),
+        ("ModuleList(list)", lambda: lib.ModuleList([lin(), lin()])),
+        ("ModuleList(generator)", lambda: lib.ModuleList(lin() for _ in range(3))),
+        ("ModuleList(Sequential)", lambda: lib.ModuleList(lib.Sequential(lin(), lin()))),
+        ("ModuleList()", lambda: lib.ModuleList()),
+        ("ModuleList(*mods)", lambda: lib.ModuleList(lin(), lin())),
+        ("ModuleList(mod)", lambda: lib.ModuleList(lin())),
+        ("ModuleList([mod, str])", lambda: lib.ModuleList([lin(), "relu"])),
+        ("ModuleDict(dict)", lambda: lib.ModuleDict({"a": lin(), "b": lib.ReLU()})),
+        ("ModuleDict(pairs)", lambda: lib.ModuleDict([("a", lin()), ("b", lin())])),
+        ("ModuleDict(OrderedDict)", lambda: lib.ModuleDict(OrderedDict([("a", lin())]))),
+        ("ModuleDict(list of mods)", lambda: lib.ModuleDict([lin(), lin()])),
+        ("ModuleDict({'a': 1})", lambda: lib.ModuleDict({"a": 1})),
+        ("ModuleDict({1: mod})", lambda: lib.ModuleDict({1: lin()})),
+        ("ModuleDict({'': mod})", lambda: lib.ModuleDict({"": lin()})),
+        ("ModuleDict({'keys': mod})", lambda: lib.ModuleDict({"keys": lin()})),
+        ("ModuleDict(mod)", lambda: lib.ModuleDict(lin())),
+    ]
+
+
+def test_containers_accept_what_pytorch_accepts():
+    for (what, mk_torch), (_, mk_nd) in zip(_container_cases(torch.nn), _container_cases(nn)):
+        try:
+            t = mk_torch()
+        except (TypeError, KeyError, ValueError):
+            t = None
+        try:
+            m = mk_nd()
+        except nd.ModuleError as e:
+            assert t is None, f"{what}: PyTorch accepts it, netdsl refused: {e}"
+            assert "test_layers.py:" in str(e), f"{what}: the error does not point at the user's line: {e}"
+            continue
+        assert t is not None, f"{what}: PyTorch refuses it, netdsl accepted it"
+        assert len(m) == len(t), what
+        tn = [n for n, _ in t.named_parameters()]
+        assert [n for n, _ in m.named_parameters()] == tn, what
+
+
+def test_sequential_list_error_says_what_to_do():
+    with pytest.raises(nd.ModuleError, match=r"list, not a netdsl Module; pass the modules themselves: "
+                                             r"Sequential\(\*modules\).*test_layers.py"):
+        nn.Sequential([nn.Linear(4, 4), nn.ReLU()])
+
+
+def test_container_parameters_bind_like_pytorch():
+    from collections import OrderedDict
+
+    class Nd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(OrderedDict([("fc", nn.Linear(4, 6)), ("act", nn.ReLU())]))
+            self.heads = nn.ModuleDict({"cls": nn.Linear(6, 3), "box": nn.Linear(6, 2)})
+            self.extra = nn.ModuleList([nn.Linear(6, 6)])
+            self.extra.append(nn.Linear(6, 6))
+
+        def forward(self, x):
+            h = self.body(x)
+            for m in self.extra:
+                h = m(h)
+            return self.heads["cls"](h) + self.heads["box"](h).sum(axis=1, keepdims=True)
+
+    class T(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(4, 6)), ("act", torch.nn.ReLU())]))
+            self.heads = torch.nn.ModuleDict({"cls": torch.nn.Linear(6, 3), "box": torch.nn.Linear(6, 2)})
+            self.extra = torch.nn.ModuleList([torch.nn.Linear(6, 6)])
+            self.extra.append(torch.nn.Linear(6, 6))
+
+        def forward(self, x):
+            h = self.body(x)
+            for m in self.extra:
+                h = m(h)
+            return self.heads["cls"](h) + self.heads["box"](h).sum(1, keepdim=True)
+
+    t = T().double()
+    net = Nd().build({"x": ("N", 4)})
+    sd = {k: v.detach().numpy() for k, v in t.state_dict().items()}
+    assert set(net.graph.params) == set(sd)
+    assert net.load_weights(sd).ok
+    x = np.random.default_rng(3).standard_normal((2, 4))
+    got = reference.run(net.graph, {"x": x.astype(np.float32)}, dtype="float64")["output"]
+    np.testing.assert_allclose(got, t(torch.from_numpy(x.astype(np.float32).astype(np.float64))).detach().numpy(),
+                               rtol=1e-6)
+
+
+def test_indexing_slicing_and_insert():
+    seq = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert isinstance(seq[1], nn.ReLU) and isinstance(seq[-1], nn.Linear) and len(seq[:2]) == 2
+    assert isinstance(seq[:2], nn.Sequential)
+    ml = nn.ModuleList([nn.ReLU(), nn.ReLU()])
+    ml.insert(1, nn.Linear(4, 4))
+    assert isinstance(ml[1], nn.Linear) and list(ml._modules) == ["0", "1", "2"]
+    with pytest.raises(IndexError):
+        ml[3]
+    with pytest.raises(nd.ModuleError, match="container"):
+        ml(nd.Network("n").input("x", (1, 4)))
