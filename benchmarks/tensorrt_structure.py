@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 import netdsl  # noqa: E402
 from netdsl.backends.tensorrt import _trt, inspect  # noqa: E402
-from netdsl.backends.tensorrt.build import build_lowered, make_profiles  # noqa: E402
+from netdsl.backends.tensorrt.builder import build_lowered  # noqa: E402
+from netdsl.backends.tensorrt.profiles import make_profiles  # noqa: E402
 from netdsl.backends.tensorrt.lower import lower  # noqa: E402
 
 

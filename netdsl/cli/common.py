@@ -121,9 +121,13 @@ def backend_options(args: argparse.Namespace, backend: str) -> dict:
         opts["workspace"] = int(args.workspace) << 20
     if getattr(args, "compress_fp16", False):
         opts["compress_to_fp16"] = True
+    if getattr(args, "tf32", False):
+        opts["tf32"] = True
+    if getattr(args, "timing_cache", None):
+        opts["timing_cache"] = args.timing_cache
     accepted = {"openvino": {"precision", "device", "hint", "cache_dir", "num_streams", "dynamic",
                              "compress_to_fp16"},
-                "tensorrt": {"precision", "device", "cache_dir", "dynamic", "workspace"},
+                "tensorrt": {"precision", "device", "cache_dir", "dynamic", "workspace", "tf32", "timing_cache"},
                 "onnx": set(), "reference": set()}.get(backend)
     if accepted is not None:
         ignored = sorted(set(opts) - accepted)
@@ -163,4 +167,8 @@ def add_model_args(p: argparse.ArgumentParser, backend: bool = True) -> None:
                        help="range of a symbolic dim (OpenVINO LO:HI; TensorRT profile MIN:OPT:MAX; INT fixes it)")
         p.add_argument("--num-streams", dest="num_streams", type=int, help="OpenVINO inference streams")
         p.add_argument("--workspace", type=int, metavar="MB", help="TensorRT builder workspace limit in MiB")
+        p.add_argument("--tf32", action="store_true",
+                       help="TensorRT: allow TF32 math in float32 layers (off by default: float32 stays float32)")
+        p.add_argument("--timing-cache", dest="timing_cache", metavar="FILE",
+                       help="TensorRT: timing cache file, read if present and updated after the build")
 

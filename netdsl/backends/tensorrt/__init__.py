@@ -5,28 +5,35 @@ Works with ``tensorrt`` 10.x/11.x or ``tensorrt_rtx`` (auto-detected; ``flavour=
 
 * ``compile(graph, **opts)`` -> :class:`TensorRTModel` (needs pycuda and a GPU that the installed
   TensorRT supports);
-* ``build(graph, path, **opts)`` writes a plan file (works without a GPU with TensorRT-RTX);
+* ``build(graph, path, **opts)`` writes a plan file: exactly the bytes of
+  ``IBuilder.build_serialized_network`` (trtexec, Polygraphy, Triton read it), metadata in ``path.json``
+  (works without a GPU with TensorRT-RTX);
 * ``check(graph, feeds, **opts)`` -> :class:`CheckReport`: the CPU proof (build + serialize, TensorRT's
-  shapes vs netdsl's, the network read back and evaluated in NumPy vs the float64 reference).
+  shapes vs netdsl's, the network read back and evaluated in NumPy vs the float64 reference);
+* ``network(graph, **opts)`` -> :class:`TensorRTNetwork`: TensorRT's builder, network and config, to
+  continue in raw TensorRT; ``wrap_network(network, builder)`` gives a network made in raw TensorRT the
+  same tools (CPU evaluation, plan files, engines).
 
 Options: ``precision`` ("float32" | "float16" | "bfloat16"), ``profiles``/``dynamic`` (see
-:mod:`.build`), ``workspace`` (bytes), ``target`` (TensorRT-RTX compute capability, e.g. "sm89"),
-``flavour``, ``cache`` / ``cache_path``, ``progress``.
+:mod:`.profiles`), ``workspace`` (bytes), ``target`` (TensorRT-RTX compute capability, e.g. "sm89"),
+``tf32`` (allow TF32 for float32 layers; off by default), ``timing_cache`` (a file reused across builds),
+``flavour``, ``cache`` / ``cache_path`` (the verified engine cache), ``progress``.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ...errors import BackendUnavailable, NetdslError
 from ...graph import Graph
-from . import build as _build_module  # noqa: F401  (loaded first: the build() below must win the name)
-from .check import CheckReport, check as _check
+from .cpu_proof import CheckReport, check as _check
+from .lower import LOWERINGS, register_lowering
+from .raw import TensorRTNetwork, network as _network, wrap as _wrap
+from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arange, slice_to)
 
 
 def check(graph: Graph, feeds: dict, **opts: Any) -> CheckReport:
-    """The CPU proof 4a-4c (see :mod:`.check`); ``str(report)`` is the text to print, ``report.ok`` the verdict."""
+    """The CPU proof 4a-4c (see :mod:`.cpu_proof`); ``str(report)`` is the text to print, ``report.ok`` the verdict."""
     return _check(getattr(graph, "graph", graph), feeds, **options(opts))
-from .lower import LOWERINGS, register_lowering  # noqa: F401
-from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arange, slice_to)
 
 
 _PRECISION = {"f32": "float32", "fp32": "float32", "float32": "float32", "f16": "float16", "fp16": "float16",
@@ -41,7 +48,6 @@ def options(opts: dict) -> dict:
     if "precision" in out:
         p = str(out["precision"]).lower()
         if p not in _PRECISION:
-            from ...errors import NetdslError
             raise NetdslError(f"TensorRT precision {out['precision']!r}: use float32, float16 or bfloat16")
         out["precision"] = _PRECISION[p]
     if "cache_dir" in out:
@@ -50,15 +56,22 @@ def options(opts: dict) -> dict:
 
 
 def can_execute(flavour: Any = None, device: int = 0) -> tuple:
-    """(True, GPU description) when engines can run here, else (False, the precise reason)."""
+    """(True, GPU description) when engines can run here, else (False, what is missing: TensorRT, a GPU,
+    a supported compute capability, pycuda)."""
     from . import _trt
-    from .runtime import gpu_status
-    return gpu_status(_trt.load(flavour), device)
+    from .gpu import status
+    try:
+        trt = _trt.load(flavour)
+    except BackendUnavailable as e:
+        return False, str(e)
+    return status(trt, device)
 
 
 def build(graph: Graph, path: Any, **opts: Any) -> str:
-    """Build ``graph`` and write the serialized plan (with a checked header) to ``path``; returns the path."""
-    from .build import build as _build, write_plan
+    """Build ``graph`` and write the plan to ``path`` (exactly TensorRT's serialized engine) and its
+    metadata to ``path.json``; returns the path."""
+    from .builder import build as _build
+    from .plan_file import write_plan
     g = getattr(graph, "graph", graph)
     opts = options(opts)
     opts.pop("device", None)
@@ -67,17 +80,30 @@ def build(graph: Graph, path: Any, **opts: Any) -> str:
     return str(path)
 
 
+def network(graph: Graph, **opts: Any) -> TensorRTNetwork:
+    """TensorRT's builder, INetworkDefinition and builder config for ``graph``, to continue in raw TensorRT."""
+    opts = options(opts)
+    for k in ("device", "cache", "cache_path", "progress", "timing_cache"):
+        opts.pop(k, None)
+    return _network(getattr(graph, "graph", graph), **opts)
+
+
+def wrap_network(network: Any, builder: Any, config: Any = None, **opts: Any) -> TensorRTNetwork:
+    """Wrap an INetworkDefinition made in raw TensorRT (see :func:`.raw.wrap`)."""
+    return _wrap(network, builder, config, **opts)
+
+
 def compile(graph: Graph, **opts: Any) -> Any:  # noqa: A001
     """Build (or fetch from the engine cache) and load ``graph`` as a runnable TensorRTModel."""
     from . import _trt
-    from ...errors import BackendUnavailable
-    from .build import build as _build
-    from .runtime import TensorRTModel, gpu_status
+    from .builder import build as _build
+    from .gpu import status
+    from .runtime import TensorRTModel
 
     g = getattr(graph, "graph", graph)
     opts = options(opts)
     trt = _trt.load(opts.get("flavour"))
-    ok, why = gpu_status(trt, opts.get("device", 0))
+    ok, why = status(trt, opts.get("device", 0))
     if not ok:
         raise BackendUnavailable(
             f"TensorRT backend cannot execute engines here: {why}. Without a usable GPU you can still write a "
@@ -88,16 +114,16 @@ def compile(graph: Graph, **opts: Any) -> Any:  # noqa: A001
 
 
 def load(path: Any, graph: Graph, **opts: Any) -> Any:
-    """Load a plan written by :func:`build` (checksum verified) as a TensorRTModel for ``graph``."""
+    """Load a plan (verified against its ``path.json`` sidecar when there is one) as a TensorRTModel."""
     from . import _trt
-    from .build import read_plan
+    from .plan_file import read_plan
     from .runtime import TensorRTModel
     plan, _ = read_plan(str(path))
     return TensorRTModel(getattr(graph, "graph", graph), plan, _trt.load(opts.get("flavour")), opts.get("device", 0))
 
 
-__all__ = ["build", "compile", "check", "can_execute", "load", "options", "register_lowering", "LOWERINGS",
-           "CheckReport"]
+__all__ = ["build", "compile", "check", "can_execute", "load", "network", "wrap_network", "options",
+           "register_lowering", "LOWERINGS", "CheckReport", "TensorRTNetwork"]
 
 
 def supported_ops() -> set[str]:

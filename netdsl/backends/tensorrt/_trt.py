@@ -186,6 +186,12 @@ OPTIONAL_API: dict[str, str] = {
     "INormalizationLayer.is_v2": "read back by inspect; absent means a v1 layer",
     "ISliceLayer.axes": "read back by inspect only; absent means start/size/stride cover every axis",
     "IProgressMonitor": "build progress (TensorRT 10.0+); absent: one log line per build",
+    "BuilderFlag.TF32": "cleared for every build unless tf32=True; absent: nothing to clear",
+    "IBuilderConfig.clear_flag": "as BuilderFlag.TF32",
+    "IBuilderConfig.create_timing_cache": "timing_cache=path; absent: a warning, the build goes on without one "
+                                          "(TensorRT-RTX has it but ignores timing caches since RTX 1.2)",
+    "IBuilderConfig.set_timing_cache": "as IBuilderConfig.create_timing_cache",
+    "ITimingCache.serialize": "as IBuilderConfig.create_timing_cache",
     "IBuilderConfig.progress_monitor": "as IProgressMonitor",
     "IBuilderConfig.set_compute_capability": "TensorRT-RTX only: target=...; elsewhere target= is refused",
     "ComputeCapability": "TensorRT-RTX only (see set_compute_capability)",

@@ -11,7 +11,8 @@ dynamic shape arrives). Calls:
   engine's own output buffers (valid until the next call).
 
 pycuda needs the CUDA driver and builds from source; TensorRT-RTX refuses compute capability 9.0.
-:func:`gpu_status` says precisely what is missing.
+:func:`gpu_status` (:mod:`.gpu`) says precisely what is missing: no GPU, an unsupported compute
+capability, or no pycuda.
 """
 from __future__ import annotations
 
@@ -23,42 +24,17 @@ import numpy as np
 from ...errors import BackendUnavailable, NetdslError, ShapeError
 from ..base import CompiledModel
 from . import _trt
+from .gpu import pycuda_missing, status
 
-RTX_UNSUPPORTED_CC = {(9, 0)}
-RTX_MIN_CC = (7, 5)
+gpu_status = status  # (True, GPU) or (False, what is missing): see .gpu
 
 
 def _pycuda() -> Any:
-    try:
-        import pycuda.driver as cuda
-    except ModuleNotFoundError:
-        raise BackendUnavailable("pycuda not installed (pip install pycuda, on a machine with the CUDA "
-                                 "toolkit and driver; or pip install netdsl[cuda])") from None
-    except ImportError as e:
-        raise BackendUnavailable(f"pycuda cannot load the CUDA driver: {e}") from None
+    missing = pycuda_missing()
+    if missing:
+        raise BackendUnavailable(missing)
+    import pycuda.driver as cuda
     return cuda
-
-
-def gpu_status(trt: Any = None, device: int = 0) -> tuple[bool, str]:
-    """(True, description) when a GPU that the installed TensorRT supports can run engines, else (False, why)."""
-    try:
-        cuda = _pycuda()
-    except BackendUnavailable as e:
-        return False, str(e).split(" (")[0] if "not installed" in str(e) else str(e)
-    try:
-        cuda.init()
-        n = cuda.Device.count()
-    except Exception as e:
-        return False, f"no CUDA driver/GPU ({type(e).__name__}: {e})"
-    if n <= device:
-        return False, "no CUDA GPU"
-    dev = cuda.Device(device)
-    cc = dev.compute_capability()
-    name = dev.name()
-    if trt is not None and _trt.flavour_of(trt) == "tensorrt_rtx":
-        if cc in RTX_UNSUPPORTED_CC or cc < RTX_MIN_CC:
-            return False, f"TensorRT-RTX does not support compute capability {cc[0]}.{cc[1]} ({name})"
-    return True, f"{name} (compute capability {cc[0]}.{cc[1]})"
 
 
 def _np_dtype(trt: Any, dt: Any) -> np.dtype:
@@ -308,5 +284,6 @@ class TensorRTModel(CompiledModel):
         return self.engine.run_device(inputs, outputs, stream)
 
     def save(self, path: str) -> None:
-        from .build import write_plan
+        """Write the plan (exactly TensorRT's serialized engine) and its sidecar ``path.json``."""
+        from .plan_file import write_plan
         write_plan(path, self.plan, {"network": self.graph.name})

@@ -59,12 +59,14 @@ def _attributes(path: pathlib.Path) -> set[str]:
 
 
 # removed in TensorRT 10.0 (implicit batch, bindings, fully connected, non-nd layers ...) or 11.0 (weak typing:
-# precision builder flags, calibrators, per-layer precision); netdsl sets no builder flag at all
+# precision builder flags, calibrators, per-layer precision); netdsl sets no builder flag at all (it only
+# clears BuilderFlag.TF32)
 REMOVED = {
     "get_binding_name", "get_binding_shape", "get_binding_dtype", "get_binding_index", "binding_is_input",
     "num_bindings", "set_binding_shape", "execute_async_v2", "execute_async", "max_batch_size",
     "add_fully_connected", "add_convolution", "add_deconvolution", "add_pooling", "add_padding", "build_engine",
-    "max_workspace_size", "EXPLICIT_BATCH", "BuilderFlag", "set_flag", "int8_calibrator",
+    "max_workspace_size", "EXPLICIT_BATCH", "set_flag", "int8_calibrator", "FP16", "BF16", "INT8", "FP8", "INT4",
+    "FP4", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "DIRECT_IO",
     "platform_has_fast_fp16", "set_output_type", "reset_precision", "add_plugin_v2",
 }
 

@@ -9,6 +9,10 @@ from netdsl.errors import ShapeError
 
 
 def _cuda():
+    from netdsl.backends.tensorrt import gpu
+    devs, why = gpu.devices()
+    if not devs:
+        pytest.skip(why)
     try:
         import pycuda.driver as cuda
     except ImportError as e:

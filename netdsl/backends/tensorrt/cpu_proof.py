@@ -119,7 +119,7 @@ def shape_problems(graph: Graph, lowered: Any) -> list[str]:
 def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: Any = None,
           dynamic: Optional[dict] = None, flavour: Optional[str] = None, workspace: int = 1 << 30,
           target: Any = None, tol: float = 1.0, progress: Any = False, static: Optional[dict] = None,
-          device: int = 0, **_: Any) -> CheckReport:
+          device: int = 0, tf32: bool = False, timing_cache: Optional[str] = None, **_: Any) -> CheckReport:
     """Run 4a-4c for ``graph`` on these inputs; never raises for a failed step (see ``report.ok``).
 
     ``static={"N": 2}`` binds symbolic dims first (a static network; 4b then compares static shapes).
@@ -128,14 +128,15 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
     from ...backends.base import check_inputs
     from ...backends.reference import run as reference_run
     from . import _trt
-    from .build import build_lowered, make_profiles
+    from .builder import build_lowered
+    from .gpu import status
     from .inspect import evaluate
     from .lower import lower
-    from .runtime import gpu_status
+    from .profiles import make_profiles
 
     trt = _trt.load(flavour)
     rep = CheckReport(graph.name, _trt.version_string(trt), precision)
-    usable, why = gpu_status(trt, device)
+    usable, why = status(trt, device)
     rep.gpu = "" if usable else why
     if static:
         graph = bind_symbols(graph, static)
@@ -145,7 +146,7 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
     try:
         lowered = lower(graph, trt, precision=precision)
         profs = make_profiles(graph, profiles, dynamic)
-        plan = build_lowered(lowered, profs, workspace, target, progress)
+        plan = build_lowered(lowered, profs, workspace, target, progress, tf32, timing_cache)
     except Exception as e:
         rep.steps.append(Step("4a build", False, f"{type(e).__name__}: {e}"))
         return rep
