@@ -109,7 +109,7 @@ def test_reference_matches_onnxruntime_non_max_suppression(box_format):
     g = helper.make_graph([node], "nms", [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, None),
                                           helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("sel", TensorProto.INT64, None)], consts)
-    sess = ort.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString(),
+    sess = ort.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7).SerializeToString(),
                                 providers=["CPUExecutionProvider"])
     selected = sess.run(None, {"boxes": boxes, "scores": scores.transpose(0, 2, 1).copy()})[0]
     for i in range(n):

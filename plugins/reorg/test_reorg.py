@@ -55,7 +55,7 @@ def test_space_to_depth_mode_is_onnxruntime_space_to_depth(block):
     g = helper.make_graph([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=block)], "s2d",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng().standard_normal((2, 5, 3 * block, 2 * block)).astype(np.float32)
     np.testing.assert_array_equal(P.reference(x, block=block, mode="space_to_depth"), sess.run(None, {"x": x})[0])
