@@ -17,20 +17,24 @@ P = load_plugin("nms")
 def brute_force(boxes, scores, iou_thr, score_thr, max_det):
     """Greedy per-class NMS in plain Python: pick the best remaining (score, then lowest index), drop
     what overlaps it by IoU > thr, repeat; then rank all picks by (score desc, class, index)."""
+    f32 = np.float32
+
     def corners(b):
+        b = [f32(v) for v in b]
         return min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])
 
-    def iou(a, b):
+    def iou(a, b):   # float32 scalar arithmetic, as the op defines it
         a, b = corners(a), corners(b)
         iw = min(a[2], b[2]) - max(a[0], b[0])
         ih = min(a[3], b[3]) - max(a[1], b[1])
         if iw <= 0 or ih <= 0:
-            return 0.0
+            return f32(0)
         aa, ab = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
         if aa <= 0 or ab <= 0 or aa + ab - iw * ih <= 0:
-            return 0.0
+            return f32(0)
         return iw * ih / (aa + ab - iw * ih)
 
+    iou_thr = f32(iou_thr)
     boxes, scores = boxes.tolist(), scores.tolist()
     picks = []
     for c in range(len(scores[0])):
@@ -88,20 +92,27 @@ def test_tie_breaking_is_documented_order():
                    (0.5, 1, (50, 50, 60, 60))]
 
 
-@pytest.mark.parametrize("box_format", ["xyxy", "cxcywh"])
-def test_reference_matches_onnxruntime_non_max_suppression(box_format):
+#  IoU of box 1 with box 0 is 72/160 = 0.45 exactly: float32(0.45) is not > float32(0.45), so nothing is
+#  suppressed (float64 arithmetic would give 0.45 > 0.4499999881 and suppress it)
+AT_THRESHOLD = (np.array([[[48, 86, 68, 94], [51, 86, 60, 94], [0, 0, 4, 4]]], np.float32),
+                np.array([[[0.9], [0.8], [0.7]]], np.float32))
+
+
+def test_iou_equal_to_threshold_does_not_suppress():
+    dets, count = P.reference(*AT_THRESHOLD, iou_threshold=0.45, score_threshold=0.1, max_detections=5,
+                              box_format="xyxy")
+    assert count[0] == 3
+    assert brute_force(AT_THRESHOLD[0][0], AT_THRESHOLD[1][0], 0.45, 0.1, 5) == \
+        [(np.float32(0.9), 0, 0), (np.float32(0.8), 0, 1), (np.float32(0.7), 0, 2)]
+    assert _onnxruntime_nms(*AT_THRESHOLD, 0.45, 0.1, 3, "xyxy").tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 2]]
+
+
+def _onnxruntime_nms(boxes, scores, iou_thr, score_thr, per_class, box_format):
+    """ONNX Runtime's NonMaxSuppression: selected (batch, class, box) rows."""
     pytest.importorskip("onnx", reason="onnx not installed")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     from onnx import TensorProto, helper
-    rng = np.random.default_rng()
-    n, b, c = 2, 80, 3
-    boxes, scores = random_problem(rng, n, b, c, integer=True)    # integer corners: float32 IoU is exact enough
-    if box_format == "cxcywh":
-        xyxy = P.corners(boxes, "xyxy")
-        boxes = np.concatenate([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], axis=-1)
-    boxes, scores = boxes.astype(np.float32), scores.astype(np.float32)
-    iou_thr, score_thr = 0.4, 0.3
-    consts = [helper.make_tensor("m", TensorProto.INT64, [1], [b]),
+    consts = [helper.make_tensor("m", TensorProto.INT64, [1], [per_class]),
               helper.make_tensor("i", TensorProto.FLOAT, [1], [iou_thr]),
               helper.make_tensor("t", TensorProto.FLOAT, [1], [score_thr])]
     node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "m", "i", "t"], ["sel"],
@@ -109,9 +120,22 @@ def test_reference_matches_onnxruntime_non_max_suppression(box_format):
     g = helper.make_graph([node], "nms", [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, None),
                                           helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("sel", TensorProto.INT64, None)], consts)
-    sess = ort.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    selected = sess.run(None, {"boxes": boxes, "scores": scores.transpose(0, 2, 1).copy()})[0]
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"boxes": boxes, "scores": scores.transpose(0, 2, 1).copy()})[0]
+
+
+@pytest.mark.parametrize("box_format", ["xyxy", "cxcywh"])
+def test_reference_matches_onnxruntime_non_max_suppression(box_format):
+    rng = np.random.default_rng()
+    n, b, c = 2, 80, 3
+    boxes, scores = random_problem(rng, n, b, c, integer=True)    # many IoUs of small fractions
+    if box_format == "cxcywh":
+        xyxy = P.corners(boxes, "xyxy")
+        boxes = np.concatenate([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], axis=-1)
+    boxes, scores = boxes.astype(np.float32), scores.astype(np.float32)
+    iou_thr, score_thr = 0.4, 0.3
+    selected = _onnxruntime_nms(boxes, scores, iou_thr, score_thr, b, box_format)
     for i in range(n):
         picks = P.select(boxes[i], scores[i], iou_thr, score_thr, b * c, box_format)
         assert {(cl, bx) for _, cl, bx in picks} == {(int(cl), int(bx)) for bi, cl, bx in selected if bi == i}
@@ -170,3 +194,14 @@ def test_gpu_kernel_matches_reference(launcher, dtype, n, b, c, max_det, iou_thr
     assert ref_count.min() > 0
     np.testing.assert_array_equal(count, ref_count)
     np.testing.assert_array_equal(dets.astype(np.float64), ref_dets)
+
+
+@pytest.mark.parametrize("launcher", launchers())
+def test_gpu_iou_equal_to_threshold(launcher):
+    stream = gpu_stream()
+    attrs = dict(iou_threshold=0.45, score_threshold=0.1, max_detections=5, box_format="xyxy")
+    ref_dets, ref_count = P.reference(*AT_THRESHOLD, **attrs)
+    dets, count = run_arrays(P.KERNEL, "float32", list(AT_THRESHOLD), [(ref_dets.shape, np.float32), ((1,), np.int32)],
+                             attrs, stream, launcher=launcher)
+    assert count.tolist() == [3]
+    np.testing.assert_array_equal(dets, ref_dets)

@@ -31,6 +31,7 @@ DTYPES = ("float32", "float16")
 
 
 def infer(x: TensorSpec, *, block: int, mode: str) -> TensorSpec:
+    """(N, C, H, W) -> (N, C*b*b, H/b, W/b); H and W may be symbolic."""
     if x.dtype.value not in DTYPES:
         raise ShapeError(f"reorg takes {' or '.join(DTYPES)}, got {x.dtype}")
     if x.rank != 4:
@@ -62,6 +63,29 @@ def reference(x: np.ndarray, *, block: int, mode: str) -> np.ndarray:
     blocks = x.reshape(n, c, h // b, b, w // b, b)                    # n, c, i, dy, j, dx
     order = (0, 3, 5, 1, 2, 4) if mode == "space_to_depth" else (0, 5, 3, 1, 2, 4)
     return np.ascontiguousarray(blocks.transpose(order)).reshape(n, c * b * b, h // b, w // b)
+
+
+def to_onnx(ctx, node) -> None:
+    """Standard ONNX: SpaceToDepth (DCR order is ``space_to_depth``); ``focus`` permutes its channels
+    (Gather); ``darknet`` reshapes the input to (N, C/b^2, H*b, W*b) first and the result to
+    (N, C*b^2, H/b, W/b) after (shapes read at run time: symbolic H, W work)."""
+    b, mode = node.attrs["block"], node.attrs["mode"]
+    x, c = ctx.inp(node, 0), node.inputs[0].shape[1]
+    if mode == "darknet":
+        hw = ctx.shape_of(x, 2, 4)
+        n = ctx.shape_of(x, 0, 1)
+        x = ctx.add1("Reshape", [x, ctx.add1("Concat", [n, ctx.ints([c // (b * b)]),
+                                                         ctx.add1("Mul", [hw, ctx.ints([b])])], axis=0)])
+        y = ctx.add1("SpaceToDepth", [x], blocksize=b)
+        shape = ctx.add1("Concat", [n, ctx.ints([c * b * b]), ctx.add1("Div", [hw, ctx.ints([b])])], axis=0)
+        ctx.add("Reshape", [y, shape], [ctx.out(node)])
+    elif mode == "focus":
+        y = ctx.add1("SpaceToDepth", [x], blocksize=b)
+        # focus channel (dx*b + dy)*C + c holds SpaceToDepth channel (dy*b + dx)*C + c
+        perm = [((k // c) % b * b + (k // c) // b) * c + k % c for k in range(c * b * b)]
+        ctx.add("Gather", [y, ctx.ints(perm, "perm")], [ctx.out(node)], axis=1)
+    else:
+        ctx.add("SpaceToDepth", [x], [ctx.out(node)], blocksize=b)
 
 
 def geometry(shapes: list, attrs: dict) -> Launch:

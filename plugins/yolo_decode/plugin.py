@@ -71,6 +71,50 @@ def reference(x: np.ndarray, *, anchors: tuple, stride: float, num_classes: int,
     return [boxes.reshape(n, a * h * w, 4).astype(x.dtype), scores.reshape(n, a * h * w, num_classes).astype(x.dtype)]
 
 
+def to_onnx(ctx, node) -> None:
+    """Standard ONNX: the formulas above with Sigmoid/Exp, Range for the grid, Transpose + Reshape
+    to (N, A*H*W, 4 | C); H and W are read at run time (symbolic spatial dims work)."""
+    a = node.attrs
+    xv = node.inputs[0]
+    x, dt, classes = ctx.inp(node, 0), xv.dtype, a["num_classes"]
+    anchors = len(a["anchors"]) // 2
+
+    def const(v, hint="c"):
+        return ctx.const(np.asarray(v, np.float64), dt, hint)
+
+    def part(lo, hi):
+        return ctx.add1("Slice", [p, ctx.ints([lo]), ctx.ints([hi]), ctx.ints([2])])
+
+    def grid(axis):   # 0 .. size-1 along spatial axis 2 (H) or 3 (W), as dtype T
+        size = ctx.add1("Reshape", [ctx.shape_of(x, axis, axis + 1), ctx.ints([], "scalar")])
+        r = ctx.add1("Cast", [ctx.add1("Range", [ctx.const(np.int64(0)), size, ctx.const(np.int64(1))])],
+                     to=ctx.dtype(xv))
+        return r if axis == 3 else ctx.add1("Reshape", [r, ctx.ints([-1, 1])])
+
+    n, hw = ctx.shape_of(x, 0, 1), ctx.shape_of(x, 2, 4)
+    p = ctx.add1("Reshape", [x, ctx.add1("Concat", [n, ctx.ints([anchors, 5 + classes]), hw], axis=0)])
+    s, stride = a["scale_x_y"], a["stride"]
+    centers = []
+    for k, axis in ((0, 3), (1, 2)):
+        t = ctx.add1("Mul", [ctx.add1("Sigmoid", [part(k, k + 1)]), const(s)])
+        t = ctx.add1("Sub", [ctx.add1("Add", [t, grid(axis)]), const((s - 1) / 2)])
+        centers.append(ctx.add1("Mul", [t, const(stride)]))
+    anc = np.asarray(a["anchors"], np.float64).reshape(1, anchors, 2, 1, 1)
+    size = [ctx.add1("Mul", [ctx.add1("Exp", [part(2 + k, 3 + k)]), const(anc[:, :, k:k + 1], "anchor")])
+            for k in range(2)]
+    if a["box_format"] == "cxcywh":
+        coords = centers + size
+    else:
+        half = [ctx.add1("Mul", [v, const(0.5)]) for v in size]
+        coords = [ctx.add1("Sub", [centers[0], half[0]]), ctx.add1("Sub", [centers[1], half[1]]),
+                  ctx.add1("Add", [centers[0], half[0]]), ctx.add1("Add", [centers[1], half[1]])]
+    boxes = ctx.add1("Transpose", [ctx.add1("Concat", coords, axis=2)], perm=[0, 1, 3, 4, 2])
+    ctx.add("Reshape", [boxes, ctx.ints([0, -1, 4])], [ctx.out(node, 0)])
+    scores = ctx.add1("Mul", [ctx.add1("Sigmoid", [part(4, 5)]), ctx.add1("Sigmoid", [part(5, 5 + classes)])])
+    scores = ctx.add1("Transpose", [scores], perm=[0, 1, 3, 4, 2])
+    ctx.add("Reshape", [scores, ctx.ints([0, -1, classes])], [ctx.out(node, 1)])
+
+
 def geometry(shapes: list, attrs: dict) -> Launch:
     n, _, h, w = shapes[0]
     a = len(attrs["anchors"]) // 2
