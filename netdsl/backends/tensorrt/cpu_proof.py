@@ -116,6 +116,19 @@ def shape_problems(graph: Graph, lowered: Any) -> list[str]:
     return out
 
 
+def _fed_sizes(graph: Graph, feeds: dict) -> dict:
+    """{symbol: (n, n, n)} for each plain symbolic input dim, n its size in ``feeds``."""
+    from .build import _sym_name
+    out: dict = {}
+    for v in graph.inputs:
+        for i, d in enumerate(v.shape):
+            name = _sym_name(d) if not isinstance(d, int) else None
+            if name is not None and v.name in feeds:
+                n = int(feeds[v.name].shape[i])
+                out.setdefault(name, (n, n, n))
+    return out
+
+
 def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: Any = None,
           dynamic: Optional[dict] = None, flavour: Optional[str] = None, workspace: int = 1 << 30,
           target: Any = None, tol: float = 1.0, progress: Any = False, static: Optional[dict] = None,
@@ -141,6 +154,8 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
     if static:
         graph = bind_symbols(graph, static)
     feeds = check_inputs(graph, feeds)
+    if not profiles:  # a symbol with no range given: the profile is exactly the fed size (always a valid shape)
+        dynamic = {**_fed_sizes(graph, feeds), **(dynamic or {})}
     # 4a
     t0 = time.perf_counter()
     try:

