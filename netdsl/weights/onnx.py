@@ -28,6 +28,13 @@ def _itemsize(dt: str) -> int:
     return _ITEM.get(dt) or np.dtype(dt).itemsize
 
 
+def _operand(info: TensorInfo) -> bool:
+    """A Constant node that is a scalar or an integer tensor: an operand of the graph's arithmetic or shape
+    computation (the 3 and 6 of a hard-swish, a Reshape's target shape, Slice bounds), not a weight.
+    Exporters such as Paddle's make hundreds of them; they are not listed."""
+    return info.extra.get("source") == "Constant" and (not info.shape or np.dtype(info.dtype).kind in "iub")
+
+
 class OnnxCheckpoint(MappedCheckpoint):
     format = "onnx"
 
@@ -42,6 +49,8 @@ class OnnxCheckpoint(MappedCheckpoint):
         if graph is None:
             raise self.error("ONNX model has no graph")
         self._graph(graph)
+        for name in [n for n, i in self._infos.items() if _operand(i)]:
+            del self._infos[name]
 
     def _graph(self, span: tuple) -> None:
         buf = self._buf

@@ -28,6 +28,8 @@ MODELS = {
     "mtcnn_pnet": ("mtcnn", "pnet", ["prob"]),
     "mtcnn_rnet": ("mtcnn", "rnet", ["prob"]),
     "mtcnn_onet": ("mtcnn", "onet", ["prob"]),
+    "crepe_tiny": ("crepe", "network", ["prob"]),
+    "ppocr_cls": ("ppocr_cls", "network", ["prob"]),
 }
 
 

@@ -48,6 +48,25 @@ def test_initializers_and_constants(tmp_path, rng, external):
         np.testing.assert_array_equal(c.read("cf"), [1.0, 2.0])
 
 
+def test_operand_constants_are_not_weights(tmp_path):
+    """Scalars and integer tensors of Constant nodes (a hard-swish's 3 and 6, a Reshape's shape: what
+    Paddle's exporter makes) are not listed; float tensors of Constant nodes (Paddle's weights) are."""
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    nodes = [helper.make_node("Constant", [], ["conv1_weights"], value=numpy_helper.from_array(w)),
+             helper.make_node("Constant", [], ["Constant@1"], value=numpy_helper.from_array(np.array(3.0, np.float32))),
+             helper.make_node("Constant", [], ["Constant@2"], value=numpy_helper.from_array(np.array([1, 6], np.int64))),
+             helper.make_node("Constant", [], ["Constant@3"], value_int=7),
+             helper.make_node("Add", ["x", "Constant@1"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1])],
+                          [helper.make_tensor_value_info("y", 1, [1])],
+                          initializer=[helper.make_tensor("I", TensorProto.INT64, [2], [4, 5])])
+    p = tmp_path / "paddle_like.onnx"
+    onnx.save(helper.make_model(g), str(p))
+    with open_checkpoint(p) as c:
+        assert sorted(c.names()) == ["I", "conv1_weights"]  # an integer initializer is still listed
+        np.testing.assert_array_equal(c.read("conv1_weights"), w)
+
+
 def test_torch_onnx_export(tmp_path):
     torch = pytest.importorskip("torch", reason="torch not installed")
     from tests.weights.nets import torch_cnn
