@@ -118,7 +118,7 @@ def shape_problems(graph: Graph, lowered: Any) -> list[str]:
 
 def _fed_sizes(graph: Graph, feeds: dict) -> dict:
     """{symbol: (n, n, n)} for each plain symbolic input dim, n its size in ``feeds``."""
-    from .build import _sym_name
+    from .profiles import _sym_name
     out: dict = {}
     for v in graph.inputs:
         for i, d in enumerate(v.shape):
