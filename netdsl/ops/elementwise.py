@@ -11,13 +11,18 @@ from ..graph import TensorSpec
 from ..shapes import broadcast_shapes, fmt_shape
 from .registry import Attr, define, require_float, same
 
-try:  # scipy is optional; math.erf is the exact fallback
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
+_erf = None
 
 
 def erf(x: np.ndarray) -> np.ndarray:
+    """erf, from scipy when installed (imported on first use: ~0.6 s), else math.erf per element."""
+    global _erf
+    if _erf is None:
+        try:
+            from scipy.special import erf as fn
+        except ImportError:  # pragma: no cover - depends on the environment
+            fn = np.vectorize(math.erf, otypes=[np.float64])
+        _erf = fn
     return np.asarray(_erf(x)).astype(x.dtype, copy=False)
 
 
