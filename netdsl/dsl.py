@@ -226,6 +226,21 @@ class Network:
         finally:
             stack.pop()
 
+    @contextmanager
+    def precision(self, dtype: Any) -> Iterator[None]:
+        """Layers made inside run in ``dtype`` (e.g. "float32" under a float16 build) on every backend
+        that compiles at reduced precision; inputs and outputs are cast at the island's borders."""
+        dt = as_dtype(dtype)
+        if not dt.is_float:
+            raise ValueError(f"net.precision takes a float type, not {dt}")
+        if not hasattr(self._local, "precision"):
+            self._local.precision = []
+        self._local.precision.append(dt)
+        try:
+            yield
+        finally:
+            self._local.precision.pop()
+
     def scoped(self, name: str) -> str:
         return "/".join(self._scopes() + [name])
 
@@ -381,6 +396,8 @@ class Network:
             outs.append(Tensor(self, v))
         with self._lock:
             self.graph.nodes.append(node)
+            if getattr(self._local, "precision", None):
+                self.graph.precision[layer] = self._local.precision[-1]
         return tuple(outs) if multi else outs[0]
 
     # ---- conveniences --------------------------------------------------------------------------

@@ -109,6 +109,7 @@ class Graph:
     outputs: list = field(default_factory=list)  # list[Value]
     nodes: list = field(default_factory=list)    # list[Node]
     params: dict = field(default_factory=dict)   # dict[str, Param]
+    precision: dict = field(default_factory=dict)  # layer name -> DType it must run in (net.precision)
 
     # ---- lookup -------------------------------------------------------------------------
     def values(self) -> Iterator[Value]:

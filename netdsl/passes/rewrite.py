@@ -7,7 +7,7 @@ from ..graph import Graph, Node, Value
 def clone_graph(graph: Graph) -> Graph:
     """A structural copy (new Values/Nodes; Params shared, since they are immutable references)."""
     vmap: dict[int, Value] = {}
-    g = Graph(name=graph.name, params=dict(graph.params))
+    g = Graph(name=graph.name, params=dict(graph.params), precision=dict(graph.precision))
     for v in graph.inputs:
         nv = Value(v.name, v.dtype, v.shape)
         vmap[id(v)] = nv
