@@ -218,6 +218,8 @@ class Graph:
                 h.update(f"->{o.name}:{o.dtype}:{_fmt(o.shape)}".encode())
         for v in self.outputs:
             h.update(f"out:{v.name}".encode())
+        for k in sorted(self.precision):
+            h.update(f"precision:{k}:{self.precision[k]}".encode())
         return h.hexdigest()
 
     def weights_hash(self) -> str:

@@ -28,8 +28,13 @@ def get_backend(name: str) -> Any:
 
 
 def compile(graph: Any, backend: str = "reference", **options: Any) -> Any:  # noqa: A001
-    """Compile a Graph (or Network) with the named backend; returns a callable CompiledModel."""
+    """Compile a Graph (or Network) with the named backend; returns a callable CompiledModel.
+    ``layer_precision={"*/layer_norm*": "float32"}`` keeps matching layers in that type."""
     g = getattr(graph, "graph", graph)
     if not isinstance(g, Graph):
         raise TypeError(f"expected a Network or Graph, got {type(graph).__name__}")
+    patterns = options.pop("layer_precision", None)
+    if patterns:  # {layer-name pattern: dtype}: those layers run in that type at reduced precision
+        from ..passes.precision import with_layer_precision
+        g = with_layer_precision(g, patterns)
     return get_backend(backend).compile(g, **options)

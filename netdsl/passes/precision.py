@@ -51,3 +51,13 @@ def layer_precisions(graph: Graph, patterns: Optional[Mapping[str, Any]] = None)
             raise NetdslError(f"layer_precision pattern {pat!r} matches no layer of network '{graph.name}'")
         out.update({h: dt for h in hits})
     return out
+
+
+def with_layer_precision(graph: Graph, patterns: Mapping[str, Any]) -> Graph:
+    """A copy of ``graph`` whose layers matching ``patterns`` ({fnmatch pattern: dtype}) are pinned."""
+    from .rewrite import clone_graph
+    g = clone_graph(graph)
+    pinned = layer_precisions(g, patterns)
+    g.precision.update({k: v for k, v in pinned.items()
+                        if any(fnmatch.fnmatchcase(k, p) for p in patterns)})
+    return g

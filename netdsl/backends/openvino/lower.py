@@ -144,8 +144,9 @@ class Lowering:
         return self.ops.reshape(v, self.i64([1, -1] + [1] * (rank - 2)), False).output(0)
 
 
-def lower(graph: Graph, dynamic: Optional[dict] = None) -> Any:
-    """Lower ``graph`` to an ``ov.Model`` (friendly names = layer names; tensor names = DSL names)."""
+def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> Any:
+    """Lower ``graph`` to an ``ov.Model`` (friendly names = layer names; tensor names = DSL names).
+    Layers named in ``keep_f32`` are marked to stay in f32 under bf16/f16 inference (see precision.py)."""
     from ...ops import get_op
 
     ctx = Lowering(graph, dynamic)
@@ -198,6 +199,9 @@ def lower(graph: Graph, dynamic: Optional[dict] = None) -> Any:
                 n.set_friendly_name(node.name if len(node.outputs) == 1 else node.name)
             o.get_tensor().add_names({v.name})
             env[id(v)] = o
+        if node.name in keep_f32:
+            from .precision import mark_layer
+            mark_layer([env[id(v)] for v in node.outputs], before)
     results = []
     for v in graph.outputs:
         o = env[id(v)]

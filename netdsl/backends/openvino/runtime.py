@@ -91,6 +91,7 @@ class OpenVINOModel(CompiledModel):
         self.device = device
         self.options = dict(options or {})
         self.compile_seconds = 0.0
+        self._effective: Optional[str] = None
         self._local = threading.local()
         self._queue = None
         self._queue_lock = threading.Lock()
@@ -184,6 +185,14 @@ class OpenVINOModel(CompiledModel):
         return out  # type: ignore[return-value]
 
     # ---- introspection ------------------------------------------------------------------------
+    @property
+    def effective_precision(self) -> str:
+        """The float type the convolutions and matmuls really run in (f32, bf16, f16; '' if none)."""
+        if self._effective is None:
+            from .precision import effective_precision
+            self._effective = effective_precision(self.compiled)
+        return self._effective
+
     def runtime_precisions(self) -> dict:
         """{node name: precision it ran in} from the runtime (executed) model."""
         out = {}
@@ -219,12 +228,32 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
         raise TypeError(f"OpenVINO backend: unknown option(s) {', '.join(bad)}; it takes device, precision, "
                         "hint, cache_dir, num_streams, dynamic, config")
     t0 = time.perf_counter()
-    ov_model = lower(graph, dynamic=dynamic)
+    keep = _f32_layers(graph) if PRECISIONS.get(str(precision).lower(), "x") != "f32" else set()
+    ov_model = lower(graph, dynamic=dynamic, keep_f32=keep)
+    if keep:
+        from .precision import with_precise_attributes
+        ov_model = with_precise_attributes(ov_model)
     opts = dict(precision=precision, hint=hint, cache_dir=cache_dir, num_streams=num_streams, config=config)
     compiled = compile_ov_model(ov_model, device, **opts)
     m = OpenVINOModel(graph, ov_model, compiled, device, opts)
     m.compile_seconds = time.perf_counter() - t0
+    _check_precision(m, precision, device)
     return m
+
+
+def _f32_layers(graph: Graph) -> set:
+    """Layers to keep in f32 under reduced-precision inference (explicit casts, net.precision scopes)."""
+    from ...passes.precision import layer_precisions
+    from ...dtypes import DType
+    return {k for k, v in layer_precisions(graph).items() if v is DType.float32}
+
+
+def _check_precision(m: "OpenVINOModel", precision: str, device: str) -> None:
+    """Record the precision the device really runs; warn once when it is not the one requested."""
+    from .precision import warn_once
+    want = PRECISIONS.get(str(precision).lower())
+    if want in ("bf16", "f16") and m.effective_precision and m.effective_precision != want:
+        warn_once(want, m.effective_precision, device)
 
 
 def interface_graph(ov_model: Any) -> Graph:

@@ -51,6 +51,7 @@ class Ctx:
         self.layers_of: dict[str, list[str]] = {}  # DSL layer -> TensorRT layer names
         self.producers: dict[int, Node] = {id(o): n for n in graph.nodes for o in n.outputs}
         self.fold: dict[str, Any] = {}             # pass results (e.g. batch-norm folding)
+        self.islands: dict[str, Any] = {}          # layer -> TensorRT float type (per-layer precision)
 
     # ---- types ---------------------------------------------------------------------------
     def trt_dtype(self, dt: DType) -> Any:

@@ -111,7 +111,13 @@ def shape_problems(graph: Graph, lowered: Any) -> list[str]:
             if got != want:
                 out.append(f"{v.name} ({node.op} '{node.name}', {node.location}): TensorRT shape {got}, "
                            f"netdsl {want}")
-            if t.dtype != ctx.trt_dtype(v.dtype):
+            want_t = ctx.trt_dtype(v.dtype)
+            island = ctx.islands.get(node.name)  # per-layer precision: float32-class values in its type
+            if island is not None and v.dtype.value in ("float32", "float64"):
+                want_t = island
+            if ctx.islands and node.op in ("parameter", "constant") and v.dtype.is_float:
+                want_t = t.dtype  # typed by the layer that first reads it
+            if t.dtype != want_t:
                 out.append(f"{v.name} ({node.op} '{node.name}'): TensorRT type {t.dtype.name}, netdsl {v.dtype}")
     return out
 

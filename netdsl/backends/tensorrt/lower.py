@@ -965,6 +965,11 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
             t = ctx.cast(t, low, f"to_{precision}")
             ctx.node = None
         ctx.tensors[v.name] = t
+    from ...passes.precision import layer_precisions
+    ftypes = {DType.float32: trt.float32, DType.float16: trt.float16, DType.bfloat16: trt.bfloat16}
+    islands = ctx.islands = {k: ftypes[v] for k, v in layer_precisions(graph).items()} \
+        if precision != "float32" or graph.precision else {}
+    base = ctx.fdt
     for node in graph.nodes:
         ctx.node = node
         fn = LOWERINGS.get(node.op) or getattr(get_op(node.op).plugin, "tensorrt", None)  # unknown op raises
@@ -972,6 +977,8 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
             raise ctx.unsupported("TensorRT has no such layer and netdsl has no decomposition for it")
         if node.op in ("parameter", "constant"):
             continue  # lazily materialized by consumers
+        ctx.fdt = islands.get(node.name, base)
+        saved = _island_inputs(ctx, node) if islands else {}
         try:
             outs = fn(ctx, node)
         except NetdslError:
@@ -979,6 +986,9 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
         except Exception as e:  # a TensorRT API error: name the layer
             errs = take_errors(trt)
             raise ctx.error(f"{type(e).__name__}: {e}" + (" | " + " | ".join(errs) if errs else "")) from e
+        finally:
+            ctx.tensors.update(saved)
+            ctx.fdt = base
         if len(outs) != len(node.outputs):
             raise ctx.error(f"lowering produced {len(outs)} outputs, the op has {len(node.outputs)}")
         for v, t in zip(node.outputs, outs):
@@ -993,6 +1003,26 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
     ctx.node = None
     _mark_outputs(ctx, graph)
     return lowered
+
+
+def _island_inputs(ctx: Ctx, node: Node) -> dict:
+    """Cast the layer's float32-class inputs to the type it computes in (``ctx.fdt``); returns the
+    tensors replaced, to be restored after the layer (casts are made once per tensor and type)."""
+    trt = ctx.trt
+    floats = (trt.float32, trt.float16, trt.bfloat16)
+    saved = {}
+    for v in node.inputs:
+        if v is None or v.dtype not in (DType.float32, DType.float64) or v.name not in ctx.tensors:
+            continue
+        t = ctx.tensors[v.name]
+        if t.dtype not in floats or t.dtype == ctx.fdt:
+            continue
+        key = (v.name, str(ctx.fdt))
+        if key not in ctx.fold:
+            ctx.fold[key] = ctx.cast(t, ctx.fdt, f"{v.name.replace('/', '_')}_to_{ctx.fdt.name.lower()}")
+        saved.setdefault(v.name, t)
+        ctx.tensors[v.name] = ctx.fold[key]
+    return saved
 
 
 def _mark_outputs(ctx: Ctx, graph: Graph) -> None:

@@ -1,0 +1,66 @@
+"""Per-layer precision on OpenVINO: keeping float32 islands in f32 when the model is compiled with
+``INFERENCE_PRECISION_HINT`` bf16 or f16, and telling the precision the CPU really ran.
+
+OpenVINO's mechanism is the ``precise`` runtime attribute (``ov::disable_fp16_compression``), honoured
+by the CPU plugin's precision enforcement. Python can only store it as a string in ``rt_info``; the IR
+serializer writes that as the typed attribute and the IR reader restores it, so a model with islands
+goes through an in-memory IR round trip before it is compiled (``runtime_precisions()`` shows the
+islands in f32)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections import Counter
+from typing import Any, Iterable
+
+PRECISE = "precise_0"
+COMPUTE = ("Convolution", "FullyConnected", "MatMul", "GroupConvolution", "Deconvolution")
+_warned: set = set()
+
+
+def mark_layer(outputs: Iterable[Any], stop: set) -> None:
+    """Mark every node a layer added (from its outputs back to its inputs' producers ``stop``)."""
+    todo = [o.get_node() for o in outputs]
+    seen: set = set()
+    while todo:
+        n = todo.pop()
+        name = n.get_name()
+        if name in seen or name in stop or n.get_type_name() in ("Parameter", "Constant"):
+            continue
+        seen.add(name)
+        n.get_rt_info()[PRECISE] = ""
+        todo.extend(i.get_source_output().get_node() for i in n.inputs())
+
+
+def with_precise_attributes(model: Any) -> Any:
+    """The model after an IR round trip, so that string ``precise`` marks become OpenVINO's attribute."""
+    import openvino as ov
+    with tempfile.TemporaryDirectory(prefix="netdsl-ov-") as d:
+        path = os.path.join(d, "m.xml")
+        ov.save_model(model, path, compress_to_fp16=False)
+        return ov.Core().read_model(path)  # weights are memory-mapped: valid after the file is removed
+
+
+def effective_precision(compiled: Any) -> str:
+    """The float type the compute layers (convolutions, matmuls) of a compiled model run in: the
+    reduced type most of them use if any does (f32 islands aside), else f32; '' without such layers."""
+    counts: Counter = Counter()
+    for n in compiled.get_runtime_model().get_ordered_ops():
+        rt = n.get_rt_info()
+        if rt["layerType"].astype(str) in COMPUTE:
+            counts[rt["runtimePrecision"].astype(str)] += 1
+    reduced = [(c, p) for p, c in counts.items() if p in ("bf16", "f16")]
+    if reduced:
+        return max(reduced)[1]
+    return "f32" if counts.get("f32") else ""
+
+
+def warn_once(requested: str, effective: str, device: str) -> None:
+    key = (requested, effective, device)
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(f"OpenVINO {device}: precision {requested!r} was requested but the engine runs "
+                  f"{effective} (the device's choice for this type); model.effective_precision says so",
+                  RuntimeWarning, stacklevel=3)

@@ -1,0 +1,64 @@
+"""Per-layer precision on OpenVINO: float32 islands (explicit casts, net.precision scopes, compile-time
+patterns) run in f32 under bf16/f16 inference, as OpenVINO's own runtime model reports."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+from netdsl.backends import reference
+
+pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
+
+
+def _net():
+    net = nd.Network("islands")
+    x = net.input("x", ("N", 64))
+    h = F.linear(x, net.parameter("w1", (64, 64)), None, name="fc1")
+    y = F.layer_norm(F.cast(h, "float32", name="up"), net.parameter("g", (64,), init="ones"), None, name="ln")
+    y = F.relu(F.cast(y, "float16", name="down"), name="r")
+    with net.precision("float32"):
+        z = F.linear(F.cast(y, "float32", name="up2"), net.parameter("w2", (64, 64)), None, name="fc2")
+    net.output(F.linear(z, net.parameter("w3", (64, 64)), None, name="fc3"), "y")
+    net.init_random(0)
+    return net
+
+
+@pytest.mark.parametrize("precision", ["bf16", "f16"])
+def test_float32_islands_run_in_f32(precision):
+    net = _net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # f16 may run as bf16 on some CPUs (tested below)
+        m = nd.compile(net, "openvino", precision=precision)
+    ran = m.runtime_precisions()
+    low = m.effective_precision
+    assert low in ("bf16", "f16")
+    assert ran["ln"] == "f32" and ran["fc2"] == "f32"        # islands
+    assert ran["fc1"] == low                                 # the rest at reduced precision (next to an
+    # island the CPU plugin may keep a layer in f32 too: fc3 is its choice)
+    x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    ref = reference.run(net.graph, {"x": x})["y"]
+    assert np.abs(m(x=x)["y"] - ref).max() <= 0.06 * max(1.0, np.abs(ref).max())
+
+
+def test_compile_time_patterns_keep_layers_in_f32():
+    net = _net()
+    m = nd.compile(net, "openvino", precision="bf16", layer_precision={"fc1": "float32"})
+    assert m.runtime_precisions()["fc1"] == "f32"
+    assert nd.compile(net, "openvino", precision="bf16").runtime_precisions()["fc1"] == "bf16"
+
+
+def test_a_precision_the_device_does_not_run_is_reported_once():
+    net = _net()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = nd.compile(net, "openvino", precision="f16")
+        nd.compile(net, "openvino", precision="f16")
+    if m.effective_precision == "f16":
+        assert not [x for x in w if "was requested" in str(x.message)]
+        pytest.skip("this CPU runs f16 as requested: nothing to report")
+    msgs = [x for x in w if "'f16' was requested" in str(x.message)]
+    assert len(msgs) == 1 and m.effective_precision in str(msgs[0].message)

@@ -1,0 +1,55 @@
+"""Per-layer precision on TensorRT (strongly typed): a float32 island inside a float16 network is built
+with float32 layers and weights (casts at its borders), explicit casts are kept, and the network read
+back from TensorRT evaluates to the reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+
+trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed (pip install tensorrt-rtx)")
+from netdsl.backends import tensorrt as trtb  # noqa: E402
+from netdsl.backends.tensorrt import _trt, inspect  # noqa: E402
+from netdsl.backends.tensorrt.lower import lower  # noqa: E402
+
+
+def _net():
+    net = nd.Network("islands")
+    x = net.input("x", ("N", 8, 32))
+    h = F.linear(x, net.parameter("w1", (32, 32)), None, name="fc1")
+    with net.precision("float32"):  # a scope: these layers only
+        h = F.softmax(F.linear(h, net.parameter("w2", (32, 32)), None, name="fc2"), -1, name="sm")
+    h = F.relu(F.linear(h, net.parameter("w3", (32, 32)), None, name="fc3"), name="r")
+    y = F.layer_norm(F.cast(h, "float32", name="up"), net.parameter("g", (32,), init="ones"), None, name="ln")
+    net.output(F.add(y, x, name="mix"), "y")  # an explicit cast: float32 up to the mix with a half value
+    net.init_random(0)
+    return net
+
+
+def _types(graph, precision="float16", **kw):
+    lw = lower(graph, _trt.load("tensorrt_rtx"), precision=precision, **kw)
+    return {l.name: l.dtypes[0] for l in inspect.read(lw.network, lw.trt)}
+
+
+def test_float32_island_in_a_float16_network():
+    net = _net()
+    t = _types(net.graph)
+    assert t["fc1"] == "HALF" and t["fc3"] == "HALF" and t["r"] == "HALF" and t["mix"] == "HALF"
+    assert t["fc2"] == "FLOAT" and t["sm"] == "FLOAT" and t["ln"] == "FLOAT"
+    assert t["fc2/weight"] == "FLOAT" and t["ln/scale"] == "FLOAT"  # typed weights, not casts of half ones
+    assert t["fc3/weight"] == "HALF"
+    assert any(k.startswith("up") and v == "FLOAT" for k, v in t.items())  # the explicit cast is kept
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 8, 32)).astype(np.float32)}
+    rep = trtb.check(net.graph, feeds, precision="float16", flavour="tensorrt_rtx", dynamic={"N": (1, 2, 4)})
+    assert rep.ok, str(rep)
+
+
+def test_without_islands_everything_is_half():
+    net = nd.Network("plain")
+    x = net.input("x", (2, 32))
+    net.output(F.layer_norm(F.linear(x, net.parameter("w", (32, 32)), None, name="fc"), None, None, name="ln"), "y")
+    net.init_random(0)
+    t = _types(net.graph)
+    assert t["fc"] == "HALF" and t["ln"] == "HALF"
