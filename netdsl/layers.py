@@ -239,6 +239,44 @@ class ConvTranspose3d(ConvTranspose2d):
     nd = 3
 
 
+class DepthwiseConv2d(Conv2d):
+    """Depthwise 2-d convolution: ``depth_multiplier`` filters per input channel, ``groups=in_channels``.
+
+    Parameters are PyTorch's ``Conv2d(C, C*M, k, groups=C)``: ``weight`` (C*M, 1, kh, kw) and ``bias``
+    (C*M,), output channel ``c*M + m`` from input channel ``c``. A Keras ``DepthwiseConv2D`` binds to it
+    (``depthwise_kernel`` (kh, kw, C, M) -> ``weight``, see docs/BINDING.md).
+    """
+
+    def __init__(self, in_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                 depth_multiplier: int = 1, bias: bool = True, *, name: Optional[str] = None):
+        super().__init__(in_channels, in_channels * depth_multiplier, kernel_size, stride, padding, dilation,
+                         groups=in_channels, bias=bias, name=name)
+        self.depth_multiplier = depth_multiplier
+
+
+class SeparableConv2d(Module):
+    """Depthwise then pointwise (1x1) convolution: Keras ``SeparableConv2D`` and the usual PyTorch pair.
+
+    Children ``depthwise`` (:class:`DepthwiseConv2d`, with ``stride``/``padding``/``dilation``; a bias
+    only with ``depthwise_bias=True``) and ``pointwise`` (``Conv2d(C*M, out_channels, 1)``, bias by
+    ``bias``), so parameters are ``depthwise.weight`` (C*M, 1, kh, kw), ``pointwise.weight``
+    (out, C*M, 1, 1) and ``pointwise.bias``. A Keras ``SeparableConv2D`` layer binds its
+    ``depthwise_kernel``, ``pointwise_kernel`` and ``bias`` to them (docs/BINDING.md); a PyTorch
+    checkpoint binds by these names (``rename`` others, e.g. ``conv_dw`` -> ``depthwise``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, depth_multiplier: int = 1, bias: bool = True, depthwise_bias: bool = False,
+                 *, name: Optional[str] = None):
+        super().__init__(name)
+        self.depthwise = DepthwiseConv2d(in_channels, kernel_size, stride, padding, dilation, depth_multiplier,
+                                         bias=depthwise_bias)
+        self.pointwise = Conv2d(in_channels * depth_multiplier, out_channels, 1, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
 class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, name: Optional[str] = None):
         super().__init__(name)

@@ -226,3 +226,47 @@ def test_indexing_slicing_and_insert():
         ml[3]
     with pytest.raises(nd.ModuleError, match="container"):
         ml(nd.Network("n").input("x", (1, 4)))
+
+
+# ---- depthwise and separable convolutions against PyTorch's grouped-conv pairs ----------------------
+class _TorchSep(torch.nn.Module):
+    """The usual PyTorch separable convolution: a grouped conv then a 1x1 conv."""
+
+    def __init__(self, cin, cout, k, stride=1, padding=0, mult=1, dw="depthwise", pw="pointwise"):
+        super().__init__()
+        self.dw_name, self.pw_name = dw, pw
+        setattr(self, dw, torch.nn.Conv2d(cin, cin * mult, k, stride, padding, groups=cin, bias=False))
+        setattr(self, pw, torch.nn.Conv2d(cin * mult, cout, 1))
+
+    def forward(self, x):
+        return getattr(self, self.pw_name)(getattr(self, self.dw_name)(x))
+
+
+@pytest.mark.parametrize("names,rename", [(("depthwise", "pointwise"), None),
+                                          (("conv_dw", "conv_pw"), [(r"\.conv_dw\.", ".depthwise."),
+                                                                    (r"\.conv_pw\.", ".pointwise.")])])
+def test_separable_and_depthwise_bind_pytorch_pairs(tmp_path, names, rename):
+    torch.manual_seed(0)
+    t = torch.nn.Module()
+    t.sep = _TorchSep(3, 8, 3, stride=2, padding=1, mult=2, dw=names[0], pw=names[1])
+    t.dw = torch.nn.Conv2d(8, 16, 3, padding=1, groups=8)
+    p = tmp_path / "sep.pt"
+    torch.save(t.state_dict(), p)
+
+    class Nd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sep = nn.SeparableConv2d(3, 8, 3, stride=2, padding=1, depth_multiplier=2)
+            self.dw = nn.DepthwiseConv2d(8, 3, padding=1, depth_multiplier=2)
+
+        def forward(self, x):
+            return self.dw(self.sep(x))
+    net = Nd().build({"x": ("N", 3, 9, 9)})
+    assert net.graph.params["sep.depthwise.weight"].shape == (6, 1, 3, 3)
+    assert "sep.depthwise.bias" not in net.graph.params and net.graph.params["dw.weight"].shape == (16, 1, 3, 3)
+    rep = net.load_weights(p, rename=rename)
+    assert rep.ok, str(rep)
+    x = np.random.default_rng(4).standard_normal((2, 3, 9, 9)).astype(np.float32)
+    with torch.no_grad():
+        want = t.dw(t.sep(torch.from_numpy(x))).numpy()
+    np.testing.assert_allclose(reference.run(net.graph, {"x": x})["output"], want, rtol=1e-4, atol=1e-5)

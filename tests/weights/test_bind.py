@@ -82,12 +82,14 @@ def test_keras_matches_keras(tmp_path, fname):
     m.save(p) if fname == "m.h5" else m.save_weights(p)
     want = np.asarray(m.predict(X.transpose(0, 2, 3, 1), verbose=0))
     net = nd_cnn(eps=1e-3)  # Keras' batch-norm epsilon
-    rep = net.load_weights(p)
-    assert rep.ok and not rep.warnings
+    rep = net.load_weights(p, keras_order=True)  # Keras' names (conv2d, ...) are not the modules' names
+    assert rep.ok and all("does not record the order" in w for w in rep.warnings), rep.warnings
+    assert [(m, how) for _, m, how in rep.layer_pairs] == [(m, "order") for m in
+                                                           ("conv1", "bn1", "conv2", "bn2", "fc1", "fc2")]
     assert any("NHWC" in n for n in rep.notes)
     np.testing.assert_allclose(run_reference(net, X), want, rtol=1e-4, atol=1e-5)
     # the PyTorch default epsilon is flagged
-    rep = nd_cnn().load_weights(p)
+    rep = nd_cnn().load_weights(p, keras_order=True)
     assert any("eps=1e-05" in w and "0.001" in w for w in rep.warnings)
 
 
@@ -114,7 +116,7 @@ def test_keras_depthwise_and_transposed(tmp_path):
         def forward(self, x):
             return self.up(self.dw(self.conv(x)))
     net = Nd().build({"x": (1, 3, 8, 8)})
-    rep = net.load_weights(p, mapping={"c1": "conv", "dw": "dw", "up": "up"})
+    rep = net.load_weights(p, keras_layers={"c1": "conv"})  # dw and up bind by name
     assert rep.ok
     x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
     want = np.asarray(m.predict(x.transpose(0, 2, 3, 1), verbose=0)).transpose(0, 3, 1, 2)
