@@ -53,6 +53,6 @@ def network(weights: Optional[str] = None, seq: int | str = "S") -> nd.Network:
     tokens, _ = bert(ids, mask)
     net.output(mean_pool_normalize(tokens, mask), "sentence_embedding")
     net.output(tokens, "token_embeddings")
-    # position_ids is a buffer Hugging Face checkpoints carry (0..511), not a parameter: positions are computed
-    net.load_weights(weights or package_file(PACKAGE, MEMBER), ignore=[r"^embeddings\.position_ids$"])
+    # the huggingface preset drops the buffers such files carry (embeddings.position_ids): positions are computed
+    net.load_weights(weights or package_file(PACKAGE, MEMBER), preset="huggingface")
     return net

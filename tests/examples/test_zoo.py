@@ -47,9 +47,6 @@ def zoo(request):
     """(model name, network bound to its package's weights, inputs, the framework's outputs)."""
     name = request.param
     mod_name, fn, _ = MODELS[name]
-    from netdsl import nn
-    if mod_name == "fer_emotion" and not hasattr(nn, "SeparableConv2d"):
-        pytest.skip("needs nn.SeparableConv2d and Keras SeparableConv2D binding (issue 10 item 6)")
     try:
         net = getattr(_module(mod_name), fn)()
     except ZooUnavailable as e:
