@@ -415,10 +415,20 @@ class Network:
         init_random(self.graph, seed)
         return self
 
+    def declare_binding(self, **options: Any) -> "Network":
+        """Declare how checkpoints bind to this network (``strip_prefix=``, ``preset=``, ``rename=``, ...: the
+        options of :func:`netdsl.weights.load_weights`). :meth:`load_weights`, ``--weights`` and
+        ``netdsl weights FILE --model`` use them; options given there win. Returns the network."""
+        from .weights.bind import check_options
+        check_options(options)
+        self.binding = {**getattr(self, "binding", {}), **options}
+        return self
+
     def load_weights(self, path: Any, **options: Any) -> Any:
-        """Bind a checkpoint (any supported format) to the parameters; strict by default."""
+        """Bind a checkpoint (any supported format) to the parameters; strict by default. Options
+        (:func:`netdsl.weights.load_weights`) extend those the network declares (:meth:`declare_binding`)."""
         from .weights import load_weights
-        return load_weights(self.graph, path, **options)
+        return load_weights(self.graph, path, **{**getattr(self, "binding", {}), **options})
 
     def compile(self, backend: str = "reference", **options: Any) -> Any:
         from .backends import compile as _compile

@@ -138,9 +138,15 @@ def backend_options(args: argparse.Namespace, backend: str) -> dict:
 
 
 def prepare(args: argparse.Namespace) -> Any:
+    from ..weights.advice import command_line
+    from .binding import binding_options
     net = load_model(args.model)
+    binding = binding_options(args)
+    if binding and not getattr(args, "weights", None):
+        raise NetdslError(f"binding options ({', '.join(sorted(binding))}) need --weights CKPT")
     if getattr(args, "weights", None):
-        report = net.load_weights(args.weights)
+        with command_line():
+            report = net.load_weights(args.weights, **binding)
         print(f"weights: bound {args.weights}" + (f" ({report.summary()})" if hasattr(report, "summary") else ""))
     if getattr(args, "random_weights", False):
         net.init_random(args.seed)
@@ -156,6 +162,8 @@ def add_model_args(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--weights", help="checkpoint to bind (any supported format)")
     p.add_argument("--random-weights", action="store_true", help="bind seeded random weights to unbound parameters")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs/weights")
+    from .binding import add_binding_args
+    add_binding_args(p)
     if backend:
         p.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="input data (random when omitted)")
         p.add_argument("--dim", action="append", metavar="SYM=INT", help="value of a symbolic dim for random inputs")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 from typing import Any, Iterator
 
 _STYLE: contextvars.ContextVar = contextvars.ContextVar("netdsl_binding_advice", default="python")
@@ -62,27 +61,32 @@ def _q(s: str) -> str:
 
 
 # ---- suggestions ------------------------------------------------------------------------------------
-def _dotted_prefix(names: list) -> str:
-    """The longest prefix ending at a '.' (or '/') that every name shares ('' if none)."""
-    if not names:
-        return ""
-    p = os.path.commonprefix(list(names))
-    cut = max(p.rfind("."), p.rfind("/"))
-    return p[:cut + 1] if cut >= 0 else ""
+def _best_prefix(longer: list, shorter: set) -> tuple:
+    """The dotted prefix P (ending at '.' or '/') for which most names n in ``longer`` have n[len(P):] in
+    ``shorter``: (P, how many), or ("", 0)."""
+    counts: dict = {}
+    for n in longer:
+        for i, ch in enumerate(n):
+            if ch in "./" and n[i + 1:] in shorter:
+                counts[n[:i + 1]] = counts.get(n[:i + 1], 0) + 1
+    if not counts:
+        return "", 0
+    best = max(counts, key=lambda k: (counts[k], len(k)))
+    return best, counts[best]
 
 
 def prefix_suggestions(unexpected: list, missing: list) -> list:
-    """(option, value, why) when every unmatched checkpoint name shares a prefix the parameters lack
-    (strip_prefix), or every missing parameter shares one the names lack (add_prefix)."""
-    out = []
-    params = set(missing)
-    p = _dotted_prefix(unexpected)
-    if p and any(n[len(p):] in params for n in unexpected):
-        out.append(("strip_prefix", p, f"every unmatched checkpoint name starts with {p!r}"))
-    q = _dotted_prefix(missing)
-    if q and not p and any(q + n in params for n in unexpected):
-        out.append(("add_prefix", q, f"every missing parameter starts with {q!r}"))
-    return out
+    """(option, value, why) when unmatched checkpoint names match missing parameters once a prefix is
+    stripped (strip_prefix), or once one is added (add_prefix)."""
+    p, k = _best_prefix(unexpected, set(missing))
+    if k:
+        every = "every unmatched checkpoint name starts" if all(n.startswith(p) for n in unexpected) else \
+            f"{k} unmatched checkpoint name(s) start"
+        return [("strip_prefix", p, f"{every} with {p!r} and match parameters without it")]
+    q, k = _best_prefix(missing, set(unexpected))
+    if k:
+        return [("add_prefix", q, f"{k} missing parameter(s) are checkpoint names with {q!r} in front")]
+    return []
 
 
 def transpose_suggestions(mismatched: list) -> list:

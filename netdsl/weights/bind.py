@@ -23,6 +23,8 @@ from .keras_bind import KERAS_BN_EPS, keras_pairs  # noqa: F401  (KERAS_BN_EPS: 
 from .layout import Transform, as_transform, reshape_to
 
 PRESETS = ("pytorch", "huggingface", "keras")
+#: options passed on to the reader (Darknet cfg/bn_biases, PyTorch pickle_mode/key, HDF5 layout, .wts variant ...)
+READER_OPTIONS = ("cfg", "pickle_mode", "key", "bn_biases", "layout", "variant", "sandbox", "sandbox_timeout")
 #: buffers Hugging Face checkpoints carry that are not weights of the model's computation
 HF_BUFFERS = (r"(^|\.)position_ids$", r"(^|\.)token_type_ids$", r"(^|\.)attn\.(masked_)?bias$",
               r"(^|\.)num_batches_tracked$")
@@ -179,6 +181,16 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
         p.origin = f"{ckpt.path}:{b.tensor}"
     rep.applied = True
     return rep
+
+
+def check_options(options: dict) -> None:
+    """Refuse names that are not binding options of :func:`load_weights` (a TypeError naming them)."""
+    import inspect
+    known = set(inspect.signature(load_weights).parameters) - {"graph", "source", "open_options"}
+    unknown = sorted(set(options) - known - set(READER_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown binding option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}, "
+                        f"and reader options {', '.join(READER_OPTIONS)}")
 
 
 def _plan(graph: Graph, pairs: list, transforms: Optional[dict], rep: BindingReport) -> tuple:

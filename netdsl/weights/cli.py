@@ -6,30 +6,29 @@ from typing import Any, Optional, TextIO
 
 from ..errors import NetdslError, WeightError
 from ..shapes import fmt_shape
+from .advice import command_line
 from .base import open_checkpoint
-from .bind import load_weights
-
-_OPEN_OPTIONS = ("cfg", "pickle_mode", "key", "variant", "layout")
+from .bind import READER_OPTIONS
 
 
 def weights_command(path: str, model: Optional[str] = None, func: str = "network", fmt: Optional[str] = None,
                     out: Optional[TextIO] = None, **binding_options: Any) -> int:
     """List ``path``'s tensors (name, shape, dtype, format), or with ``model`` print the binding report.
 
-    ``model`` is ``MODEL.py`` or ``MODEL.py:FUNC``. Returns the exit code: 0 on success, 1 when the
-    file is refused/corrupt/unreadable or a strict binding fails, 2 when the model cannot be loaded.
+    ``model`` is ``MODEL.py`` or ``MODEL.py:FUNC``; its network's declared binding
+    (``net.declare_binding``) applies, extended by ``binding_options`` (``load_weights`` arguments).
+    Messages give command-line advice. Returns the exit code: 0 on success, 1 when the file is
+    refused/corrupt/unreadable or a strict binding fails, 2 when the model cannot be loaded.
     """
     out = out or sys.stdout
     binding_options = {k: v for k, v in binding_options.items() if v is not None}
-    open_opts = {k: binding_options.pop(k) for k in list(binding_options) if k in _OPEN_OPTIONS}
-    try:
-        ckpt = open_checkpoint(path, format=fmt, **open_opts)
-    except WeightError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if fmt is not None:
+        binding_options["format"] = fmt
     if model is None:
+        open_opts = {k: binding_options[k] for k in binding_options if k in READER_OPTIONS}
         try:
-            return _list(ckpt, out)
+            with command_line():
+                return _list(open_checkpoint(path, format=binding_options.get("format"), **open_opts), out)
         except WeightError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -38,13 +37,14 @@ def weights_command(path: str, model: Optional[str] = None, func: str = "network
     except Exception as e:  # the user's model file failed: report, don't crash
         print(f"error: cannot load model {model}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
-    strict = binding_options.pop("strict", True)
+    strict = binding_options.pop("strict", getattr(net, "binding", {}).get("strict", True))
     try:
-        rep = load_weights(net, ckpt, strict=False, **binding_options)
+        with command_line():
+            rep = net.load_weights(path, **{**binding_options, "strict": False})
+            print(rep, file=out)
     except (WeightError, ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(rep, file=out)
     if rep.bound:
         print("bound:", file=out)
         print(rep.table(), file=out)

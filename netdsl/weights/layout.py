@@ -10,6 +10,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..errors import WeightError
+
 
 class Transform:
     """A named array transform with a matching shape function."""
@@ -98,6 +100,7 @@ def nchw_flatten_from_nhwc_linear(c: int, h: int, w: int) -> Transform:
 
 
 def identity() -> Transform:
+    """Unchanged."""
     return Transform("identity", lambda a: a, lambda s: s)
 
 
@@ -111,9 +114,20 @@ def reshape_to(shape: Sequence[int]) -> Transform:
     return Transform(f"reshape{shape}", lambda a: np.reshape(a, shape), sh)
 
 
-NAMED = {"hwio_to_oihw": hwio_to_oihw, "keras_deconv_to_torch": keras_deconv_to_torch,
-         "dense_to_linear": dense_to_linear, "depthwise_to_grouped": depthwise_to_grouped,
-         "identity": identity, "transpose": lambda: permute((1, 0), "transpose")}
+def transpose() -> Transform:
+    """Reverse all axes (a.T): (in, out) -> (out, in) for a matrix."""
+    return Transform("transpose", lambda a: np.transpose(a), lambda s: tuple(reversed(s)))
+
+
+#: transforms by name (``transforms={param: name}``, ``--transform PARAM=NAME``)
+NAMED = {"transpose": transpose, "hwio_to_oihw": hwio_to_oihw, "dense_to_linear": dense_to_linear,
+         "depthwise_to_grouped": depthwise_to_grouped, "keras_deconv_to_torch": keras_deconv_to_torch,
+         "identity": identity}
+
+
+def describe_named() -> str:
+    """One line per named transform: its name and what it does (for --help and the README)."""
+    return "\n".join(f"  {n:<22} {(f.__doc__ or '').strip().splitlines()[0]}" for n, f in NAMED.items())
 
 
 def as_transform(t: object) -> Transform:
@@ -122,7 +136,7 @@ def as_transform(t: object) -> Transform:
         return t
     if isinstance(t, str):
         if t not in NAMED:
-            raise ValueError(f"unknown transform {t!r}; known: {', '.join(NAMED)}")
+            raise WeightError(f"unknown transform {t!r}; known: {', '.join(NAMED)}")
         return NAMED[t]()
     if callable(t):
         return Transform(getattr(t, "__name__", "custom"), t, None)  # type: ignore[arg-type]

@@ -228,3 +228,16 @@ def test_roles_table_covers_what_keras_layers_store():
         layer.build((1, 8, 8, 3) if not isinstance(layer, (L.Dense, L.Embedding)) else (1, 3))
         for w in layer.weights:
             assert w.name in KERAS_ROLES, (type(layer).__name__, w.name)
+
+
+def test_mapping_means_tensor_to_parameter_in_keras_files_too(tmp_path):
+    keras = _keras()
+    m = _keras_branches(keras)
+    p = _save(m, tmp_path, "m.h5")
+    net = Branches(("left", "branch_b")).build({"x": ("N", 6)})
+    rep = net.load_weights(p, mapping={"branch_a/kernel": "left.weight", "branch_a/bias": "left.bias"})
+    assert rep.ok, str(rep)
+    x = np.random.default_rng(3).standard_normal((2, 6)).astype(np.float32)
+    np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-5, atol=1e-5)  # kernel transposed
+    with pytest.raises(WeightError, match=r"'branch_a' is a Keras layer, use keras_layers=\{'branch_a': 'left'\}"):
+        Branches(("left", "branch_b")).build({"x": ("N", 6)}).load_weights(p, mapping={"branch_a": "left"})
