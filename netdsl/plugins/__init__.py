@@ -1,71 +1,48 @@
-"""Plugins: custom ops declared once, like catalogue ops, with per-backend implementations.
+"""Plugins: custom ops declared once, like catalogue ops, implemented for every backend.
 
-A plugin op has the same parts as a built-in op (inputs, typed attributes, shape inference, NumPy
-reference), so the reference backend, shape checking, summaries and the conformance harness work
-for it unchanged. Each backend finds its implementation on the declaration:
+A plugin op has the same parts as a built-in op (inputs, typed attributes, shape inference that
+works on symbolic dims, NumPy reference), so the reference backend, shape checking, summaries,
+``netdsl check`` and ONNX export work for it unchanged. Its implementations come with the
+declaration and netdsl generates each engine's op from them:
 
-- ``openvino``: a lowering ``fn(ctx, node, *inputs) -> output(s)`` building opset nodes
-  (or wrapping an ``openvino.Op`` subclass);
-- ``tensorrt``: a lowering ``fn(ctx, node) -> list of ITensor`` (e.g. adding an IPluginV3 layer);
-- ONNX export writes a node of domain ``onnx_domain`` (default ``netdsl.plugins``) carrying the
-  attributes.
+- TensorRT: an IPluginV3 (:mod:`.tensorrt_plugin`) whose output dims come from the declared shape
+  inference through TensorRT's expression builder and whose ``enqueue`` launches ``cuda=`` (a
+  :class:`~netdsl.plugins.cuda.CudaKernel`) on TensorRT's stream; or a compiled plugin library bound
+  with :func:`bind_library`;
+- OpenVINO: an ``openvino.Op`` running ``cpu=Cpu(python=...)`` (default: the reference), or the C++
+  op built from ``cpu=Cpu(source="cpu.cpp")`` (:mod:`.cpp_build`);
+- ONNX: one custom-domain node (or ``onnx=`` a decomposition into standard ONNX ops).
 
 Example::
 
-    from netdsl.plugins import declare
+    from netdsl.plugins import declare, Cpu
     from netdsl.ops import Attr
 
     scaled_tanh = declare(
         "scaled_tanh", attrs={"alpha": Attr("float", 1.0)},
         infer=lambda x, alpha: x,
-        reference=lambda x, alpha: alpha * np.tanh(x))
+        reference=lambda x, alpha: alpha * np.tanh(x),
+        cpu=Cpu(source="cpu.cpp"))
     y = scaled_tanh(x, alpha=2.0)          # in a network definition
+
+Shipped plugins live in ``plugins/<name>/`` (declaration, kernel.cu, cpu.cpp, test, example);
+:func:`load` imports one by folder or by name, ``netdsl plugin new|test`` scaffolds and checks them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
-
-from ..ops.registry import OpDef, register
-
-
-@dataclass
-class Plugin:
-    """Backend implementations and export settings of a plugin op."""
-
-    version: str = "1"
-    openvino: Optional[Callable[..., Any]] = None
-    tensorrt: Optional[Callable[..., Any]] = None
-    onnx_domain: str = "netdsl.plugins"
-    onnx_op: Optional[str] = None
-    onnx_version: int = 1
+from .declaration import ATTR_KINDS, Cpu, Plugin, PluginError, PluginOp, declare
+from .loader import available, find, load, search_path
+from .openvino_ops import use_route
 
 
-class PluginOp:
-    """The DSL function of a declared plugin: ``op(*tensors, name=None, **attrs)``."""
-
-    def __init__(self, opdef: OpDef):
-        self.opdef = opdef
-        self.__doc__ = opdef.doc
-
-    @property
-    def name(self) -> str:
-        return self.opdef.name
-
-    def __call__(self, *inputs: Any, name: Optional[str] = None, **attrs: Any) -> Any:
-        from ..functional import _net
-        net = _net(*inputs)
-        return net.apply(self.opdef.name, list(inputs), name=name, **attrs)
+def bind_library(op: "PluginOp | str", path: str, *, name: "str | None" = None, version: "str | None" = None,
+                 namespace: "str | None" = None) -> None:
+    """Bind a compiled TensorRT plugin library (a ``.so`` with an IPluginCreatorV3One creator) to a
+    declaration: TensorRT then uses that creator (found by name/version/namespace, defaults: the
+    declaration's) instead of the generated IPluginV3."""
+    from .tensorrt_plugin import bind_library as _bind
+    _bind(op, path, name=name, version=version, namespace=namespace)
 
 
-def declare(name: str, *, infer: Callable[..., Any], reference: Callable[..., Any], inputs: Sequence[str] = ("x",),
-            outputs: Sequence[str] = ("y",), attrs: Optional[dict] = None, doc: str = "",
-            macs: Optional[Callable[..., Any]] = None, replace: bool = False, **plugin: Any) -> PluginOp:
-    """Declare (register) a plugin op; ``plugin`` keywords fill :class:`Plugin`."""
-    opdef = OpDef(name=name, inputs=tuple(inputs), outputs=tuple(outputs), attrs=dict(attrs or {}), infer=infer,
-                  reference=reference, category="plugin", doc=doc.strip(), macs=macs, plugin=Plugin(**plugin))
-    register(opdef, replace=replace)
-    return PluginOp(opdef)
-
-
-__all__ = ["Plugin", "PluginOp", "declare"]
+__all__ = ["Plugin", "PluginOp", "Cpu", "PluginError", "declare", "load", "find", "available", "search_path",
+           "bind_library", "use_route", "ATTR_KINDS"]

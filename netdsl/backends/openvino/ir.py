@@ -49,6 +49,8 @@ def load_ir(path: Any, device: str = "CPU", precision: str = "f32", hint: str = 
     if not os.path.exists(p):
         raise NetdslError(f"OpenVINO IR {p} does not exist")
     t0 = time.perf_counter()
+    from ...plugins.openvino_ops import register_for_ir
+    register_for_ir(core(), p)  # plugin ops in the IR: their extensions first
     try:
         ov_model = core().read_model(p)
     except RuntimeError as e:
