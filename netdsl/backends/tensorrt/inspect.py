@@ -726,6 +726,10 @@ class Evaluator:
     def _einsum(self, l: Any, ins: list) -> Any:
         return np.einsum(l.equation, *ins)
 
+    def _plugin_v3(self, l: Any, ins: list) -> Any:
+        from ...plugins.tensorrt_plugin import evaluate_plugin_layer  # the plugin's declared reference
+        return evaluate_plugin_layer(l, ins, self.trt)
+
 
 def topological_order(net: Any) -> list[int]:
     """Layer indices in an order where every layer follows the producers of its inputs."""

@@ -946,6 +946,9 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
     lowered = Lowered(trt, builder, net, ctx, precision)
     if fold_bn:
         fold_batch_norm(ctx)
+    if any(get_op(n.op).plugin is not None for n in graph.nodes):
+        from ...plugins.tensorrt_lowering import prepare
+        prepare(ctx)  # plugin layers TensorRT-RTX's ONNX parser adds (into the still empty network)
     for v in graph.inputs:
         dims = dims_of(v.shape)
         lowered.input_dims[v.name] = dims

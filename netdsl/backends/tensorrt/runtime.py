@@ -270,6 +270,8 @@ class TensorRTModel(CompiledModel):
     def __init__(self, graph: Any, plan: bytes, trt: Any = None, device: int = 0):
         super().__init__(graph)
         self.plan = plan
+        from ...plugins.tensorrt_plugin import register_graph
+        register_graph(trt or _trt.load(), graph)  # plugin creators, for the plan's deserializer
         self.engine = Engine(plan, trt, device)
 
     def run(self, feeds: dict) -> dict:
