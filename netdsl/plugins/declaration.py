@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from ..dtypes import DType, as_dtype
+from ..dtypes import as_dtype
 from ..errors import NetdslError
 from ..ops.registry import OpDef, register
 
@@ -114,6 +114,8 @@ def _check(name: str, attrs: dict, p: Plugin) -> None:
         raise PluginError(f"plugin '{name}': dtypes: {e}") from None
     if not p.dtypes:
         raise PluginError(f"plugin '{name}': dtypes is empty")
+    if p.cuda is not None and hasattr(p.cuda, "plugin") and not p.cuda.plugin:
+        p.cuda.plugin = name  # kernel errors name the plugin
     if p.cpu is not None and p.cpu.source is not None and not p.cpu.source.is_file():
         raise PluginError(f"plugin '{name}': C++ source {p.cpu.source} does not exist")
 
@@ -177,10 +179,6 @@ def _redeclared(opdef: OpDef) -> bool:
     prev = getattr(old.reference, "__code__", None)
     return src is not None and prev is not None and os.path.abspath(src.co_filename) == \
         os.path.abspath(prev.co_filename)
-
-
-def is_float(dt: DType) -> bool:
-    return dt.is_float
 
 
 __all__ = ["Plugin", "PluginOp", "Cpu", "PluginError", "declare", "ATTR_KINDS"]

@@ -105,6 +105,9 @@ def _plugin_node(ctx: ExportContext, node: Node) -> None:
         a = attribute(ctx.onnx, k, val, opdef.attrs[k].kind if k in opdef.attrs else "any")
         if a is not None:
             ctx.nodes[-1].attribute.append(a)
+    if getattr(plugin, "namespace", None) is not None:  # how TensorRT's ONNX parser finds the plugin creator
+        ctx.nodes[-1].attribute.extend([ctx.onnx.helper.make_attribute("plugin_version", plugin.version),
+                                        ctx.onnx.helper.make_attribute("plugin_namespace", plugin.namespace)])
     ctx.value_info.extend(_value_info(ctx.onnx, o) for o in node.outputs)  # types for shape inference
 
 
@@ -135,7 +138,7 @@ def _check_opset(onnx: Any, opset: int) -> None:
                           f"(the newest the installed onnx {onnx.__version__} knows)")
 
 
-def _build(graph: Graph, opset: int, sink: TensorSink, onnx: Any) -> Any:
+def _build(graph: Graph, opset: int, sink: TensorSink, onnx: Any, decompose_plugins: bool = False) -> Any:
     graph.validate()
     ctx = ExportContext(graph, opset, onnx, sink)
     outputs = {id(v) for v in graph.outputs}
@@ -146,7 +149,8 @@ def _build(graph: Graph, opset: int, sink: TensorSink, onnx: Any) -> Any:
                 raise UnsupportedOpError(
                     f"ONNX export: layer '{node.name}' ({node.op}, {node.location}) has no ONNX exporter; "
                     "add one with netdsl.backends.onnx.register_export(op, fn)")
-            fn = _plugin_node
+            decomposition = getattr(get_op(node.op).plugin, "onnx", None)
+            fn = decomposition if decompose_plugins and decomposition is not None else _plugin_node
         ctx.current = node
         try:
             if node.op in ("constant", "parameter") and id(node.outputs[0]) in outputs:
@@ -180,25 +184,29 @@ def _constant_output(ctx: ExportContext, node: Node) -> None:
     ctx.add("Constant", [], [v.name], value=t)
 
 
-def to_model(graph: Graph, opset: int = MIN_OPSET) -> Any:
-    """The ``onnx.ModelProto`` of ``graph`` with every weight inline (must stay under 2 GB)."""
+def to_model(graph: Graph, opset: int = MIN_OPSET, decompose_plugins: bool = False) -> Any:
+    """The ``onnx.ModelProto`` of ``graph`` with every weight inline (must stay under 2 GB).
+
+    Plugins are custom-domain nodes, or with ``decompose_plugins`` their standard-ONNX decomposition
+    where the declaration has one (``onnx=``)."""
     onnx = import_onnx()
     _check_opset(onnx, opset)
     if weight_bytes(graph) > INLINE_LIMIT:
         raise NetdslError(f"network '{graph.name}' has {weight_bytes(graph) / 2**30:.2f} GB of weights: "
                           "too large for one ONNX protobuf; use export_onnx(graph, path) (external data)")
-    return _build(graph, opset, TensorSink(onnx, False), onnx)
+    return _build(graph, opset, TensorSink(onnx, False), onnx, decompose_plugins)
 
 
 def export_onnx(graph: Graph, path: Any, opset: int = MIN_OPSET, external_data: Optional[bool] = None,
                 external_threshold: int = 1024, external_location: Optional[str] = None, check: bool = True,
-                precision: Optional[str] = None, **_backend_opts: Any) -> str:
+                precision: Optional[str] = None, decompose_plugins: bool = False, **_backend_opts: Any) -> str:
     """Write ``graph`` as an ONNX model at ``path`` and return the path.
 
     ``opset``: 17 up to the newest the installed onnx knows. ``external_data``: None = automatically
     above 2 GB of weights, True = always, False = never; tensors of at least ``external_threshold``
     bytes then go to ``external_location`` (default ``<model file name>.data``, beside the model).
     ``check`` runs onnx.checker (full check, strict shape inference) on the written file.
+    ``decompose_plugins``: plugins with a standard-ONNX decomposition are written as that (see to_model).
     Other backend options of ``netdsl build`` (device, hint, cache_dir, workspace) do not apply and
     are ignored; ``precision`` must be f32 (the model keeps the network's dtypes).
     """
@@ -214,7 +222,7 @@ def export_onnx(graph: Graph, path: Any, opset: int = MIN_OPSET, external_data: 
                              external_location or os.path.basename(path) + ".data")
     sink = TensorSink(onnx, external, data_path, external_threshold)
     try:
-        model = _build(graph, opset, sink, onnx)
+        model = _build(graph, opset, sink, onnx, decompose_plugins)
     finally:
         sink.close()
     with open(path, "wb") as f:

@@ -37,12 +37,14 @@ class OnnxRuntimeModel(CompiledModel):
         for lib in custom_op_libraries:
             so.register_custom_ops_library(os.fspath(lib))
         self._tmp = None
+        if not custom_op_libraries:
+            _refuse_custom_plugins(graph)
         if weight_bytes(graph) > _export.INLINE_LIMIT:  # external data: go through a file
             self._tmp = tempfile.TemporaryDirectory(prefix="netdsl-onnx-")
             src: Any = export_onnx(graph, os.path.join(self._tmp.name, "model.onnx"), opset=opset,
-                                   external_data=True, check=False)
+                                   external_data=True, check=False, decompose_plugins=True)
         else:
-            self.model_proto = to_model(graph, opset=opset)
+            self.model_proto = to_model(graph, opset=opset, decompose_plugins=True)
             src = self.model_proto.SerializeToString()
         try:
             self.session = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
@@ -59,6 +61,20 @@ class OnnxRuntimeModel(CompiledModel):
         except Exception as e:  # ONNX Runtime names the node, which is the netdsl layer
             raise NetdslError(f"ONNX Runtime failed running network '{self.graph.name}': {e}") from e
         return dict(zip(self.output_names, outs))
+
+
+def _refuse_custom_plugins(graph: Graph) -> None:
+    """ONNX Runtime runs a plugin only through its standard-ONNX decomposition (or a custom-op library)."""
+    from ...errors import UnsupportedOpError
+    from ...ops import get_op
+    for node in graph.nodes:
+        p = get_op(node.op).plugin
+        if p is not None and getattr(p, "onnx", None) is None:
+            raise UnsupportedOpError(
+                f"onnx backend: plugin '{node.op}' (layer '{node.name}'{', ' + node.location if node.location else ''})"
+                " has no standard-ONNX decomposition (declare onnx=fn), so ONNX Runtime cannot run it; its "
+                "export is a custom-domain node (netdsl.export_onnx), which runs with an ONNX Runtime custom-op "
+                "library: compile(..., custom_op_libraries=[...])")
 
 
 __all__ = ["OnnxRuntimeModel", "import_ort"]
