@@ -57,7 +57,7 @@ class Case:
     dtypes: Optional[Sequence[str]] = None
     sizes: dict = field(default_factory=dict)
     feeds: Optional[Callable[..., list]] = None
-    tol: float = 10.0  # multiplier of the precision's tolerance
+    tol: float = 1.0  # multiplier of the precision's tolerance (netdsl.compare.TOLERANCES)
 
     def network(self, op: PluginOp) -> Any:
         import netdsl as nd

@@ -117,11 +117,17 @@ cmake_minimum_required(VERSION 3.13)
 project(netdsl_plugin_{p.name} CXX)
 set(CMAKE_CXX_STANDARD 17)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_VISIBILITY_PRESET hidden)
+set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
 find_package(OpenVINO REQUIRED COMPONENTS Runtime)
-add_library(netdsl_{p.name}_ov SHARED ext.cpp "{src}")
+# the author's code first, on its own: its errors come quickly
+add_library(netdsl_{p.name}_cpu OBJECT "{src}")
+target_include_directories(netdsl_{p.name}_cpu PRIVATE "{inc}")
+target_link_libraries(netdsl_{p.name}_cpu PRIVATE openvino::runtime)
+add_library(netdsl_{p.name}_ov SHARED ext.cpp $<TARGET_OBJECTS:netdsl_{p.name}_cpu>)
 target_include_directories(netdsl_{p.name}_ov PRIVATE "{inc}")
 target_link_libraries(netdsl_{p.name}_ov PRIVATE openvino::runtime)
-set_target_properties(netdsl_{p.name}_ov PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
 """
 
 
@@ -190,6 +196,7 @@ def _cached_or_build(p: Plugin, key: str) -> str:
         cmake_dir = openvino.utils.get_cmake_path()
         _run(p, ["cmake", "-S", str(tmp), "-B", str(tmp / "build"), "-DCMAKE_BUILD_TYPE=Release",
                  f"-DOpenVINO_DIR={cmake_dir}"])
+        _run(p, ["cmake", "--build", str(tmp / "build"), "--target", f"netdsl_{p.name}_cpu"])
         _run(p, ["cmake", "--build", str(tmp / "build"), "--parallel", "2"])
         out = tmp / "out"
         out.mkdir(mode=0o700)

@@ -203,9 +203,10 @@ def trace(opdef: Any, specs: Sequence[Optional[TensorSpec]], attrs: dict) -> Sha
     primary = first.dtype if first is not None else DType.float32
     try:
         outs = opdef.infer_specs(_rename(specs), attrs)
-    except NetdslError as e:
+    except Exception as e:  # e.g. int() of a Sym: the inference only works on static dims
         raise ShapeProgramError(f"plugin '{opdef.name}': its shape inference fails on symbolic input dims "
-                                f"({e}); shape inference must accept symbolic dims (netdsl.shapes.Sym)") from e
+                                f"({type(e).__name__}: {e}); shape inference must accept symbolic dims "
+                                "(netdsl.shapes.Sym: use + - * / on dims, never int())") from e
     ins = tuple("-" if s is None else ("T" if s.dtype == primary else s.dtype.value) for s in specs)
     outputs = []
     for k, o in enumerate(outs):

@@ -3,7 +3,7 @@ import pytest
 
 import netdsl as nd
 from netdsl.backends import reference
-from netdsl.errors import ShapeError
+from netdsl.errors import NetdslError, ShapeError
 from netdsl.ops import Attr, all_ops
 from netdsl.plugins import declare
 
@@ -47,8 +47,32 @@ def test_plugin_exports_as_custom_domain_node(tmp_path):
 
 def test_backend_without_implementation_names_the_plugin():
     pytest.importorskip("openvino", reason="openvino not installed")
-    with pytest.raises(nd.UnsupportedOpError, match="test_scaled_tanh"):
-        nd.compile(_net(), "openvino")
+    op = declare("test_scaled_tanh_nocpu", attrs={"alpha": Attr("float", 1.0)}, infer=_infer,
+                 reference=lambda x, *, alpha: np.tanh(x), cpu=None, replace=True)
+    net = nd.Network("q")
+    net.output(op(net.input("x", (2,))), "y")
+    with pytest.raises(NetdslError, match=r"plugin 'test_scaled_tanh_nocpu'.*no CPU implementation.*cpu=Cpu"):
+        nd.compile(net, "openvino")
+
+
+def test_plugin_without_cpu_code_runs_its_reference_on_openvino():
+    """The CPU quick route defaults to the reference: a declaration alone runs on OpenVINO."""
+    pytest.importorskip("openvino", reason="openvino not installed")
+    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(nd.compile(_net(), "openvino")(x=x)["y"], 2 * np.tanh(x), rtol=1e-6, atol=1e-7)
+
+
+def test_tensorrt_without_kernel_names_the_plugin_and_what_is_missing():
+    from netdsl.errors import BackendUnavailable
+    try:
+        from netdsl.backends.tensorrt import _trt
+        _trt.load()
+    except BackendUnavailable as e:
+        pytest.skip(f"no TensorRT: {e}")
+    from netdsl.backends import tensorrt as T
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    rep = T.check(_net().graph, {"x": x})
+    assert not rep.ok and "plugin 'test_scaled_tanh'" in str(rep) and "cuda=CudaKernel" in str(rep)
 
 
 def test_plugin_with_openvino_implementation_matches_reference():

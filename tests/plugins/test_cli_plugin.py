@@ -1,0 +1,38 @@
+"""``netdsl plugin new|test|list``: a scaffold that passes its own checks, and a broken one that fails."""
+from __future__ import annotations
+
+from netdsl.cli import main
+
+QUICK = "reference,openvino-python,onnx,tensorrt"
+
+
+def test_scaffold_passes_its_checks_and_a_wrong_reference_fails(tmp_path, capsys):
+    assert main(["plugin", "new", "scaffold_ok", "--dir", str(tmp_path)]) == 0
+    folder = tmp_path / "scaffold_ok"
+    assert sorted(f.name for f in folder.iterdir()) == ["cpu.cpp", "example.py", "kernel.cu", "plugin.py",
+                                                         "test_scaffold_ok.py"]
+    assert main(["plugin", "test", str(folder), "--backends", QUICK]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PASS vector-reference" in out and "plugin test: PASS" in out
+    # a reference that no longer matches the implementations: the decomposition run by ONNX Runtime disagrees
+    assert main(["plugin", "new", "scaffold_bad", "--dir", str(tmp_path)]) == 0
+    bad = tmp_path / "scaffold_bad" / "plugin.py"
+    bad.write_text(bad.read_text().replace("return alpha * x\n", "return alpha * x + 1e-2\n"))
+    assert main(["plugin", "test", str(bad.parent), "--backends", "reference,onnx"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL vector-onnx: AssertionError: y: max abs err" in out and "plugin test: FAIL" in out, out
+
+
+def test_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
+    assert main(["plugin", "new", "mish", "--dir", str(tmp_path)]) == 2
+    assert "'mish' is a catalogue op already" in capsys.readouterr().err
+    assert main(["plugin", "new", "Bad-Name", "--dir", str(tmp_path)]) == 2
+    assert "lower-case" in capsys.readouterr().err
+    assert main(["plugin", "new", "twice", "--dir", str(tmp_path)]) == 0
+    assert main(["plugin", "new", "twice", "--dir", str(tmp_path)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_list_shows_shipped_plugins(capsys):
+    assert main(["plugin", "list"]) == 0
+    assert "mish" in capsys.readouterr().out
