@@ -59,11 +59,13 @@ class Case:
     feeds: Optional[Callable[..., list]] = None
     tol: float = 1.0  # multiplier of the precision's tolerance (netdsl.compare.TOLERANCES)
 
-    def network(self, op: PluginOp) -> Any:
+    def network(self, op: PluginOp, static: bool = False) -> Any:
+        """The one-layer network; ``static=True`` gives symbols their test sizes."""
         import netdsl as nd
         net = nd.Network(f"{op.name}_{self.name}")
         dts = list(self.dtypes or ["float32"] * len(self.inputs))
-        xs = [net.input(f"x{i}", tuple(s), dt) for i, (s, dt) in enumerate(zip(self.inputs, dts))]
+        shapes = [tuple(self.sizes.get(d, 2) if static and isinstance(d, str) else d for d in s) for s in self.inputs]
+        xs = [net.input(f"x{i}", s, dt) for i, (s, dt) in enumerate(zip(shapes, dts))]
         ys = op(*xs, name=op.name, **self.attrs)
         ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
         for k, y in enumerate(ys):
@@ -188,14 +190,11 @@ def _reference(c: Check) -> str:
 
 
 def _bound(c: Check, net: Any) -> Any:
-    from ..backends.tensorrt.check import bind_symbols
-    return bind_symbols(net.graph, {s: c.case.sizes.get(s, 2) for v in net.graph.inputs for s in
-                                    _symbols(v.shape)})
+    return c.case.network(c.op, static=True).graph
 
 
-def _symbols(shape: Sequence[Any]) -> list[str]:
-    from ..shapes import symbols_of
-    return sorted(symbols_of(shape))
+def _plugin_node(c: Check, graph: Any) -> Any:
+    return next(n for n in graph.nodes if n.op == c.op.name)
 
 
 def _openvino(c: Check, route: str) -> str:
@@ -243,7 +242,7 @@ def _onnx(c: Check) -> str:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nodes[0].attribute}
     if attrs.get("plugin_version") != p.version.encode() or attrs.get("plugin_namespace") != p.namespace.encode():
         raise AssertionError(f"exported node lacks plugin_version/plugin_namespace: {attrs}")
-    node = net.graph.nodes[-1]
+    node = _plugin_node(c, net.graph)
     for k, v in node.attrs.items():
         if v is not None and k not in attrs:
             raise AssertionError(f"exported node lacks attribute {k!r}")
@@ -296,9 +295,8 @@ def _cuda_gpu(c: Check) -> str:
     from . import cuda
     from .shape_program import trace
     net, feeds, _ = _prepare(c)
-    node = net.graph.nodes[-1]
-    bound = _bound(c, net)
-    prog = trace(c.op.opdef, [v.spec for v in bound.nodes[-1].inputs], node.attrs)
+    node = _plugin_node(c, net.graph)
+    prog = trace(c.op.opdef, [v.spec for v in _plugin_node(c, _bound(c, net)).inputs], node.attrs)
     from ..backends.reference import run
     lines = []
     for dt in k.entries:

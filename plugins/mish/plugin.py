@@ -52,6 +52,9 @@ def to_onnx(ctx, node):
     ctx.add("Mul", [x, ctx.add1("Tanh", [ctx.add1("Softplus", [x])])], [ctx.out(node)])
 
 
+KERNEL = CudaKernel.from_file(str(HERE / "kernel.cu"), entries={"float32": "mish<float>", "float16": "mish<nd_half>"},
+                              launch=launch, plugin="fused_mish")
+
 fused_mish = declare(
     "fused_mish",
     version="1",
@@ -59,8 +62,7 @@ fused_mish = declare(
     dtypes=("float32", "float16"),
     infer=infer,
     reference=reference,
-    cuda=CudaKernel.from_file(str(HERE / "kernel.cu"), entries={"float32": "mish<float>", "float16": "mish<nd_half>"},
-                              launch=launch, plugin="fused_mish"),
+    cuda=KERNEL,
     cpu=Cpu(source=HERE / "cpu.cpp"),
     onnx=to_onnx,
     doc="Mish activation x * tanh(softplus(x)) as one kernel (TensorRT plugin, OpenVINO extension)",

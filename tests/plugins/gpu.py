@@ -57,16 +57,8 @@ def launchers() -> list[Any]:
 
 
 def load_plugin(name: str) -> Any:
-    """The module ``plugins/<name>/plugin.py`` of this checkout (declares the op on import)."""
-    import importlib.util
+    """The module ``plugins/<name>/plugin.py`` of this checkout (imported once, by netdsl's plugin loader)."""
     import os
-    import sys
+    from netdsl.plugins.loader import import_folder
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    mod_name = f"netdsl_shipped_plugin_{name}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, os.path.join(root, "plugins", name, "plugin.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_folder(os.path.join(root, "plugins", name))

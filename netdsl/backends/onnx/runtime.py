@@ -67,9 +67,10 @@ def _refuse_custom_plugins(graph: Graph) -> None:
     """ONNX Runtime runs a plugin only through its standard-ONNX decomposition (or a custom-op library)."""
     from ...errors import UnsupportedOpError
     from ...ops import get_op
+    from .table import TABLE
     for node in graph.nodes:
         p = get_op(node.op).plugin
-        if p is not None and getattr(p, "onnx", None) is None:
+        if p is not None and getattr(p, "onnx", None) is None and node.op not in TABLE:
             raise UnsupportedOpError(
                 f"onnx backend: plugin '{node.op}' (layer '{node.name}'{', ' + node.location if node.location else ''})"
                 " has no standard-ONNX decomposition (declare onnx=fn), so ONNX Runtime cannot run it; its "
