@@ -35,11 +35,13 @@ from .loader import available, find, load, search_path
 from .openvino_ops import use_route
 
 
-def bind_library(op: "PluginOp | str", path: str, *, name: "str | None" = None, version: "str | None" = None,
-                 namespace: "str | None" = None) -> None:
-    """Bind a compiled TensorRT plugin library (a ``.so`` with an IPluginCreatorV3One creator) to a
-    declaration: TensorRT then uses that creator (found by name/version/namespace, defaults: the
-    declaration's) instead of the generated IPluginV3."""
+def bind_library(op: "PluginOp | str", path: "str | None", *, name: "str | None" = None,
+                 version: "str | None" = None, namespace: "str | None" = None) -> None:
+    """Bind a compiled TensorRT plugin library (a ``.so`` whose creators TensorRT's registry loads) to a
+    declaration: TensorRT then uses its IPluginCreatorV3One creator (found by name, version and
+    namespace; defaults: the declaration's) instead of the generated IPluginV3. The creator gets the
+    declared attributes as fields (int/bool INT32, float FLOAT32, str CHAR, lists as arrays).
+    ``path=None`` binds a creator already registered (e.g. one of TensorRT's own plugins)."""
     from .tensorrt_plugin import bind_library as _bind
     _bind(op, path, name=name, version=version, namespace=namespace)
 

@@ -26,7 +26,7 @@ from ..errors import NetdslError
 from .declaration import Plugin, PluginError
 from .generated import is_generated
 from .shape_program import trace
-from .tensorrt_plugin import check_int32, dtype_name, make_plugin, register, trt_type
+from .tensorrt_plugin import check_int32, dtype_name, identity, make_plugin, register, trt_type
 
 PLACEHOLDER_DIM = 64
 
@@ -135,8 +135,9 @@ def prepare(ctx: Any) -> None:
         outputs += [onnx.helper.make_tensor_value_info(o, _onnx_type(onnx, t), None)
                     for o, t in zip(outs, prog.output_types(compute))]
         attrs = [attribute(onnx, k, v, p.opdef.attrs[k].kind) for k, v in node.attrs.items()]
-        n = onnx.helper.make_node(p.trt_name, ins, outs, name=node.name, domain=p.onnx_domain,
-                                  plugin_version=p.version, plugin_namespace=p.namespace)
+        name, version, namespace = identity(p)
+        n = onnx.helper.make_node(name, ins, outs, name=node.name, domain=p.onnx_domain,
+                                  plugin_version=version, plugin_namespace=namespace)
         n.attribute.extend(a for a in attrs if a is not None)
         if p.library is None:
             n.attribute.extend([onnx.helper.make_attribute("netdsl_shapes", prog.encode()),

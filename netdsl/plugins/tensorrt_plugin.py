@@ -299,24 +299,31 @@ def make_plugin(trt: Any, p: Plugin, attrs: dict, program: str, compute: str) ->
 
 # ---- compiled plugin libraries ---------------------------------------------------------------------
 class Library:
-    """A compiled TensorRT plugin library bound to a declaration (creator name/version/namespace)."""
+    """A compiled TensorRT plugin creator bound to a declaration: its library (None: a creator already in
+    the registry, e.g. one of TensorRT's own plugins) and the creator's name, version and namespace."""
 
-    def __init__(self, path: str, name: str, version: str, namespace: str):
+    def __init__(self, path: Optional[str], name: str, version: str, namespace: str):
         self.path, self.name, self.version, self.namespace = path, name, version, namespace
 
     def __repr__(self) -> str:
         return f"Library({self.path!r}, creator {self.name}/{self.version}/{self.namespace!r})"
 
 
-def bind_library(op: "PluginOp | str", path: str, *, name: Optional[str] = None, version: Optional[str] = None,
-                 namespace: Optional[str] = None) -> None:
+def bind_library(op: "PluginOp | str", path: Optional[str], *, name: Optional[str] = None,
+                 version: Optional[str] = None, namespace: Optional[str] = None) -> None:
     """See :func:`netdsl.plugins.bind_library`."""
     from .loader import load
     p = load(op).plugin if not isinstance(op, PluginOp) else op.plugin
-    if not os.path.isfile(path):
+    if path is not None and not os.path.isfile(path):
         raise PluginError(f"{p.describe()}: plugin library {path} does not exist")
-    p.library = Library(os.path.abspath(path), name or p.trt_name, version or p.version,
+    p.library = Library(None if path is None else os.path.abspath(path), name or p.trt_name, version or p.version,
                         p.namespace if namespace is None else namespace)
+
+
+def identity(p: Plugin) -> tuple[str, str, str]:
+    """(name, version, namespace) of the creator TensorRT uses for ``p`` (a bound creator's, or p's own)."""
+    lib = p.library
+    return (lib.name, lib.version, lib.namespace) if lib is not None else (p.trt_name, p.version, p.namespace)
 
 
 def load_library(trt: Any, p: Plugin) -> Any:
@@ -324,7 +331,7 @@ def load_library(trt: Any, p: Plugin) -> Any:
     lib = p.library
     registry = trt.get_plugin_registry()
     with _lock:
-        if lib.path not in _libraries:
+        if lib.path is not None and lib.path not in _libraries:
             try:
                 handle = registry.load_library(lib.path)
             except Exception as e:
@@ -333,11 +340,14 @@ def load_library(trt: Any, p: Plugin) -> Any:
                 raise PluginError(f"{p.describe()}: TensorRT could not load plugin library {lib.path} (see the "
                                   "TensorRT log: a missing dependency or no getCreators entry point)")
             _libraries[lib.path] = handle
+    from ..backends.tensorrt._trt import take_errors
     creator = registry.get_creator(lib.name, lib.version, lib.namespace)
+    take_errors(trt)  # the registry logs an error for a missing creator: reported below instead
     if creator is None:
         found = sorted(f"{c.name}/{c.plugin_version}/{c.plugin_namespace!r}" for c in registry.all_creators)
-        raise PluginError(f"{p.describe()}: plugin library {lib.path} has no creator {lib.name} version "
-                          f"{lib.version} in namespace {lib.namespace!r}; registered: {', '.join(found[-12:])}")
+        where = f"plugin library {lib.path}" if lib.path else "TensorRT's plugin registry"
+        raise PluginError(f"{p.describe()}: {where} has no creator {lib.name} version {lib.version} in namespace "
+                          f"{lib.namespace!r}; registered: {', '.join(found[-12:])}")
     return creator
 
 
@@ -374,5 +384,5 @@ def evaluate_plugin_layer(layer: Any, inputs: list, trt: Any) -> list:
     return outs
 
 
-__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library",
+__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity",
            "encode_fields", "decode_fields", "field_types", "read_plugin_layer", "evaluate_plugin_layer"]

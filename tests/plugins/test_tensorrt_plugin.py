@@ -173,3 +173,156 @@ def test_parser_route_works_in_a_fresh_process_without_ld_library_path():
     env = {k: v for k, v in __import__("os").environ.items() if k != "LD_LIBRARY_PATH"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0 and res.stdout.strip().endswith("True"), res.stderr[-2000:]
+
+
+def _ort_roi_align(x, rois, batch_indices, *, coordinate_transformation_mode, mode, output_height, output_width,
+                   sampling_ratio, spatial_scale):
+    """ONNX RoiAlign run by ONNX Runtime: an implementation independent of TensorRT's and of netdsl."""
+    import onnx
+    import onnxruntime as ort
+    h = onnx.helper
+    node = h.make_node("RoiAlign", ["x", "rois", "idx"], ["y"], mode=["avg", "max"][mode],
+                       coordinate_transformation_mode=["output_half_pixel", "half_pixel"][coordinate_transformation_mode],
+                       output_height=output_height, output_width=output_width, sampling_ratio=sampling_ratio,
+                       spatial_scale=spatial_scale)
+    f = onnx.TensorProto.FLOAT
+    g = h.make_graph([node], "r", [h.make_tensor_value_info("x", f, None), h.make_tensor_value_info("rois", f, None),
+                                   h.make_tensor_value_info("idx", onnx.TensorProto.INT64, None)],
+                     [h.make_tensor_value_info("y", f, None)])
+    sess = ort.InferenceSession(h.make_model(g, opset_imports=[h.make_opsetid("", 16)]).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x.astype(np.float32), "rois": rois.astype(np.float32),
+                           "idx": batch_indices.astype(np.int64)})[0]
+
+
+def test_a_bound_compiled_creator_is_found_by_name_version_namespace_and_read_back():
+    """ROIAlign_TRT (version 2, namespace ''), a compiled IPluginV3 creator TensorRT itself registers, bound
+    to a declaration: the layer is made by that creator from the declared attributes and the CPU proof
+    reads the compiled plugin back (its identity and serialized fields) and evaluates the declaration."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    from netdsl.dtypes import DType
+    from netdsl.graph import TensorSpec
+    if trt.get_plugin_registry().get_creator("ROIAlign_TRT", "2", "") is None:
+        pytest.skip("this TensorRT registers no ROIAlign_TRT version 2")
+    _trt.take_errors(trt)
+
+    def infer(x, rois, idx, *, output_height, output_width, **_):
+        return TensorSpec(x.dtype, (rois.shape[0], x.shape[1], output_height, output_width))
+    ints = ("coordinate_transformation_mode", "mode", "output_height", "output_width", "sampling_ratio")
+    op = declare("test_roi_align", inputs=("x", "rois", "batch_indices"), infer=infer, reference=_ort_roi_align,
+                 attrs={**{k: Attr("int") for k in ints}, "spatial_scale": Attr("float")}, replace=True)
+    with pytest.raises(PluginError, match="registry has no creator ROIAlign_TRT version 9"):
+        bind_library(op, None, name="ROIAlign_TRT", version="9", namespace="")
+        lower(_roi_net(op).graph, trt)
+    bind_library(op, None, name="ROIAlign_TRT", version="2", namespace="")
+    usable, why = T.can_execute()
+    if not usable:  # ROIAlign_TRT's constructor queries the CUDA device
+        with pytest.raises(PluginError, match=r"roi.*ROIAlign_TRT.*Could not create the plugin"):
+            lower(_roi_net(op).graph, trt)
+        pytest.skip(f"TensorRT's ROIAlign_TRT can only be created with a usable GPU ({why})")
+    net = _roi_net(op)
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 20, (5, 2))
+    feeds = {"x": rng.standard_normal((2, 3, 16, 16)).astype(np.float32),
+             "rois": np.concatenate([xy, xy + rng.uniform(2, 12, (5, 2))], 1).astype(np.float32),
+             "idx": rng.integers(0, 2, 5).astype(np.int32)}
+    rep = T.check(net.graph, feeds)
+    assert rep.ok, str(rep)
+    (layer,) = _plugin_layers(lower(net.graph, trt).network)
+    layer.__class__ = trt.IPluginV3Layer
+    core = layer.plugin.get_capability_interface(trt.PluginCapabilityType.CORE)
+    assert (core.plugin_name, core.plugin_version, core.plugin_namespace) == ("ROIAlign_TRT", "2", "")
+    assert type(layer.plugin).__module__.startswith("tensorrt")  # TensorRT's compiled plugin, not netdsl's
+    p, attrs = tensorrt_plugin.read_plugin_layer(layer, trt)
+    assert p is op.plugin and attrs["output_height"] == 4 and attrs["spatial_scale"] == 0.5
+
+
+def _roi_net(op):
+    net = nd.Network("roi")
+    y = op(net.input("x", (2, 3, 16, 16)), net.input("rois", (5, 4)), net.input("idx", (5,), "int32"), name="roi",
+           coordinate_transformation_mode=1, mode=0, output_height=4, output_width=3, sampling_ratio=2,
+           spatial_scale=0.5)
+    net.output(y, "y")
+    return net
+
+
+def test_a_creator_registered_outside_netdsl_is_bound_by_name_version_namespace():
+    """A plugin creator netdsl did not generate (written by hand against TensorRT's Python API, registered
+    in namespace 'acme'), bound to a declaration: TensorRT builds the layer with it from the declared
+    attributes, and the CPU proof reads it back through TensorRT's plugin interfaces."""
+    made = []
+
+    class Scale(trt.IPluginV3, trt.IPluginV3OneCore, trt.IPluginV3OneBuild, trt.IPluginV3OneRuntime):
+        def __init__(self, factor):
+            for base in (trt.IPluginV3, trt.IPluginV3OneCore, trt.IPluginV3OneBuild, trt.IPluginV3OneRuntime):
+                base.__init__(self)
+            self.plugin_name, self.plugin_version, self.plugin_namespace = "AcmeScale", "3", "acme"
+            self.num_outputs, self.factor = 1, factor
+
+        def get_capability_interface(self, kind):
+            return self
+
+        def get_output_data_types(self, types):
+            return [types[0]]
+
+        def get_output_shapes(self, inputs, shape_inputs, builder):
+            return [trt.DimsExprs(inputs[0])]
+
+        def supports_format_combination(self, pos, io, n):
+            return io[pos].desc.type == trt.DataType.FLOAT and io[pos].desc.format == trt.TensorFormat.LINEAR
+
+        def configure_plugin(self, i, o):
+            pass
+
+        def on_shape_change(self, i, o):
+            pass
+
+        def set_tactic(self, t):
+            pass
+
+        def attach_to_context(self, c):
+            return self.clone()
+
+        def get_fields_to_serialize(self):
+            self.keep = np.array([self.factor], np.float32)
+            return trt.PluginFieldCollection([trt.PluginField("factor", self.keep, trt.PluginFieldType.FLOAT32)])
+
+        def enqueue(self, *args):
+            raise RuntimeError("CPU test")
+
+        def clone(self):
+            c = Scale(self.factor)
+            made.append(c)
+            return c
+
+    class Creator(trt.IPluginCreatorV3One):
+        def __init__(self):
+            trt.IPluginCreatorV3One.__init__(self)
+            self.name, self.plugin_version, self.plugin_namespace = "AcmeScale", "3", "acme"
+            self.field_names = trt.PluginFieldCollection([trt.PluginField("factor", np.array([], np.float32),
+                                                                          trt.PluginFieldType.FLOAT32)])
+
+        def create_plugin(self, name, fc, phase):
+            p = Scale(float(np.asarray(fc[0].data)[0]))
+            made.append(p)
+            return p
+
+    creator = Creator()
+    registry = trt.get_plugin_registry()
+    if registry.get_creator("AcmeScale", "3", "acme") is None:
+        assert registry.register_creator(creator, "acme")
+    _trt.take_errors(trt)
+    op = declare("test_acme_scale", attrs={"factor": Attr("float")}, infer=lambda x, factor: x,
+                 reference=lambda x, factor: x * factor, replace=True)
+    bind_library(op, None, name="AcmeScale", version="3", namespace="acme")
+    net = nd.Network("acme")
+    net.output(op(nd.relu(net.input("x", ("N", 4))), factor=-2.5, name="scale"), "y")
+    x = np.random.default_rng(8).standard_normal((3, 4)).astype(np.float32)
+    rep = T.check(net.graph, {"x": x})
+    assert rep.ok, str(rep)
+    assert made and made[0].factor == -2.5  # the hand-made creator built the layer from the declared attribute
+    lowered = lower(net.graph, trt)
+    (layer,) = _plugin_layers(lowered.network)
+    layer.__class__ = trt.IPluginV3Layer
+    p, attrs = tensorrt_plugin.read_plugin_layer(layer, trt)
+    assert p is op.plugin and attrs == {"factor": -2.5}
