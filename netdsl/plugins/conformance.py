@@ -251,7 +251,10 @@ def _onnx(c: Check) -> str:
                 "so it is not run)")
     _engine("onnxruntime", "pip install onnxruntime")
     got = nd.compile(net, "onnx")(feeds)
-    return "decomposition run by ONNX Runtime: " + _compare(c, got, ref)
+    try:
+        return "decomposition run by ONNX Runtime: " + _compare(c, got, ref)
+    except AssertionError as e:
+        raise AssertionError(f"the declared ONNX decomposition (onnx=) disagrees with the reference: {e}") from None
 
 
 def _tensorrt(c: Check) -> str:
@@ -333,6 +336,13 @@ def foreign_stream() -> tuple[int, Any]:
     raise Skip("no NVIDIA GPU (neither torch nor cupy sees a CUDA device)")
 
 
+def example_backends(op: PluginOp) -> list[str]:
+    """The ``netdsl check`` backends a network using ``op`` can be checked on here (the ``onnx`` backend
+    only when the plugin has a decomposition ONNX Runtime can run)."""
+    names = ["reference", "openvino"] + (["onnx"] if op.plugin.onnx is not None else []) + ["tensorrt"]
+    return available_backends(names)
+
+
 def available_backends(names: Sequence[str] = ("reference", "openvino", "onnx", "tensorrt")) -> list[str]:
     """The ``netdsl check`` backends among ``names`` whose engines are installed here."""
     import importlib.util
@@ -359,4 +369,5 @@ _RUNNERS: dict[str, Callable[[Check], str]] = {
 }
 
 
-__all__ = ["Case", "Check", "Skip", "checks", "run_all", "BACKENDS", "foreign_stream", "available_backends"]
+__all__ = ["Case", "Check", "Skip", "checks", "run_all", "BACKENDS", "foreign_stream", "available_backends",
+           "example_backends"]

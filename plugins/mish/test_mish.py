@@ -38,5 +38,5 @@ def test_reference_matches_pytorch():
 
 def test_example_passes_netdsl_check(capsys):
     from netdsl.cli import main
-    backends = conformance.available_backends(("reference", "openvino", "onnx", "tensorrt"))
+    backends = conformance.example_backends(PLUGIN)
     assert main(["check", str(HERE / "example.py"), "--backends", ",".join(backends)]) == 0, capsys.readouterr().out
