@@ -20,7 +20,9 @@ def test_scaffold_passes_its_checks_and_a_wrong_reference_fails(tmp_path, capsys
     bad.write_text(bad.read_text().replace("return alpha * x\n", "return alpha * x + 1e-2\n"))
     assert main(["plugin", "test", str(bad.parent), "--backends", "reference,onnx"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL vector-onnx: AssertionError: y: max abs err" in out and "plugin test: FAIL" in out, out
+    assert "FAIL vector-onnx: AssertionError: the declared ONNX decomposition (onnx=) disagrees with the " \
+           "reference: y: max abs err" in out
+    assert "plugin test: FAIL" in out, out
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
