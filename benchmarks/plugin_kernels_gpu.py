@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from netdsl.plugins.cuda import launch  # noqa: E402
-from tests.plugins.gpu import load_plugin  # noqa: E402
+from tests.plugins.helpers import load_plugin  # noqa: E402
 
 
 def gpu_ms(fn, iters: int, stream) -> float:

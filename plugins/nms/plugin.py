@@ -30,7 +30,7 @@ from netdsl.dtypes import DType
 from netdsl.errors import ShapeError
 from netdsl.graph import TensorSpec
 from netdsl.ops import Attr
-from netdsl.plugins import declare
+from netdsl.plugins import Cpu, declare
 from netdsl.plugins.cuda import CudaKernel, KernelError, Launch, ceil_div
 
 DTYPES = ("float32", "float16")
@@ -189,8 +189,9 @@ KERNEL = CudaKernel.from_file(os.path.join(os.path.dirname(__file__), "kernel.cu
                               launch=geometry, plugin="nms", options=("--std=c++17", "--fmad=false"))
 
 nms = declare(
-    "nms", inputs=("boxes", "scores"), outputs=("detections", "count"), infer=infer, reference=reference,
-    replace=True,
+    "nms", version="1", namespace="netdsl", dtypes=DTYPES, cuda=KERNEL,
+    cpu=Cpu(source=os.path.join(os.path.dirname(__file__), "cpu.cpp")), onnx=to_onnx,
+    inputs=("boxes", "scores"), outputs=("detections", "count"), infer=infer, reference=reference,
     attrs={"iou_threshold": Attr("float", 0.45), "score_threshold": Attr("float", 0.25),
            "max_detections": Attr("int", 100), "box_format": Attr("str", "xyxy", choices=("xyxy", "cxcywh"))},
     doc=__doc__ or "")

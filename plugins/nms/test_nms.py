@@ -8,8 +8,9 @@ import pytest
 import netdsl as nd
 from netdsl.backends import reference
 from netdsl.errors import ShapeError
+from netdsl.plugins import conformance
 from netdsl.plugins.cuda import run_arrays
-from tests.plugins.gpu import gpu_stream, launchers, load_plugin
+from tests.plugins.helpers import check_example, gpu_stream, launchers, load_plugin
 
 P = load_plugin("nms")
 
@@ -139,6 +140,33 @@ def test_reference_matches_onnxruntime_non_max_suppression(box_format):
     for i in range(n):
         picks = P.select(boxes[i], scores[i], iou_thr, score_thr, b * c, box_format)
         assert {(cl, bx) for _, cl, bx in picks} == {(int(cl), int(bx)) for bi, cl, bx in selected if bi == i}
+
+
+def _feeds(rng, shapes):
+    """Clustered integer-corner boxes and distinct scores k/2048, exact in float16 too (no ties: ONNX
+    Runtime's NonMaxSuppression visits equal scores in its own order)."""
+    (n, b, _), (_, _, c) = shapes
+    boxes, _ = random_problem(rng, n, b, c, integer=True)
+    scores = np.stack([rng.choice(np.arange(1, 2048), b * c, replace=False).reshape(b, c) / 2048 for _ in range(n)])
+    return [boxes, scores]
+
+
+CASES = [
+    conformance.Case("detections", [("N", 120, 4), ("N", 120, 3)], dict(max_detections=20), sizes={"N": 2},
+                     feeds=_feeds),
+    conformance.Case("cxcywh_any_count", [("N", "B", 4), ("N", "B", 2)],
+                     dict(max_detections=300, iou_threshold=0.3, score_threshold=0.1, box_format="cxcywh"),
+                     sizes={"N": 2, "B": 90}, feeds=_feeds),
+]
+
+
+@pytest.mark.parametrize("check", conformance.checks(P.nms, CASES), ids=str)
+def test_conformance(check):
+    check.run_test()
+
+
+def test_example_passes_netdsl_check():
+    check_example("nms")
 
 
 def _net(bshape, sshape, **attrs):

@@ -22,7 +22,7 @@ import numpy as np
 from netdsl.errors import ShapeError
 from netdsl.graph import TensorSpec
 from netdsl.ops import Attr
-from netdsl.plugins import declare
+from netdsl.plugins import Cpu, declare
 from netdsl.plugins.cuda import CudaKernel, Launch, ceil_div, numel
 from netdsl.shapes import dim_div
 
@@ -101,7 +101,9 @@ KERNEL = CudaKernel.from_file(os.path.join(os.path.dirname(__file__), "kernel.cu
                               launch=geometry, plugin="reorg")
 
 reorg = declare(
-    "reorg", inputs=("x",), outputs=("y",), infer=infer, reference=reference, replace=True,
+    "reorg", version="1", namespace="netdsl", dtypes=DTYPES, cuda=KERNEL,
+    cpu=Cpu(source=os.path.join(os.path.dirname(__file__), "cpu.cpp")), onnx=to_onnx,
+    inputs=("x",), outputs=("y",), infer=infer, reference=reference,
     attrs={"block": Attr("int", 2, doc="block size b"),
            "mode": Attr("str", "space_to_depth", choices=MODES, doc="channel ordering")},
     doc=__doc__ or "")

@@ -8,10 +8,29 @@ import pytest
 import netdsl as nd
 from netdsl.backends import reference
 from netdsl.errors import ShapeError
+from netdsl.plugins import conformance
 from netdsl.plugins.cuda import run_arrays
-from tests.plugins.gpu import gpu_stream, launchers, load_plugin
+from tests.plugins.helpers import check_example, gpu_stream, launchers, load_plugin
 
 P = load_plugin("reorg")
+
+CASES = [
+    conformance.Case("space_to_depth", [("N", 8, "H", "W")], {"block": 2, "mode": "space_to_depth"},
+                     sizes={"N": 2, "H": 6, "W": 4}),
+    conformance.Case("focus", [("N", 3, 8, 6)], {"block": 2, "mode": "focus"}, sizes={"N": 3}),
+    conformance.Case("darknet", [("N", 16, "H", "W")], {"block": 2, "mode": "darknet"},
+                     sizes={"N": 2, "H": 4, "W": 6}),
+    conformance.Case("block3", [(1, 5, 9, 6)], {"block": 3, "mode": "space_to_depth"}),
+]
+
+
+@pytest.mark.parametrize("check", conformance.checks(P.reorg, CASES), ids=str)
+def test_conformance(check):
+    check.run_test()
+
+
+def test_example_passes_netdsl_check():
+    check_example("reorg")
 
 
 def darknet_reorg_cpu(x: np.ndarray, stride: int) -> np.ndarray:

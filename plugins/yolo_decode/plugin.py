@@ -21,7 +21,7 @@ import numpy as np
 from netdsl.errors import ShapeError
 from netdsl.graph import TensorSpec
 from netdsl.ops import Attr
-from netdsl.plugins import declare
+from netdsl.plugins import Cpu, declare
 from netdsl.plugins.cuda import CudaKernel, Launch, ceil_div
 
 DTYPES = ("float32", "float16")
@@ -129,7 +129,9 @@ KERNEL = CudaKernel.from_file(os.path.join(os.path.dirname(__file__), "kernel.cu
                               launch=geometry, plugin="yolo_decode")
 
 yolo_decode = declare(
-    "yolo_decode", inputs=("x",), outputs=("boxes", "scores"), infer=infer, reference=reference, replace=True,
+    "yolo_decode", version="1", namespace="netdsl", dtypes=DTYPES, cuda=KERNEL,
+    cpu=Cpu(source=os.path.join(os.path.dirname(__file__), "cpu.cpp")), onnx=to_onnx,
+    inputs=("x",), outputs=("boxes", "scores"), infer=infer, reference=reference,
     attrs={"anchors": Attr("floats", doc="(w, h) pairs in pixels"),
            "stride": Attr("float", doc="pixels per cell"),
            "num_classes": Attr("int"),

@@ -10,11 +10,29 @@ import pytest
 import netdsl as nd
 from netdsl.backends import reference
 from netdsl.errors import ShapeError
+from netdsl.plugins import conformance
 from netdsl.plugins.cuda import run_arrays
-from tests.plugins.gpu import gpu_stream, launchers, load_plugin
+from tests.plugins.helpers import check_example, gpu_stream, launchers, load_plugin
 
 P = load_plugin("yolo_decode")
 ANCHORS = (10.0, 14.0, 23.0, 27.0, 37.0, 58.0)   # yolov3-tiny mask 0,1,2
+
+CASES = [
+    conformance.Case("yolov3", [("N", 3 * (5 + 4), 5, 6)], dict(anchors=ANCHORS, stride=32.0, num_classes=4),
+                     sizes={"N": 2}),
+    conformance.Case("yolov4_cxcywh_any_size", [("N", 3 * (5 + 2), "H", "W")],
+                     dict(anchors=ANCHORS, stride=16.0, num_classes=2, scale_x_y=1.05, box_format="cxcywh"),
+                     sizes={"N": 2, "H": 4, "W": 3}),
+]
+
+
+@pytest.mark.parametrize("check", conformance.checks(P.yolo_decode, CASES), ids=str)
+def test_conformance(check):
+    check.run_test()
+
+
+def test_example_passes_netdsl_check():
+    check_example("yolo_decode")
 
 
 def darknet_boxes(x: np.ndarray, anchors, net_w: int, net_h: int, classes: int, scale_x_y: float = 1.0):

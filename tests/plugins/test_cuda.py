@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from netdsl.plugins.cuda import CudaKernel, KernelError, Launch, ceil_div, compile_kernel, launch, numel, run_arrays
-from tests.plugins.gpu import gpu_stream, launchers, needs_nvrtc
+from tests.plugins.helpers import gpu_stream, launchers, needs_nvrtc
 
 SAXPY = r"""
 #include "netdsl_cuda.h"

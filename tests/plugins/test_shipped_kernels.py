@@ -7,7 +7,7 @@ import os
 import pytest
 
 from netdsl.plugins.cuda import compile_kernel, supported_archs
-from tests.plugins.gpu import load_plugin, needs_nvrtc
+from tests.plugins.helpers import load_plugin, needs_nvrtc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = sorted(d for d in os.listdir(os.path.join(ROOT, "plugins"))

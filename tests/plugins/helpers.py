@@ -1,5 +1,5 @@
-"""Skips and streams for the plugin kernel tests: GPU tests launch on a stream that torch (or cupy)
-created, never one netdsl made, as TensorRT's enqueue does."""
+"""Helpers of the shipped plugins' own tests: NVRTC availability, a CUDA stream that torch (or cupy)
+created, never netdsl, as TensorRT's enqueue gets, and the launchers to try."""
 from __future__ import annotations
 
 import importlib.util
@@ -26,26 +26,16 @@ _STREAMS: list = []
 
 def gpu_stream() -> int:
     """A stream created by torch (cupy if torch has no CUDA), as an int; skips without an NVIDIA GPU."""
+    from netdsl.plugins.conformance import Skip, foreign_stream
     reason = _nvrtc_reason()
     if reason:
         pytest.skip(f"no NVIDIA GPU test: {reason}")
     try:
-        import torch
-        if torch.cuda.is_available():
-            s = torch.cuda.Stream()
-            _STREAMS.append(s)
-            return int(s.cuda_stream)
-    except ImportError:
-        pass
-    try:
-        import cupy
-        if cupy.cuda.runtime.getDeviceCount() > 0:
-            s = cupy.cuda.Stream(non_blocking=True)
-            _STREAMS.append(s)
-            return int(s.ptr)
-    except Exception:
-        pass
-    pytest.skip("no NVIDIA GPU (neither torch nor cupy sees a CUDA device)")
+        handle, owner = foreign_stream()
+    except Skip as e:
+        pytest.skip(str(e))
+    _STREAMS.append(owner)
+    return handle
 
 
 def launchers() -> list[Any]:
@@ -57,8 +47,18 @@ def launchers() -> list[Any]:
 
 
 def load_plugin(name: str) -> Any:
-    """The module ``plugins/<name>/plugin.py`` of this checkout (imported once, by netdsl's plugin loader)."""
+    """The module of the shipped ``plugins/<name>/plugin.py`` (declares the op on first import)."""
     import os
     from netdsl.plugins.loader import import_folder
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return import_folder(os.path.join(root, "plugins", name))
+
+
+def check_example(name: str) -> None:
+    """``netdsl check plugins/<name>/example.py`` on every backend installed here passes."""
+    import os
+    from netdsl.cli import main
+    from netdsl.plugins.conformance import available_backends
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    backends = available_backends(("reference", "openvino", "onnx", "tensorrt"))
+    assert main(["check", os.path.join(root, "plugins", name, "example.py"), "--backends", ",".join(backends)]) == 0
