@@ -8,13 +8,28 @@ linear head convolutions), ``<i>`` being darknet's layer index, so::
 
 Darknet-isms reproduced: leaky ReLU 0.1; the 6th max-pool is size 2 stride 1 padded on the
 bottom/right only (keeps 13x13); nearest 2x up-sampling; route = channel concat.
-Outputs ``yolo0`` (batch, 3, size/32, size/32, 5+classes) and ``yolo1`` (batch, 3, size/16, size/16,
-5+classes): sigmoid(x, y), raw exp(w, h) factors, sigmoid(objectness, classes), per anchor.
+
+Outputs (``output=``):
+
+- ``"boxes"`` (default): ``boxes`` (batch, K, 4) in pixels (x1, y1, x2, y2) and ``scores`` (batch, K,
+  classes) = objectness x class probability, K = 3 * ((size/32)^2 + (size/16)^2): both heads decoded
+  by the ``yolo_decode`` plugin (plugins/yolo_decode) with the cfg's anchors and masks;
+- ``"detections"``: those boxes through the ``nms`` plugin: ``detections`` (batch, 100, 6) rows
+  [x1, y1, x2, y2, score, class] and ``count`` (batch,);
+- ``"heads"``: the raw heads as darknet's [yolo] layers see them, ``yolo0`` (batch, 3, size/32,
+  size/32, 5+classes) and ``yolo1`` (batch, 3, size/16, size/16, 5+classes): sigmoid(x, y), raw
+  exp(w, h) factors, sigmoid(objectness, classes), per anchor.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import netdsl as nd
 from netdsl import nn
+
+ANCHORS = (10, 14, 23, 27, 37, 58, 81, 82, 135, 169, 344, 319)    # yolov3-tiny.cfg [yolo] anchors
+MASKS = ((3, 4, 5), (0, 1, 2))                                    # head 0 (stride 32), head 1 (stride 16)
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
 
 class ConvBN(nn.Module):
@@ -40,7 +55,7 @@ class Head(nn.Module):
         return self.conv(x)
 
 
-def decode(p: nd.Tensor, classes: int) -> nd.Tensor:
+def activate(p: nd.Tensor, classes: int) -> nd.Tensor:
     """(N, 3*(5+C), H, W) -> (N, 3, H, W, 5+C) with darknet's [yolo] activations (no anchors/grid)."""
     h, w = p.shape[2], p.shape[3]
     p = p.reshape(0, 3, 5 + classes, h, w).transpose(0, 1, 3, 4, 2)
@@ -82,18 +97,47 @@ class YoloV3Tiny(nn.Module):
         u = nd.interpolate(self.layer(18)(x13), scale_factor=2, mode="nearest", name="19.upsample")
         r = nd.concat([u, route8], axis=1, name="20.route")
         y1 = self.layer(22)(self.layer(21)(r))
-        return decode(y0, self.classes), decode(y1, self.classes)
+        return y0, y1                                       # raw head convolutions (strides 32, 16)
 
 
-def network(batch: int | str = "N", size: int = 416, classes: int = 80, weights: str | None = None) -> nd.Network:
-    """YOLOv3-tiny on (batch, 3, size, size) (size a multiple of 32)."""
+def decode_boxes(heads: tuple, size: int, classes: int) -> tuple:
+    """Both heads through the yolo_decode plugin, concatenated: boxes (N, K, 4), scores (N, K, classes)."""
+    from netdsl.plugins import load
+    yolo_decode = load(PLUGINS / "yolo_decode")
+    boxes, scores = [], []
+    for i, (head, mask) in enumerate(zip(heads, MASKS)):
+        anchors = [float(v) for m in mask for v in ANCHORS[2 * m:2 * m + 2]]
+        b, s = yolo_decode(head, anchors=anchors, stride=float(size // head.shape[2]), num_classes=classes,
+                           name=f"{16 + 7 * i}.yolo")                       # darknet layers 16 and 23
+        boxes.append(b)
+        scores.append(s)
+    return nd.concat(boxes, axis=1, name="boxes"), nd.concat(scores, axis=1, name="scores")
+
+
+def network(batch: int | str = "N", size: int = 416, classes: int = 80, weights: str | None = None,
+            output: str = "boxes") -> nd.Network:
+    """YOLOv3-tiny on (batch, 3, size, size) (size a multiple of 32); ``output``: boxes | detections | heads."""
     if size % 32:
         raise ValueError(f"yolov3_tiny: size {size} must be a multiple of 32")
+    if output not in ("boxes", "detections", "heads"):
+        raise ValueError(f"yolov3_tiny: output {output!r} must be boxes, detections or heads")
     net = nd.Network("yolov3_tiny")
     x = net.input("data", (batch, 3, size, size))
-    y0, y1 = YoloV3Tiny(classes)(x)
-    net.output(y0, "yolo0")
-    net.output(y1, "yolo1")
+    heads = YoloV3Tiny(classes)(x)
+    if output == "heads":
+        net.output(activate(heads[0], classes), "yolo0")
+        net.output(activate(heads[1], classes), "yolo1")
+    else:
+        boxes, scores = decode_boxes(heads, size, classes)
+        if output == "boxes":
+            net.output(boxes, "boxes")
+            net.output(scores, "scores")
+        else:
+            from netdsl.plugins import load
+            detections, count = load(PLUGINS / "nms")(boxes, scores, iou_threshold=0.45, score_threshold=0.25,
+                                                       max_detections=100, name="nms")
+            net.output(detections, "detections")
+            net.output(count, "count")
     if weights:
         net.load_weights(weights)
     return net
@@ -101,3 +145,16 @@ def network(batch: int | str = "N", size: int = 416, classes: int = 80, weights:
 
 def small() -> nd.Network:
     return network(size=64, classes=3)
+
+
+def heads() -> nd.Network:
+    """The raw heads (``output="heads"``), as darknet's [yolo] layers take them."""
+    return network(output="heads")
+
+
+def detector() -> nd.Network:
+    """Boxes through per-class NMS: ``detections`` (N, 100, 6) and ``count`` (N,).
+
+    NMS decisions are discontinuous: with random weights many scores round to 1.0 in float32, so a
+    float32 engine and the float64 reference may keep different boxes; check ``network()`` instead."""
+    return network(output="detections")
