@@ -26,6 +26,7 @@ Nothing here is imported by ``import netdsl``; cuda-python/cupy load on first co
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -105,6 +106,7 @@ class CudaKernel:
     cache_dir: Optional[str] = None
     include_dirs: Sequence[str] = ()   # for #include "..." (their headers are part of the cache key)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _digests: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.entries = {as_dtype(k).value: v for k, v in dict(self.entries).items()}
@@ -128,7 +130,14 @@ class CudaKernel:
         return self.entries[d]
 
     def digest(self, arch: str) -> str:
-        """Cache key: source, prelude, headers of ``include_dirs``, options, entries and target."""
+        """Cache key: source, prelude, headers of ``include_dirs``, options, entries and target
+        (computed once per target: a kernel's files are read when it is first compiled)."""
+        hit = self._digests.get(arch)
+        if hit is None:
+            hit = self._digests[arch] = self._hash(arch)
+        return hit
+
+    def _hash(self, arch: str) -> str:
         h = hashlib.sha256()
         for part in (self.source, PRELUDE, arch, repr(tuple(self.options)), repr(sorted(self.entries.items()))):
             h.update(part.encode() + b"\0")
@@ -174,6 +183,7 @@ def _nvrtc_call(nvrtc: Any, result: tuple, what: str, label: str) -> tuple:
     return result[1:]
 
 
+@functools.lru_cache(maxsize=None)
 def nvrtc_version() -> tuple[int, int]:
     _, nvrtc = _bindings()
     try:
@@ -185,9 +195,14 @@ def nvrtc_version() -> tuple[int, int]:
 
 def supported_archs() -> list[int]:
     """Compute capabilities (e.g. 90 for sm_90) the installed NVRTC compiles for."""
+    return list(_supported_archs())
+
+
+@functools.lru_cache(maxsize=None)
+def _supported_archs() -> tuple[int, ...]:
     _, nvrtc = _bindings()
     nvrtc_version()
-    return [int(a) for a in _nvrtc_call(nvrtc, nvrtc.nvrtcGetSupportedArchs(), "query", "NVRTC")[0]]
+    return tuple(int(a) for a in _nvrtc_call(nvrtc, nvrtc.nvrtcGetSupportedArchs(), "query", "NVRTC")[0])
 
 
 def compile_kernel(kernel: CudaKernel, arch: int) -> Compiled:
@@ -342,6 +357,7 @@ def _kernel_arg(kernel: CudaKernel, ctype: str, value: Any) -> np.ndarray:
     return arg
 
 
+@functools.lru_cache(maxsize=None)
 def _default_launcher() -> str:
     import importlib.util
     if importlib.util.find_spec("cuda") is not None and importlib.util.find_spec("cuda.bindings") is not None:
@@ -381,22 +397,8 @@ def _launch_driver(kernel: CudaKernel, entry: str, stream: int, grid: tuple, blo
     pushed = _enter_context(driver, stream, label)
     try:
         (ctx,) = _drv(driver, driver.cuCtxGetCurrent(), "cuCtxGetCurrent", label)
-        (dev,) = _drv(driver, driver.cuCtxGetDevice(), "cuCtxGetDevice", label)
-        arch = _arch(driver, dev, label)
-        compiled = compile_kernel(kernel, arch)
-        key = (int(ctx), kernel.digest(compiled.arch))
-        with _MODULES_LOCK:
-            mod = _MODULES.get(key)
-            if mod is None:
-                image = compiled.image + (b"\0" if compiled.kind == "ptx" else b"")
-                (module,) = _drv(driver, driver.cuModuleLoadData(image), f"cuModuleLoadData ({compiled.arch})", label)
-                mod = _MODULES[key] = (module, {})
-            module, functions = mod
-            fn = functions.get(entry)
-            if fn is None:
-                (fn,) = _drv(driver, driver.cuModuleGetFunction(module, compiled.lowered[entry].encode()),
-                             f"cuModuleGetFunction({entry!r})", label)
-                functions[entry] = fn
+        hit = _FUNCTIONS.get((int(ctx), id(kernel), entry))
+        fn = hit[1] if hit is not None and hit[0] is kernel else _load_function(driver, kernel, entry, ctx)
         params = np.array([v.ctypes.data for v in values], dtype=np.uint64)
         _drv(driver, driver.cuLaunchKernel(fn, *grid, *block, shared, driver.CUstream(stream),
                                            params.ctypes.data, 0),
@@ -404,6 +406,31 @@ def _launch_driver(kernel: CudaKernel, entry: str, stream: int, grid: tuple, blo
     finally:
         if pushed:
             driver.cuCtxPopCurrent()
+
+
+_FUNCTIONS: dict[tuple[int, int, str], tuple[CudaKernel, Any]] = {}   # (context, kernel, entry): the fast path
+
+
+def _load_function(driver: Any, kernel: CudaKernel, entry: str, ctx: Any) -> Any:
+    """Compile (cached) and load ``kernel`` into the current context; its CUfunction for ``entry``."""
+    label = kernel.label
+    (dev,) = _drv(driver, driver.cuCtxGetDevice(), "cuCtxGetDevice", label)
+    compiled = compile_kernel(kernel, _arch(driver, dev, label))
+    key = (int(ctx), kernel.digest(compiled.arch))
+    with _MODULES_LOCK:
+        mod = _MODULES.get(key)
+        if mod is None:
+            image = compiled.image + (b"\0" if compiled.kind == "ptx" else b"")
+            (module,) = _drv(driver, driver.cuModuleLoadData(image), f"cuModuleLoadData ({compiled.arch})", label)
+            mod = _MODULES[key] = (module, {})
+        module, functions = mod
+        fn = functions.get(entry)
+        if fn is None:
+            (fn,) = _drv(driver, driver.cuModuleGetFunction(module, compiled.lowered[entry].encode()),
+                         f"cuModuleGetFunction({entry!r})", label)
+            functions[entry] = fn
+        _FUNCTIONS[(int(ctx), id(kernel), entry)] = (kernel, fn)   # holding the kernel keeps its id unique
+    return fn
 
 
 def _init(driver: Any, label: str) -> None:
@@ -431,6 +458,7 @@ def _enter_context(driver: Any, stream: int, label: str) -> bool:
 
 
 def _arch(driver: Any, dev: Any, label: str) -> int:
+    """Compute capability of ``dev`` as e.g. 90."""
     a = driver.CUdevice_attribute
     (major,) = _drv(driver, driver.cuDeviceGetAttribute(a.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev),
                     "cuDeviceGetAttribute", label)
