@@ -4,20 +4,26 @@ A :class:`Checkpoint` is *opened*, not loaded: opening parses only the index (na
 dtypes, offsets); :meth:`Checkpoint.read` returns one tensor, memory-mapped where the format
 stores it raw. Every error is a :class:`~netdsl.errors.WeightError` naming the file (and the
 tensor where known); parsers bound every size and count by the file size so corrupt input
-cannot make them allocate or loop without end.
+cannot make them allocate or loop without end, and every heap allocation a file can cause is
+charged to the checkpoint's memory :class:`~netdsl.weights.budget.Budget` first.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import mmap
 import os
+import reprlib
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
 from ..errors import WeightError
+from .budget import Budget
 
 # sanity limits for parsers (a real checkpoint is far below these)
 MAX_TENSORS = 10_000_000
@@ -26,7 +32,16 @@ MAX_HEADER = 512 * 1024 * 1024
 # what a parser may raise on malformed input; turned into WeightError naming the file (and tensor)
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
                RecursionError, UnicodeError, AttributeError, LookupError, ArithmeticError, zipfile.BadZipFile,
-               zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError, SyntaxError)
+               zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError, SyntaxError,
+               zlib.error)
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def describe(obj: Any) -> str:
+    """A short, bounded description of something read from a file, for error messages."""
+    return _SHORT.repr(obj)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape) if self.shape else 1
 
     @property
     def nbytes(self) -> int:
@@ -70,6 +85,10 @@ class Checkpoint:
         self.notes: list[str] = []  # things the reader wants the user to know (e.g. inert pickle mode)
         self._infos: dict[str, TensorInfo] = {}
         self._closed = False
+        self.budget = Budget(options.get("memory_budget"))
+        self._declared = 0  # bytes of all tensors as read, checked against the budget in add()
+        if os.path.isfile(self.path):
+            self.budget.add_input(os.path.getsize(self.path))
         try:
             self._open()
         except WeightError:
@@ -147,14 +166,26 @@ class Checkpoint:
         where = f"{self.path}" + (f", tensor {tensor!r}" if tensor else "")
         return WeightError(f"{where}: {msg}")
 
-    def add(self, info: TensorInfo) -> None:
+    def add(self, info: TensorInfo, heap: int = 0) -> None:
+        """Index one tensor; ``heap`` = bytes of heap memory reading it will allocate (charged now)."""
         if info.name in self._infos:
             raise self.error(f"tensor name {info.name!r} occurs twice")
         if len(self._infos) >= MAX_TENSORS:
             raise self.error(f"more than {MAX_TENSORS} tensors")
         if len(info.shape) > MAX_RANK or any((not isinstance(d, (int, np.integer))) or d < 0 for d in info.shape):
             raise self.error(f"invalid shape {info.shape}", info.name)
+        self._declared += info.nbytes
+        if self._declared > self.budget.input + self.budget.limit:
+            raise self.error(f"the tensors declare {self._declared} bytes in total from {self.budget.input} bytes "
+                             f"of input: more than the memory budget ({self.budget.limit} bytes) allows beyond the "
+                             "input (views repeating their data? pass memory_budget=BYTES to allow more)", info.name)
+        self.charge(heap, "reading it", info.name)
         self._infos[info.name] = info
+
+    def charge(self, nbytes: int, what: str, tensor: Optional[str] = None) -> None:
+        """Charge ``nbytes`` of heap memory to this checkpoint's budget before allocating them."""
+        if nbytes:
+            self.budget.charge(nbytes, what, f"{self.path}" + (f", tensor {tensor!r}" if tensor else ""))
 
     @property
     def file_size(self) -> int:
@@ -255,7 +286,7 @@ def mmap_array(path: str, offset: int, stored: str, shape: tuple, file_size: Opt
     dt = raw_dtype(stored)
     if dt.itemsize > 1:
         dt = dt.newbyteorder(byteorder)
-    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    n = math.prod(shape) if shape else 1
     size = file_size if file_size is not None else os.path.getsize(path)
     if offset < 0 or offset + n * dt.itemsize > size:
         raise WeightError(f"{path}: data at offset {offset} ({n * dt.itemsize} bytes) runs past the end of "
@@ -334,16 +365,22 @@ def detect_format(path: str) -> str:
     return best
 
 
-def open_checkpoint(path: Any, format: Optional[str] = None, **options: Any) -> Checkpoint:  # noqa: A002
+def open_checkpoint(path: Any, format: Optional[str] = None, sha256: Optional[str] = None,  # noqa: A002
+                    **options: Any) -> Checkpoint:
     """Open a checkpoint of any supported format (detected from its content unless ``format`` is given).
 
-    Options go to the reader, e.g. ``cfg=`` for Darknet, ``pickle_mode=`` / ``key=`` for PyTorch.
+    ``sha256``: the file's expected SHA-256 (hex); the file is refused when it differs. Options go to
+    the reader, e.g. ``cfg=`` for Darknet, ``pickle_mode=`` / ``key=`` for PyTorch, and to every reader
+    ``memory_budget=`` (bytes of heap memory the file may make the reader allocate; see
+    :mod:`netdsl.weights.budget`).
     """
-    if isinstance(path, Checkpoint):
-        return path
-    if isinstance(path, dict):
-        return DictCheckpoint(path)
+    if isinstance(path, (Checkpoint, dict)):
+        if sha256 is not None:
+            raise WeightError("sha256= needs a checkpoint file, not an opened checkpoint or a dict")
+        return path if isinstance(path, Checkpoint) else DictCheckpoint(path)
     path = os.fspath(path)
+    if sha256 is not None:
+        verify_sha256(path, sha256)
     _load_all()
     name = format or detect_format(path)
     name = {"pt": "pytorch", "torch": "pytorch", "h5": "hdf5", "keras": "hdf5", "st": "safetensors",
@@ -353,3 +390,42 @@ def open_checkpoint(path: Any, format: Optional[str] = None, **options: Any) -> 
     if not os.path.exists(path):
         raise WeightError(f"checkpoint not found: {path}")
     return _FORMATS[name].opener(path, **options)
+
+
+def verify_sha256(path: str, expected: str) -> None:
+    """Refuse ``path`` unless its SHA-256 is ``expected`` (hex digits, case ignored)."""
+    want = str(expected).strip().lower()
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise WeightError(f"{path}: sha256 must be 64 hex digits, got {str(expected)[:80]!r}")
+    if not os.path.isfile(path):
+        raise WeightError(f"{path}: sha256= needs a single checkpoint file" + (
+            " (this is a directory)" if os.path.isdir(path) else " (not found)"))
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise WeightError(f"{path}: cannot read: {e}") from e
+    if h.hexdigest() != want:
+        raise WeightError(f"{path}: SHA-256 is {h.hexdigest()}, expected {want}: not the file you meant "
+                          "(corrupt, truncated or replaced)")
+
+
+def zip_data_offset(f: Any, zi: zipfile.ZipInfo, file_size: int, where: str) -> Optional[int]:
+    """Where a stored zip member's bytes start in the file (None for a deflated member, read through
+    zipfile). Other compression methods are refused, as are members running past the end of the file."""
+    if zi.compress_type == zipfile.ZIP_DEFLATED:
+        return None
+    if zi.compress_type != zipfile.ZIP_STORED:
+        raise WeightError(f"{where}: zip member {zi.filename} uses compression method {zi.compress_type}; "
+                          "only stored and deflated members are read")
+    f.seek(zi.header_offset)
+    lh = f.read(30)
+    if len(lh) < 30 or lh[:4] != b"PK\x03\x04":
+        raise WeightError(f"{where}: bad zip local header for {zi.filename}")
+    nlen, xlen = struct.unpack("<HH", lh[26:30])
+    off = zi.header_offset + 30 + nlen + xlen
+    if off + zi.file_size > file_size or zi.compress_size != zi.file_size:
+        raise WeightError(f"{where}: zip member {zi.filename} runs past the end of the file (truncated?)")
+    return off

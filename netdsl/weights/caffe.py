@@ -13,6 +13,7 @@ float data is memory-mapped. Shapes come from ``shape`` or the legacy num/channe
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -104,7 +105,7 @@ class CaffeCheckpoint(MappedCheckpoint):
             flat = True
         if any(d < 0 for d in shape) or len(shape) > 32:
             raise self.error(f"invalid blob shape {shape}", tname)
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(shape)
         dtype = "float64" if ddata and not data else "float32"
         items = ddata if dtype == "float64" else data
         itemsize = 8 if dtype == "float64" else 4

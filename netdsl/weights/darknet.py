@@ -31,6 +31,7 @@ the file (or the only .cfg in its folder).
 from __future__ import annotations
 
 import glob
+import math
 import os
 import struct
 from typing import Any, Optional
@@ -79,7 +80,7 @@ class _Layout:
 
     def put(self, name: str, shape: tuple, layer: str, **extra: Any) -> None:
         self.entries.append((name, tuple(int(d) for d in shape), layer, self.pos, extra))
-        self.pos += 4 * int(np.prod(shape, dtype=np.int64))
+        self.pos += 4 * math.prod(shape)
 
     def bn(self, p: str, n: int, layer: str) -> None:
         for role in ("weight", "running_mean", "running_var"):
@@ -152,7 +153,7 @@ class DarknetCheckpoint(Checkpoint):
                                  f"last layer of {cfg}: the .cfg does not match these weights")
             cut = [(li, end) for li, end in lay.ends if end == size]
             if not cut:
-                name = next(e[0] for e in lay.entries if e[3] + 4 * int(np.prod(e[1], dtype=np.int64)) > size)
+                name = next(e[0] for e in lay.entries if e[3] + 4 * math.prod(e[1]) > size)
                 raise self.error(f"the file ends at byte {size}, inside the weights of {cfg} layer "
                                  f"{name.split('.')[0]}: truncated, or the .cfg does not match", name)
             last = cut[-1][0]

@@ -16,6 +16,7 @@ Contiguous, uncompressed datasets are memory-mapped; others are read through h5p
 from __future__ import annotations
 
 import io
+import math
 import os
 import select
 import signal
@@ -38,7 +39,7 @@ def safe_attr(obj: Any, name: str) -> Any:
     """Read an attribute after checking its declared size (a corrupt header must not make HDF5 allocate GBs)."""
     import h5py
     aid = h5py.h5a.open(obj.id, name.encode())
-    n = int(np.prod(aid.shape, dtype=np.int64)) if aid.shape else 1
+    n = math.prod(aid.shape) if aid.shape else 1
     if n > MAX_ATTR_ITEMS or n * aid.get_type().get_size() > MAX_ATTR_BYTES:
         raise ValueError(f"attribute {name!r} of {obj.name} declares {n} items: corrupt?")
     return obj.attrs[name]
@@ -113,7 +114,7 @@ class HDF5Checkpoint(Checkpoint):
         if stored is None:
             return
         dt = "float32" if stored == "bfloat16" else stored
-        nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+        nbytes = math.prod(ds.shape) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
         if nbytes > max(1 << 30, 64 * self.file_size):
             raise self.error(f"dataset {path} declares {nbytes} bytes in a {self.file_size}-byte file: corrupt?", name)
         self._ds[name] = path

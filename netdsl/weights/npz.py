@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import struct
 import zipfile
 from typing import Any
@@ -68,7 +69,7 @@ class NpzCheckpoint(Checkpoint):
                     head = f.read(min(zi.file_size, 65536 + 12))
                     shape, dt, fortran, hlen = parse_npy_header(head, f"{self.path}:{name}")
                     offset = data + hlen
-                    if offset + int(np.prod(shape, dtype=np.int64)) * dt.itemsize > min(size, data + zi.file_size):
+                    if offset + math.prod(shape) * dt.itemsize > min(size, data + zi.file_size):
                         raise self.error("member is truncated", name)
                 else:
                     if zi.file_size > 1 << 40:
@@ -108,7 +109,7 @@ class NpyCheckpoint(Checkpoint):
             head = f.read(65536 + 12)
         shape, dt, fortran, hlen = parse_npy_header(head, self.path)
         self._meta = (hlen, dt, fortran)
-        if hlen + int(np.prod(shape, dtype=np.int64)) * dt.itemsize > self.file_size:
+        if hlen + math.prod(shape) * dt.itemsize > self.file_size:
             raise self.error("array data is truncated")
         self.add(TensorInfo(os.path.splitext(os.path.basename(self.path))[0], shape, dt.newbyteorder("=").name))
 

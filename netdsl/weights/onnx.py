@@ -1,18 +1,23 @@
 """ONNX models: initializers and Constant nodes as tensors, read with our own protobuf parser (no onnx package).
 
-``raw_data`` (and external data files, resolved beside the model and never outside its
-directory) are memory-mapped; typed fields (float_data ...) are decoded when read.
+``raw_data`` and external data files are memory-mapped; typed fields (float_data ...) are decoded
+when read. External data is read only from the model's own directories (:mod:`netdsl.weights.paths`:
+symlinks resolved, so a ``data.bin`` linking outside is refused; Hugging Face caches load).
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 import numpy as np
 
+from ..errors import WeightError
 from .base import MappedCheckpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format
+from .budget import heap_bytes
 from .caffe import probe_fields
-from .protobuf import FIXED32, LEN, VARINT, collect_repeated, fields, packed_varints, signed64, string
+from .paths import allowed_roots, resolve_inside
+from .protobuf import FIXED32, LEN, VARINT, collect_repeated, count_values, fields, packed_varints, signed64, string
 
 # TensorProto.DataType -> stored dtype name
 DATA_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
@@ -42,6 +47,8 @@ class OnnxCheckpoint(MappedCheckpoint):
         self.map_file()
         self._where: dict[str, tuple] = {}
         self._dir = os.path.dirname(os.path.abspath(self.path))
+        self._roots = allowed_roots(self.path)
+        self._external: dict[str, int] = {}  # real path -> size, of the external data files read
         graph = None
         for fno, wt, v in fields(self._buf, 0, len(self._buf)):
             if fno == 7 and wt == LEN:
@@ -142,18 +149,21 @@ class OnnxCheckpoint(MappedCheckpoint):
         shape = tuple(dims)
         if len(shape) > 32 or any(d < 0 for d in shape):
             raise self.error(f"invalid dims {shape}", name)
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(shape)
         nbytes = n * _itemsize(stored)
+        heap = heap_bytes(n, _itemsize(stored), stored)
         if location == 1 or ext:
             loc = ext.get("location", "")
-            target = os.path.abspath(os.path.join(self._dir, loc))
-            if not loc or os.path.isabs(loc) or os.path.commonpath([self._dir, target]) != self._dir:
-                raise self.error(f"external data location {loc!r} is not a file beside the model", name)
-            if not os.path.isfile(target):
-                raise self.error(f"external data file {loc} is missing", name)
+            try:
+                target = resolve_inside(self._dir, loc, self._roots, "external data file", self.path)
+            except WeightError as e:
+                raise WeightError(f"{e} (tensor {name!r})") from None
+            if target not in self._external:
+                self._external[target] = os.path.getsize(target)
+                self.budget.add_input(self._external[target])
             off = int(ext.get("offset", 0) or 0)
             length = int(ext.get("length", nbytes) or nbytes)
-            if length != nbytes or off < 0 or off + nbytes > os.path.getsize(target):
+            if length != nbytes or off < 0 or off + nbytes > self._external[target]:
                 raise self.error(f"external data ({loc} offset {off} length {length}) does not hold "
                                  f"{nbytes} bytes for dims {list(shape)}", name)
             where: tuple = ("file", target, off)
@@ -167,16 +177,15 @@ class OnnxCheckpoint(MappedCheckpoint):
             fno = 4 if stored in ("float32", "complex64") else 7 if stored == "int64" else \
                 10 if stored in ("float64", "complex128") else 11 if stored in ("uint32", "uint64") else 5
             items = typed.get(fno, [])
-            item_bytes = 4 if fno in (4,) else 8 if fno == 10 else None
-            if item_bytes is not None:
-                count = sum((v[1] - v[0]) // item_bytes if wt == LEN else 1 for wt, v in items)
-                if stored.startswith("complex"):
-                    count //= 2
-                if count != n:
-                    raise self.error(f"tensor has {count} values, dims {list(shape)} need {n}", name)
+            count = count_values(buf, items, 4 if fno == 4 else 8 if fno == 10 else 0)
+            if stored.startswith("complex"):
+                count //= 2
+            if count != n:
+                raise self.error(f"tensor has {count} values, dims {list(shape)} need {n}", name)
+            heap = 64 * n + heap_bytes(n, _itemsize(stored), stored, mapped=False)  # varint decoding, then the result
         self._where[name] = where
         self.add(TensorInfo(name, shape, read_dtype(stored), "" if read_dtype(stored) == stored else stored,
-                            extra={"source": source}))
+                            extra={"source": source}), heap=heap)
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         w = self._where[info.name]

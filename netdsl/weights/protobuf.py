@@ -85,15 +85,53 @@ def fixed_float(raw: bytes) -> float:
     return struct.unpack("<f", raw)[0]
 
 
+def _span(buf: Any, v: tuple) -> np.ndarray:
+    return np.frombuffer(buf, np.uint8, count=v[1] - v[0], offset=v[0])
+
+
+def decode_varints(raw: np.ndarray) -> np.ndarray:
+    """Packed varints (uint8 array) -> int64 values (two's complement, as protobuf's int64 fields), vectorized."""
+    if raw.size == 0:
+        return np.zeros(0, np.int64)
+    ends = np.flatnonzero(raw < 0x80)
+    if ends.size == 0 or ends[-1] != raw.size - 1:
+        raise ProtoError("truncated packed varint")
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lens = ends - starts + 1
+    if lens.max() > 10:
+        raise ProtoError("varint longer than 10 bytes")
+    out = np.zeros(ends.size, np.uint64)
+    for k in range(int(lens.max())):
+        sel = np.flatnonzero(lens > k)
+        out[sel] |= (raw[starts[sel] + k].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * k)
+    return out.view(np.int64)
+
+
+def count_values(buf: Any, items: list, item_bytes: int) -> int:
+    """How many values the (wire type, value) occurrences of a repeated field hold, without decoding them:
+    ``item_bytes`` 4/8 for fixed-size fields, 0 for varints (counted by their last bytes)."""
+    n = 0
+    for wt, v in items:
+        if wt != LEN:
+            n += 1
+        elif item_bytes:
+            n += (v[1] - v[0]) // item_bytes
+        else:
+            n += int(np.count_nonzero(_span(buf, v) < 0x80))
+    return n
+
+
 def collect_repeated(buf: Any, items: list, dtype: str) -> np.ndarray:
     """Values of a repeated numeric field from its (wire type, value) occurrences (packed or not)."""
     parts: list = []
     for wt, v in items:
         if wt == LEN:
             if dtype in ("float32", "float64"):
-                parts.append(np.frombuffer(bytes(buf[v[0]:v[1]]), "<f4" if dtype == "float32" else "<f8"))
+                parts.append(_span(buf, v).view("<f4" if dtype == "float32" else "<f8"))
             else:
-                parts.append(np.array([signed64(x) for x in packed_varints(buf, v, 1 << 31)], np.int64))
+                parts.append(decode_varints(_span(buf, v)))
         elif wt == FIXED32:
             parts.append(np.frombuffer(v, "<f4"))
         elif wt == FIXED64:

@@ -3,10 +3,11 @@
 The pickle is read by :mod:`netdsl.weights.safe_pickle` (allow-listed globals only); tensors become
 references to storages that are memory-mapped from the file when read. Options:
 
-* ``pickle_mode``: ``"auto"`` (default: allow-list; classes that are not allow-listed, e.g. whole
-  pickled modules, become inert placeholders and a note says so), ``"strict"`` (refuse any global
-  not on the allow list), ``"inert"`` (like auto, without the note). Globals that can only serve to run
-  code (os.system, builtins.exec ...) are refused in every mode.
+* ``pickle_mode``: ``"auto"`` (default; ``"strict"`` is the same): only globals known to be data
+  (tensors, storages, NumPy arrays, plain containers...); any other global is refused with its name.
+  ``"inert"`` (explicit): other classes, e.g. the modules of a whole pickled model (YOLOv5 style),
+  become placeholders that are never imported or run, and a note lists them. Globals that can only
+  serve to run code (os.system, builtins.exec ...) are refused in every mode.
 * ``key``: which part of a checkpoint dict holds the weights (default: ``state_dict``/``model``/...
   when the top level is not itself a dict of tensors; ``""`` for everything, dotted paths allowed).
 """
@@ -20,19 +21,15 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import WeightError
-from .base import Checkpoint, FormatSpec, TensorInfo, read_dtype, register_format, widen, raw_dtype
+from .base import Checkpoint, FormatSpec, TensorInfo, raw_dtype, read_dtype, register_format, widen, zip_data_offset
+from .budget import heap_bytes
 from .npz import zip_members
-from .safe_pickle import Inert, NumpyArrayStub, StorageRef, StorageType, TensorRef, safe_load
+from .pickle_globals import itemsize as _itemsize
+from .safe_pickle import Inert, NumpyArrayStub, StorageRef, StorageType, TensorRef, describe, safe_load
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _ROOT_KEYS = ("state_dict", "model_state_dict", "model", "module", "ema", "net", "network", "params",
               "weights", "generator")
-_ITEM = {"bfloat16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1}
-
-
-def _itemsize(dt: str) -> int:
-    return _ITEM.get(dt) or np.dtype(dt).itemsize
-
 
 class PyTorchCheckpoint(Checkpoint):
     format = "pytorch"
@@ -41,7 +38,7 @@ class PyTorchCheckpoint(Checkpoint):
         mode = self.options.get("pickle_mode", "auto")
         if mode not in ("auto", "strict", "inert"):
             raise WeightError(f"pickle_mode must be auto, strict or inert, not {mode!r}")
-        self._mode = "strict" if mode == "strict" else "inert"
+        self._mode = mode
         self._storages: dict[str, tuple] = {}  # key -> (file offset or None, nbytes, zip member)
         self._zip: Optional[zipfile.ZipFile] = None
         self._big_endian = False
@@ -52,7 +49,7 @@ class PyTorchCheckpoint(Checkpoint):
             obj, up = self._open_zip()
         else:
             obj, up = self._open_legacy()
-        if up.stubs and mode == "auto":
+        if up.stubs:
             names = sorted(f"{m}.{n}" for m, n in up.stubs)
             self.notes.append(f"the pickle holds {len(names)} class(es) that are not plain tensors "
                               f"({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}); they were read as inert "
@@ -60,6 +57,34 @@ class PyTorchCheckpoint(Checkpoint):
         self._collect(obj)
 
     # ---- containers ------------------------------------------------------------------------------
+    def _storage_ref(self, pid: Any, refs: dict) -> StorageRef:
+        """The storage a persistent id ``('storage', type, key, location, numel[, view])`` names."""
+        if not isinstance(pid, tuple) or len(pid) not in (5, 6) or pid[0] != "storage":
+            raise WeightError(f"{self.path}: unsupported persistent id {describe(pid)}")
+        _, stype, key, location, numel = pid[:5]
+        if not isinstance(stype, StorageType) or not isinstance(numel, int) or isinstance(numel, bool) \
+                or numel < 0 or not isinstance(key, (str, int)) or len(str(key)) > 256:
+            raise WeightError(f"{self.path}: malformed storage reference {describe(pid)}")
+        key = str(key)
+        root = refs.get(key)
+        if root is None:
+            root = refs[key] = StorageRef(key, stype.dtype, numel, str(location)[:64])
+        elif root.dtype != stype.dtype or root.numel != numel:
+            raise WeightError(f"{self.path}: storage {key} is referenced as {stype.dtype} x {numel} and as "
+                              f"{root.dtype} x {root.numel}")
+        view = pid[5] if len(pid) == 6 else None
+        if view is None:
+            return root
+        try:
+            _vkey, voff, vsize = view
+        except (TypeError, ValueError):
+            raise WeightError(f"{self.path}: malformed storage view {describe(view)}") from None
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (voff, vsize)) or voff < 0 or vsize < 0 \
+                or voff + vsize > root.numel:
+            raise WeightError(f"{self.path}: storage view {describe(view)} lies outside storage {key} "
+                              f"({root.numel} elements)")
+        return StorageRef(key, root.dtype, vsize, root.location, (voff, vsize))
+
     def _open_zip(self) -> tuple:
         self._zip = zipfile.ZipFile(self.path)
         names = self._zip.namelist()
@@ -68,49 +93,37 @@ class PyTorchCheckpoint(Checkpoint):
             raise self.error("zip archive has no data.pkl: not a PyTorch checkpoint")
         pkl = pkls[0]
         prefix = pkl[: -len("data.pkl")]
-        if prefix + "byteorder" in names:
-            self._big_endian = self._zip.read(prefix + "byteorder").strip() == b"big"
         members = {zi.filename: zi for zi in self._zip.infolist()}
+        if prefix + "byteorder" in names:
+            if members[prefix + "byteorder"].file_size > 16:
+                raise self.error("byteorder record is implausibly large")
+            self._big_endian = self._zip.read(prefix + "byteorder").strip() == b"big"
         zi = members[pkl]
-        if zi.file_size > 1 << 31:
-            raise self.error("data.pkl is implausibly large")
+        with open(self.path, "rb") as f:
+            zip_data_offset(f, zi, self._size, self.path)  # refuses methods other than stored/deflated
+        self.charge(zi.file_size, "its data.pkl")
         data = self._zip.read(pkl)
-        storage_types: dict[str, StorageRef] = {}
+        refs: dict[str, StorageRef] = {}
 
         def pload(pid: Any) -> Any:
-            if not isinstance(pid, tuple) or not pid or pid[0] != "storage" or len(pid) < 5:
-                raise WeightError(f"{self.path}: unsupported persistent id {str(pid)[:80]}")
-            _, stype, key, location, numel = pid[:5]
-            if not isinstance(stype, StorageType) or not isinstance(numel, int) or numel < 0:
-                raise WeightError(f"{self.path}: malformed storage reference {str(pid)[:80]}")
-            key = str(key)
-            member = prefix + "data/" + key
+            ref = self._storage_ref(pid, refs)
+            member = prefix + "data/" + ref.key
             if member not in members:
-                raise WeightError(f"{self.path}: storage {key} is missing from the archive (truncated?)")
-            ref = storage_types.get(key)
-            if ref is None:
-                ref = storage_types[key] = StorageRef(key, stype.dtype, numel, str(location))
-                self._storages[key] = self._member_span(members[member])
+                raise WeightError(f"{self.path}: storage {ref.key} is missing from the archive (truncated?)")
+            if ref.key not in self._storages:
+                self._storages[ref.key] = self._member_span(members[member])
             return ref
 
-        return safe_load(data, self.path, self._mode, pload)
+        return safe_load(data, self.path, self._mode, pload, self.budget)
 
     def _member_span(self, zi: zipfile.ZipInfo) -> tuple:
-        if zi.compress_type != zipfile.ZIP_STORED:
-            return (None, zi.file_size, zi)
+        """(file offset or None when deflated, bytes, member) of a storage's zip member."""
         with open(self.path, "rb") as f:
-            f.seek(zi.header_offset)
-            lh = f.read(30)
-        if len(lh) < 30 or lh[:4] != b"PK\x03\x04":
-            raise WeightError(f"{self.path}: bad zip entry for {zi.filename}")
-        nlen, xlen = struct.unpack("<HH", lh[26:30])
-        off = zi.header_offset + 30 + nlen + xlen
-        if off + zi.file_size > self._size:
-            raise WeightError(f"{self.path}: {zi.filename} runs past the end of the file (truncated?)")
+            off = zip_data_offset(f, zi, self._size, self.path)
         return (off, zi.file_size, zi)
 
     def _open_legacy(self) -> tuple:
-        roots: dict[str, StorageRef] = {}
+        refs: dict[str, StorageRef] = {}
 
         def pload(pid: Any) -> Any:
             if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module":
@@ -118,54 +131,39 @@ class PyTorchCheckpoint(Checkpoint):
                 if isinstance(pid[1], type) and issubclass(pid[1], Inert):
                     return pid[1]
                 raise WeightError(f"{self.path}: malformed module reference in pickle")
-            if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
-                raise WeightError(f"{self.path}: unsupported persistent id {str(pid)[:80]}")
-            _, stype, key, location, numel = pid[:5]
-            view = pid[5] if len(pid) > 5 else None
-            if not isinstance(stype, StorageType) or not isinstance(numel, int) or numel < 0:
-                raise WeightError(f"{self.path}: malformed storage reference {str(pid)[:80]}")
-            key = str(key)
-            if key not in roots:
-                roots[key] = StorageRef(key, stype.dtype, numel, str(location))
-            root = roots[key]
-            if view is not None:
-                try:
-                    vkey, voff, vsize = view
-                    voff, vsize = int(voff), int(vsize)
-                except (TypeError, ValueError):
-                    raise WeightError(f"{self.path}: malformed storage view {str(view)[:80]}") from None
-                return StorageRef(key, root.dtype, vsize, root.location, (voff, vsize))
-            return root
+            return self._storage_ref(pid, refs)
 
         with open(self.path, "rb") as f:
-            magic, _ = safe_load(f, self.path, "strict")
+            magic, _ = safe_load(f, self.path, "strict", budget=self.budget)
             if magic != LEGACY_MAGIC:
                 raise self.error("not a PyTorch checkpoint (no zip archive and no legacy magic number)")
-            proto, _ = safe_load(f, self.path, "strict")
+            proto, _ = safe_load(f, self.path, "strict", budget=self.budget)
             if proto != 1001:
-                raise self.error(f"unsupported legacy protocol version {proto!r}")
-            sysinfo, _ = safe_load(f, self.path, "strict")
+                raise self.error(f"unsupported legacy protocol version {describe(proto)}")
+            sysinfo, _ = safe_load(f, self.path, "strict", budget=self.budget)
             if isinstance(sysinfo, dict) and sysinfo.get("little_endian") is False:
                 self._big_endian = True
-            obj, up = safe_load(f, self.path, self._mode, pload)
-            keys, _ = safe_load(f, self.path, "strict")
+            obj, up = safe_load(f, self.path, self._mode, pload, self.budget)
+            keys, _ = safe_load(f, self.path, "strict", budget=self.budget)
             if not isinstance(keys, list) or len(keys) > 10_000_000:
                 raise self.error("malformed storage key list")
             pos = f.tell()
-        for key in keys:
-            key = str(key)
-            if key not in roots:
-                raise self.error(f"storage {key} is listed but never referenced")
-            if pos + 8 > self._size:
-                raise self.error(f"truncated at storage {key}")
-            with open(self.path, "rb") as f:
+            for key in keys:
+                key = str(key)
+                if key not in refs:
+                    raise self.error(f"storage {key} is listed but never referenced")
+                if key in self._storages:
+                    raise self.error(f"storage {key} is listed twice")
                 f.seek(pos)
-                (numel,) = struct.unpack("<q", f.read(8))
-            isz = _itemsize(roots[key].dtype)
-            if numel < 0 or pos + 8 + numel * isz > self._size:
-                raise self.error(f"storage {key} ({numel} elements) runs past the end of the file (truncated?)")
-            self._storages[key] = (pos + 8, numel * isz, None)
-            pos += 8 + numel * isz
+                raw = f.read(8)
+                if len(raw) < 8:
+                    raise self.error(f"truncated at storage {key}")
+                (numel,) = struct.unpack("<q", raw)
+                isz = _itemsize(refs[key].dtype)
+                if numel < 0 or pos + 8 + numel * isz > self._size:
+                    raise self.error(f"storage {key} ({numel} elements) runs past the end of the file (truncated?)")
+                self._storages[key] = (pos + 8, numel * isz, None)
+                pos += 8 + numel * isz
         return obj, up
 
     # ---- tensor tree ------------------------------------------------------------------------------
@@ -184,47 +182,50 @@ class PyTorchCheckpoint(Checkpoint):
                     obj = obj[k]
                     break
         _walk(obj, "", found)
+        self._arrays: dict[str, np.ndarray] = {}
         for i, (name, t) in enumerate(found.items()):
             name = name or os.path.splitext(os.path.basename(self.path))[0]
             if isinstance(t, np.ndarray):
-                self._arrays = getattr(self, "_arrays", {})
                 self._arrays[name] = t
                 self.add(TensorInfo(name, tuple(t.shape), t.dtype.name))
                 continue
             if t.storage.key not in self._storages:
                 raise self.error(f"storage {t.storage.key} has no data in the file", name)
+            off, nbytes, _zi = self._storages[t.storage.key]
+            if t.storage.view is None and t.storage.nbytes != nbytes:
+                raise self.error(f"storage {t.storage.key} holds {nbytes} bytes in the file, the pickle says "
+                                 f"{t.storage.nbytes}", name)
             stored = t.dtype
+            heap = heap_bytes(t.numel, _itemsize(stored), stored, mapped=off is not None,
+                              byteswap=self._big_endian and _itemsize(stored) > 1)
+            if off is None:  # a deflated member is decompressed whole for every tensor read from it
+                heap += nbytes
             self.add(TensorInfo(name, t.size, read_dtype(stored), "" if read_dtype(stored) == stored else stored,
-                                index=i, extra={"ref": t}))
+                                index=i, extra={"ref": t}), heap=heap)
 
     def _read(self, info: TensorInfo) -> np.ndarray:
-        arrays = getattr(self, "_arrays", {})
-        if info.name in arrays:
-            return arrays[info.name]
+        if info.name in self._arrays:
+            return self._arrays[info.name]
         t: TensorRef = info.extra["ref"]
         off, nbytes, zi = self._storages[t.storage.key]
         view_off = 0
         if t.storage.view is not None:
             view_off = t.storage.view[0] * _itemsize(t.storage.dtype)
-            nbytes = min(nbytes - view_off, t.storage.view[1] * _itemsize(t.storage.dtype))
+            nbytes = t.storage.view[1] * _itemsize(t.storage.dtype)
         isz = _itemsize(t.dtype)
         dt = raw_dtype(t.dtype)
         if dt.itemsize > 1:
             dt = dt.newbyteorder(">" if self._big_endian else "<")
-        n_el = nbytes // isz
         if t.size and 0 in t.size:
             return widen(np.empty(t.size, dt), t.dtype)
-        extent = t.offset + sum((s - 1) * st for s, st in zip(t.size, t.stride)) + 1
-        if extent > n_el:
-            raise self.error(f"tensor of size {t.size} at offset {t.offset} runs past its storage "
-                             f"({n_el} elements)", info.name)
+        n_el = nbytes // isz
         if off is None:
             with self._zip.open(zi) as m:  # type: ignore[union-attr]
-                raw = m.read(nbytes + view_off)
+                raw = m.read(view_off + nbytes)
+            if len(raw) < view_off + n_el * isz:
+                raise self.error("storage member is shorter than its zip entry says (corrupt)", info.name)
             buf = np.frombuffer(raw, np.uint8, count=n_el * isz, offset=view_off).view(dt)
         else:
-            if off + view_off + n_el * isz > self._size:
-                raise self.error("storage runs past the end of the file (truncated?)", info.name)
             buf = np.memmap(self.path, dtype=dt, mode="r", offset=off + view_off, shape=(n_el,)).view(np.ndarray)
         arr = np.lib.stride_tricks.as_strided(buf[t.offset:], shape=t.size,
                                               strides=tuple(s * isz for s in t.stride), writeable=False)

@@ -1,338 +1,35 @@
-"""A pickle reader that never imports or runs anything from the file.
+"""A pickle reader that never imports or runs anything from the file, within a memory budget.
 
-``find_class`` resolves only an allow-list of globals (torch tensor/storage rebuild functions,
-``collections.OrderedDict``, NumPy array reconstruction, a few builtins), each mapped to an inert
-local stand-in defined here. Everything else is either refused (``mode="strict"``) or, in the
-inert modes, replaced by a placeholder class that records its arguments and state but does
-nothing (so whole pickled modules, YOLOv5 style, can be walked for their tensors). Globals that
-only make sense for running code (os.system, builtins.exec, subprocess ...) are refused in every
-mode, so a malicious file is reported as such.
+Globals resolve through :mod:`netdsl.weights.pickle_globals` only:
+
+* ``mode="auto"`` (the default; ``"strict"`` is the same): the allow-list of data (torch tensors,
+  storages and dtypes, NumPy arrays and scalars, plain containers, ``argparse.Namespace``...). Any
+  other global is refused, naming it.
+* ``mode="inert"`` (explicit, for whole pickled modules such as YOLOv5 checkpoints): other globals
+  become placeholder classes that record their arguments and state and never run.
+* Globals that can only serve to run code (``os.system``, ``builtins.exec``, ``subprocess``...) are
+  refused in every mode, so a malicious file is reported as such.
+
+Besides the globals, the opcodes are policed: BUILD may only set the state of the stand-ins made to
+receive it (OrderedDict, NumPy arrays and dtypes, placeholders), never of netdsl's shared objects;
+NEWOBJ only creates those classes; dict keys and set items must be plain values of bounded size
+(hashing a nested tuple of shared tuples would never finish); every opcode that calls something
+charges the memory budget with what the call may copy, before calling; no opcode reads past the
+end of the pickle or allocates for bytes the pickle does not hold.
 """
 from __future__ import annotations
 
 import io
 import pickle
-from collections import OrderedDict
+import struct
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 from ..errors import WeightError
-
-# ---- inert stand-ins -----------------------------------------------------------------------------
-TORCH_DTYPES = {
-    "float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
-    "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64",
-    "int32": "int32", "int": "int32", "int16": "int16", "short": "int16", "int8": "int8", "uint8": "uint8",
-    "bool": "bool", "complex64": "complex64", "complex128": "complex128", "cfloat": "complex64",
-    "cdouble": "complex128", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
-    "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
-}
-STORAGE_DTYPES = {
-    "FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
-    "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool", "ComplexFloatStorage": "complex64",
-    "ComplexDoubleStorage": "complex128", "UntypedStorage": "uint8",
-}
-
-
-class TorchDType(str):
-    """Stand-in for ``torch.<dtype>``: just its NumPy-style name."""
-
-
-class _Sealed:
-    """Objects of ours that a pickle's BUILD opcode must not modify."""
-
-    def __setstate__(self, state: Any) -> None:
-        raise WeightError(f"pickle tries to set the state of a {type(self).__name__}")
-
-
-class StorageType(_Sealed):
-    """Stand-in for ``torch.FloatStorage`` etc."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.dtype = STORAGE_DTYPES[name]
-
-    def __repr__(self) -> str:
-        return f"torch.{self.name}"
-
-
-class StorageRef(_Sealed):
-    """A storage named by a persistent id: ``key`` in the archive, element dtype, element count."""
-
-    def __init__(self, key: str, dtype: str, numel: int, location: str = "cpu", view: Optional[tuple] = None):
-        self.key, self.dtype, self.numel, self.location, self.view = key, dtype, numel, location, view
-
-
-class TensorRef(_Sealed):
-    """A tensor read from a pickle: storage + offset/size/stride (elements), never materialized here."""
-
-    def __init__(self, storage: StorageRef, offset: int, size: tuple, stride: tuple, dtype: Optional[str] = None):
-        if not isinstance(storage, StorageRef):
-            raise WeightError(f"tensor rebuilt from a {type(storage).__name__}, not a storage")
-        self.storage, self.offset = storage, int(offset)
-        self.size = tuple(int(s) for s in size)
-        self.stride = tuple(int(s) for s in stride)
-        self.dtype = dtype or storage.dtype
-        if len(self.size) != len(self.stride) or len(self.size) > 32 or any(s < 0 for s in self.size) \
-                or self.offset < 0 or any(s < 0 for s in self.stride):
-            raise WeightError(f"tensor has invalid size {self.size} / stride {self.stride}")
-        if any(s == 0 for s in self.size):
-            extent = 0
-        else:
-            extent = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride)) + 1
-        if extent > storage.numel and storage.dtype == self.dtype:
-            raise WeightError(f"tensor of size {self.size} (offset {self.offset}) exceeds its storage of "
-                              f"{storage.numel} elements")
-
-
-class NumpyArrayStub:
-    """Built by ``numpy.core.multiarray._reconstruct``; BUILD turns its state into an array (no pickle)."""
-
-    def __init__(self) -> None:
-        self.array: Optional[np.ndarray] = None
-
-    def __setstate__(self, state: Any) -> None:
-        try:
-            _ver, shape, dtype, fortran, raw = state
-        except (TypeError, ValueError):
-            raise WeightError("malformed pickled NumPy array") from None
-        if isinstance(dtype, _DTypeBuilder):
-            dtype = dtype.dt
-        if isinstance(raw, str):
-            raw = raw.encode("latin1")
-        if not isinstance(dtype, np.dtype) or not isinstance(raw, (bytes, bytearray)) \
-                or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise WeightError("pickled NumPy array with an object dtype: refused (it would need pickle)")
-        n = int(np.prod(shape, dtype=np.int64))
-        if n * dtype.itemsize != len(raw):
-            raise WeightError("pickled NumPy array: data size does not match its shape")
-        self.array = np.frombuffer(bytes(raw), dtype).reshape(shape, order="F" if fortran else "C")
-
-
-def _np_reconstruct(cls: Any, shape: Any, dtype: Any) -> NumpyArrayStub:
-    return NumpyArrayStub()
-
-
-_SAFE_NP_KINDS = set("biufcSUmM")
-
-
-def _np_dtype(spec: Any, align: Any = False, copy: Any = False) -> Any:
-    if not isinstance(spec, str):
-        raise WeightError(f"pickled NumPy dtype {spec!r} refused")
-    dt = np.dtype(spec)
-    if dt.kind not in _SAFE_NP_KINDS:
-        raise WeightError(f"pickled NumPy dtype {spec!r} refused")
-    return _DTypeBuilder(dt)
-
-
-class _DTypeBuilder:
-    """``numpy.dtype(...)`` followed by BUILD (byte order state)."""
-
-    def __init__(self, dt: np.dtype):
-        self.dt = dt
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
-            self.dt = self.dt.newbyteorder(state[1])
-
-
-def _np_scalar(dtype: Any, raw: Any = None) -> Any:
-    dt = dtype.dt if isinstance(dtype, _DTypeBuilder) else None
-    if dt is None or not isinstance(raw, (bytes, bytearray)) or len(raw) != dt.itemsize:
-        raise WeightError("malformed pickled NumPy scalar")
-    return np.frombuffer(bytes(raw), dt)[0]
-
-
-def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> TensorRef:
-    return TensorRef(storage, offset, size, stride)
-
-
-def _rebuild_tensor_v3(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
-                       hooks: Any = None, dtype: Any = None, *rest: Any) -> TensorRef:
-    return TensorRef(storage, offset, size, stride, str(dtype) if dtype is not None else None)
-
-
-def _rebuild_parameter(data: Any, *rest: Any) -> Any:
-    return data
-
-
-def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
-    if func not in _SAFE_FUNCS:
-        raise WeightError("tensor subclass rebuilt through a function that is not allow-listed")
-    return func(*args)
-
-
-def _rebuild_from_numpy(data: Any, dtype: Any = None, *rest: Any) -> Any:
-    if isinstance(data, NumpyArrayStub):
-        return data.array
-    return data
-
-
-def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
-    if isinstance(cls, type) and issubclass(cls, Inert):
-        return cls.__new__(cls)
-    if cls is _ODict:
-        return _ODict()
-    raise WeightError("copyreg._reconstructor of a class that is not allow-listed")
-
-
-class _ODict(OrderedDict):
-    """Stand-in for ``collections.OrderedDict`` (accepts BUILD state as attributes, like the real one)."""
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, dict):
-            self.__dict__.update({k: v for k, v in state.items() if isinstance(k, str)})
-
-
-_SAFE_FUNCS = {_rebuild_tensor, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_from_numpy}
-
-
-def _safe_set(*a: Any) -> set:
-    return set(*a)
-
-
-def _safe_frozenset(*a: Any) -> frozenset:
-    return frozenset(*a)
-
-
-def _safe_slice(*a: Any) -> slice:
-    return slice(*a)
-
-
-def _safe_complex(*a: Any) -> complex:
-    return complex(*[x for x in a if isinstance(x, (int, float, str))])
-
-
-def _safe_bytearray(*a: Any) -> bytearray:
-    if a and isinstance(a[0], int) and a[0] > 1 << 30:
-        raise WeightError("bytearray too large")
-    return bytearray(*a)
-
-
-def _codecs_encode(obj: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
-    """How protocol-2 pickles store bytes: ``_codecs.encode(text, 'latin1')``."""
-    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf8", "utf-8", "ascii"):
-        raise WeightError("_codecs.encode with unexpected arguments")
-    return obj.encode(encoding)
-
-
-def _torch_size(*a: Any) -> tuple:
-    return tuple(*a)
-
-
-def _torch_device(*a: Any) -> str:
-    return ":".join(str(x) for x in a)
-
-
-def _get_layout(name: Any) -> str:
-    return str(name)
-
-
-def _allowed() -> dict[tuple[str, str], Any]:
-    a: dict[tuple[str, str], Any] = {
-        ("collections", "OrderedDict"): _ODict,
-        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_device_tensor_from_numpy"): _rebuild_from_numpy,
-        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-        ("torch", "Size"): _torch_size,
-        ("torch", "device"): _torch_device,
-        ("torch.serialization", "_get_layout"): _get_layout,
-        ("copyreg", "_reconstructor"): _reconstructor,
-        ("builtins", "set"): _safe_set,
-        ("builtins", "frozenset"): _safe_frozenset,
-        ("builtins", "slice"): _safe_slice,
-        ("builtins", "complex"): _safe_complex,
-        ("builtins", "bytearray"): _safe_bytearray,
-        ("builtins", "object"): object,
-        ("_codecs", "encode"): _codecs_encode,
-    }
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        a[(mod, "_reconstruct")] = _np_reconstruct
-        a[(mod, "scalar")] = _np_scalar
-    a[("numpy", "ndarray")] = NumpyArrayStub  # only ever passed to _np_reconstruct
-    a[("numpy", "dtype")] = _np_dtype
-    for n, dt in TORCH_DTYPES.items():
-        a[("torch", n)] = TorchDType(dt)
-    for n in STORAGE_DTYPES:
-        a[("torch", n)] = StorageType(n)
-        a[("torch.storage", n)] = StorageType(n)
-    return a
-
-
-ALLOWED = _allowed()
-
-# modules whose globals only serve to run code: refused in every mode (checked on the root package)
-DENIED_MODULES = {
-    "os", "posix", "nt", "subprocess", "sys", "builtins", "shutil", "importlib", "runpy", "socket", "code",
-    "codeop", "ctypes", "pty", "webbrowser", "pickle", "_pickle", "marshal", "types", "operator", "functools",
-    "io", "_io", "tempfile", "multiprocessing", "asyncio", "threading", "_thread", "signal", "timeit", "pdb",
-    "bdb", "pydoc", "urllib", "http", "requests", "smtplib", "ftplib", "telnetlib", "glob", "inspect", "gc",
-    "commands", "popen2", "platform", "cProfile", "profile", "trace", "doctest", "ensurepip", "pip", "venv",
-    "zipimport", "site", "sysconfig", "distutils", "setuptools", "shelve", "dbm", "sqlite3", "xmlrpc",
-    "ssl", "select", "selectors", "mmap", "fcntl", "resource", "posixpath", "ntpath", "pathlib", "fileinput",
-    "linecache", "tarfile", "zipfile", "logging", "atexit", "weakref", "copy", "dill", "cloudpickle", "joblib",
-}
-DENIED_NAMES = {
-    ("torch", "load"), ("torch.serialization", "load"), ("torch.hub", "load"), ("torch.jit", "load"),
-    ("torch", "save"), ("numpy", "load"), ("numpy", "save"), ("numpy", "fromfile"), ("numpy", "loadtxt"),
-    ("numpy.lib.npyio", "load"), ("torch._ops", "ops"), ("torch.ops", "load_library"),
-}
-_RENAMES = {"__builtin__": "builtins", "copy_reg": "copyreg", "__main__.builtins": "builtins"}
-
-
-def is_denied(module: str, name: str) -> bool:
-    root = module.split(".")[0]
-    if (module, name) in ALLOWED:
-        return False
-    if root in DENIED_MODULES or (module, name) in DENIED_NAMES:
-        return True
-    if name in ("eval", "exec", "system", "popen", "compile", "__import__", "getattr", "setattr", "open",
-                "execfile", "apply", "globals", "locals", "__reduce__", "__reduce_ex__", "spawn", "fork"):
-        return True
-    if root == "torch" and module.split(".")[1:2] in (["hub"], ["jit"], ["ops"], ["_ops"], ["utils"]) \
-            and not name[:1].isupper():
-        return True
-    return False
-
-
-class Inert:
-    """Base of placeholder classes for non-allow-listed globals in the inert modes: records, never runs."""
-
-    _pickle_module = ""
-    _pickle_name = ""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Inert":
-        obj = object.__new__(cls)
-        object.__setattr__(obj, "_args", args)
-        object.__setattr__(obj, "_state", None)
-        object.__setattr__(obj, "_items", [])
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        object.__setattr__(self, "_state", state)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._items.append((key, value))
-
-    def append(self, value: Any) -> None:
-        self._items.append((len(self._items), value))
-
-    def extend(self, values: Any) -> None:
-        for v in values:
-            self.append(v)
-
-    def __repr__(self) -> str:
-        return f"<inert {self._pickle_module}.{self._pickle_name}>"
-
+from .base import describe
+from .budget import Budget
+from .pickle_globals import (ALLOWED, BUILD_TYPES, NEWOBJ_CLASSES, RENAMES, Inert, NumpyArrayStub,  # noqa: F401
+                             ODict, StorageRef, StorageType, TensorRef, TorchDType, check_key, is_denied,
+                             placeholder)
 
 class RefusedGlobal(WeightError):
     """The pickle names a global that is not allowed (``module``/``name`` say which)."""
@@ -342,19 +39,63 @@ class RefusedGlobal(WeightError):
         self.module, self.name, self.dangerous = module, name, dangerous
 
 
-class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every global goes through find_class
-    """Unpickler with an allow-list. ``mode``: 'strict' (refuse unknown globals), 'inert' (placeholders)."""
+def _cost(x: Any, depth: int = 0) -> int:
+    """Upper bound of the bytes a call may allocate by copying ``x`` (one level into containers)."""
+    if isinstance(x, (bytes, bytearray)):
+        return 64 + len(x)
+    if isinstance(x, str):
+        return 64 + 4 * len(x)
+    if isinstance(x, (tuple, list, set, frozenset)):
+        return 64 + 64 * len(x) + (sum(_cost(v, 1) for v in x) if depth == 0 else 0)
+    if isinstance(x, dict):
+        return 64 + 128 * len(x) + (sum(_cost(v, 1) for v in x.values()) if depth == 0 else 0)
+    return 64
 
-    def __init__(self, file: Any, path: str, mode: str = "inert",
-                 persistent_load: Optional[Callable[[Any], Any]] = None):
-        super().__init__(file, encoding="latin1")
+
+class _BoundedReader:
+    """The pickle's bytes as a file that refuses reads past their end (so no opcode allocates for
+    bytes the pickle does not have)."""
+
+    def __init__(self, f: Any, left: int):
+        self._f, self.left = f, left
+
+    def read(self, n: int) -> bytes:
+        if n > self.left:
+            raise pickle.UnpicklingError(f"truncated: an opcode needs {n} bytes, the pickle has {self.left} left")
+        data = self._f.read(n)
+        self.left -= len(data)
+        return data
+
+    def readline(self) -> bytes:
+        line = self._f.readline()
+        self.left -= len(line)
+        return line
+
+
+class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every global goes through find_class
+    """Unpickler with an allow-list, policed opcodes and a memory budget (see the module docstring)."""
+
+    def __init__(self, file: Any, path: str, mode: str = "auto",
+                 persistent_load: Optional[Callable[[Any], Any]] = None, budget: Optional[Budget] = None):
+        if mode not in ("auto", "strict", "inert"):
+            raise WeightError(f"pickle mode must be auto, strict or inert, not {mode!r}")
+        pos = file.tell()
+        end = file.seek(0, io.SEEK_END)
+        file.seek(pos)
+        self._size = end - pos
+        self._reader = _BoundedReader(file, self._size)
+        super().__init__(self._reader, encoding="latin1")
         self.path = path
         self.mode = mode
         self._pload = persistent_load
+        self.budget = budget if budget is not None else Budget()
+        if budget is None:
+            self.budget.add_input(end - pos)
         self.stubs: dict[tuple[str, str], type] = {}
 
+    # ---- globals ---------------------------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:
-        module = _RENAMES.get(module, module)
+        module = RENAMES.get(module, module)
         key = (module, name)
         if key in ALLOWED:
             return ALLOWED[key]
@@ -362,15 +103,16 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
             raise RefusedGlobal(
                 f"{self.path}: refused: the pickle asks for '{module}.{name}', which would run code "
                 "(pickled code is never imported or executed; this file may be malicious)", module, name, True)
-        if self.mode == "strict":
+        if self.mode != "inert":
             raise RefusedGlobal(
-                f"{self.path}: refused: the pickle asks for '{module}.{name}', which is not on the allow list "
-                "(only tensors, storages and plain containers are). If the file pickles whole modules "
-                "(e.g. YOLOv5 checkpoints), open it with pickle_mode='inert' to extract the tensors without "
-                "importing or running anything", module, name, False)
+                f"{self.path}: refused: the pickle asks for '{module}.{name}', which is not on the allow list of "
+                "data (tensors, storages, NumPy arrays, plain containers). If the file pickles whole modules "
+                "(e.g. YOLOv5 checkpoints) and you trust it to hold weights, open it with pickle_mode='inert' "
+                "(--pickle-mode inert): classes become placeholders that are never imported or run",
+                module, name, False)
         if key not in self.stubs:
-            self.stubs[key] = type(str(name)[:200] or "Inert", (Inert,),
-                                   {"_pickle_module": module, "_pickle_name": name, "__module__": "netdsl.inert"})
+            self._charge(4096, f"placeholder class for '{module}.{name}'")
+            self.stubs[key] = placeholder(module, name)
         return self.stubs[key]
 
     def persistent_load(self, pid: Any) -> Any:
@@ -378,12 +120,104 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
             raise WeightError(f"{self.path}: unexpected persistent id in pickle")
         return self._pload(pid)
 
+    # ---- policed opcodes -------------------------------------------------------------------------
+    def _charge(self, nbytes: int, what: str) -> None:
+        self.budget.charge(nbytes, what, self.path)
 
-def safe_load(data: Any, path: str, mode: str = "inert",
-              persistent_load: Optional[Callable[[Any], Any]] = None) -> tuple[Any, SafeUnpickler]:
+    def _charge_call(self, func: Any, args: Any, kwargs: Any = None) -> None:
+        n = 256 + _cost(args) + (_cost(kwargs) if kwargs else 0)
+        self._charge(n, f"the pickle's call of {describe(func)}")
+
+    def load_reduce(self) -> None:
+        self._charge_call(self.stack[-2], self.stack[-1])
+        super().load_reduce()
+
+    def _check_newobj(self, cls: Any) -> None:
+        if not (cls is object or (isinstance(cls, type) and issubclass(cls, NEWOBJ_CLASSES))):
+            raise WeightError(f"{self.path}: pickle creates an object of {describe(cls)} with NEWOBJ: refused")
+
+    def load_newobj(self) -> None:
+        self._check_newobj(self.stack[-2])
+        self._charge_call(self.stack[-2], self.stack[-1])
+        super().load_newobj()
+
+    def load_newobj_ex(self) -> None:
+        self._check_newobj(self.stack[-3])
+        self._charge_call(self.stack[-3], self.stack[-2], self.stack[-1])
+        super().load_newobj_ex()
+
+    def _instantiate(self, klass: Any, args: Any) -> None:  # INST and OBJ
+        self._charge_call(klass, args)
+        super()._instantiate(klass, args)
+
+    def load_build(self) -> None:
+        inst = self.stack[-2]
+        if not isinstance(inst, BUILD_TYPES):
+            raise WeightError(f"{self.path}: pickle BUILD sets the state of {describe(inst)} "
+                              f"({type(inst).__name__}): refused (only placeholders, OrderedDicts and NumPy "
+                              "arrays take pickled state)")
+        self._charge(_cost(self.stack[-1]), "pickled object state")
+        super().load_build()
+
+    def load_bytearray8(self) -> None:
+        (n,) = struct.unpack("<Q", self.read(8))
+        if n > self._size:
+            raise pickle.UnpicklingError(f"truncated: BYTEARRAY8 of {n} bytes, more than the pickle holds")
+        self._charge(n, "a pickled bytearray")
+        b = bytearray(n)
+        self.readinto(b)
+        self.append(b)
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        self._check_keys(items[::2], "a pickled dict")
+        self.append({items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)})
+
+    def _check_keys(self, keys: list, what: str) -> None:
+        for k in keys:
+            check_key(k)
+        self._charge(64 + 128 * len(keys), what)
+
+    def load_setitem(self) -> None:
+        check_key(self.stack[-2])
+        super().load_setitem()
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        self._check_keys(items[::2], "pickled dict items")
+        target = self.stack[-1]
+        for i in range(0, len(items) - 1, 2):
+            target[items[i]] = items[i + 1]
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        self._check_keys(items, "pickled set items")
+        target = self.stack[-1]
+        if isinstance(target, set):
+            target.update(items)
+        else:
+            for item in items:
+                target.add(item)
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        self._check_keys(items, "a pickled frozenset")
+        self.append(frozenset(items))
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    for _op, _fn in ((pickle.REDUCE, load_reduce), (pickle.NEWOBJ, load_newobj), (pickle.NEWOBJ_EX, load_newobj_ex),
+                     (pickle.BUILD, load_build), (pickle.BYTEARRAY8, load_bytearray8), (pickle.DICT, load_dict),
+                     (pickle.SETITEM, load_setitem), (pickle.SETITEMS, load_setitems),
+                     (pickle.ADDITEMS, load_additems), (pickle.FROZENSET, load_frozenset)):
+        dispatch[_op[0]] = _fn
+    del _op, _fn
+
+
+def safe_load(data: Any, path: str, mode: str = "auto", persistent_load: Optional[Callable[[Any], Any]] = None,
+              budget: Optional[Budget] = None) -> tuple[Any, SafeUnpickler]:
     """Unpickle ``data`` (bytes or a binary file) with :class:`SafeUnpickler`; returns (object, unpickler)."""
     f = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    up = SafeUnpickler(f, path, mode, persistent_load)
+    up = SafeUnpickler(f, path, mode, persistent_load, budget)
     try:
         obj = up.load()
     except WeightError as e:
@@ -393,11 +227,7 @@ def safe_load(data: Any, path: str, mode: str = "inert",
     except RecursionError:
         raise WeightError(f"{path}: pickle nests too deeply") from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
-            OverflowError, MemoryError, UnicodeError, ImportError, struct_error()) as e:
-        raise WeightError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from e
+            OverflowError, MemoryError, UnicodeError, ImportError, struct.error) as e:
+        raise WeightError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: "
+                          f"{describe(str(e))})") from e
     return obj, up
-
-
-def struct_error() -> type:
-    import struct
-    return struct.error

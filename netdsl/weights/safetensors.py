@@ -2,17 +2,24 @@
 
 Layout: 8-byte little-endian header length N, N bytes of JSON ``{name: {dtype, shape, data_offsets:
 [begin, end]}, "__metadata__": {...}}``, then the data buffer (offsets are relative to it).
+Shards (named by an index, or the ``*.safetensors`` files of a directory) are read only from the
+checkpoint's own directories (:mod:`netdsl.weights.paths`: symlinks resolved, Hugging Face caches allowed).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from typing import Any
 
 import numpy as np
 
-from .base import (MAX_HEADER, Checkpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format)
+from ..errors import WeightError
+from .base import (MAX_HEADER, Checkpoint, FormatSpec, TensorInfo, describe, mmap_array, read_dtype,
+                   register_format)
+from .budget import heap_bytes
+from .paths import allowed_roots, resolve_inside
 
 DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
           "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
@@ -38,16 +45,22 @@ class SafetensorsCheckpoint(Checkpoint):
     def _open_sharded(self) -> None:
         index = self.path
         if os.path.isdir(index):
+            roots = allowed_roots(index)
             cands = [f for f in sorted(os.listdir(index)) if f.endswith(".safetensors.index.json")]
             if cands:
-                index = os.path.join(index, cands[0])
+                index = resolve_inside(index, cands[0], roots, "index", self.path)
+                roots = list(dict.fromkeys(roots + allowed_roots(index)))
+                base = self.path
             else:
                 files = [f for f in sorted(os.listdir(index)) if f.endswith(".safetensors")]
                 if not files:
                     raise self.error("directory holds no *.safetensors files and no index json")
                 for f in files:
-                    self._open_file(os.path.join(index, f))
+                    self._open_file(resolve_inside(index, f, roots, "file", self.path))
                 return
+        else:
+            roots = allowed_roots(index)
+            base = os.path.dirname(os.path.abspath(index))
         if os.path.getsize(index) > MAX_HEADER:
             raise self.error("index json too large")
         with open(index, "rb") as f:
@@ -58,17 +71,16 @@ class SafetensorsCheckpoint(Checkpoint):
         wm = doc.get("weight_map") if isinstance(doc, dict) else None
         if not isinstance(wm, dict):
             raise self.error("index json has no 'weight_map' object")
-        base = os.path.dirname(os.path.abspath(index))
         shards: dict[str, list[str]] = {}
         for name, shard in wm.items():
-            if not isinstance(shard, str) or os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
+            if not isinstance(shard, str):
                 raise self.error(f"weight_map entry {shard!r} is not a file beside the index", name)
             shards.setdefault(shard, []).append(name)
         for shard, want in shards.items():
-            p = os.path.join(base, shard)
-            if not os.path.isfile(p):
-                raise self.error(f"shard {shard} named by the index is missing ({len(want)} tensors, e.g. "
-                                 f"{want[0]!r})")
+            try:
+                p = resolve_inside(base, shard, roots, "shard", self.path)
+            except WeightError as e:
+                raise WeightError(f"{e} (named by the index for {len(want)} tensor(s), e.g. {want[0]!r})") from None
             got = self._open_file(p)
             lacking = sorted(set(want) - set(got))
             if lacking:
@@ -77,6 +89,8 @@ class SafetensorsCheckpoint(Checkpoint):
 
     def _open_file(self, path: str) -> list[str]:
         size = os.path.getsize(path)
+        if path != self.path:
+            self.budget.add_input(size)
         with open(path, "rb") as f:
             raw = f.read(8)
             if len(raw) < 8:
@@ -103,18 +117,19 @@ class SafetensorsCheckpoint(Checkpoint):
                 shape = tuple(ent["shape"])
                 b, e = ent["data_offsets"]
             except (KeyError, TypeError, ValueError):
-                raise self.error(f"{path}: malformed header entry {str(ent)[:120]}", name) from None
+                raise self.error(f"{path}: malformed header entry {describe(ent)}", name) from None
             if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape) \
                     or not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, e)):
                 raise self.error(f"{path}: bad shape/offsets in header", name)
-            nbytes = int(np.prod(shape, dtype=np.int64)) * _itemsize(stored) if shape else _itemsize(stored)
+            nbytes = math.prod(shape) * _itemsize(stored) if shape else _itemsize(stored)
             if b < 0 or e - b != nbytes or e > data_len:
                 raise self.error(f"{path}: data_offsets [{b}, {e}] do not fit shape {list(shape)} {ent['dtype']} "
                                  f"in a {data_len}-byte data buffer (truncated?)", name)
             spans.append((b, e))
             self._where[name] = (path, data_start + b, stored, size)
             self.add(TensorInfo(name, shape, read_dtype(stored), "" if read_dtype(stored) == stored else stored,
-                                extra={"file": os.path.basename(path)}))
+                                extra={"file": os.path.basename(path)}),
+                     heap=heap_bytes(math.prod(shape), _itemsize(stored), stored))
             names.append(name)
         spans.sort()
         for (b0, e0), (b1, _e1) in zip(spans, spans[1:]):

@@ -1,0 +1,235 @@
+"""The safe unpickler under attack: globals, BUILD, memory and CPU bombs, torch archives built by hand."""
+from __future__ import annotations
+
+import resource
+import struct
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import open_checkpoint
+from netdsl.weights import pickle_globals as pg
+from tests.weights.hostile import ODICT, Build, Call, Get, Global, Put, Raw, encode, storage, tensor, torch_zip
+
+F32 = np.arange(12, dtype="<f4")
+
+
+def _open_all(path, **kw):
+    with open_checkpoint(path, format="pytorch", **kw) as c:
+        return {n: np.array(c.read(n)) for n in c.names()}
+
+
+def _ckpt(tmp_path, obj, storages=None, name="m.pt", compress=False):
+    p = tmp_path / name
+    torch_zip(p, encode(obj), storages if storages is not None else {"0": F32.tobytes()}, compress)
+    return p
+
+
+def test_hand_made_archive_reads(tmp_path):
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (3, 4), (4, 1)), "t": tensor(storage("0", 12), (4, 3), (1, 4))})
+    got = _open_all(p)
+    np.testing.assert_array_equal(got["w"], F32.reshape(3, 4))
+    np.testing.assert_array_equal(got["t"], F32.reshape(3, 4).T)
+
+
+# ---- issue 8: unknown globals are refused by default, with their name --------------------------------
+@pytest.mark.parametrize("glob", [("torch.fx.graph_module", "_forward_from_src"), ("torch.storage", "_load_from_bytes"),
+                                  ("_posixsubprocess", "fork_exec"), ("torch.package.package_importer", "load"),
+                                  ("numpy.testing", "assert_equal")])
+@pytest.mark.parametrize("mode", ["auto", "strict", "inert"])
+def test_code_globals_refused_in_every_mode(tmp_path, glob, mode):
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (12,), (1,)), "x": Call(Global(*glob), "payload")})
+    with pytest.raises(WeightError, match=f"{p}.*'{glob[0]}.{glob[1]}'.*run code"):
+        open_checkpoint(p, pickle_mode=mode)
+
+
+def test_unknown_data_class_needs_explicit_inert(tmp_path):
+    obj = {"w": tensor(storage("0", 12), (12,), (1,)), "cfg": Build(Call(Global("mypkg.config", "Config")), {"lr": 0.1})}
+    p = _ckpt(tmp_path, obj)
+    for mode in ("auto", "strict"):
+        with pytest.raises(WeightError, match=f"{p}: refused.*'mypkg.config.Config'.*pickle_mode='inert'"):
+            open_checkpoint(p, pickle_mode=mode)
+    with open_checkpoint(p, pickle_mode="inert", key="") as c:
+        assert c.names() == ["w"]
+        assert any("mypkg.config.Config" in n for n in c.notes)
+
+
+def test_known_data_records_load_in_auto(tmp_path):
+    """argparse.Namespace, defaultdict, Counter, sets, complex, bytearray, NumPy scalars: data, allowed."""
+    obj = {"state_dict": {"w": tensor(storage("0", 12), (12,), (1,))},
+           "args": Build(Call(Global("argparse", "Namespace")), {"lr": 0.1, "epochs": 3}),
+           "hist": Call(Global("collections", "defaultdict"), Global("builtins", "list")),
+           "s": Call(Global("builtins", "set"), [1, 2, 3]), "c": Call(Global("builtins", "complex"), 1.0, 2.0),
+           "ba": Call(Global("builtins", "bytearray"), b"abc"),
+           "path": Call(Global("pathlib", "PosixPath"), "runs", "exp1")}
+    p = _ckpt(tmp_path, obj)
+    np.testing.assert_array_equal(_open_all(p)["w"], F32)
+
+
+# ---- issue 6: BUILD never rewrites netdsl's own objects ---------------------------------------------
+@pytest.mark.parametrize("target,state", [
+    (Global("torch._utils", "_rebuild_tensor_v2"), (None, {"__defaults__": (1, 2)})),
+    (Global("torch._utils", "_rebuild_tensor_v2"), {"__defaults__": (1, 2)}),
+    (Global("torch", "float32"), (None, {"evil": 1})),
+    (Global("torch", "FloatStorage"), (None, {"dtype": "int8"})),
+    (Global("collections", "OrderedDict"), {"x": 1}),
+    (Global("builtins", "object"), {"x": 1}),
+    (Call(Global("torch", "device"), "cpu"), {"x": 1}),
+])
+def test_build_on_allow_listed_objects_refused(tmp_path, target, state):
+    def shared_state():
+        f32 = pg.ALLOWED[("torch", "float32")]
+        return (pg._rebuild_tensor.__defaults__, str(f32), getattr(f32, "__dict__", None),
+                pg.ALLOWED[("torch", "FloatStorage")].dtype, dict(vars(pg.ODict)))
+    before = shared_state()
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (12,), (1,)), "x": Build(target, state)})
+    for mode in ("auto", "inert"):
+        with pytest.raises(WeightError, match=f"{p}.*(BUILD|refused)"):
+            open_checkpoint(p, pickle_mode=mode)
+    after = shared_state()
+    assert before == after
+    # the shared stand-ins still work for the next file
+    q = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (12,), (1,))}, name="ok.pt")
+    np.testing.assert_array_equal(_open_all(q)["w"], F32)
+
+
+def test_build_where_pickles_need_it(tmp_path):
+    """OrderedDict _metadata, NumPy arrays and dtypes, placeholders of the inert mode: BUILD still works."""
+    meta = Build(Call(ODICT), {"_metadata": {"": {"version": 1}}})
+    arr = Build(Call(Global("numpy.core.multiarray", "_reconstruct"), Global("numpy", "ndarray"), (0,), b"b"),
+                (1, (2,), Build(Call(Global("numpy", "dtype"), "f8", False, True), (3, "<", None, None, None, -1, -1,
+                                                                                 0)), False, np.arange(2.).tobytes()))
+    obj = {"state_dict": meta, "arr": arr, "mod": Build(Call(Global("mymodels", "Net")), {"w": tensor(
+        storage("0", 12), (12,), (1,))})}
+    p = _ckpt(tmp_path, obj)
+    with open_checkpoint(p, key="", pickle_mode="inert") as c:
+        np.testing.assert_array_equal(c.read("arr"), [0., 1.])
+        np.testing.assert_array_equal(c.read("mod.w"), F32)
+
+
+# ---- issue 3: memory bombs refused before allocating ----------------------------------------------
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_bytearray_bomb(tmp_path):
+    """Eight bytearray(1 << 30) calls in a 245-byte pickle used to take 8 GiB before being refused."""
+    bomb = [Call(Global("builtins", "bytearray"), 1 << 30) for _ in range(8)]
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (12,), (1,)), "b": bomb})
+    before = _peak_rss_mb()
+    for mode in ("auto", "inert"):
+        with pytest.raises(WeightError, match=str(p)):
+            open_checkpoint(p, pickle_mode=mode)
+    assert _peak_rss_mb() - before < 200
+
+
+def test_bytearray8_opcode_bomb(tmp_path):
+    p = _ckpt(tmp_path, Raw(b"\x96" + struct.pack("<Q", 1 << 40)))  # BYTEARRAY8 of 1 TiB, no data
+    with pytest.raises(WeightError, match=f"{p}.*(truncated|budget)"):
+        open_checkpoint(p)
+
+
+def test_copy_bomb_through_memo(tmp_path):
+    """One 1 MB string encoded 4000 times (memo references are free, copies are not): over budget."""
+    big = Put("x" * (1 << 20), 0)
+    calls = [Call(Global("_codecs", "encode"), Get(0), "latin1") for _ in range(4000)]
+    p = _ckpt(tmp_path, [big, calls])
+    t0 = time.time()
+    with pytest.raises(WeightError, match=f"{p}.*budget"):
+        open_checkpoint(p, memory_budget=256 << 20)
+    assert time.time() - t0 < 10
+
+
+def test_quadratic_call_bomb(tmp_path):
+    """A 100k-element list passed (by reference) to 10k placeholder calls: charged, refused."""
+    big = Put(list(range(100_000)), 0)
+    calls = [Call(Global("mymodels", "Layer"), Get(0)) for _ in range(10_000)]
+    p = _ckpt(tmp_path, [big, calls])
+    with pytest.raises(WeightError, match=f"{p}.*budget"):
+        open_checkpoint(p, pickle_mode="inert")
+
+
+def test_hash_bomb_key_refused_quickly(tmp_path):
+    """A dict key nested out of shared tuples would take 2**64 steps to hash."""
+    ops = [Put((), 0)] + [Put((Get(i), Get(i)), i + 1) for i in range(64)]
+    p = _ckpt(tmp_path, [ops, {Get(64): 1}])
+    t0 = time.time()
+    with pytest.raises(WeightError, match=f"{p}.*dict key"):
+        open_checkpoint(p)
+    assert time.time() - t0 < 10
+
+
+def test_colliding_int_keys_refused(tmp_path):
+    """Ints that differ by multiples of 2**61 - 1 share a hash (a dict of them takes quadratic time)."""
+    p = _ckpt(tmp_path, {5 + i * ((1 << 61) - 1): 1 for i in range(1, 4)})
+    with pytest.raises(WeightError, match=f"{p}.*integer dict key"):
+        open_checkpoint(p)
+
+
+def test_stride_zero_view_bomb(tmp_path):
+    """size (10^6, 10^6) over one element: used to come back as a 10^12-element view."""
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (10**6, 10**6), (0, 0))})
+    with pytest.raises(WeightError, match=f"{p}.*budget"):
+        open_checkpoint(p)
+
+
+def test_shared_storage_views_bomb(tmp_path):
+    """20000 tensors each viewing the same 4 MB storage: 80 GB once materialized."""
+    n = 1 << 20
+    p = _ckpt(tmp_path, {f"t{i}": tensor(storage("0", n), (n,), (1,)) for i in range(20000)},
+              {"0": np.zeros(n, "<f4").tobytes()})
+    with pytest.raises(WeightError, match=f"{p}.*budget"):
+        open_checkpoint(p)
+
+
+def test_small_expanded_view_still_reads(tmp_path):
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (5, 3), (0, 1), offset=2)})
+    np.testing.assert_array_equal(_open_all(p)["w"], np.broadcast_to(F32[2:5], (5, 3)))
+
+
+@pytest.mark.parametrize("size,stride,offset,stype,numel", [
+    ((13,), (1,), 0, "FloatStorage", 12),           # one element past the end
+    ((4, 4), (4, 1), 0, "FloatStorage", 12),
+    ((2,), (11,), 1, "FloatStorage", 12),
+    ((4,), (1,), 0, "UntypedStorage", 12),           # float32 view of a 12-byte untyped storage: 16 bytes
+])
+def test_views_past_storage_refused(tmp_path, size, stride, offset, stype, numel):
+    st = storage("0", numel, stype)
+    t = Call(Global("torch._utils", "_rebuild_tensor_v3"), st, offset, size, stride, False, Call(ODICT),
+             Global("torch", "float32"))
+    p = _ckpt(tmp_path, {"w": t}, {"0": F32.tobytes()[:numel * (4 if stype == "FloatStorage" else 1)]})
+    with pytest.raises(WeightError, match=f"{p}.*storage"):
+        _open_all(p)
+
+
+def test_dtype_must_be_a_torch_dtype(tmp_path):
+    t = Call(Global("torch._utils", "_rebuild_tensor_v3"), storage("0", 12), 0, (12,), (1,), False, Call(ODICT), "object")
+    p = _ckpt(tmp_path, {"w": t})
+    with pytest.raises(WeightError, match=f"{p}.*dtype"):
+        _open_all(p)
+
+
+# ---- issue 7: zlib errors are netdsl errors naming the file -------------------------------------------
+@pytest.mark.parametrize("member", ["data.pkl", "data/0"])
+def test_corrupt_deflated_member(tmp_path, member):
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), (12,), (1,))}, compress=True)
+    data = bytearray(p.read_bytes())
+    with zipfile.ZipFile(p) as z:
+        zi = z.getinfo(f"archive/{member}")
+    start = zi.header_offset + 30 + len(zi.filename) + len(zi.extra)
+    data[start:start + zi.compress_size] = bytes([0xFF]) * zi.compress_size  # an invalid deflate block
+    p.write_bytes(bytes(data))
+    with pytest.raises(WeightError, match=str(p)):
+        _open_all(p)
+
+
+def test_bzip2_members_refused(tmp_path):
+    p = tmp_path / "m.pt"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_BZIP2) as z:
+        z.writestr("archive/data.pkl", encode({"w": tensor(storage("0", 12), (12,), (1,))}))
+        z.writestr("archive/data/0", F32.tobytes())
+    with pytest.raises(WeightError, match=f"{p}.*compression method"):
+        _open_all(p)
