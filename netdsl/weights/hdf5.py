@@ -11,7 +11,9 @@
   writes it).
 * bfloat16 stored as opaque 2-byte data (``attrs['dtype'] == 'bfloat16'``) reads as float32.
 
-Contiguous, uncompressed datasets are memory-mapped; others are read through h5py.
+Contiguous, uncompressed datasets are memory-mapped; deflated ones are decoded chunk by chunk within
+their sizes; others are read through h5py. External links, external raw storage, virtual datasets
+and filter plugins are refused (:mod:`netdsl.weights.hdf5_guard`): only the file's own bytes are read.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ import numpy as np
 from ..errors import WeightError
 
 from .base import Checkpoint, FormatSpec, TensorInfo, bf16_to_f32, mmap_array, register_format
+from .budget import heap_bytes
+from .hdf5_guard import DEFLATE, check_dataset, child, filters, read_deflated
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -73,28 +77,35 @@ class HDF5Checkpoint(Checkpoint):
         member = keras_archive_member(self.path)
         if member is None:
             self._base: Optional[int] = 0
+            self._h5size = self.file_size
             self._h5 = h5py.File(self.path, "r")
         else:  # a Keras 3 ``.keras`` archive: the weights are its model.weights.h5 member
-            off, size, stored = member
-            with open(self.path, "rb") as f:
-                f.seek(off)
-                data = f.read(size)
+            off, size, full, stored = member
+            self._h5size = full
             if stored:
                 self._base = off  # datasets are memory-mapped from the archive itself
+                self._h5 = h5py.File(_Window(self.path, off, size), "r")
             else:
                 import zlib
                 self._base = None
-                data = zlib.decompressobj(-15).decompress(data)
-            self._h5 = h5py.File(io.BytesIO(data) if not stored else _Window(self.path, off, size), "r")
+                self.charge(size + 2 * full, f"inflating its {KERAS_WEIGHTS_MEMBER} member")
+                with open(self.path, "rb") as f:
+                    f.seek(off)
+                    d = zlib.decompressobj(-15)
+                    data = d.decompress(f.read(size), full + 1)
+                if len(data) != full or not d.eof:
+                    raise self.error(f"{KERAS_WEIGHTS_MEMBER} does not inflate to the {full} bytes its zip entry "
+                                     "declares: corrupt (or a decompression bomb)")
+                self._h5 = h5py.File(io.BytesIO(data), "r")
         self._ds: dict[str, str] = {}
         layout = self.options.get("layout")
         root = self._h5
-        if "model_weights" in root and _attr_list(root["model_weights"], "layer_names") is not None:
-            root = root["model_weights"]
+        if "model_weights" in root and _attr_list(self._get(root, "model_weights"), "layer_names") is not None:
+            root = self._get(root, "model_weights")
         if layout in (None, "keras2") and _attr_list(root, "layer_names") is not None:
             self.layout = "keras2"
             self._open_keras2(root)
-        elif layout in (None, "keras3") and "layers" in self._h5 and _looks_keras3(self._h5["layers"]):
+        elif layout in (None, "keras3") and "layers" in self._h5 and self._looks_keras3(self._get(self._h5, "layers")):
             self.layout = "keras3"
             self._open_keras3()
         else:
@@ -105,21 +116,38 @@ class HDF5Checkpoint(Checkpoint):
     def detail(self) -> str:
         return {"keras2": "Keras 2 HDF5", "keras3": "Keras 3 .weights.h5", "generic": "HDF5"}[self.layout]
 
+    def _get(self, group: Any, path: str) -> Any:
+        return child(group, path, self.path)
+
     def _add_ds(self, name: str, path: str, layer: str = "", index: int = -1) -> None:
         import h5py
-        ds = self._h5[path]
+        ds = self._get(self._h5, path)
         if not isinstance(ds, h5py.Dataset):
             raise self.error(f"{path} is not a dataset", name)
+        check_dataset(ds, self._h5, self.path)
         stored = _stored(ds)
         if stored is None:
             return
         dt = "float32" if stored == "bfloat16" else stored
-        nbytes = math.prod(ds.shape) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
-        if nbytes > max(1 << 30, 64 * self.file_size):
-            raise self.error(f"dataset {path} declares {nbytes} bytes in a {self.file_size}-byte file: corrupt?", name)
+        numel = math.prod(ds.shape) if ds.shape else 1
+        mapped = self._mapped_offset(ds, stored) is not None
+        heap = heap_bytes(numel, ds.dtype.itemsize, stored, mapped=mapped, byteswap=ds.dtype.byteorder == ">")
         self._ds[name] = path
         self.add(TensorInfo(name, tuple(int(d) for d in ds.shape), dt, "bfloat16" if stored == "bfloat16" else "",
-                            layer=layer, index=index, extra={"path": path}))
+                            layer=layer, index=index, extra={"path": path}), heap=heap)
+
+    def _mapped_offset(self, ds: Any, stored: str) -> Optional[int]:
+        """Offset in the checkpoint file of a dataset that can be memory-mapped (contiguous, unfiltered)."""
+        if self._base is None or ds.chunks is not None or ds.size == 0 or filters(ds) \
+                or ds.dtype.kind not in "biuf" + ("V" if stored == "bfloat16" else ""):
+            return None
+        try:
+            off = ds.id.get_offset()
+        except Exception:  # h5py raises various errors for datasets without a data address
+            return None
+        if off is None or off < 0 or off + ds.id.get_storage_size() > self._h5size:
+            return None
+        return off + self._base
 
     def _open_generic(self) -> None:
         import h5py
@@ -138,7 +166,7 @@ class HDF5Checkpoint(Checkpoint):
         for layer in layers:
             if layer not in root:
                 raise self.error(f"layer_names lists {layer!r} but the file has no such group")
-            g = root[layer]
+            g = self._get(root, layer)
             wnames = _attr_list(g, "weight_names") or []
             for w in wnames:
                 if w not in g:
@@ -146,7 +174,7 @@ class HDF5Checkpoint(Checkpoint):
                 name = w if w.startswith(layer + "/") or w in self._infos else f"{layer}/{w}"
                 if name in self._infos:
                     name = f"{layer}/{w}"
-                self._add_ds(name, g[w].name.lstrip("/"), layer=layer, index=idx)
+                self._add_ds(name, self._get(g, w).name.lstrip("/"), layer=layer, index=idx)
                 idx += 1
 
     def _open_keras3(self) -> None:
@@ -154,18 +182,20 @@ class HDF5Checkpoint(Checkpoint):
         entries: list[tuple] = []
 
         def walk(group: Any, prefix: str) -> None:
-            if "vars" in group and isinstance(group["vars"], h5py.Group):
-                v = group["vars"]
+            if "vars" in group and isinstance(self._get(group, "vars"), h5py.Group):
+                v = self._get(group, "vars")
                 layer = safe_attr(v, "name") if "name" in v.attrs else prefix.rsplit("/", 1)[-1]
                 layer = layer.decode() if isinstance(layer, bytes) else str(layer)
                 keys = sorted((k for k in v if k.isdigit()), key=int)
                 for k in keys:
-                    entries.append((f"{prefix}/vars/{k}" if prefix else f"vars/{k}", v[k].name.lstrip("/"),
-                                    layer, _pos(v[k])))
+                    var = self._get(v, k)
+                    entries.append((f"{prefix}/vars/{k}" if prefix else f"vars/{k}", var.name.lstrip("/"),
+                                    layer, _pos(var)))
             for sub in ("layers", "_layer_checkpoint_dependencies"):
-                if sub in group and isinstance(group[sub], h5py.Group):
-                    for k in group[sub]:
-                        walk(group[sub][k], f"{prefix}/{k}" if prefix else k)
+                if sub in group and isinstance(self._get(group, sub), h5py.Group):
+                    sg = self._get(group, sub)
+                    for k in sg:
+                        walk(self._get(sg, k), f"{prefix}/{k}" if prefix else k)
         walk(self._h5, "")
         # keep each layer's vars together, layers in the order Keras wrote them
         layer_pos: dict[str, float] = {}
@@ -176,6 +206,16 @@ class HDF5Checkpoint(Checkpoint):
                                     int(e[0].rsplit("/", 1)[1])))
         for i, (name, path, layer, _pos_) in enumerate(entries):
             self._add_ds(name, path, layer=layer, index=i)
+
+    def _looks_keras3(self, layers: Any) -> bool:
+        import h5py
+        if not isinstance(layers, h5py.Group):
+            return False
+        for k in list(layers)[:1000]:
+            g = self._get(layers, k)
+            if isinstance(g, h5py.Group) and ("vars" in g or "layers" in g):
+                return True
+        return False
 
     def keras_layer_config(self, layer: str) -> Optional[dict]:
         """The Keras config of ``layer`` from a full-model file's ``model_config`` (None if unknown)."""
@@ -201,21 +241,15 @@ class HDF5Checkpoint(Checkpoint):
         return self._kcfg.get(layer)
 
     def _read(self, info: TensorInfo) -> np.ndarray:
-        ds = self._h5[self._ds[info.name]]
+        ds = self._get(self._h5, self._ds[info.name])
         stored = info.stored or info.dtype
-        off = None
-        try:
-            if ds.chunks is None and ds.compression is None and ds.size > 0 and not ds.external:
-                off = ds.id.get_offset()
-        except Exception:  # h5py raises various errors for datasets without a data address
-            off = None
-        if off is not None and self._base is not None and ds.dtype.kind in "biuf" + ("V" if stored == "bfloat16" else ""):
-            off += self._base
+        off = self._mapped_offset(ds, stored)
+        if off is not None:
             if stored == "bfloat16":
                 return mmap_array(self.path, off, "bfloat16", info.shape)
             bo = ">" if ds.dtype.byteorder == ">" else "<"
             return mmap_array(self.path, off, np.dtype(info.dtype).name, info.shape, byteorder=bo)
-        arr = ds[()]
+        arr = read_deflated(ds, self._h5size, self.path) if DEFLATE in filters(ds) else ds[()]
         if stored == "bfloat16":
             return bf16_to_f32(np.asarray(arr).view(np.uint16))
         return np.asarray(arr)
@@ -286,17 +320,6 @@ def _pos(ds: Any) -> float:
         return float("inf")
 
 
-def _looks_keras3(layers: Any) -> bool:
-    import h5py
-    if not isinstance(layers, h5py.Group):
-        return False
-    for k in list(layers)[:1000]:
-        g = layers[k]
-        if isinstance(g, h5py.Group) and ("vars" in g or "layers" in g):
-            return True
-    return False
-
-
 def _stored(ds: Any) -> Optional[str]:
     """Stored dtype name of a dataset (None for non-numeric datasets, which are skipped)."""
     dt = ds.dtype
@@ -333,8 +356,9 @@ def _detect(path: str, head: bytes) -> int:
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"
 
 
-def keras_archive_member(path: str) -> Optional[tuple[int, int, bool]]:
-    """(data offset, size, stored uncompressed) of a ``.keras`` archive's weights member, else None."""
+def keras_archive_member(path: str) -> Optional[tuple[int, int, int, bool]]:
+    """(data offset, stored size, uncompressed size, stored uncompressed) of a ``.keras`` archive's weights
+    member, else None."""
     import struct
     import zipfile
     try:
@@ -349,7 +373,10 @@ def keras_archive_member(path: str) -> Optional[tuple[int, int, bool]]:
             if len(hdr) < 30 or hdr[:4] != b"PK\x03\x04":
                 return None
             n, m = struct.unpack("<HH", hdr[26:30])
-        return info.header_offset + 30 + n + m, info.compress_size, info.compress_type == zipfile.ZIP_STORED
+            off = info.header_offset + 30 + n + m
+            if off + info.compress_size > os.fstat(f.fileno()).st_size:
+                return None
+        return off, info.compress_size, info.file_size, info.compress_type == zipfile.ZIP_STORED
     except (OSError, KeyError, zipfile.BadZipFile, struct.error, ValueError):
         return None
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format
+from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format, zip_data_offset
+from .budget import heap_bytes
 
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -57,29 +58,24 @@ class NpzCheckpoint(Checkpoint):
                 if zi.is_dir():
                     continue
                 name = zi.filename[:-4] if zi.filename.endswith(".npy") else zi.filename
-                offset = None
-                if zi.compress_type == zipfile.ZIP_STORED:
-                    f.seek(zi.header_offset)
-                    lh = f.read(30)
-                    if len(lh) < 30 or lh[:4] != b"PK\x03\x04":
-                        raise self.error("bad zip local header", name)
-                    nlen, xlen = struct.unpack("<HH", lh[26:30])
-                    data = zi.header_offset + 30 + nlen + xlen
-                    f.seek(data)
+                start = zip_data_offset(f, zi, size, self.path)  # None: deflated
+                if start is not None:
+                    f.seek(start)
                     head = f.read(min(zi.file_size, 65536 + 12))
-                    shape, dt, fortran, hlen = parse_npy_header(head, f"{self.path}:{name}")
-                    offset = data + hlen
-                    if offset + math.prod(shape) * dt.itemsize > min(size, data + zi.file_size):
-                        raise self.error("member is truncated", name)
                 else:
-                    if zi.file_size > 1 << 40:
-                        raise self.error("member too large", name)
                     with self._zip.open(zi) as m:
                         head = m.read(65536 + 12)
-                    shape, dt, fortran, _ = parse_npy_header(head, f"{self.path}:{name}")
+                shape, dt, fortran, hlen = parse_npy_header(head, f"{self.path}:{name}")
+                nbytes = math.prod(shape) * dt.itemsize
+                if hlen + nbytes != zi.file_size:
+                    raise self.error(f"member holds {zi.file_size} bytes, its header declares {hlen + nbytes}: "
+                                     "truncated or corrupt", name)
+                offset = None if start is None else start + hlen
+                heap = 2 * nbytes if offset is None else heap_bytes(math.prod(shape), dt.itemsize,
+                                                                    byteswap=dt.byteorder == ">")
                 self._where[name] = (zi, offset, dt, fortran)
                 self.add(TensorInfo(name, shape, dt.newbyteorder("=").name if dt.byteorder != "|" else dt.name,
-                                    extra={"compressed": offset is None}))
+                                    extra={"compressed": offset is None}), heap=heap)
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         zi, offset, dt, fortran = self._where[info.name]

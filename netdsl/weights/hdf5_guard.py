@@ -1,0 +1,113 @@
+"""What an HDF5 file may make the reader do: follow links that stay inside it, read datasets stored inside
+it, decompress within known sizes.
+
+HDF5 can pull bytes from elsewhere: an external link names an object in another file, a dataset with
+external raw storage reads any local file, a virtual dataset maps other files' datasets. All three are
+refused, so no byte from outside the checkpoint reaches a tensor. Filters are limited to those built
+into HDF5/h5py (deflate, shuffle, fletcher32, n-bit, scale-offset, LZF): other filter ids would make
+the library load plugins. Deflate-compressed chunks are decompressed here, each bounded by its chunk's
+size (the library grows its buffer without limit, so a 500 KB file could make it allocate gigabytes).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any
+
+import numpy as np
+
+from ..errors import WeightError
+
+DEFLATE, SHUFFLE, FLETCHER32, NBIT, SCALEOFFSET, LZF = 1, 2, 3, 5, 6, 32000
+ALLOWED_FILTERS = {DEFLATE: "deflate", SHUFFLE: "shuffle", FLETCHER32: "fletcher32", NBIT: "nbit",
+                   SCALEOFFSET: "scaleoffset", LZF: "lzf"}
+_MAX_SOFT_LINKS = 16
+
+
+def child(group: Any, path: str, where: str, depth: int = 0) -> Any:
+    """``group[path]``, following only hard links and soft links inside the file (external and
+    user-defined links are refused)."""
+    import h5py
+    if depth > _MAX_SOFT_LINKS:
+        raise WeightError(f"{where}: soft links nest more than {_MAX_SOFT_LINKS} deep at {path!r}")
+    obj = group.file if path.startswith("/") else group
+    for part in [p for p in path.split("/") if p]:
+        if not isinstance(obj, h5py.Group):
+            raise WeightError(f"{where}: {path!r} goes through {obj.name}, which is not a group")
+        if part not in obj:
+            raise WeightError(f"{where}: no object {path!r} in the file")
+        try:
+            link = obj.get(part, getlink=True)
+        except (TypeError, KeyError, RuntimeError, ValueError) as e:
+            raise WeightError(f"{where}: {obj.name}/{part} is a link of an unsupported kind: refused ({e})") from None
+        if isinstance(link, h5py.SoftLink):
+            obj = child(obj, link.path, where, depth + 1)
+        elif isinstance(link, h5py.HardLink):
+            obj = obj[part]
+        else:
+            raise WeightError(f"{where}: {obj.name}/{part} is an external link ({link}): refused, a checkpoint "
+                              "may only hold its own data")
+    return obj
+
+
+def check_dataset(ds: Any, h5: Any, where: str) -> None:
+    """Refuse a dataset whose bytes live outside this file, or that needs a filter plugin."""
+    import h5py
+    if h5py.h5o.get_info(ds.id).fileno != h5py.h5o.get_info(h5.id).fileno:
+        raise WeightError(f"{where}: dataset {ds.name} lives in another file: refused")
+    dcpl = ds.id.get_create_plist()
+    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
+        raise WeightError(f"{where}: dataset {ds.name} is a virtual dataset (it maps other files): refused")
+    if dcpl.get_external_count():
+        raise WeightError(f"{where}: dataset {ds.name} keeps its data in external files "
+                          f"({dcpl.get_external(0)[0]!r}...): refused, a checkpoint may only hold its own data")
+    for i in range(dcpl.get_nfilters()):
+        code = dcpl.get_filter(i)[0]
+        if code not in ALLOWED_FILTERS:
+            raise WeightError(f"{where}: dataset {ds.name} uses HDF5 filter {code}, which would load a plugin: "
+                              f"refused (supported: {', '.join(ALLOWED_FILTERS.values())})")
+
+
+def filters(ds: Any) -> list[int]:
+    dcpl = ds.id.get_create_plist()
+    return [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+
+
+def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
+    """A chunked dataset whose filters include deflate, decoded chunk by chunk here (each chunk's output
+    bounded by its size); missing chunks hold the fill value."""
+    codes = filters(ds)
+    if any(c not in (DEFLATE, SHUFFLE, FLETCHER32) for c in codes):
+        raise WeightError(f"{where}: dataset {ds.name} combines deflate with filters {codes}: not supported")
+    dt = ds.dtype
+    chunk = tuple(ds.chunks)
+    chunk_bytes = math.prod(chunk) * dt.itemsize
+    out = np.full(ds.shape, ds.fillvalue, dt)
+    for i in range(ds.id.get_num_chunks()):
+        info = ds.id.get_chunk_info(i)
+        if any(o >= n for o, n in zip(info.chunk_offset, ds.shape)):
+            continue  # a chunk wholly outside the dataset contributes nothing
+        if info.size > file_size or info.byte_offset + info.size > file_size:
+            raise WeightError(f"{where}: dataset {ds.name}: chunk {i} lies past the end of the file")
+        mask, data = ds.id.read_direct_chunk(info.chunk_offset)
+        for j in reversed(range(len(codes))):
+            if mask & (1 << j):
+                continue
+            if codes[j] == FLETCHER32:
+                data = data[:-4]
+            elif codes[j] == DEFLATE:
+                d = zlib.decompressobj()
+                data = d.decompress(data, chunk_bytes + 1)
+                if len(data) > chunk_bytes or not d.eof:
+                    raise WeightError(f"{where}: dataset {ds.name}: chunk {i} does not inflate to its "
+                                      f"{chunk_bytes} bytes (corrupt, or a decompression bomb)")
+            else:  # shuffle: bytes were grouped by position within the element
+                raw = np.frombuffer(data, np.uint8)
+                if raw.size == chunk_bytes and dt.itemsize > 1:
+                    data = raw.reshape(dt.itemsize, -1).T.tobytes()
+        if len(data) != chunk_bytes:
+            raise WeightError(f"{where}: dataset {ds.name}: chunk {i} holds {len(data)} bytes, not {chunk_bytes}")
+        block = np.frombuffer(data, dt).reshape(chunk)
+        dst = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.chunk_offset, chunk, ds.shape))
+        out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]
+    return out

@@ -1,0 +1,178 @@
+"""HDF5 files that reach outside themselves or inflate without bound: refused, through .h5 and .keras."""
+from __future__ import annotations
+
+import os
+import resource
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+from netdsl.errors import WeightError
+from netdsl.weights import open_checkpoint
+
+h5py = pytest.importorskip("h5py")
+
+SECRET = b"TOP-SECRET-BYTES" * 64
+
+
+def _keras2_with(f, make):
+    """Keras 2 layout whose one weight is made by ``make(group, name)``."""
+    f.attrs["layer_names"] = [b"dense"]
+    g = f.create_group("dense")
+    g.attrs["weight_names"] = [b"kernel:0"]
+    make(g, "kernel:0")
+
+
+def _as_keras_archive(h5_path, out, compress=False):
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+        z.writestr("config.json", "{}")
+        z.writestr("metadata.json", "{}")
+        z.write(h5_path, "model.weights.h5")
+
+
+def _assert_refused(path, what):
+    with pytest.raises(WeightError) as ei:
+        with open_checkpoint(path) as c:
+            for n in c.names():
+                assert SECRET[:16] not in np.asarray(c.read(n)).tobytes()
+    assert str(path) in str(ei.value) and what in str(ei.value), str(ei.value)
+
+
+@pytest.fixture
+def secret(tmp_path):
+    p = tmp_path / "outside" / "secret.txt"
+    p.parent.mkdir()
+    p.write_bytes(SECRET)
+    return p
+
+
+def _external_storage(secret):
+    return lambda g, n: g.create_dataset(n, shape=(64,), dtype="f4", external=[(str(secret), 0, 256)])
+
+
+def _virtual(tmp_path):
+    src = tmp_path / "outside" / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["d"] = np.frombuffer(SECRET[:256], "f4")
+
+    def make(g, n):
+        lay = h5py.VirtualLayout(shape=(64,), dtype="f4")
+        lay[:] = h5py.VirtualSource(str(src), "d", shape=(64,))
+        g.create_virtual_dataset(n, lay)
+    return make
+
+
+def _external_link(tmp_path):
+    src = tmp_path / "outside" / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["dense/kernel:0"] = np.frombuffer(SECRET[:256], "f4")  # same path as here: used to be mapped from here
+    return lambda g, n: g.__setitem__(n, h5py.ExternalLink(str(src), "/dense/kernel:0"))
+
+
+def _soft_to_external(tmp_path):
+    src = tmp_path / "outside" / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["x"] = np.frombuffer(SECRET[:256], "f4")
+
+    def make(g, n):
+        g.file["ext"] = h5py.ExternalLink(str(src), "/")
+        g[n] = h5py.SoftLink("/ext/x")
+    return make
+
+
+@pytest.mark.parametrize("kind,what", [("external_storage", "external files"), ("virtual", "virtual dataset"),
+                                       ("external_link", "external link"), ("soft_to_external", "external link")])
+@pytest.mark.parametrize("container", ["generic", "keras2", "keras", "keras-deflated"])
+def test_outside_bytes_never_read(tmp_path, secret, kind, what, container):
+    make = {"external_storage": _external_storage(secret), "virtual": _virtual(tmp_path) if kind == "virtual" else None,
+            "external_link": _external_link(tmp_path) if kind == "external_link" else None,
+            "soft_to_external": _soft_to_external(tmp_path) if kind == "soft_to_external" else None}[kind]
+    p = tmp_path / "w.h5"
+    with h5py.File(p, "w") as f:
+        if container == "generic":
+            make(f, "w")
+            f["ok"] = np.ones(3, "f4")
+        else:
+            _keras2_with(f, make)
+    if container.startswith("keras") and container != "keras2":
+        q = tmp_path / "m.keras"
+        _as_keras_archive(p, q, compress=container == "keras-deflated")
+        p = q
+    if container == "generic" and kind in ("external_link", "soft_to_external"):
+        # visiting the generic layout never follows links; naming the link in a Keras layout does
+        with open_checkpoint(p) as c:
+            assert "w" not in c.names()
+        return
+    _assert_refused(p, what)
+
+
+def test_filter_plugin_refused(tmp_path):
+    p = tmp_path / "f.h5"
+    with h5py.File(p, "w") as f:
+        ds = f.create_dataset("w", shape=(16,), chunks=(16,), dtype="f4", compression=32013,  # an unknown plugin id
+                              allow_unknown_filter=True)
+        ds.id.write_direct_chunk((0,), np.ones(16, "f4").tobytes())
+    _assert_refused(p, "filter 32013")
+
+
+def _chunk_bomb(path, mib):
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("w", shape=(1000,), chunks=(1000,), dtype="f4", compression="gzip")
+        ds.id.write_direct_chunk((0,), zlib.compress(b"\0" * (mib << 20), 9))
+
+
+def test_deflate_chunk_bomb(tmp_path):
+    """A 4000-byte dataset whose one chunk inflates to 256 MiB (the HDF5 library would allocate it all)."""
+    p = tmp_path / "bomb.h5"
+    _chunk_bomb(p, 256)
+    assert os.path.getsize(p) < 300_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _assert_refused(p, "inflate")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 << 10  # KiB
+
+
+def test_keras_member_inflate_bomb(tmp_path):
+    """A deflated model.weights.h5 member that inflates past the size its zip entry declares."""
+    p = tmp_path / "w.h5"
+    with h5py.File(p, "w") as f:
+        f["w"] = np.ones(4, "f4")
+    q = tmp_path / "m.keras"
+    _as_keras_archive(p, q, compress=True)
+    data = bytearray(q.read_bytes())
+    with zipfile.ZipFile(q) as z:
+        zi = z.getinfo("model.weights.h5")
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = bomb.compress(p.read_bytes() + b"\0" * (64 << 20)) + bomb.flush()
+    start = zi.header_offset + 30 + len(zi.filename) + len(zi.extra)
+    data[start:start + zi.compress_size] = stream[:zi.compress_size]  # same length: the entry stays consistent
+    q.write_bytes(bytes(data))
+    with pytest.raises(WeightError, match=str(q)):
+        open_checkpoint(q)
+
+
+def test_fill_value_datasets_total_budget(tmp_path):
+    """64 chunked datasets of 256 MiB that were never written (all fill value): a tiny file, 16 GiB to read."""
+    p = tmp_path / "fill.h5"
+    with h5py.File(p, "w") as f:
+        for i in range(64):
+            f.create_dataset(f"w{i}", shape=(64 << 20,), chunks=(1 << 20,), dtype="f4", fillvalue=1.0)
+    assert os.path.getsize(p) < 100_000
+    _assert_refused(p, "budget")
+
+
+def test_deflated_datasets_read_exactly(tmp_path, rng):
+    """gzip + shuffle + fletcher32, edge chunks and missing chunks (fill value): decoded here, equal to h5py."""
+    a = rng.standard_normal((37, 11)).astype(np.float32)
+    b = rng.integers(-1000, 1000, (50,)).astype(">i4")
+    p = tmp_path / "z.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("a", data=a, chunks=(8, 4), compression="gzip", shuffle=True, fletcher32=True)
+        f.create_dataset("b", data=b, chunks=(16,), compression="gzip", compression_opts=1)
+        c = f.create_dataset("c", shape=(40,), chunks=(10,), dtype="f8", compression="gzip", fillvalue=-3.5)
+        c[10:20] = np.arange(10.0)
+    with open_checkpoint(p) as ck, h5py.File(p) as ref:
+        for n in ("a", "b", "c"):
+            np.testing.assert_array_equal(ck.read(n), ref[n][()], err_msg=n)
+        assert ck.read("c")[0] == -3.5
