@@ -54,7 +54,11 @@ def add_binding_args(p: argparse.ArgumentParser) -> None:
                    help="bind what matches and report the rest instead of failing")
     g.add_argument("--cfg", help="Darknet .cfg for a .weights file (default: the .cfg beside it)")
     g.add_argument("--pickle-mode", dest="pickle_mode", choices=("auto", "strict", "inert"),
-                   help="PyTorch pickles: auto (default), strict (state dicts only), inert (whole modules)")
+                   help="PyTorch pickles: auto (default; strict is the same): data only, other classes refused; "
+                        "inert: whole pickled modules as placeholders (never imported or run)")
+    g.add_argument("--sha256", help="the checkpoint file's expected SHA-256 (hex): refused when it differs")
+    g.add_argument("--memory-budget", dest="memory_budget", type=int, metavar="MB",
+                   help="MiB of memory the checkpoint may make the reader allocate (default: max(512, 32 x its size))")
     g.add_argument("--key", help="sub-object of a PyTorch checkpoint holding the tensors (e.g. model, state_dict)")
     p.epilog = (p.epilog + "\n\n" if p.epilog else "") + binding_epilog()
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -73,9 +77,11 @@ def _pairs(items: Any, flag: str) -> list:
 def binding_options(args: argparse.Namespace) -> dict:
     """load_weights keyword arguments for the binding options given on the command line."""
     o: dict[str, Any] = {}
-    for key in ("format", "prefix", "add_prefix", "cfg", "pickle_mode", "key"):
+    for key in ("format", "prefix", "add_prefix", "cfg", "pickle_mode", "key", "sha256"):
         if getattr(args, key, None) is not None:
             o[key] = getattr(args, key)
+    if getattr(args, "memory_budget", None) is not None:
+        o["memory_budget"] = args.memory_budget << 20
     if getattr(args, "preset", None) is not None:
         o["preset"] = None if args.preset == "none" else args.preset
     if getattr(args, "strip_prefix", None):

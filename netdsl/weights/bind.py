@@ -24,7 +24,9 @@ from .layout import Transform, as_transform, reshape_to
 
 PRESETS = ("pytorch", "huggingface", "keras")
 #: options passed on to the reader (Darknet cfg/bn_biases, PyTorch pickle_mode/key, HDF5 layout, .wts variant ...)
-READER_OPTIONS = ("cfg", "pickle_mode", "key", "bn_biases", "layout", "variant", "sandbox", "sandbox_timeout")
+#: and to open_checkpoint (sha256: the file's expected digest; memory_budget: bytes the file may make it allocate)
+READER_OPTIONS = ("cfg", "pickle_mode", "key", "bn_biases", "layout", "variant", "sandbox", "sandbox_timeout",
+                  "sha256", "memory_budget")
 #: buffers Hugging Face checkpoints carry that are not weights of the model's computation
 HF_BUFFERS = (r"(^|\.)position_ids$", r"(^|\.)token_type_ids$", r"(^|\.)attn\.(masked_)?bias$",
               r"(^|\.)num_batches_tracked$")
@@ -139,7 +141,8 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
 
     ``strict``: raise :class:`~netdsl.errors.WeightError` listing every problem, with hints (nothing is
     bound); otherwise bind what matches and return the report. Data is converted to each
-    parameter's dtype when read.
+    parameter's dtype when read. Reader options (``sha256=`` the file's expected SHA-256,
+    ``memory_budget=``, ``pickle_mode=`` ...) go to :func:`~netdsl.weights.open_checkpoint`.
     """
     graph = getattr(graph, "graph", graph)
     if not isinstance(graph, Graph):

@@ -68,3 +68,40 @@ def test_interface(tmp_path, rng):
     c.close()
     with pytest.raises(WeightError, match="closed"):
         c.read("w")
+
+
+# ---- optional integrity: sha256= ------------------------------------------------------------------------
+def test_sha256(tmp_path, rng):
+    import hashlib
+
+    from netdsl import Network
+    from netdsl.weights import load_weights
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    p = tmp_path / "w.npz"
+    np.savez(p, w=a)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    with open_checkpoint(p, sha256=digest.upper()) as c:
+        np.testing.assert_array_equal(c.read("w"), a)
+    with pytest.raises(WeightError, match=f"{p}: SHA-256 is {digest}, expected 0+"):
+        open_checkpoint(p, sha256="0" * 64)
+    with pytest.raises(WeightError, match="64 hex digits"):
+        open_checkpoint(p, sha256="abc")
+    with pytest.raises(WeightError, match="single checkpoint file"):
+        open_checkpoint(tmp_path, sha256=digest)
+    net = Network("n")
+    net.output(net.parameter("w", (3, 4)) * 1.0, "y")
+    with pytest.raises(WeightError, match="SHA-256"):
+        load_weights(net, p, sha256="1" * 64)
+    assert load_weights(net, p, sha256=digest).ok
+
+
+def test_sha256_command_line(tmp_path, rng, capsys):
+    import hashlib
+
+    from netdsl.cli import main
+    p = tmp_path / "w.npz"
+    np.savez(p, w=rng.standard_normal(3))
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    assert main(["weights", str(p), "--sha256", digest]) == 0
+    assert main(["weights", str(p), "--sha256", "f" * 64]) == 1
+    assert "SHA-256" in capsys.readouterr().err
