@@ -8,9 +8,9 @@ import pytest
 
 from netdsl.ops import all_ops, registry
 
-from . import test_elementwise, test_nn, test_preprocess, test_ranges, test_reduce, test_tensor
+from . import test_elementwise, test_nn, test_preprocess, test_quantize, test_ranges, test_reduce, test_tensor
 
-MODULES = (test_elementwise, test_nn, test_preprocess, test_ranges, test_reduce, test_tensor)
+MODULES = (test_elementwise, test_nn, test_preprocess, test_quantize, test_ranges, test_reduce, test_tensor)
 
 
 def test_every_registered_op_has_an_independent_test():
@@ -70,6 +70,11 @@ BROKEN = [
      ((5, 3), (4,), 0, "int32")),
     ("cast", lambda ref: lambda x, dtype: np.round(x).astype(dtype.numpy) if dtype.is_int else ref(x, dtype),
      test_elementwise.test_cast_from_float, ("int32",)),
+    ("quantize_linear", lambda ref: lambda x, scale, zero_point=None, **k: ref(x + 0.5 * np.asarray(scale), scale,
+                                                                                zero_point, **k),
+     test_quantize.test_ties_round_half_to_even_before_the_zero_point, ("int8", 3)),
+    ("dequantize_linear", lambda ref: lambda x, scale, zero_point=None, **k: ref(x, scale, None, **k),
+     test_quantize.test_per_channel_vs_torch, (1,)),
 ]
 
 
