@@ -131,6 +131,13 @@ s("slice", "slice", lambda n, x: x[:, 1:3, ::-1], [(N, 4, 5)])
 s("slice", "slice2", lambda n, x: x[:, -1, 1::2], [(N, 4, 5)])
 s("gather", "gather", lambda n, x, i: F.gather(x, i, 1), [(N, 5, 3), (2, 2)], dtypes=["float32", "int32"], ranges=[(-2, 2), (-5, 5)])
 s("gather", "gather64", lambda n, x, i: F.gather(x, i, 0), [(6, 3), (N,)], dtypes=["float32", "int64"], ranges=[(-2, 2), (0, 6)])
+_NO_Q28 = {"onnx-opset28": "ONNX Runtime has no QuantizeLinear/DequantizeLinear kernel at opset 28"}
+# quantization: a (1,)-shaped scale/zero point passed as scalars, an omitted zero point made explicit
+# (ONNX's default type is uint8), int32 dequantized without one; power-of-two scales divide exactly
+s("quantize_linear", "q_scale1_zp", lambda n, x: F.quantize_linear(x, np.array([0.25]), np.array([3])), [(N, 3, 4)], low=-40, high=40, skip=_NO_Q28)
+s("quantize_linear", "q_u8_nozp", lambda n, x: F.quantize_linear(x, 0.5, dtype="uint8"), [(N, 5)], low=-10, high=140, skip=_NO_Q28)
+s("dequantize_linear", "dq_scale1_zp", lambda n, x: F.dequantize_linear(x, np.array([0.125]), np.array([-2])), [(N, 3, 4)], dtypes=["int8"], ranges=[(-128, 127)], skip=_NO_Q28)
+s("dequantize_linear", "dq_i32_nozp", lambda n, x: F.dequantize_linear(x, 0.03), [(N, 5)], dtypes=["int32"], ranges=[(-1000, 1000)], skip=_NO_Q28)
 for m in ["constant", "reflect", "edge"]:
     s("pad", "pad_"+m, (lambda m: lambda n, x: F.pad(x, (0, 1, 2, 0, 2, 1), m, 1.5))(m), [(N, 4, 5)])
 s("pad", "pad_int", lambda n, x: F.pad(x, (0, 1, 0, 2), "constant", 3.0), [(N, 4)], dtypes=["int32"])
