@@ -153,6 +153,16 @@ s("expand_as", "expand_as_int_like", lambda n, x, i: F.expand_as(x, i), [(1, 4),
 s("constant", "const", lambda n, x: x+n.constant(np.arange(4, dtype=np.float32)), [(N, 4)])
 s("constant", "const_out", lambda n, x: (F.relu(x), n.constant(np.arange(4, dtype=np.float32))), [(N, 4)])
 
+s("arange", "arange_int64_limit", lambda n, x: (x + 1.0, F.arange(2, x.shape[1], 3, dtype="int64", net=n)), [(2, N)])
+s("arange", "arange_float16_via_cast", lambda n, x: (x + 1.0, F.arange(0.5, x.shape[0], dtype="float16", net=n)),
+  [(N, 2)])
+s("arange", "arange_static_initializer", lambda n, x: x * F.arange(1, 6, net=n, dtype="float32"), [(N, 5)])
+s("slice_to", "slice_to_two_axes_offsets", lambda n, x, y: F.slice_to(x, y, (0, 1), (0, 0), offsets=(0, -1)),
+  [(6, 7), (N, 2)])
+s("preprocess", "preprocess_nchw_identity", lambda n, x: F.preprocess(x, "NCHW", mean=(0.5, 1.0, -1.0)), [(N, 3, 2, 2)])
+s("preprocess", "preprocess_nhwc_int32_reversed", lambda n, x: F.preprocess(x, "NHWC", scale=2.0, reverse_channels=True),
+  [(N, 2, 3, 3)], dtypes=["int32"], ranges=[(0, 256)])
+
 _NO_Q28 = {"onnx-opset28": "ONNX Runtime has no QuantizeLinear kernel at opset 28"}
 # power-of-two scales: x / scale is exact in float32 and float64 alike, so rounding cannot differ
 s("quantize_linear", "quantize_pow2", lambda n, x: F.quantize_linear(x, 0.25), [(N, 3, 4)], ranges=[(-40, 40)],
