@@ -64,7 +64,10 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
     for v in graph.inputs:
         arr = np.asarray(feeds[v.name])
         if arr.dtype != v.dtype.numpy:
-            if arr.dtype.kind == v.dtype.numpy.kind or (arr.dtype.kind in "iu" and v.dtype.numpy.kind in "iu"):
+            if arr.dtype.kind in "iu" and v.dtype.numpy.kind in "iu":
+                _check_fits(v.name, arr, v.dtype.numpy)  # before the cast: 2**32 + 3 must not become 3
+                arr = arr.astype(v.dtype.numpy)
+            elif arr.dtype.kind == v.dtype.numpy.kind:
                 arr = arr.astype(v.dtype.numpy)
             else:
                 raise ShapeError(f"input '{v.name}': expected {v.dtype}, got {arr.dtype}")
@@ -80,6 +83,14 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
                     raise ShapeError(f"input '{v.name}': dim {s}={a} but another input has {s}={env[s]}")
         out[v.name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d arrays 0-d
     return out
+
+
+def _check_fits(name: str, arr: np.ndarray, target: np.dtype) -> None:
+    """Refuse integer values the input's dtype cannot hold (a cast would wrap them)."""
+    info = np.iinfo(target)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise ShapeError(f"input '{name}': values in [{arr.min()}, {arr.max()}] do not fit its dtype {target} "
+                         f"([{info.min}, {info.max}]): refused rather than wrapped by a cast")
 
 
 def index_bounds(graph: Graph) -> dict:

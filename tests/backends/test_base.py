@@ -31,3 +31,31 @@ def test_input_errors_name_the_input():
         model(ids=np.zeros((2, 6), np.int32))
     with pytest.raises(ShapeError, match="expected int32"):
         model(ids=np.zeros((2, 5), np.float32))
+
+
+@pytest.mark.parametrize("backend", ["reference", "onnx", "openvino"])
+def test_integer_feeds_checked_before_the_cast(backend):
+    """int64 2**32 + 3 used to become int32 3 (row 3 of the table) before the range check."""
+    pytest.importorskip({"reference": "numpy", "onnx": "onnxruntime", "openvino": "openvino"}[backend],
+                        reason=f"{backend} engine not installed")
+    model = nd.compile(_emb_net(), backend)
+    ids = np.array([[0, 1, 2, 2**32 + 3, 4]], np.int64)
+    with pytest.raises(ShapeError, match=r"input 'ids': values in \[0, 4294967299\] do not fit its dtype int32"):
+        model(ids=ids)
+    with pytest.raises(ShapeError, match="do not fit its dtype int32"):
+        model(ids=np.array([[0, 1, 2, 2**63, 4]], np.uint64))
+    with pytest.raises(ShapeError, match="do not fit"):
+        model(ids=np.array([[0, 1, 2, -2**31 - 1, 4]], np.int64))
+    got = model(ids=np.array([[0, 1, 2, 3, -1]], np.int64))["e"]  # in range: cast and used
+    ref = model(ids=np.array([[0, 1, 2, 3, -1]], np.int32))["e"]
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_uint64_into_int64_input():
+    net = nd.Network("i64")
+    x = net.input("x", (3,), "int64")
+    net.output(x + 1, "y")
+    model = nd.compile(net)
+    with pytest.raises(ShapeError, match="do not fit its dtype int64"):
+        model(x=np.array([1, 2, 2**63], np.uint64))
+    np.testing.assert_array_equal(model(x=np.array([1, 2, 3], np.uint64))["y"], [2, 3, 4])

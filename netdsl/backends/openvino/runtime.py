@@ -46,7 +46,8 @@ def core() -> Any:
 
 def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Optional[str] = None,
                    num_streams: Optional[int] = None, config: Optional[dict] = None) -> dict:
-    """The OpenVINO properties for the given netdsl options."""
+    """The OpenVINO properties for the given netdsl options. ``cache_dir`` is not one of them: netdsl
+    serves it through its verified cache (:mod:`netdsl.backends.openvino.blob_cache`), never OpenVINO's."""
     p = str(precision).lower()
     if p not in PRECISIONS:
         raise NetdslError(f"OpenVINO: unknown precision {precision!r}; choose f32, bf16, f16 or auto")
@@ -56,8 +57,6 @@ def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Opt
     cfg: dict[str, Any] = {"PERFORMANCE_HINT": HINTS[h]}
     if PRECISIONS[p] is not None:
         cfg["INFERENCE_PRECISION_HINT"] = PRECISIONS[p]
-    if cache_dir:
-        cfg["CACHE_DIR"] = str(cache_dir)
     if num_streams is not None:
         cfg["NUM_STREAMS"] = str(num_streams)
     cfg.update(config or {})
@@ -65,9 +64,13 @@ def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Opt
 
 
 def compile_ov_model(ov_model: Any, device: str = "CPU", **opts: Any) -> Any:
-    """``core.compile_model`` with netdsl's options; engine errors name the device and options."""
-    cfg = compile_config(**opts)
+    """``core.compile_model`` with netdsl's options (through the verified blob cache when ``cache_dir``
+    or a ``CACHE_DIR`` property is given); engine errors name the device and options."""
+    from .blob_cache import cache_dir_of, compile_cached
+    cache_dir, cfg = cache_dir_of(opts.pop("cache_dir", None), compile_config(**opts))
     try:
+        if cache_dir:
+            return compile_cached(core(), ov_model, device, cfg, cache_dir)
         return core().compile_model(ov_model, device, cfg)
     except RuntimeError as e:
         raise NetdslError(f"OpenVINO could not compile model '{ov_model.get_friendly_name()}' for device "
@@ -219,7 +222,8 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
 
     device: "CPU", "GPU", "AUTO" ...; precision: "f32" (default, matches the reference), "bf16",
     "f16" or "auto" (OpenVINO's default: bf16 on CPUs that have it); hint: "latency" or
-    "throughput"; cache_dir: OpenVINO's compiled-blob cache; num_streams: CPU streams;
+    "throughput"; cache_dir: compiled-blob cache, content-verified (a corrupted or foreign blob is
+    rebuilt, never served); num_streams: CPU streams;
     dynamic: ``{"N": (1, 16)}`` bounds (or ``{"N": 8}`` fixes) symbolic dims, which are otherwise
     fully dynamic; config: extra raw OpenVINO properties.
     """

@@ -1,0 +1,148 @@
+"""Cache entries that prove what they hold: each carries its key and an HMAC-SHA256 of key and payload.
+
+A cache directory is treated as untrusted: it may be shared, copied from another machine, corrupted,
+or written by someone else. A checksum alone would not do (whoever can write the directory can
+recompute it), so entries are sealed with a secret kept outside any cache directory:
+``$NETDSL_CACHE_SECRET`` (hex), else ``$XDG_CONFIG_HOME/netdsl/cache-secret`` (default
+``~/.config/netdsl``), created with 32 random bytes and mode 0600 on first use. When it cannot be
+created, a secret for this process alone is used (entries then serve only this process).
+
+An entry is one file: :data:`MAGIC`, a 4-byte header length, a JSON header ``{kind, key, size,
+hmac, meta}``, then the payload. :func:`read` returns the payload only when the magic, kind, key,
+size and HMAC all match; otherwise it logs why and returns None, and the caller rebuilds (and
+:func:`write` replaces the entry atomically).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from typing import Any, Optional
+
+log = logging.getLogger("netdsl.cache")
+
+MAGIC = b"NETDSL-VERIFIED-CACHE-1\n"
+_MAX_HEADER = 1 << 20
+_secret: Optional[bytes] = None
+_lock = threading.Lock()
+
+
+def secret_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "netdsl", "cache-secret")
+
+
+def secret() -> bytes:
+    """The key entries are sealed with (see the module docstring for where it lives)."""
+    global _secret
+    with _lock:
+        env = os.environ.get("NETDSL_CACHE_SECRET")
+        if env:
+            try:
+                return bytes.fromhex(env)
+            except ValueError:
+                log.warning("NETDSL_CACHE_SECRET is not hex: using a secret for this process only")
+        if _secret is None:
+            _secret = _load_or_create(secret_path())
+        return _secret
+
+
+def _load_or_create(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            s = f.read(256)
+        if len(s) >= 32:
+            return s
+    except OSError:
+        pass
+    s = secrets.token_bytes(32)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(s)
+        return s
+    except FileExistsError:  # another process created it meanwhile
+        with open(path, "rb") as f:
+            got = f.read(256)
+        return got if len(got) >= 32 else s
+    except OSError as e:
+        log.warning("cannot store the cache secret at %s (%s): cache entries will serve this process only", path, e)
+        return s
+
+
+def _mac(kind: str, key: str, payload: Any, meta: dict) -> str:
+    h = hmac.new(secret(), digestmod=hashlib.sha256)
+    h.update(json.dumps([kind, key, len(payload), meta], sort_keys=True).encode())
+    h.update(payload)
+    return h.hexdigest()
+
+
+def write(path: str, kind: str, key: str, payload: bytes, meta: Optional[dict] = None) -> str:
+    """Seal ``payload`` under ``key`` and write it to ``path`` atomically; returns ``path``."""
+    meta = dict(meta or {})
+    head = json.dumps({"kind": kind, "key": key, "size": len(payload), "hmac": _mac(kind, key, payload, meta),
+                       "meta": meta}, sort_keys=True).encode()
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + len(head).to_bytes(4, "little") + head)
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def verify(data: bytes, kind: str, key: str) -> tuple[memoryview, dict]:
+    """``(payload, meta)`` of an entry's bytes, or ValueError saying why it must not be used."""
+    if not data:
+        raise ValueError("empty file")
+    if not data.startswith(MAGIC):
+        raise ValueError("not a netdsl cache entry (no header)")
+    n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "little")
+    if n > _MAX_HEADER:
+        raise ValueError("header too large")
+    try:
+        head = json.loads(data[len(MAGIC) + 4:len(MAGIC) + 4 + n])
+    except (ValueError, UnicodeError):
+        raise ValueError("unreadable header") from None
+    if not isinstance(head, dict) or head.get("kind") != kind:
+        raise ValueError(f"not a {kind} entry")
+    if head.get("key") != key:
+        raise ValueError(f"it holds another key ({str(head.get('key'))[:16]}...)")
+    payload = memoryview(data)[len(MAGIC) + 4 + n:]
+    meta = head.get("meta") if isinstance(head.get("meta"), dict) else {}
+    if not payload or head.get("size") != len(payload):
+        raise ValueError(f"payload of {len(payload)} bytes, header says {head.get('size')}: truncated")
+    if not hmac.compare_digest(str(head.get("hmac")), _mac(kind, key, payload, meta)):
+        raise ValueError("its HMAC does not match: corrupted, or not written by netdsl with this user's secret")
+    return payload, meta
+
+
+def read(path: str, kind: str, key: str) -> Optional[tuple[memoryview, dict]]:
+    """``(payload, meta)`` of a verified entry at ``path``, or None (absent or unusable: rebuild)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.warning("cache entry %s is unreadable (%s): rebuilding", path, e)
+        return None
+    try:
+        return verify(data, kind, key)
+    except ValueError as e:
+        log.warning("cache entry %s is unusable (%s): rebuilding", path, e)
+        return None

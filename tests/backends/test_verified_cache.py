@@ -1,0 +1,67 @@
+"""Verified cache entries: key, size and HMAC checked; forged, foreign, truncated and empty entries refused."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from netdsl.backends import verified_cache as vc
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("NETDSL_CACHE_SECRET", raising=False)
+    monkeypatch.setattr(vc, "_secret", None)
+
+
+def test_round_trip_and_secret_file(tmp_path):
+    p = vc.write(str(tmp_path / "c" / "e.bin"), "kind", "k1", b"payload bytes", {"device": "CPU"})
+    payload, meta = vc.read(p, "kind", "k1")
+    assert bytes(payload) == b"payload bytes" and meta == {"device": "CPU"}
+    st = os.stat(vc.secret_path())
+    assert st.st_mode & 0o777 == 0o600 and st.st_size == 32
+    assert not vc.secret_path().startswith(str(tmp_path / "c") + os.sep)  # never inside a cache directory
+
+
+def _bad(tmp_path, data):
+    p = tmp_path / "bad.bin"
+    p.write_bytes(data)
+    return vc.read(str(p), "kind", "k1")
+
+
+def test_unusable_entries_are_not_served(tmp_path, caplog):
+    good = tmp_path / "good.bin"
+    vc.write(str(good), "kind", "k1", b"A" * 1000)
+    data = good.read_bytes()
+    flipped = bytearray(data)
+    flipped[-10] ^= 1
+    assert _bad(tmp_path, b"") is None
+    assert _bad(tmp_path, b"\x00" * 100) is None
+    assert _bad(tmp_path, data[:-1]) is None                       # truncated
+    assert _bad(tmp_path, bytes(flipped)) is None                  # corrupted payload
+    assert vc.read(str(good), "kind", "k2") is None                 # another key's entry
+    assert vc.read(str(good), "other-kind", "k1") is None
+    assert "HMAC" in caplog.text and "another key" in caplog.text and "truncated" in caplog.text
+
+
+def test_forged_entry_with_recomputed_checksum_refused(tmp_path, monkeypatch):
+    """Whoever can write the cache directory can recompute a checksum, not the HMAC."""
+    p = tmp_path / "e.bin"
+    vc.write(str(p), "kind", "k1", b"GOOD")
+    data = p.read_bytes()
+    n = int.from_bytes(data[len(vc.MAGIC):len(vc.MAGIC) + 4], "little")
+    head = json.loads(data[len(vc.MAGIC) + 4:len(vc.MAGIC) + 4 + n])
+    evil = b"EVIL"
+    head.update(size=len(evil), sha256=hashlib.sha256(evil).hexdigest(),
+                hmac=hashlib.sha256(b"k1" + evil).hexdigest())
+    h = json.dumps(head).encode()
+    p.write_bytes(vc.MAGIC + len(h).to_bytes(4, "little") + h + evil)
+    assert vc.read(str(p), "kind", "k1") is None
+    # sealed with another secret (another user's entry copied in): refused as well
+    monkeypatch.setenv("NETDSL_CACHE_SECRET", "ab" * 32)
+    vc.write(str(p), "kind", "k1", evil)
+    monkeypatch.delenv("NETDSL_CACHE_SECRET")
+    assert vc.read(str(p), "kind", "k1") is None
