@@ -83,18 +83,20 @@ def _mac(kind: str, key: str, payload: Any, meta: dict) -> str:
     return h.hexdigest()
 
 
-def write(path: str, kind: str, key: str, payload: bytes, meta: Optional[dict] = None) -> str:
-    """Seal ``payload`` under ``key`` and write it to ``path`` atomically; returns ``path``."""
-    meta = dict(meta or {})
-    head = json.dumps({"kind": kind, "key": key, "size": len(payload), "hmac": _mac(kind, key, payload, meta),
-                       "meta": meta}, sort_keys=True).encode()
+def atomic_write(path: str, *chunks: bytes) -> None:
+    """Write ``chunks`` to ``path`` via a temporary file + ``os.replace`` (readers never see half a file)."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".netdsl-", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an ordinary file
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + len(head).to_bytes(4, "little") + head)
-            f.write(payload)
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -102,6 +104,14 @@ def write(path: str, kind: str, key: str, payload: bytes, meta: Optional[dict] =
         except OSError:
             pass
         raise
+
+
+def write(path: str, kind: str, key: str, payload: bytes, meta: Optional[dict] = None) -> str:
+    """Seal ``payload`` under ``key`` and write it to ``path`` atomically; returns ``path``."""
+    meta = dict(meta or {})
+    head = json.dumps({"kind": kind, "key": key, "size": len(payload), "hmac": _mac(kind, key, payload, meta),
+                       "meta": meta}, sort_keys=True).encode()
+    atomic_write(path, MAGIC + len(head).to_bytes(4, "little") + head, payload)
     return path
 
 

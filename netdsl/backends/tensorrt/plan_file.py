@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import Any, Optional
 
 from ...errors import NetdslError
+from ..verified_cache import atomic_write  # noqa: F401 (engine_cache imports it from here)
 
 SIDECAR_FORMAT = "netdsl-tensorrt-plan"
 LEGACY_MAGIC = b"NETDSL-TRT-PLAN\n"  # plans with a netdsl header inside (netdsl 0.1): refused with advice
@@ -23,28 +23,6 @@ LEGACY_MAGIC = b"NETDSL-TRT-PLAN\n"  # plans with a netdsl header inside (netdsl
 def sidecar_path(path: str) -> str:
     """Where the metadata of plan ``path`` lives (``m.plan`` -> ``m.plan.json``)."""
     return str(path) + ".json"
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file + ``os.replace`` (readers never see half a file)."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".netdsl-", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plan is an ordinary file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def digest(plan: bytes) -> dict:

@@ -87,34 +87,35 @@ def test_damaged_entry_rebuilt(tmp_path, damage):
     assert verified_cache.read(str(entries(cache)[0]), blob_cache.KIND, entries(cache)[0].name[16:-5]) is not None
 
 
+def two_cached(tmp_path, seed_a, seed_b):
+    """Two models of the same structure (other weights), each compiled into its own cache: (a, b, entries)."""
+    a, b = cnn(seed_a), cnn(seed_b)
+    for net, d in ((a, "a"), (b, "b")):
+        ovb.compile(net.graph, cache_dir=str(tmp_path / d))
+    [ea], [eb] = entries(tmp_path / "a"), entries(tmp_path / "b")
+    return a, b, ea, eb
+
+
 def test_foreign_entry_rebuilt(tmp_path):
     """Another model's entry under this model's name (same structure, other weights)."""
-    a, b = cnn(4), cnn(5)
-    ca, cb = tmp_path / "a", tmp_path / "b"
-    ovb.compile(a.graph, cache_dir=str(ca))
-    ovb.compile(b.graph, cache_dir=str(cb))
-    [ea], [eb] = entries(ca), entries(cb)
+    a, b, ea, eb = two_cached(tmp_path, 4, 5)
     assert ea.name != eb.name  # the key covers the weights
     eb.write_bytes(ea.read_bytes())
-    got = ovb.compile(b.graph, cache_dir=str(cb))(FEEDS)["logits"]
+    got = ovb.compile(b.graph, cache_dir=str(eb.parent))(FEEDS)["logits"]
     np.testing.assert_array_equal(got, fresh(b))
     assert not np.array_equal(got, fresh(a))
 
 
 def test_forged_entry_rebuilt(tmp_path):
     """Another model's blob sealed for this key, with a recomputed checksum, by someone without the secret."""
-    a, b = cnn(6), cnn(7)
-    ca, cb = tmp_path / "a", tmp_path / "b"
-    ovb.compile(a.graph, cache_dir=str(ca))
-    ovb.compile(b.graph, cache_dir=str(cb))
-    [ea], [eb] = entries(ca), entries(cb)
+    a, b, ea, eb = two_cached(tmp_path, 6, 7)
     payload, _ = verified_cache.read(str(ea), blob_cache.KIND, ea.name[16:-5])
     os.environ["NETDSL_CACHE_SECRET"] = "cd" * 32  # the attacker's own secret
     try:
         verified_cache.write(str(eb), blob_cache.KIND, eb.name[16:-5], bytes(payload))
     finally:
         del os.environ["NETDSL_CACHE_SECRET"]
-    got = ovb.compile(b.graph, cache_dir=str(cb))(FEEDS)["logits"]
+    got = ovb.compile(b.graph, cache_dir=str(eb.parent))(FEEDS)["logits"]
     np.testing.assert_array_equal(got, fresh(b))
 
 
