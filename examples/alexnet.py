@@ -20,9 +20,9 @@ class AlexNet(nn.Module):
         super().__init__()
         c = [max(2, int(round(v * width)) // 2 * 2) for v in (96, 256, 384, 384, 256)]  # even: groups=2
         self.conv1 = nn.Conv2d(3, c[0], 11, stride=4)
-        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, bias=1.0)
+        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
         self.conv2 = nn.Conv2d(c[0], c[1], 5, padding=2, groups=2)
-        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, bias=1.0)
+        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
         self.conv3 = nn.Conv2d(c[1], c[2], 3, padding=1)
         self.conv4 = nn.Conv2d(c[2], c[3], 3, padding=1, groups=2)
         self.conv5 = nn.Conv2d(c[3], c[4], 3, padding=1, groups=2)

@@ -144,17 +144,17 @@ class Tensor:
         from .functional import transpose
         return transpose(self)
 
-    def flatten(self, start: int = 0, end: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         from .functional import flatten
-        return flatten(self, start, end)
+        return flatten(self, start_dim, end_dim)
 
-    def squeeze(self, axes: Any = None) -> "Tensor":
+    def squeeze(self, dim: Any = None) -> "Tensor":
         from .functional import squeeze
-        return squeeze(self, axes)
+        return squeeze(self, dim)
 
-    def unsqueeze(self, axes: Any) -> "Tensor":
+    def unsqueeze(self, dim: Any) -> "Tensor":
         from .functional import unsqueeze
-        return unsqueeze(self, axes)
+        return unsqueeze(self, dim)
 
     def cast(self, dtype: Any) -> "Tensor":
         from .functional import cast
@@ -162,21 +162,22 @@ class Tensor:
 
     astype = cast
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    # reductions: PyTorch's dim/keepdim, or NumPy's axis/keepdims by keyword (see netdsl.functional)
+    def sum(self, dim: Any = None, keepdim: bool = False, **numpy_style: Any) -> "Tensor":
         from .functional import sum as _sum
-        return _sum(self, axis, keepdims)
+        return _sum(self, dim, keepdim, **numpy_style)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, dim: Any = None, keepdim: bool = False, **numpy_style: Any) -> "Tensor":
         from .functional import mean
-        return mean(self, axis, keepdims)
+        return mean(self, dim, keepdim, **numpy_style)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def max(self, dim: Any = None, keepdim: bool = False, **numpy_style: Any) -> "Tensor":
         from .functional import max as _max
-        return _max(self, axis, keepdims)
+        return _max(self, dim, keepdim, **numpy_style)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def min(self, dim: Any = None, keepdim: bool = False, **numpy_style: Any) -> "Tensor":
         from .functional import min as _min
-        return _min(self, axis, keepdims)
+        return _min(self, dim, keepdim, **numpy_style)
 
 
 TensorLike = Union[Tensor, float, int, np.ndarray]

@@ -1,6 +1,12 @@
-"""Functional DSL: one function per op on symbolic tensors (PyTorch-like names and defaults).
+"""Functional DSL: one function per op on symbolic tensors.
 
-Every function takes an optional ``name=`` for the layer it creates.
+A function named like one of ``torch.nn.functional`` or ``torch`` takes PyTorch's arguments, in
+PyTorch's order, with PyTorch's defaults (``dim=``, ``keepdim=``, ``inplace=``, ``negative_slope=``
+...; tests/test_functional.py compares every signature with torch's). NumPy/ONNX spellings are
+accepted as keyword-only aliases (``axis=``, ``keepdims=``); variants PyTorch does not have carry
+their own names (``hard_sigmoid(x, alpha, beta)``, ONNX's; ``hardsigmoid(x)``, PyTorch's). The
+differences that remain are listed in tests/test_functional.py with their reasons. Every function
+takes an optional keyword ``name=`` for the layer it creates.
 """
 from __future__ import annotations
 
@@ -92,30 +98,30 @@ def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequ
 
 
 # ---- convolution / pooling -------------------------------------------------------------------------
-def conv(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: Any = 0,
+def conv(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: Any = 0,
          dilation: IntOrSeq = 1, groups: int = 1, name: Optional[str] = None) -> Tensor:
     """N-d convolution (rank of ``x`` decides 1d/2d/3d); weight (O, C/groups, *k)."""
     nd = x.rank - 2
     if nd < 1:
         raise _err(f"conv: input {x} must be (N, C, *spatial)")
     s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
-    k = tuple(int(v) if isinstance(v, int) else 1 for v in w.shape[2:])
+    k = tuple(int(v) if isinstance(v, int) else 1 for v in weight.shape[2:])
     pads = _pads(padding, nd, x, k, s, d, "conv")
-    return x.net.apply("conv", [x, w, b], name=name, strides=s, dilations=d, pads=pads, groups=groups)
+    return x.net.apply("conv", [x, weight, bias], name=name, strides=s, dilations=d, pads=pads, groups=groups)
 
 
 conv1d = conv2d = conv3d = conv
 
 
-def conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
-                   output_padding: IntOrSeq = 0, dilation: IntOrSeq = 1, groups: int = 1,
+def conv_transpose(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
+                   output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1,
                    name: Optional[str] = None) -> Tensor:
     """Transposed convolution; weight (C_in, O/groups, *k) as in PyTorch."""
     nd = x.rank - 2
     s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
     p = padding if not isinstance(padding, int) else (padding,) * nd
     p = tuple(p) * 2 if len(tuple(p)) == nd else tuple(p)
-    return x.net.apply("conv_transpose", [x, w, b], name=name, strides=s, dilations=d, pads=p,
+    return x.net.apply("conv_transpose", [x, weight, bias], name=name, strides=s, dilations=d, pads=p,
                        output_padding=_tuple(output_padding, nd, "output_padding"), groups=groups)
 
 
@@ -123,8 +129,12 @@ conv_transpose1d = conv_transpose2d = conv_transpose3d = conv_transpose
 
 
 def max_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None, padding: Any = 0,
-             ceil_mode: bool = False, name: Optional[str] = None) -> Tensor:
+             dilation: IntOrSeq = 1, ceil_mode: bool = False, return_indices: bool = False,
+             name: Optional[str] = None) -> Tensor:
+    """Max pooling (PyTorch's arguments; ``dilation`` must be 1 and ``return_indices`` False)."""
     nd = x.rank - 2
+    if any(d != 1 for d in _tuple(dilation, nd, "dilation")) or return_indices:
+        raise _err("max_pool: dilation > 1 and return_indices are not supported")
     k = _tuple(kernel_size, nd, "kernel_size")
     s = _tuple(stride if stride is not None else k, nd, "stride")
     return x.net.apply("max_pool", [x], name=name, kernel=k, strides=s,
@@ -132,8 +142,12 @@ def max_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None
 
 
 def avg_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None, padding: Any = 0,
-             ceil_mode: bool = False, count_include_pad: bool = True, name: Optional[str] = None) -> Tensor:
+             ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Optional[int] = None,
+             name: Optional[str] = None) -> Tensor:
+    """Average pooling (PyTorch's arguments; ``divisor_override`` must be None)."""
     nd = x.rank - 2
+    if divisor_override is not None:
+        raise _err("avg_pool: divisor_override is not supported")
     k = _tuple(kernel_size, nd, "kernel_size")
     s = _tuple(stride if stride is not None else k, nd, "stride")
     return x.net.apply("avg_pool", [x], name=name, kernel=k, strides=s,
@@ -154,34 +168,86 @@ def global_max_pool(x: Tensor, name: Optional[str] = None) -> Tensor:
 
 
 # ---- normalization ------------------------------------------------------------------------------
-def batch_norm(x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor, eps: float = 1e-5,
+def _channels(x: Tensor, what: str) -> int:
+    c = x.shape[1] if x.rank > 1 else None
+    if not isinstance(c, int):
+        raise _err(f"{what}: without weight/bias the channel dim of {x} must be static")
+    return c
+
+
+def _affine(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], what: str) -> tuple:
+    """weight/bias, ones/zeros where not given (PyTorch's None)."""
+    if weight is None or bias is None:
+        c = _channels(x, what)
+        weight = weight if weight is not None else x.net.constant(np.ones(c), dtype=x.dtype)
+        bias = bias if bias is not None else x.net.constant(np.zeros(c), dtype=x.dtype)
+    return weight, bias
+
+
+def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
                name: Optional[str] = None) -> Tensor:
-    return x.net.apply("batch_norm", [x, scale, bias, mean, var], name=name, eps=eps)
+    """Inference batch norm over axis 1, PyTorch's argument order (``training`` must be False)."""
+    if training:
+        raise _err("batch_norm: training=True normalises with batch statistics; netdsl runs inference only")
+    if not isinstance(running_mean, Tensor):
+        raise _err("batch_norm: arguments are (x, running_mean, running_var, weight, bias) as in PyTorch")
+    weight, bias = _affine(x, weight, bias, "batch_norm")
+    return x.net.apply("batch_norm", [x, weight, bias, running_mean, running_var], name=name, eps=eps)
 
 
-def layer_norm(x: Tensor, scale: Optional[Tensor] = None, bias: Optional[Tensor] = None, axis: int = -1,
+def layer_norm(x: Tensor, normalized_shape: Any = None, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5, name: Optional[str] = None, *,
+               axis: Optional[int] = None) -> Tensor:
+    """Normalize over the last ``len(normalized_shape)`` axes (PyTorch), or over ``axis``..end (ONNX)."""
+    if isinstance(normalized_shape, Tensor):
+        raise _err("layer_norm: arguments are (x, normalized_shape, weight, bias, eps) as in PyTorch; "
+                   "pass weight= and bias= by name")
+    if normalized_shape is not None:
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if tuple(x.shape[-len(shape):]) != shape:
+            raise _err(f"layer_norm: normalized_shape {shape} is not the end of {x}'s shape")
+        if axis is not None and axis % x.rank != x.rank - len(shape):
+            raise _err(f"layer_norm: normalized_shape {shape} and axis={axis} disagree")
+        axis = -len(shape)
+    return x.net.apply("layer_norm", [x, weight, bias], name=name, axis=-1 if axis is None else axis, eps=eps)
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                eps: float = 1e-5, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("layer_norm", [x, scale, bias], name=name, axis=axis, eps=eps)
+    weight, bias = _affine(x, weight, bias, "group_norm")
+    return x.net.apply("group_norm", [x, weight, bias], name=name, num_groups=num_groups, eps=eps)
 
 
-def group_norm(x: Tensor, num_groups: int, scale: Tensor, bias: Tensor, eps: float = 1e-5,
-               name: Optional[str] = None) -> Tensor:
-    return x.net.apply("group_norm", [x, scale, bias], name=name, num_groups=num_groups, eps=eps)
-
-
-def instance_norm(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("instance_norm", [x, scale, bias], name=name, eps=eps)
+def instance_norm(x: Tensor, running_mean: Optional[Tensor] = None, running_var: Optional[Tensor] = None,
+                  weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5, name: Optional[str] = None) -> Tensor:
+    """Per-sample, per-channel normalization (PyTorch's arguments); with ``use_input_stats=False`` the
+    running statistics are used, as a batch norm."""
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise _err("instance_norm: use_input_stats=False needs running_mean and running_var")
+        return batch_norm(x, running_mean, running_var, weight, bias, eps=eps, name=name)
+    weight, bias = _affine(x, weight, bias, "instance_norm")
+    return x.net.apply("instance_norm", [x, weight, bias], name=name, eps=eps)
 
 
 def lrn(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
         name: Optional[str] = None) -> Tensor:
+    """Local response norm across channels: x / (bias + alpha/size * sum(x^2))^beta (ONNX's names)."""
     return x.net.apply("lrn", [x], name=name, size=size, alpha=alpha, beta=beta, bias=bias)
 
 
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
+                        name: Optional[str] = None) -> Tensor:
+    """PyTorch's name and arguments for :func:`lrn` (``k`` is the bias)."""
+    return lrn(x, size, alpha, beta, k, name=name)
+
+
 # ---- dense --------------------------------------------------------------------------------------
-def linear(x: Tensor, w: Tensor, b: Optional[Tensor] = None, name: Optional[str] = None) -> Tensor:
-    """``x @ w.T + b`` with ``w`` of shape (out, in)."""
-    return x.net.apply("linear", [x, w, b], name=name)
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, name: Optional[str] = None) -> Tensor:
+    """``x @ weight.T + bias`` with ``weight`` of shape (out, in)."""
+    return x.net.apply("linear", [x, weight, bias], name=name)
 
 
 def matmul(a: Tensor, b: Tensor, name: Optional[str] = None) -> Tensor:
@@ -189,12 +255,23 @@ def matmul(a: Tensor, b: Tensor, name: Optional[str] = None) -> Tensor:
     return net.apply("matmul", [as_tensor(a, net=net), as_tensor(b, net=net)], name=name)
 
 
-def embedding(ids: Tensor, table: Tensor, name: Optional[str] = None) -> Tensor:
-    return ids.net.apply("embedding", [ids, table], name=name)
+def embedding(ids: Tensor, weight: Tensor, padding_idx: Optional[int] = None, max_norm: Optional[float] = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False,
+              name: Optional[str] = None) -> Tensor:
+    """Rows of ``weight`` picked by ``ids`` (PyTorch's arguments; ``max_norm`` must be None, the others
+    only matter for training)."""
+    if max_norm is not None:
+        raise _err("embedding: max_norm (renormalising rows on lookup) is not supported")
+    return ids.net.apply("embedding", [ids, weight], name=name)
 
 
-def dropout(x: Tensor, p: float = 0.5, name: Optional[str] = None) -> Tensor:
-    """Identity at inference (kept as a layer so names and exports match the training model)."""
+def dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False,
+            name: Optional[str] = None) -> Tensor:
+    """Identity at inference (kept as a layer so names and exports match the training model).
+    PyTorch's ``training`` defaults to True (random dropping); netdsl runs inference only, so it
+    defaults to False and True is refused."""
+    if training:
+        raise _err("dropout: training=True drops at random; netdsl runs inference only")
     return x.net.apply("dropout", [x], name=name, p=p)
 
 
@@ -204,7 +281,13 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None, sc
     return q.net.apply("attention", [q, k, v, mask], name=name, scale=scale, causal=causal)
 
 
-scaled_dot_product_attention = attention
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, scale: Optional[float] = None,
+                                 enable_gqa: bool = False, name: Optional[str] = None) -> Tensor:
+    """PyTorch's ``F.scaled_dot_product_attention`` (inference: ``dropout_p`` must be 0, no GQA)."""
+    if dropout_p or enable_gqa:
+        raise _err("scaled_dot_product_attention: dropout_p > 0 and enable_gqa are not supported")
+    return attention(query, key, value, attn_mask, scale, is_causal, name=name)
 
 
 # ---- activations ---------------------------------------------------------------------------------
@@ -212,13 +295,8 @@ def _unary(op: str, x: Tensor, name: Optional[str], **attrs: Any) -> Tensor:
     return x.net.apply(op, [x], name=name, **attrs)
 
 
-def relu(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("relu", x, name)
 def sigmoid(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("sigmoid", x, name)
 def tanh(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("tanh", x, name)
-def silu(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("silu", x, name)
-def hard_swish(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("hard_swish", x, name)
-def mish(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("mish", x, name)
-def softplus(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("softplus", x, name)
 def softsign(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("softsign", x, name)
 def neg(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("neg", x, name)
 def abs(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("abs", x, name)  # noqa: A001
@@ -232,25 +310,61 @@ def identity(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("id
 def logical_not(x: Tensor, name: Optional[str] = None) -> Tensor: return _unary("logical_not", x, name)
 
 
-swish = silu
-hardswish = hard_swish
+# PyTorch's activations take ``inplace``; a graph has no in-place ops, so it changes nothing
+def relu(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("relu", x, name)
 
 
-def leaky_relu(x: Tensor, alpha: float = 0.01, name: Optional[str] = None) -> Tensor:
-    return _unary("leaky_relu", x, name, alpha=alpha)
+def relu6(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("clip", x, name or "relu6", min=0.0, max=6.0)
 
 
-def elu(x: Tensor, alpha: float = 1.0, name: Optional[str] = None) -> Tensor:
-    return _unary("elu", x, name, alpha=alpha)
+def silu(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("silu", x, name)
 
 
-def selu(x: Tensor, name: Optional[str] = None) -> Tensor:
+def hardswish(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _unary("hard_swish", x, name)
+
+
+def mish(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("mish", x, name)
+
+
+def selu(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
     return _unary("selu", x, name)
 
 
-def hard_sigmoid(x: Tensor, alpha: float = 0.2, beta: float = 0.5, name: Optional[str] = None) -> Tensor:
-    """clip(alpha*x + beta, 0, 1); PyTorch's hardsigmoid is alpha=1/6."""
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("elu", x, name, alpha=alpha)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    return _unary("leaky_relu", x, name, alpha=negative_slope)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False, name: Optional[str] = None) -> Tensor:
+    """PyTorch's hard sigmoid: clip(x / 6 + 1/2, 0, 1)."""
+    return _unary("hard_sigmoid", x, name, alpha=1 / 6, beta=0.5)
+
+
+def hard_sigmoid(x: Tensor, alpha: float, beta: float, name: Optional[str] = None) -> Tensor:
+    """ONNX's HardSigmoid clip(alpha*x + beta, 0, 1), alpha and beta explicit (ONNX's defaults are 0.2, 0.5;
+    PyTorch's :func:`hardsigmoid` is alpha=1/6)."""
     return _unary("hard_sigmoid", x, name, alpha=alpha, beta=beta)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0, name: Optional[str] = None) -> Tensor:
+    """log(1 + exp(beta*x)) / beta. PyTorch returns x where beta*x > threshold; the two differ by less
+    than exp(-threshold)."""
+    if beta == 1:
+        return _unary("softplus", x, name)
+    return mul(_unary("softplus", mul(x, float(beta)), None), 1.0 / float(beta), name=name)
+
+
+hard_swish = hardswish
+swish = silu
 
 
 def gelu(x: Tensor, approximate: str = "none", name: Optional[str] = None) -> Tensor:
@@ -262,20 +376,40 @@ def clip(x: Tensor, min: Optional[float] = None, max: Optional[float] = None,  #
     return _unary("clip", x, name, min=min, max=max)
 
 
-def relu6(x: Tensor, name: Optional[str] = None) -> Tensor:
-    return _unary("clip", x, name or "relu6", min=0.0, max=6.0)
+def prelu(x: Tensor, weight: Tensor, name: Optional[str] = None) -> Tensor:
+    return x.net.apply("prelu", [x, weight], name=name)
 
 
-def prelu(x: Tensor, slope: Tensor, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("prelu", [x, slope], name=name)
+def _dim(x: Tensor, dim: Any, axis: Any, fn: str) -> Any:
+    """The axis from PyTorch's ``dim`` or NumPy's ``axis`` (one of them)."""
+    if dim is not None and axis is not None:
+        raise _err(f"{fn}: give dim or axis, not both")
+    return dim if dim is not None else axis
 
 
-def softmax(x: Tensor, axis: int = -1, name: Optional[str] = None) -> Tensor:
-    return _unary("softmax", x, name, axis=axis)
+def _implicit_softmax_dim(x: Tensor, fn: str) -> int:
+    """PyTorch's deprecated implicit choice when ``dim`` is not given: 0 for 0-, 1- and 3-d input, else 1."""
+    import warnings
+    d = 0 if x.rank in (0, 1, 3) else 1
+    warnings.warn(f"Implicit dimension choice for {fn} has been deprecated (as in PyTorch): it picks dim={d} "
+                  f"for {x}; pass dim= ({user_location()})", UserWarning, stacklevel=3)
+    return d
 
 
-def log_softmax(x: Tensor, axis: int = -1, name: Optional[str] = None) -> Tensor:
-    return _unary("log_softmax", x, name, axis=axis)
+def softmax(x: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None,
+            name: Optional[str] = None, *, axis: Optional[int] = None) -> Tensor:
+    """Softmax along ``dim`` (PyTorch) or ``axis`` (NumPy); neither: PyTorch's implicit choice, with its warning."""
+    d = _dim(x, dim, axis, "softmax")
+    x = cast(x, dtype) if dtype is not None else x
+    return _unary("softmax", x, name, axis=_implicit_softmax_dim(x, "softmax") if d is None else d)
+
+
+def log_softmax(x: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None,
+                name: Optional[str] = None, *, axis: Optional[int] = None) -> Tensor:
+    """log(softmax(x)) along ``dim`` (PyTorch) or ``axis`` (NumPy), as :func:`softmax`."""
+    d = _dim(x, dim, axis, "log_softmax")
+    x = cast(x, dtype) if dtype is not None else x
+    return _unary("log_softmax", x, name, axis=_implicit_softmax_dim(x, "log_softmax") if d is None else d)
 
 
 # ---- binary -------------------------------------------------------------------------------------
@@ -295,7 +429,11 @@ def div(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("d
 def pow(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("pow", a, b, name)  # noqa: A001
 def maximum(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("maximum", a, b, name)
 def minimum(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("minimum", a, b, name)
-def equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("equal", a, b, name)
+def equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor:
+    """Element-wise a == b (PyTorch's ``eq``; ``torch.equal``'s single bool cannot be symbolic)."""
+    return _binary("equal", a, b, name)
+
+
 def not_equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("not_equal", a, b, name)
 def less(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("less", a, b, name)
 def less_equal(a: Any, b: Any, name: Optional[str] = None) -> Tensor: return _binary("less_equal", a, b, name)
@@ -345,37 +483,79 @@ def _axes(axis: Any) -> Optional[tuple]:
     return (axis,) if isinstance(axis, int) else tuple(axis)
 
 
-def sum(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
-    return x.net.apply("reduce_sum", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+def _reduce(op: str, x: Tensor, dim: Any, keepdim: bool, name: Optional[str], axis: Any, keepdims: Any) -> Tensor:
+    d = _dim(x, dim, axis, op)
+    return x.net.apply(op, [x], name=name, axes=_axes(d), keepdims=bool(keepdim if keepdims is None else keepdims))
 
 
-def mean(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("reduce_mean", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+# reductions take PyTorch's dim/keepdim (positionally too) or NumPy's axis/keepdims by keyword
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,  # noqa: A001
+        axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    return _reduce("reduce_sum", x, dim, keepdim, name, axis, keepdims)
 
 
-def max(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
-    return x.net.apply("reduce_max", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+def mean(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,
+         axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    return _reduce("reduce_mean", x, dim, keepdim, name, axis, keepdims)
 
 
-def min(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:  # noqa: A001
-    return x.net.apply("reduce_min", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+def prod(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,
+         axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    return _reduce("reduce_prod", x, dim, keepdim, name, axis, keepdims)
 
 
-def prod(x: Tensor, axis: Any = None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("reduce_prod", [x], name=name, axes=_axes(axis), keepdims=keepdims)
+def amax(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,
+         axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    """Largest value over ``dim`` (all axes when None)."""
+    return _reduce("reduce_max", x, dim, keepdim, name, axis, keepdims)
 
 
-def argmax(x: Tensor, axis: int = -1, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("argmax", [x], name=name, axis=axis, keepdims=keepdims)
+def amin(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,
+         axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    """Smallest value over ``dim`` (all axes when None)."""
+    return _reduce("reduce_min", x, dim, keepdim, name, axis, keepdims)
 
 
-def argmin(x: Tensor, axis: int = -1, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("argmin", [x], name=name, axis=axis, keepdims=keepdims)
+def max(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,  # noqa: A001
+        axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    """The largest values (NumPy's max, PyTorch's amax): unlike ``torch.max(x, dim)`` no indices are
+    returned; use :func:`argmax` or :func:`topk` for them."""
+    return _reduce("reduce_max", x, dim, keepdim, name, axis, keepdims)
 
 
-def topk(x: Tensor, k: int, axis: int = -1, largest: bool = True, name: Optional[str] = None) -> tuple:
-    """(values, int32 indices) of the k largest (or smallest) entries along axis."""
-    return x.net.apply("topk", [x], name=name, k=k, axis=axis, largest=largest)
+def min(x: Tensor, dim: Any = None, keepdim: bool = False, name: Optional[str] = None, *,  # noqa: A001
+        axis: Any = None, keepdims: Optional[bool] = None) -> Tensor:
+    """The smallest values (NumPy's min, PyTorch's amin); see :func:`max`."""
+    return _reduce("reduce_min", x, dim, keepdim, name, axis, keepdims)
+
+
+def _arg(op: str, x: Tensor, dim: Any, keepdim: bool, name: Optional[str], axis: Any, keepdims: Any) -> Tensor:
+    d = _dim(x, dim, axis, op)
+    keep = bool(keepdim if keepdims is None else keepdims)
+    if d is not None:
+        return x.net.apply(op, [x], name=name, axis=d, keepdims=keep)
+    y = x.net.apply(op, [reshape(x, (-1,))], name=None if keep else name, axis=0, keepdims=keep)  # flattened, as PyTorch
+    return reshape(y, (1,) * x.rank, name=name) if keep else y
+
+
+def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, name: Optional[str] = None, *,
+           axis: Optional[int] = None, keepdims: Optional[bool] = None) -> Tensor:
+    """int32 index of the largest value along ``dim``; with no dim, in the flattened tensor (as PyTorch)."""
+    return _arg("argmax", x, dim, keepdim, name, axis, keepdims)
+
+
+def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, name: Optional[str] = None, *,
+           axis: Optional[int] = None, keepdims: Optional[bool] = None) -> Tensor:
+    """int32 index of the smallest value along ``dim``; with no dim, in the flattened tensor (as PyTorch)."""
+    return _arg("argmin", x, dim, keepdim, name, axis, keepdims)
+
+
+def topk(x: Tensor, k: int, dim: Optional[int] = None, largest: bool = True, sorted: bool = True,  # noqa: A002
+         name: Optional[str] = None, *, axis: Optional[int] = None) -> tuple:
+    """(values, int32 indices) of the k largest (or smallest) entries along ``dim`` (default: the last),
+    always sorted."""
+    d = _dim(x, dim, axis, "topk")
+    return x.net.apply("topk", [x], name=name, k=k, axis=-1 if d is None else d, largest=largest)
 
 
 # ---- shape --------------------------------------------------------------------------------------
@@ -384,46 +564,68 @@ def reshape(x: Tensor, shape: Sequence[int], name: Optional[str] = None) -> Tens
     return x.net.apply("reshape", [x], name=name, shape=tuple(int(s) for s in shape))
 
 
-def flatten(x: Tensor, start: int = 1, end: int = -1, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("flatten", [x], name=name, start=start, end=end)
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1, name: Optional[str] = None) -> Tensor:
+    """Merge axes start_dim..end_dim. The default keeps the batch axis (as ``nn.Flatten`` and Keras;
+    ``torch.flatten``'s default start_dim is 0)."""
+    return x.net.apply("flatten", [x], name=name, start=start_dim, end=end_dim)
 
 
-def transpose(x: Tensor, perm: Optional[Sequence[int]] = None, name: Optional[str] = None) -> Tensor:
-    perm = tuple(perm) if perm is not None else tuple(reversed(range(x.rank)))
-    return x.net.apply("transpose", [x], name=name, perm=perm)
+def transpose(x: Tensor, dim0: Any = None, dim1: Optional[int] = None, name: Optional[str] = None) -> Tensor:
+    """``transpose(x, d0, d1)`` swaps two axes (PyTorch); ``transpose(x, perm)`` permutes all (NumPy);
+    ``transpose(x)`` reverses them."""
+    if dim1 is not None:
+        perm = list(range(x.rank))
+        a, b = normalize_axis(dim0, x.rank, "transpose dim0"), normalize_axis(dim1, x.rank, "transpose dim1")
+        perm[a], perm[b] = perm[b], perm[a]
+    elif isinstance(dim0, (int, np.integer)):
+        raise _err(f"transpose: give two axes to swap (PyTorch) or a full permutation (NumPy), got {dim0!r}")
+    else:
+        perm = tuple(dim0) if dim0 is not None else tuple(reversed(range(x.rank)))
+    return x.net.apply("transpose", [x], name=name, perm=tuple(perm))
 
 
-permute = transpose
+def permute(x: Tensor, dims: Sequence[int], name: Optional[str] = None) -> Tensor:
+    """Reorder all axes: output axis i is input axis dims[i]."""
+    return x.net.apply("transpose", [x], name=name, perm=tuple(dims))
 
 
-def squeeze(x: Tensor, axes: Any = None, name: Optional[str] = None) -> Tensor:
-    if axes is None:
-        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
-    return x.net.apply("squeeze", [x], name=name, axes=_axes(axes))
+def squeeze(x: Tensor, dim: Any = None, name: Optional[str] = None, *, axes: Any = None) -> Tensor:
+    d = _dim(x, dim, axes, "squeeze")
+    if d is None:
+        d = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    return x.net.apply("squeeze", [x], name=name, axes=_axes(d))
 
 
-def unsqueeze(x: Tensor, axes: Any, name: Optional[str] = None) -> Tensor:
-    return x.net.apply("unsqueeze", [x], name=name, axes=_axes(axes))
+def unsqueeze(x: Tensor, dim: Any = None, name: Optional[str] = None, *, axes: Any = None) -> Tensor:
+    d = _dim(x, dim, axes, "unsqueeze")
+    if d is None:
+        raise _err("unsqueeze: give dim")
+    return x.net.apply("unsqueeze", [x], name=name, axes=_axes(d))
 
 
-def concat(xs: Sequence[Tensor], axis: int = 0, name: Optional[str] = None) -> Tensor:
-    xs = list(xs)
+def concat(tensors: Sequence[Tensor], dim: int = 0, name: Optional[str] = None, *, axis: Optional[int] = None) -> Tensor:
+    xs = list(tensors)
     net = _net(*xs)
+    d = _dim(xs[0], dim if axis is None else None, axis, "concat")
     return net.apply("concat", [as_tensor(t, like=xs[0] if isinstance(xs[0], Tensor) else None, net=net) for t in xs],
-                     name=name, axis=axis)
+                     name=name, axis=d)
 
 
 cat = concatenate = concat
 
 
-def stack(xs: Sequence[Tensor], axis: int = 0, name: Optional[str] = None) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0, name: Optional[str] = None, *, axis: Optional[int] = None) -> Tensor:
+    xs = list(tensors)
     r = xs[0].rank + 1
-    a = normalize_axis(axis, r, "stack axis")
-    return concat([unsqueeze(t, a) for t in xs], axis=a, name=name)
+    a = normalize_axis(dim if axis is None else axis, r, "stack axis")
+    return concat([unsqueeze(t, a) for t in xs], a, name=name)
 
 
-def split(x: Tensor, sizes: IntOrSeq, axis: int = 0, name: Optional[str] = None) -> tuple:
-    """Split along axis into pieces of ``sizes`` (a list), or into pieces of one size (an int)."""
+def split(x: Tensor, split_size_or_sections: IntOrSeq, dim: int = 0, name: Optional[str] = None, *,
+          axis: Optional[int] = None) -> tuple:
+    """Split along ``dim`` into pieces of the given sizes (a list), or of one size (an int), as PyTorch."""
+    axis = dim if axis is None else axis
+    sizes = split_size_or_sections
     d = x.shape[normalize_axis(axis, x.rank, "split axis")]
     if isinstance(sizes, int):
         if not isinstance(d, int):
@@ -440,15 +642,41 @@ def slice(x: Tensor, starts: Sequence[int], ends: Sequence[int], axes: Optional[
 
 
 def gather(data: Tensor, indices: Any, axis: int = 0, name: Optional[str] = None) -> Tensor:
+    """ONNX Gather: whole slices of ``data`` along ``axis`` picked by ``indices`` (``numpy.take``;
+    PyTorch's :func:`index_select`), not ``torch.gather``'s element-wise pick."""
     if not isinstance(indices, Tensor):
         indices = data.net.constant(np.asarray(indices, dtype=np.int32))
     return data.net.apply("gather", [data, indices], name=name, axis=axis)
 
 
-def pad(x: Tensor, pads: Sequence[int], mode: str = "constant", value: float = 0.0,
-        name: Optional[str] = None) -> Tensor:
-    """Pad with ``pads`` = begins then ends for every axis (ONNX order)."""
-    return x.net.apply("pad", [x], name=name, pads=tuple(pads), mode=mode, value=value)
+def index_select(x: Tensor, dim: int, index: Any, name: Optional[str] = None) -> Tensor:
+    """PyTorch's ``index_select``: slices of ``x`` along ``dim`` at ``index`` (1-d)."""
+    return gather(x, index, axis=dim, name=name)
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge"}
+
+
+def pad(x: Tensor, pad: Optional[Sequence[int]] = None, mode: str = "constant", value: Optional[float] = None,
+        name: Optional[str] = None, *, pads: Optional[Sequence[int]] = None) -> Tensor:
+    """Pad as PyTorch: ``pad`` = (last axis begin, end, second-to-last begin, end, ...); or with
+    ``pads=`` = begins then ends for every axis (ONNX order). Modes: constant, reflect, replicate
+    (``edge``)."""
+    if (pad is None) == (pads is None):
+        raise _err("pad: give pad (PyTorch order, last axis first) or pads= (ONNX order), one of them")
+    if mode not in _PAD_MODES:
+        raise _err(f"pad: mode must be one of {', '.join(_PAD_MODES)}; got {mode!r}")
+    if pad is not None:
+        pad = tuple(pad)
+        n = len(pad) // 2
+        if len(pad) % 2 or n > x.rank:
+            raise _err(f"pad: {len(pad)} values for {x}: give (begin, end) pairs for up to {x.rank} axes")
+        begins, ends = [0] * x.rank, [0] * x.rank
+        for i in range(n):
+            begins[x.rank - 1 - i], ends[x.rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+        pads = begins + ends
+    return x.net.apply("pad", [x], name=name, pads=tuple(pads), mode=_PAD_MODES[mode],
+                       value=0.0 if value is None else value)
 
 
 def resize(x: Tensor, scales: Optional[Sequence[float]] = None, sizes: Optional[Sequence[int]] = None,
@@ -461,9 +689,21 @@ def resize(x: Tensor, scales: Optional[Sequence[float]] = None, sizes: Optional[
 
 
 def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Optional[Any] = None,
-                mode: str = "nearest", align_corners: bool = False, name: Optional[str] = None) -> Tensor:
-    """PyTorch's ``F.interpolate`` semantics: 'nearest' (floor, asymmetric) or 'bilinear'/'linear'."""
+                mode: str = "nearest", align_corners: Optional[bool] = None,
+                recompute_scale_factor: Optional[bool] = None, antialias: bool = False,
+                name: Optional[str] = None) -> Tensor:
+    """PyTorch's ``F.interpolate`` semantics: 'nearest' (floor, asymmetric) or 'bilinear'/'linear'
+    (``antialias`` must be False)."""
     nd = x.rank - 2
+    if antialias:
+        raise _err("interpolate: antialias=True is not supported")
+    if recompute_scale_factor and scale_factor is not None:  # PyTorch then uses the output size alone
+        sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) \
+            else (float(scale_factor),) * nd
+        if not all(isinstance(d, int) for d in x.shape[2:]):
+            raise _err("interpolate: recompute_scale_factor needs static spatial dims")
+        size, scale_factor = tuple(int(math.floor(d * s)) for d, s in zip(x.shape[2:], sc)), None
+    align_corners = bool(align_corners)
     if mode in ("bilinear", "linear", "trilinear"):
         m, ct = "linear", ("align_corners" if align_corners else "pytorch_half_pixel")
     elif mode == "nearest":
@@ -490,11 +730,15 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
                   nearest_mode="floor", name=name)
 
 
-upsample = interpolate
+def upsample(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Optional[Any] = None, mode: str = "nearest",
+             align_corners: Optional[bool] = None, name: Optional[str] = None) -> Tensor:
+    """PyTorch's deprecated ``F.upsample``: :func:`interpolate`."""
+    return interpolate(x, size, scale_factor, mode, align_corners, name=name)
 
 
-def tile(x: Tensor, repeats: Sequence[int], name: Optional[str] = None) -> Tensor:
-    return x.net.apply("tile", [x], name=name, repeats=tuple(repeats))
+def tile(x: Tensor, dims: Sequence[int], name: Optional[str] = None) -> Tensor:
+    """Repeat ``x`` dims[i] times along axis i."""
+    return x.net.apply("tile", [x], name=name, repeats=tuple(dims))
 
 
 def expand(x: Tensor, shape: Sequence[int], name: Optional[str] = None) -> Tensor:
@@ -642,6 +886,9 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 __all__ = [
     "abs",
     "add",
+    "amax",
+    "amin",
+    "arange",
     "argmax",
     "argmin",
     "attention",
@@ -664,6 +911,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "dequantize_linear",
+    "dim_source",
     "div",
     "dropout",
     "elu",
@@ -673,10 +921,6 @@ __all__ = [
     "exp",
     "expand",
     "expand_as",
-    "arange",
-    "slice_to",
-    "preprocess",
-    "dim_source",
     "flatten",
     "gather",
     "gelu",
@@ -687,8 +931,10 @@ __all__ = [
     "group_norm",
     "hard_sigmoid",
     "hard_swish",
+    "hardsigmoid",
     "hardswish",
     "identity",
+    "index_select",
     "instance_norm",
     "interpolate",
     "layer_norm",
@@ -696,6 +942,7 @@ __all__ = [
     "less",
     "less_equal",
     "linear",
+    "local_response_norm",
     "log",
     "log_softmax",
     "logical_and",
@@ -720,6 +967,7 @@ __all__ = [
     "permute",
     "pow",
     "prelu",
+    "preprocess",
     "prod",
     "quantize_linear",
     "reciprocal",
@@ -733,6 +981,7 @@ __all__ = [
     "sigmoid",
     "silu",
     "slice",
+    "slice_to",
     "softmax",
     "softplus",
     "softsign",

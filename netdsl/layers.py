@@ -175,18 +175,32 @@ class _Unscoped:
 
 
 # ---- layers with parameters ----------------------------------------------------------------------
+def _unsupported(layer: str, what: str) -> ShapeError:
+    return ShapeError(f"{layer}: {what} ({user_location()})")
+
+
+_PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "replicate"}
+
+
 class _ConvNd(Module):
     nd = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, name: Optional[str] = None):
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None, *, name: Optional[str] = None):
         super().__init__(name)
         k = _tuple(kernel_size, self.nd, "kernel_size")
         if in_channels % groups or out_channels % groups:
             raise ShapeError(f"{type(self).__name__}: channels {in_channels}->{out_channels} not divisible by "
                              f"groups={groups}")
+        if padding_mode not in _PADDING_MODES:
+            raise _unsupported(type(self).__name__, f"padding_mode must be one of {', '.join(_PADDING_MODES)}, "
+                                                    f"not {padding_mode!r}")
+        if _PADDING_MODES[padding_mode] and isinstance(padding, str):
+            raise _unsupported(type(self).__name__, f"padding={padding!r} with padding_mode={padding_mode!r}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode = padding_mode
         self._nout = out_channels
         self.weight_and_bias((out_channels, in_channels // groups) + k, bias)
 
@@ -194,8 +208,12 @@ class _ConvNd(Module):
         net = x.net
         with _Unscoped(net):
             w, b = self.wb(net)
-            return F.conv(x, w, b, self.stride, self.padding, self.dilation, self.groups,
-                          name=self.layer_name())
+            padding, mode = self.padding, _PADDING_MODES[self.padding_mode]
+            if mode is not None:  # PyTorch pads with the mode first, then convolves unpadded
+                p = _tuple(padding, self.nd, "padding")
+                x = F.pad(x, [v for d in reversed(p) for v in (d, d)], mode, name=self.layer_name("/pad"))
+                padding = 0
+            return F.conv(x, w, b, self.stride, padding, self.dilation, self.groups, name=self.layer_name())
 
 
 class Conv1d(_ConvNd):
@@ -215,8 +233,10 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
-                 name: Optional[str] = None):
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None, *, name: Optional[str] = None):
         super().__init__(name)
+        if padding_mode != "zeros":
+            raise _unsupported(type(self).__name__, "only padding_mode='zeros' (as PyTorch)")
         k = _tuple(kernel_size, self.nd, "kernel_size")
         self.stride, self.padding, self.output_padding, self.groups, self.dilation = \
             stride, padding, output_padding, groups, dilation
@@ -227,8 +247,8 @@ class ConvTranspose2d(Module):
         net = x.net
         with _Unscoped(net):
             w, b = self.wb(net)
-            return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding,
-                                    self.dilation, self.groups, name=self.layer_name())
+            return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding, groups=self.groups,
+                                    dilation=self.dilation, name=self.layer_name())
 
 
 class ConvTranspose1d(ConvTranspose2d):
@@ -278,7 +298,8 @@ class SeparableConv2d(Module):
 
 
 class Linear(Module):
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, name: Optional[str] = None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None,
+                 *, name: Optional[str] = None):
         super().__init__(name)
         self.in_features, self.out_features = in_features, out_features
         self._nout = out_features
@@ -291,21 +312,39 @@ class Linear(Module):
             return F.linear(x, w, b, name=self.layer_name())
 
 
+def _affine_params(m: Module, shape: tuple, weight: bool, bias: bool) -> None:
+    if weight:
+        m.param("weight", shape, init="ones")
+    if bias:
+        m.param("bias", shape, init="small")
+
+
+def _opt(m: Module, net: Network, name: str) -> Optional[Tensor]:
+    return m.p(net, name) if name in m._params else None
+
+
 class _BatchNorm(Module):
+    """Inference batch norm with running statistics. ``affine=False`` (or ``bias=False``) declares no
+    weight (bias), as in PyTorch; ``track_running_stats=False`` (batch statistics) is refused."""
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *, bias: bool = True,
                  name: Optional[str] = None):
         super().__init__(name)
+        if not track_running_stats:
+            raise _unsupported(type(self).__name__, "track_running_stats=False normalises with each batch's "
+                                                    "statistics; netdsl runs inference with running statistics")
         self.eps = eps
-        self.param("weight", (num_features,), init="ones")
-        self.param("bias", (num_features,), init="small")
+        _affine_params(self, (num_features,), affine, affine and bias)
         self.param("running_mean", (num_features,), init="small")
         self.param("running_var", (num_features,), init="positive")
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            return F.batch_norm(x, self.p(net, "weight"), self.p(net, "bias"), self.p(net, "running_mean"),
-                                self.p(net, "running_var"), self.eps, name=self.layer_name())
+            w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
+            return F.batch_norm(x, self.p(net, "running_mean"), self.p(net, "running_var"), w, b, eps=self.eps,
+                                name=self.layer_name())
 
 
 class BatchNorm1d(_BatchNorm):
@@ -321,53 +360,64 @@ class BatchNorm3d(_BatchNorm):
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
-                 name: Optional[str] = None):
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device: Any = None, dtype: Any = None, *, name: Optional[str] = None):
         super().__init__(name)
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        self.shape, self.eps, self.affine = shape, eps, elementwise_affine
-        if elementwise_affine:
-            self.param("weight", shape, init="ones")
-            self.param("bias", shape, init="small")
+        self.shape, self.eps = shape, eps
+        _affine_params(self, shape, elementwise_affine, elementwise_affine and bias)
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            w = self.p(net, "weight") if self.affine else None
-            b = self.p(net, "bias") if self.affine else None
-            return F.layer_norm(x, w, b, axis=-len(self.shape), eps=self.eps, name=self.layer_name())
+            return F.layer_norm(x, self.shape, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
+                                name=self.layer_name())
 
 
 class GroupNorm(Module):
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, name: Optional[str] = None):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: Any = None, dtype: Any = None, *, bias: bool = True, name: Optional[str] = None):
         super().__init__(name)
         self.num_groups, self.eps = num_groups, eps
-        self.param("weight", (num_channels,), init="ones")
-        self.param("bias", (num_channels,), init="small")
+        _affine_params(self, (num_channels,), affine, affine and bias)
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            return F.group_norm(x, self.num_groups, self.p(net, "weight"), self.p(net, "bias"), self.eps,
+            return F.group_norm(x, self.num_groups, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
                                 name=self.layer_name())
 
 
 class InstanceNorm2d(Module):
-    def __init__(self, num_features: int, eps: float = 1e-5, name: Optional[str] = None):
+    """PyTorch's defaults: no affine parameters, each sample's statistics. With
+    ``track_running_stats=True`` the running statistics are parameters and are used (PyTorch's eval)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: Any = None, dtype: Any = None, *, bias: bool = True,
+                 name: Optional[str] = None):
         super().__init__(name)
-        self.eps = eps
-        self.param("weight", (num_features,), init="ones")
-        self.param("bias", (num_features,), init="small")
+        self.eps, self.running = eps, track_running_stats
+        _affine_params(self, (num_features,), affine, affine and bias)
+        if track_running_stats:
+            self.param("running_mean", (num_features,), init="small")
+            self.param("running_var", (num_features,), init="positive")
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
         with _Unscoped(net):
-            return F.instance_norm(x, self.p(net, "weight"), self.p(net, "bias"), self.eps, name=self.layer_name())
+            w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
+            return F.instance_norm(x, _opt(self, net, "running_mean"), _opt(self, net, "running_var"), w, b,
+                                   not self.running, eps=self.eps, name=self.layer_name())
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int, name: Optional[str] = None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 max_norm: Optional[float] = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Any = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None, *, name: Optional[str] = None):
         super().__init__(name)
+        if max_norm is not None or _weight is not None:
+            raise _unsupported("Embedding", "max_norm and _weight are not supported (bind weights with load_weights)")
         self.param("weight", (num_embeddings, embedding_dim), init="normal")
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -377,7 +427,8 @@ class Embedding(Module):
 
 
 class PReLU(Module):
-    def __init__(self, num_parameters: int = 1, name: Optional[str] = None):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None,
+                 *, name: Optional[str] = None):
         super().__init__(name)
         self.param("weight", (num_parameters,), init="small")
 
@@ -422,11 +473,11 @@ class MultiHeadAttention(Module):
         return self.out_proj(a)
 
 
-# ---- parameter-free layers -----------------------------------------------------------------------
+# ---- parameter-free layers: PyTorch's constructor arguments, forwarded to one function ---------------------
 class Lambda(Module):
     """Wrap a function of tensors as a module."""
 
-    def __init__(self, fn: Callable[..., Any], name: Optional[str] = None):
+    def __init__(self, fn: Callable[..., Any], *, name: Optional[str] = None):
         super().__init__(name)
         self.fn = fn
 
@@ -434,58 +485,222 @@ class Lambda(Module):
         return self.fn(*args, **kwargs)
 
 
-def _simple(fn_name: str, **fixed: Any) -> type:
-    fn = getattr(F, fn_name)
+class _Apply(Module):
+    """A parameter-free layer: ``forward(x)`` is ``self.fn(x, **self.kw)``."""
 
-    class _M(Module):
-        def __init__(self, *args: Any, name: Optional[str] = None, **kwargs: Any):
-            super().__init__(name)
-            self.args, self.kwargs = args, {**fixed, **kwargs}
+    fn: Callable[..., Tensor]
 
-        def forward(self, x: Tensor) -> Tensor:
-            with _Unscoped(x.net):
-                return fn(x, *self.args, name=self.layer_name(), **self.kwargs)
-
-    return _M
-
-
-ReLU = type("ReLU", (_simple("relu"),), {})
-ReLU6 = type("ReLU6", (_simple("relu6"),), {})
-Sigmoid = type("Sigmoid", (_simple("sigmoid"),), {})
-Tanh = type("Tanh", (_simple("tanh"),), {})
-GELU = type("GELU", (_simple("gelu"),), {})
-SiLU = type("SiLU", (_simple("silu"),), {})
-Hardswish = type("Hardswish", (_simple("hard_swish"),), {})
-Hardsigmoid = type("Hardsigmoid", (_simple("hard_sigmoid", alpha=1 / 6, beta=0.5),), {})
-Mish = type("Mish", (_simple("mish"),), {})
-LeakyReLU = type("LeakyReLU", (_simple("leaky_relu"),), {})
-ELU = type("ELU", (_simple("elu"),), {})
-SELU = type("SELU", (_simple("selu"),), {})
-Softplus = type("Softplus", (_simple("softplus"),), {})
-Softsign = type("Softsign", (_simple("softsign"),), {})
-Softmax = type("Softmax", (_simple("softmax"),), {})
-LogSoftmax = type("LogSoftmax", (_simple("log_softmax"),), {})
-MaxPool1d = MaxPool2d = MaxPool3d = type("MaxPool2d", (_simple("max_pool"),), {})
-AvgPool1d = AvgPool2d = AvgPool3d = type("AvgPool2d", (_simple("avg_pool"),), {})
-Dropout = type("Dropout", (_simple("dropout"),), {})
-Upsample = type("Upsample", (_simple("interpolate"),), {})
-LocalResponseNorm = type("LocalResponseNorm", (_simple("lrn"),), {})
-
-
-class Flatten(Module):
-    def __init__(self, start_dim: int = 1, end_dim: int = -1, name: Optional[str] = None):
+    def __init__(self, name: Optional[str], **kw: Any):
         super().__init__(name)
-        self.start, self.end = start_dim, end_dim
+        self.kw = kw
 
     def forward(self, x: Tensor) -> Tensor:
         with _Unscoped(x.net):
-            return F.flatten(x, self.start, self.end, name=self.layer_name())
+            return type(self).fn(x, name=self.layer_name(), **self.kw)
+
+
+def _fn(f: Callable[..., Tensor]) -> Any:
+    return staticmethod(f)
+
+
+class ReLU(_Apply):
+    fn = _fn(F.relu)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class ReLU6(_Apply):
+    fn = _fn(F.relu6)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class SiLU(_Apply):
+    fn = _fn(F.silu)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Hardswish(_Apply):
+    fn = _fn(F.hardswish)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Hardsigmoid(_Apply):
+    """PyTorch's clip(x / 6 + 1/2, 0, 1)."""
+
+    fn = _fn(F.hardsigmoid)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Mish(_Apply):
+    fn = _fn(F.mish)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class SELU(_Apply):
+    fn = _fn(F.selu)
+
+    def __init__(self, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Sigmoid(_Apply):
+    fn = _fn(F.sigmoid)
+
+    def __init__(self, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Tanh(_Apply):
+    fn = _fn(F.tanh)
+
+    def __init__(self, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class Softsign(_Apply):
+    fn = _fn(F.softsign)
+
+    def __init__(self, *, name: Optional[str] = None):
+        super().__init__(name)
+
+
+class GELU(_Apply):
+    fn = _fn(F.gelu)
+
+    def __init__(self, approximate: str = "none", *, name: Optional[str] = None):
+        super().__init__(name, approximate=approximate)
+
+
+class LeakyReLU(_Apply):
+    fn = _fn(F.leaky_relu)
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name, negative_slope=negative_slope)
+
+
+class ELU(_Apply):
+    fn = _fn(F.elu)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name, alpha=alpha)
+
+
+class Softplus(_Apply):
+    fn = _fn(F.softplus)
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, name: Optional[str] = None):
+        super().__init__(name, beta=beta, threshold=threshold)
+
+
+class Softmax(_Apply):
+    """Softmax along ``dim`` (None: PyTorch's implicit choice, with its warning)."""
+
+    fn = _fn(F.softmax)
+
+    def __init__(self, dim: Optional[int] = None, *, name: Optional[str] = None):
+        super().__init__(name, dim=dim)
+
+
+class LogSoftmax(_Apply):
+    fn = _fn(F.log_softmax)
+
+    def __init__(self, dim: Optional[int] = None, *, name: Optional[str] = None):
+        super().__init__(name, dim=dim)
+
+
+class Dropout(_Apply):
+    """Identity at inference."""
+
+    fn = _fn(F.dropout)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, name: Optional[str] = None):
+        super().__init__(name, p=p)
+
+
+class _MaxPool(_Apply):
+    fn = _fn(F.max_pool)
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False, *, name: Optional[str] = None):
+        super().__init__(name, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         return_indices=return_indices, ceil_mode=ceil_mode)
+
+
+class MaxPool1d(_MaxPool):
+    pass
+
+
+class MaxPool2d(_MaxPool):
+    pass
+
+
+class MaxPool3d(_MaxPool):
+    pass
+
+
+class AvgPool1d(_Apply):
+    fn = _fn(F.avg_pool)
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, *, name: Optional[str] = None):
+        super().__init__(name, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                         count_include_pad=count_include_pad)
+
+
+class AvgPool2d(_Apply):
+    fn = _fn(F.avg_pool)
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: Optional[int] = None, *,
+                 name: Optional[str] = None):
+        super().__init__(name, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                         count_include_pad=count_include_pad, divisor_override=divisor_override)
+
+
+class AvgPool3d(AvgPool2d):
+    pass
+
+
+class Upsample(_Apply):
+    fn = _fn(F.interpolate)
+
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: Optional[bool] = None, recompute_scale_factor: Optional[bool] = None, *,
+                 name: Optional[str] = None):
+        super().__init__(name, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+                         recompute_scale_factor=recompute_scale_factor)
+
+
+class LocalResponseNorm(_Apply):
+    fn = _fn(F.local_response_norm)
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *,
+                 name: Optional[str] = None):
+        super().__init__(name, size=size, alpha=alpha, beta=beta, k=k)
+
+
+class Flatten(_Apply):
+    fn = _fn(F.flatten)
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1, *, name: Optional[str] = None):
+        super().__init__(name, start_dim=start_dim, end_dim=end_dim)
 
 
 class AdaptiveAvgPool2d(Module):
     """Only output size 1 (global average pooling) is supported."""
 
-    def __init__(self, output_size: Any = 1, name: Optional[str] = None):
+    def __init__(self, output_size: Any, *, name: Optional[str] = None):
         super().__init__(name)
         if output_size not in (1, (1, 1)):
             raise ShapeError("AdaptiveAvgPool2d: only output_size=1 is supported")
@@ -496,6 +711,11 @@ class AdaptiveAvgPool2d(Module):
 
 
 class Identity(Module):
+    """Returns its input; takes (and ignores) any arguments, as PyTorch's."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(kwargs.get("name") if isinstance(kwargs.get("name"), str) else None)
+
     def forward(self, x: Tensor) -> Tensor:
         return x
 

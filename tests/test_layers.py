@@ -1,3 +1,5 @@
+import inspect
+
 import numpy as np
 import pytest
 
@@ -270,3 +272,97 @@ def test_separable_and_depthwise_bind_pytorch_pairs(tmp_path, names, rename):
     with torch.no_grad():
         want = t.dw(t.sep(torch.from_numpy(x))).numpy()
     np.testing.assert_allclose(reference.run(net.graph, {"x": x})["output"], want, rtol=1e-4, atol=1e-5)
+
+
+# ---- layers named like torch.nn's take torch.nn's constructor arguments ---------------------------------
+def _shared_layer_names():
+    out = []
+    for n in dir(nn):
+        c = getattr(nn, n)
+        if isinstance(c, type) and issubclass(c, nn.Module) and not n.startswith("_") and hasattr(torch.nn, n) \
+                and n not in ("Module", "Sequential", "ModuleList", "ModuleDict"):
+            out.append(n)
+    return out
+
+
+def test_layer_audit_covers_the_pytorch_names():
+    names = _shared_layer_names()
+    for n in ("Conv2d", "BatchNorm2d", "Softmax", "Hardsigmoid", "LeakyReLU", "MaxPool2d", "InstanceNorm2d",
+              "Upsample", "Embedding", "LayerNorm"):
+        assert n in names
+
+
+@pytest.mark.parametrize("name", _shared_layer_names())
+def test_layer_signature_is_pytorchs(name):
+    """Same parameters, order and defaults as torch.nn's constructor; netdsl adds only keyword ``name``."""
+    t = getattr(torch.nn, name)
+    theirs = [] if t.__init__ is torch.nn.Module.__init__ else \
+        [(p.name, p.kind, p.default) for p in inspect.signature(t).parameters.values()]  # no arguments of its own
+    ours = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(nn, name)).parameters.values()
+            if p.name != "name"]
+    if name != "Identity":
+        assert inspect.signature(getattr(nn, name)).parameters["name"].kind == inspect.Parameter.KEYWORD_ONLY
+    assert ours == theirs
+
+
+LAYERS = [  # (class, constructor args, kwargs, input shape)
+    ("Softmax", (), {"dim": 1}, (2, 4, 3)),
+    ("LogSoftmax", (2,), {}, (2, 4, 3)),
+    ("Hardsigmoid", (), {}, (2, 9)),
+    ("Hardswish", (True,), {}, (2, 9)),
+    ("LeakyReLU", (0.2, True), {}, (2, 9)),
+    ("ELU", (0.5,), {}, (2, 9)),
+    ("Softplus", (2.0, 10.0), {}, (2, 9)),
+    ("GELU", ("tanh",), {}, (2, 9)),
+    ("ReLU", (), {"inplace": True}, (2, 9)),
+    ("Dropout", (0.3,), {}, (2, 9)),
+    ("MaxPool2d", (3, 2, 1, 1, False, True), {}, (2, 3, 7, 7)),
+    ("AvgPool2d", (3, 2, 1, True, False), {}, (2, 3, 7, 7)),
+    ("AvgPool1d", (2,), {}, (2, 3, 8)),
+    ("LocalResponseNorm", (3, 1e-3, 0.7, 2.0), {}, (2, 5, 4, 4)),
+    ("Upsample", (None, 2, "bilinear"), {}, (1, 2, 3, 4)),
+    ("Flatten", (2,), {}, (2, 3, 4, 5)),
+    ("Conv2d", (3, 4, 3, 1, 1), {"padding_mode": "reflect"}, (2, 3, 6, 6)),
+    ("Conv2d", (3, 6, 3, 2, 2, 2, 3, False, "replicate"), {}, (2, 3, 9, 9)),
+    ("ConvTranspose2d", (4, 2, 3, 2, 1, 1, 2, True, 1), {}, (2, 4, 5, 5)),
+    ("BatchNorm2d", (3,), {"affine": False}, (2, 3, 4, 4)),
+    ("BatchNorm1d", (3, 1e-3), {"bias": False}, (2, 3)),
+    ("InstanceNorm2d", (3,), {}, (2, 3, 4, 4)),
+    ("InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True}, (2, 3, 4, 4)),
+    ("GroupNorm", (2, 4), {"affine": False}, (2, 4, 3, 3)),
+    ("LayerNorm", ((4, 5),), {"bias": False}, (2, 3, 4, 5)),
+    ("PReLU", (3, 0.1), {}, (2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("cls,args,kwargs,shape", LAYERS, ids=[f"{c}{a}{k}" for c, a, k, _ in LAYERS])
+def test_layer_with_pytorch_arguments_matches_pytorch(cls, args, kwargs, shape):
+    torch.manual_seed(0)
+    t = getattr(torch.nn, cls)(*args, **kwargs).double().eval()
+    with torch.no_grad():  # non-trivial statistics and affine parameters
+        for k, v in t.named_buffers():
+            if k.endswith("running_var"):
+                v.uniform_(0.5, 2.0)
+            elif k.endswith("running_mean"):
+                v.uniform_(-1, 1)
+        for v in t.parameters():
+            v.uniform_(-1, 1)
+    net = getattr(nn, cls)(*args, **kwargs, name="m").build({"x": shape})
+    sd = {f"m.{k}": v.numpy() for k, v in t.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert list(sd) == list(net.graph.params), cls  # PyTorch's state_dict: same names, same order
+    if sd:
+        assert net.load_weights(sd).ok
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    got = reference.run(net.graph, {"x": x}, dtype="float64")["output"]
+    with torch.no_grad():
+        want = t(torch.from_numpy(x.astype(np.float64))).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_layers_refuse_what_they_cannot_do():
+    with pytest.raises(nd.ShapeError, match="padding_mode"):
+        nn.Conv2d(3, 4, 3, padding_mode="circular")
+    with pytest.raises(nd.ShapeError, match="track_running_stats=False"):
+        nn.BatchNorm2d(3, track_running_stats=False)
+    with pytest.raises(nd.ShapeError, match="max_norm"):
+        nn.Embedding(5, 3, max_norm=1.0)

@@ -48,7 +48,7 @@ class Crepe(nn.Module):
         x = frames.reshape(0, 1, -1, 1)                                  # (N, 1, 1024, 1)
         for i in range(1, 7):
             pad = (254, 254) if i == 1 else (31, 32)
-            x = nd.pad(x, (0, 0, pad[0], 0, 0, 0, pad[1], 0))            # time axis only
+            x = nd.pad(x, (0, 0, pad[0], pad[1]))                          # time axis only (PyTorch order)
             x = getattr(self, f"conv{i}_BN")(nd.relu(getattr(self, f"conv{i}")(x)))
             x = nd.max_pool2d(x, (2, 1), (2, 1))
         x = x.permute(0, 2, 1, 3).reshape(-1, self.features)            # (N, 4 * C): time-major

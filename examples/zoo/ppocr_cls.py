@@ -41,8 +41,8 @@ def conv_bn(net: nd.Network, x: nd.Tensor, name: str, cin: int, cout: int, k: in
     """Paddle's ConvBNLayer: ``{name}_weights`` (no bias) + batch norm ``{name}_bn_{scale,offset,mean,variance}``."""
     w = net.parameter(f"{name}_weights", (cout, cin // groups, k, k))
     y = nd.conv2d(x, w, stride=stride, padding=k // 2, groups=groups, name=name)
-    bn = [net.parameter(f"{name}_bn_{p}", (cout,)) for p in ("scale", "offset", "mean", "variance")]
-    y = nd.batch_norm(y, *bn, eps=EPS, name=f"{name}_bn")
+    scale, offset, mean, var = (net.parameter(f"{name}_bn_{p}", (cout,)) for p in ("scale", "offset", "mean", "variance"))
+    y = nd.batch_norm(y, mean, var, scale, offset, eps=EPS, name=f"{name}_bn")
     return {"relu": nd.relu, "hswish": nd.hard_swish, None: lambda t: t}[act](y)
 
 

@@ -75,15 +75,16 @@ add(
 
 def _bn(c, eps=1e-5):
     def fn(n, x):
-        return F.batch_norm(x, n.parameter("scale", (c,), init="ones"), n.parameter("bias", (c,), init="small"),
-                            n.parameter("mean", (c,), init="small"), n.parameter("var", (c,), init="positive"), eps)
+        scale, bias = n.parameter("scale", (c,), init="ones"), n.parameter("bias", (c,), init="small")
+        return F.batch_norm(x, n.parameter("mean", (c,), init="small"), n.parameter("var", (c,), init="positive"),
+                            scale, bias, eps=eps)
     return fn
 
 
 def _ln(shape, axis=-1, scale=True, bias=True):
     def fn(n, x):
-        return F.layer_norm(x, n.parameter("scale", shape, init="ones") if scale else None,
-                            n.parameter("bias", shape, init="small") if bias else None, axis=axis)
+        return F.layer_norm(x, weight=n.parameter("scale", shape, init="ones") if scale else None,
+                            bias=n.parameter("bias", shape, init="small") if bias else None, axis=axis)
     return fn
 
 
@@ -93,8 +94,8 @@ def _gn(c, groups):
 
 
 def _in(c):
-    return lambda n, x: F.instance_norm(x, n.parameter("scale", (c,), init="ones"),
-                                        n.parameter("bias", (c,), init="small"))
+    return lambda n, x: F.instance_norm(x, weight=n.parameter("scale", (c,), init="ones"),
+                                        bias=n.parameter("bias", (c,), init="small"))
 
 
 add(
@@ -171,7 +172,7 @@ def _convnet(n, x):
     w2 = n.parameter("w2", (6, 8, 3, 3))
     y = F.relu(F.conv(y, w2, n.parameter("b2", (6,), init="small"), padding="same"))
     y = F.flatten(F.global_avg_pool(y), 1)
-    return F.softmax(F.linear(y, n.parameter("fc.w", (10, 6)), n.parameter("fc.b", (10,), init="small")))
+    return F.softmax(F.linear(y, n.parameter("fc.w", (10, 6)), n.parameter("fc.b", (10,), init="small")), 1)
 
 
 def _lenet_like(n, x):
@@ -179,20 +180,20 @@ def _lenet_like(n, x):
     y = F.avg_pool(F.relu(F.conv(y, n.parameter("c2", (6, 4, 3, 3)))), 2)
     y = F.reshape(y, (0, -1))
     y = F.relu(F.linear(y, n.parameter("f1", (16, 24)), n.parameter("f1b", (16,), init="small")))
-    return F.log_softmax(F.linear(F.dropout(y, 0.5), n.parameter("f2", (5, 16))))
+    return F.log_softmax(F.linear(F.dropout(y, 0.5), n.parameter("f2", (5, 16))), -1)
 
 
 def _transformer(n, x):
     """Pre-norm transformer block: layer_norm, QKV matmuls, multi-head attention, gelu MLP, residuals."""
     d, h = 16, 2
-    y = F.layer_norm(x, n.parameter("ln1.s", (d,), init="ones"), n.parameter("ln1.b", (d,), init="small"))
+    y = F.layer_norm(x, (d,), n.parameter("ln1.s", (d,), init="ones"), n.parameter("ln1.b", (d,), init="small"))
     heads = lambda t: F.transpose(F.reshape(t, (0, 0, h, d // h)), (0, 2, 1, 3))  # noqa: E731
     q = heads(F.linear(y, n.parameter("wq", (d, d)), n.parameter("bq", (d,), init="small")))
     k = heads(F.linear(y, n.parameter("wk", (d, d))))
     v = heads(y @ n.parameter("wv", (d, d)))
     a = F.reshape(F.transpose(F.attention(q, k, v, causal=True), (0, 2, 1, 3)), (0, 0, d))
     x = x + F.linear(a, n.parameter("wo", (d, d)))
-    y = F.layer_norm(x, n.parameter("ln2.s", (d,), init="ones"), n.parameter("ln2.b", (d,), init="small"))
+    y = F.layer_norm(x, (d,), n.parameter("ln2.s", (d,), init="ones"), n.parameter("ln2.b", (d,), init="small"))
     y = F.gelu(F.linear(y, n.parameter("w1", (32, d)), n.parameter("b1", (32,), init="small")))
     return x + F.linear(y, n.parameter("w2", (d, 32)))
 

@@ -47,11 +47,11 @@ add(
     case("gather", "gather_const_indices", lambda n, x: F.gather(x, [3, -1, 0, 0], axis=0), [f32((5, 4))]),
     case("gather", "gather_last_axis_int64", lambda n, x, i: F.gather(x, i, axis=-1),
          [f32((2, 3, 6)), ((4,), "int64", ints(-6, 6, "int64"))]),
-    case("pad", "pad_constant_dynbatch", lambda n, x: F.pad(x, (0, 0, 1, 2, 0, 0, 2, 1), value=-0.5),
+    case("pad", "pad_constant_dynbatch", lambda n, x: F.pad(x, pads=(0, 0, 1, 2, 0, 0, 2, 1), value=-0.5),
          [f32(("N", 2, 4, 4))], batches=DYN),
-    case("pad", "pad_reflect", lambda n, x: F.pad(x, (0, 0, 2, 1, 0, 0, 1, 3), mode="reflect"), [f32((1, 2, 5, 6))]),
-    case("pad", "pad_edge", lambda n, x: F.pad(x, (0, 1, 2, 0, 3, 1), mode="edge"), [f32((2, 3, 4))]),
-    case("pad", "pad_reflect_dynbatch", lambda n, x: F.pad(x, (0, 0, 1, 0, 0, 2), mode="reflect"),
+    case("pad", "pad_reflect", lambda n, x: F.pad(x, pads=(0, 0, 2, 1, 0, 0, 1, 3), mode="reflect"), [f32((1, 2, 5, 6))]),
+    case("pad", "pad_edge", lambda n, x: F.pad(x, pads=(0, 1, 2, 0, 3, 1), mode="edge"), [f32((2, 3, 4))]),
+    case("pad", "pad_reflect_dynbatch", lambda n, x: F.pad(x, pads=(0, 0, 1, 0, 0, 2), mode="reflect"),
          [f32(("N", 3, 5))], batches=DYN),
 )
 

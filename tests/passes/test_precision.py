@@ -14,7 +14,7 @@ def _net():
     net = nd.Network("p")
     x = net.input("x", ("N", 16))
     h = F.linear(x, net.parameter("w1", (16, 16)), None, name="fc1")
-    y = F.layer_norm(F.cast(h, "float32", name="up"), net.parameter("g", (16,), init="ones"), None, name="ln")
+    y = F.layer_norm(F.cast(h, "float32", name="up"), (16,), net.parameter("g", (16,), init="ones"), None, name="ln")
     y = F.relu(F.cast(y, "float16", name="down"), name="r16")
     with net.precision("float32"):
         z = F.linear(F.cast(y, "float32", name="up2"), net.parameter("w2", (16, 16)), None, name="fc2")

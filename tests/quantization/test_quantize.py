@@ -19,8 +19,9 @@ def _net(seed: int = 0) -> nd.Network:
     net = nd.Network("small_cnn")
     x = net.input("x", ("N", 3, 12, 12))
     y = F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), net.parameter("c1.b", (8,)), padding=1, name="c1")
-    y = F.relu(F.batch_norm(y, net.parameter("bn.s", (8,), init="positive"), net.parameter("bn.b", (8,)),
-                            net.parameter("bn.m", (8,)), net.parameter("bn.v", (8,), init="positive"), name="bn"))
+    s, b = net.parameter("bn.s", (8,), init="positive"), net.parameter("bn.b", (8,))
+    y = F.relu(F.batch_norm(y, net.parameter("bn.m", (8,)), net.parameter("bn.v", (8,), init="positive"), s, b,
+                            name="bn"))
     y = F.max_pool(F.relu(F.conv(y, net.parameter("c2.w", (16, 8, 3, 3)), None, padding=1, name="c2")), 2)
     y = F.relu(F.linear(F.flatten(y), net.parameter("fc.w", (32, 576)), net.parameter("fc.b", (32,)), name="fc"))
     net.output(F.linear(y, net.parameter("head.w", (10, 32)), None, name="head"), "logits")

@@ -183,7 +183,7 @@ def opset_net() -> nd.Network:
     y = F.gelu(x) + F.gelu(x, "tanh") + F.mish(x)
     y = F.group_norm(y, 2, net.parameter("gn.scale", (4,), init="ones"), net.parameter("gn.bias", (4,), init="zeros"))
     y = F.resize(y, scales=(1, 1, 1.5, 2), mode="linear")
-    y = F.pad(y, (0, 0, 1, 1, 0, 0, 1, 1), "reflect")
+    y = F.pad(y, (1, 1, 1, 1), "reflect")
     a, b = F.split(y, (2, 2), axis=1)
     q = a.reshape(0, 2, 11, 14)
     att = F.attention(q, q, b.reshape(0, 2, 11, 14), causal=True)

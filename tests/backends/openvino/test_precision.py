@@ -18,7 +18,7 @@ def _net():
     net = nd.Network("islands")
     x = net.input("x", ("N", 64))
     h = F.linear(x, net.parameter("w1", (64, 64)), None, name="fc1")
-    y = F.layer_norm(F.cast(h, "float32", name="up"), net.parameter("g", (64,), init="ones"), None, name="ln")
+    y = F.layer_norm(F.cast(h, "float32", name="up"), (64,), net.parameter("g", (64,), init="ones"), None, name="ln")
     y = F.relu(F.cast(y, "float16", name="down"), name="r")
     with net.precision("float32"):
         z = F.linear(F.cast(y, "float32", name="up2"), net.parameter("w2", (64, 64)), None, name="fc2")

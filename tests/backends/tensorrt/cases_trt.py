@@ -47,8 +47,8 @@ add(
            batches=(2, 4)),
     simple("slice", "trt_slice_negative_step", lambda n, x: F.slice(x, [-1, 4], [-6, 0], axes=[1, 2], steps=[-2, -1]),
            [(2, 6, 5)]),
-    simple("pad", "trt_pad_value", lambda n, x: F.pad(x, (0, 1, 2, 1, 0, 1), value=1.5), [(2, 3, 4)]),
-    simple("pad", "trt_pad_dyn_reflect", lambda n, x: F.pad(x, (0, 0, 2, 0, 0, 1), mode="reflect"),
+    simple("pad", "trt_pad_value", lambda n, x: F.pad(x, pads=(0, 1, 2, 1, 0, 1), value=1.5), [(2, 3, 4)]),
+    simple("pad", "trt_pad_dyn_reflect", lambda n, x: F.pad(x, pads=(0, 0, 2, 0, 0, 1), mode="reflect"),
            [("N", 3, 4)], batches=(1, 2)),
     simple("expand", "trt_expand_rank", lambda n, x: F.expand(x, (2, 3, 4)), [(3, 1)]),
     simple("tile", "trt_tile", lambda n, x: F.tile(x, (1, 3, 2)), [("N", 2, 3)]),
@@ -66,7 +66,7 @@ add(
            ranges=[(-9, 9), (1, 4)]),
     simple("group_norm", "trt_group_norm_3d", lambda n, x, s, b: F.group_norm(x, 2, s, b), [(2, 4, 3, 2, 2)],
            params={"s": (4,), "b": (4,)}),
-    simple("layer_norm", "trt_layer_norm_2axes", lambda n, x, s, b: F.layer_norm(x, s, b, axis=-2),
+    simple("layer_norm", "trt_layer_norm_2axes", lambda n, x, s, b: F.layer_norm(x, weight=s, bias=b, axis=-2),
            [("N", 3, 4, 5)], params={"s": (4, 5), "b": (4, 5)}),
     simple("resize", "trt_resize_bilinear_align", lambda n, x: F.interpolate(x, size=(7, 5), mode="bilinear",
                                                                                align_corners=True), [(2, 2, 4, 3)]),
@@ -91,7 +91,8 @@ def _bn_case(name: str, shape: tuple, conv: bool) -> Case:
         if conv:
             x = F.conv(x, net.parameter("w", (4, shape[1], 3, 3)), net.parameter("cb", (4,)), padding=1)
         ps = [net.parameter(k, (c,), init="positive" if k in ("s", "v") else "normal") for k in "sbmv"]
-        net.output(F.batch_norm(x, *ps), "y0")
+        s, b, m, v = ps
+        net.output(F.batch_norm(x, m, v, s, b), "y0")
         net.init_random(seed=3)
         return net
 

@@ -22,7 +22,7 @@ def _net():
     with net.precision("float32"):  # a scope: these layers only
         h = F.softmax(F.linear(h, net.parameter("w2", (32, 32)), None, name="fc2"), -1, name="sm")
     h = F.relu(F.linear(h, net.parameter("w3", (32, 32)), None, name="fc3"), name="r")
-    y = F.layer_norm(F.cast(h, "float32", name="up"), net.parameter("g", (32,), init="ones"), None, name="ln")
+    y = F.layer_norm(F.cast(h, "float32", name="up"), (32,), net.parameter("g", (32,), init="ones"), None, name="ln")
     net.output(F.add(y, x, name="mix"), "y")  # an explicit cast: float32 up to the mix with a half value
     net.init_random(0)
     return net
@@ -49,7 +49,7 @@ def test_float32_island_in_a_float16_network():
 def test_without_islands_everything_is_half():
     net = nd.Network("plain")
     x = net.input("x", (2, 32))
-    net.output(F.layer_norm(F.linear(x, net.parameter("w", (32, 32)), None, name="fc"), None, None, name="ln"), "y")
+    net.output(F.layer_norm(F.linear(x, net.parameter("w", (32, 32)), None, name="fc"), (32,), name="ln"), "y")
     net.init_random(0)
     t = _types(net.graph)
     assert t["fc"] == "HALF" and t["ln"] == "HALF"
