@@ -200,7 +200,6 @@ def test_a_bound_compiled_creator_is_found_by_name_version_namespace_and_read_ba
     to a declaration: the layer is made by that creator from the declared attributes and the CPU proof
     reads the compiled plugin back (its identity and serialized fields) and evaluates the declaration."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
-    from netdsl.dtypes import DType
     from netdsl.graph import TensorSpec
     if trt.get_plugin_registry().get_creator("ROIAlign_TRT", "2", "") is None:
         pytest.skip("this TensorRT registers no ROIAlign_TRT version 2")
