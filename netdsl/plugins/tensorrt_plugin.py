@@ -31,7 +31,6 @@ from .shape_program import ShapeProgram, fold
 _lock = threading.RLock()
 _creators: dict[tuple, Any] = {}      # (trt module name, plugin key) -> creator (kept alive)
 _classes: dict[str, tuple] = {}       # trt module name -> (plugin class, creator class)
-_alive: list = []                      # plugin objects handed to TensorRT (it does not own Python objects)
 _libraries: dict[str, Any] = {}        # loaded plugin library paths
 
 TRT_TYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int8": "int8",
@@ -72,8 +71,11 @@ def check_int32(p: Plugin, attrs: dict, where: str) -> None:
                                       "plugin field TensorRT uses for ints")
 
 
-def encode_fields(trt: Any, p: Plugin, attrs: dict, program: str = "", compute: str = "") -> Any:
-    """A PluginFieldCollection of the attributes (+ shape program and compute type when given)."""
+def encode_fields(trt: Any, p: Plugin, attrs: dict, program: str = "", compute: str = "",
+                  keep: Optional[list] = None) -> Any:
+    """A PluginFieldCollection of the attributes (+ shape program and compute type when given). TensorRT
+    reads the fields' memory without owning it: the arrays are appended to ``keep``, which the caller
+    holds for as long as the collection is used."""
     types = field_types(trt, p)
     F = trt.PluginFieldType
     fields = []
@@ -93,7 +95,8 @@ def encode_fields(trt: Any, p: Plugin, attrs: dict, program: str = "", compute: 
     for k, v in (("netdsl_shapes", program), ("netdsl_type", compute)):
         if v:
             fields.append((k, np.frombuffer(v.encode() + b"\0", np.int8), F.CHAR))
-    _alive.extend(d for _, d, _ in fields)
+    if keep is not None:
+        keep.extend(d for _, d, _ in fields)
     return trt.PluginFieldCollection([trt.PluginField(k, d, t) for k, d, t in fields])
 
 
@@ -160,9 +163,7 @@ def _classes_for(trt: Any) -> tuple:
                 return self
 
             def clone(self) -> Any:
-                c = GeneratedPlugin(self.decl, dict(self.attrs), self.program_text, self.compute)
-                _alive.append(c)
-                return c
+                return GeneratedPlugin(self.decl, dict(self.attrs), self.program_text, self.compute)
 
             # -- build --
             def _prog(self) -> ShapeProgram:
@@ -221,7 +222,8 @@ def _classes_for(trt: Any) -> tuple:
                 return self.clone()
 
             def get_fields_to_serialize(self) -> Any:
-                return encode_fields(trt, self.decl, self.attrs, self.program_text, self.compute)
+                self._field_data: list = []  # alive as long as this plugin (TensorRT reads it later)
+                return encode_fields(trt, self.decl, self.attrs, self.program_text, self.compute, self._field_data)
 
             def enqueue(self, input_desc: Any, output_desc: Any, inputs: Any, outputs: Any, workspace: Any,
                         stream: Any) -> None:
@@ -243,14 +245,14 @@ def _classes_for(trt: Any) -> tuple:
                 self.name = p.trt_name
                 self.plugin_namespace = p.namespace
                 self.plugin_version = p.version
+                types = field_types(trt, p)
+                self._field_data = [np.array([], np.int8) for _ in types]  # alive with the creator
                 self.field_names = trt.PluginFieldCollection(
-                    [trt.PluginField(k, np.array([], np.int8), t) for k, t in field_types(trt, p).items()])
+                    [trt.PluginField(k, d, t) for (k, t), d in zip(types.items(), self._field_data)])
 
             def create_plugin(self, name: str, fc: Any, phase: Any) -> Any:
                 attrs, program, compute = decode_fields(self.decl, fc)
-                plugin = GeneratedPlugin(self.decl, attrs, program, compute)
-                _alive.append(plugin)
-                return plugin
+                return GeneratedPlugin(self.decl, attrs, program, compute)
 
         _classes[key] = (GeneratedPlugin, GeneratedCreator)
         return _classes[key]
@@ -289,12 +291,11 @@ def register_graph(trt: Any, graph: Any) -> None:
 def make_plugin(trt: Any, p: Plugin, attrs: dict, program: str, compute: str) -> Any:
     """A plugin object for one node (the generated IPluginV3, or one from the bound library's creator)."""
     if p.library is None:
-        plugin = _classes_for(trt)[0](p, attrs, program, compute)
-        _alive.append(plugin)
-        return plugin
+        return _classes_for(trt)[0](p, attrs, program, compute)
     creator = load_library(trt, p)
-    fc = encode_fields(trt, p, attrs)
-    return creator.create_plugin(p.trt_name, fc, trt.TensorRTPhase.BUILD)
+    keep: list = []
+    fc = encode_fields(trt, p, attrs, keep=keep)
+    return creator.create_plugin(p.trt_name, fc, trt.TensorRTPhase.BUILD)  # the creator copies the fields
 
 
 # ---- compiled plugin libraries ---------------------------------------------------------------------

@@ -325,3 +325,19 @@ def test_a_creator_registered_outside_netdsl_is_bound_by_name_version_namespace(
     layer.__class__ = trt.IPluginV3Layer
     p, attrs = tensorrt_plugin.read_plugin_layer(layer, trt)
     assert p is op.plugin and attrs == {"factor": -2.5}
+
+
+def test_plugin_fields_outlive_garbage_collection():
+    """TensorRT reads plugin fields from memory it does not own: with the collector running at every
+    allocation, the read-back still sees every attribute intact."""
+    import gc
+    old = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        x = np.random.default_rng(9).standard_normal((2, 3, 4, 6)).astype(np.float32)
+        for _ in range(3):
+            rep = T.check(_probe_net().graph, {"x": x})
+            gc.collect()
+            assert rep.ok, str(rep)
+    finally:
+        gc.set_threshold(*old)
