@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Optional, Union
 
 from .declaration import Plugin, PluginError, PluginOp
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _lock = threading.RLock()
 _loaded: dict[str, Any] = {}  # resolved plugin.py path -> module
 
@@ -33,7 +35,10 @@ def search_path() -> list[Path]:
 
 
 def find(name: str) -> Optional[Path]:
-    """The folder of plugin ``name`` on the plugin path (None if there is none)."""
+    """The folder of plugin ``name`` on the plugin path (None if there is none). Only identifiers are
+    looked up: a name read from a file (an IR's op type) never becomes a path outside the plugin path."""
+    if not _IDENT.match(name or ""):
+        return None
     for d in search_path():
         if (d / name / "plugin.py").is_file():
             return d / name

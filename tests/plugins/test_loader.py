@@ -46,3 +46,14 @@ def test_importing_plugins_imports_no_engine():
             " 'cupy', 'pycuda') if m in sys.modules]\n"
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_names_from_files_never_leave_the_plugin_path(tmp_path, monkeypatch):
+    """An IR names its op types; one such as '../evil' must not import a plugin.py outside the path."""
+    from netdsl.plugins.loader import find_declared
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "plugin.py").write_text("raise SystemExit('imported!')\n")
+    (tmp_path / "path").mkdir()
+    monkeypatch.setenv("NETDSL_PLUGIN_PATH", str(tmp_path / "path"))
+    for name in ("../evil", str(tmp_path / "evil"), "evil/..", ""):
+        assert find(name) is None and find_declared(name) is None
