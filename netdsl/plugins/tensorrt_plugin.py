@@ -288,6 +288,32 @@ def register_graph(trt: Any, graph: Any) -> None:
             register(trt, p)
 
 
+def fingerprint(graph: Any) -> str:
+    """What a plan holds of a graph's plugin layers beyond the graph's structure: each creator's identity,
+    dtypes, the bound library file and the shape programs ('' for a graph without plugins). Part of the
+    engine cache key, so that a redeclared or rebound plugin is not served a stale plan."""
+    import hashlib
+    from ..ops import get_op
+    from .shape_program import ShapeProgramError, trace
+    parts = []
+    for n in graph.nodes:
+        p = get_op(n.op).plugin
+        if not isinstance(p, Plugin):
+            continue
+        lib = p.library
+        if lib is not None and lib.path and os.path.isfile(lib.path):
+            st = os.stat(lib.path)
+            lib_id = f"{lib.path}:{st.st_size}:{st.st_mtime_ns}"
+        else:
+            lib_id = repr(lib)
+        try:
+            prog = trace(p.opdef, [None if v is None else v.spec for v in n.inputs], n.attrs).encode()
+        except ShapeProgramError as e:
+            prog = f"error: {e}"
+        parts.append(f"{n.name}|{identity(p)}|{[d.value for d in p.dtypes]}|{lib_id}|{prog}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest() if parts else ""
+
+
 def make_plugin(trt: Any, p: Plugin, attrs: dict, program: str, compute: str) -> Any:
     """A plugin object for one node (the generated IPluginV3, or one from the bound library's creator)."""
     if p.library is None:
@@ -385,5 +411,5 @@ def evaluate_plugin_layer(layer: Any, inputs: list, trt: Any) -> list:
     return outs
 
 
-__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity",
+__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity", "fingerprint",
            "encode_fields", "decode_fields", "field_types", "read_plugin_layer", "evaluate_plugin_layer"]

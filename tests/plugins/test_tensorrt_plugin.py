@@ -341,3 +341,20 @@ def test_plugin_fields_outlive_garbage_collection():
             assert rep.ok, str(rep)
     finally:
         gc.set_threshold(*old)
+
+
+def test_the_engine_cache_key_follows_the_plugin_declaration():
+    from netdsl.backends.tensorrt import engine_cache
+    op = declare("test_trt_keyed", infer=lambda x: x, reference=lambda x: x, cuda=_kernel(), replace=True)
+    net = nd.Network("k")
+    net.output(op(net.input("x", (2, 3))), "y")
+    first = engine_cache.key(net.graph, trt)
+    assert engine_cache.key(net.graph, trt) == first
+    declare("test_trt_keyed", infer=lambda x: x, reference=lambda x: x, cuda=_kernel(), version="2", replace=True)
+    second = engine_cache.key(net.graph, trt)
+    declare("test_trt_keyed", infer=lambda x: x, reference=lambda x: x, cuda=_kernel(), version="2",
+            dtypes=("float32", "float16"), replace=True)
+    assert len({first, second, engine_cache.key(net.graph, trt)}) == 3
+    plain = nd.Network("k")
+    plain.output(nd.relu(plain.input("x", (2, 3))), "y")
+    assert tensorrt_plugin.fingerprint(plain.graph) == ""

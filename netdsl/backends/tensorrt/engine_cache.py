@@ -36,6 +36,9 @@ def key(graph: Graph, trt: Any, **options: Any) -> str:
     """The cache key of ``graph`` built with ``options`` (precision, tf32, profiles, target, workspace)."""
     parts = {"structure": graph.structure_hash(), "weights": graph.weights_hash(), "trt": _trt.version_string(trt),
              "format": FORMAT, **{k: options[k] for k in sorted(options)}}
+    from ...plugins.tensorrt_plugin import fingerprint
+    if fingerprint(graph):  # plugin layers: what the plan holds of them (creator, fields, shape programs)
+        parts["plugins"] = fingerprint(graph)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
 
 
