@@ -72,7 +72,8 @@ def export_triton(network: Any, repo: str, backend: str = "openvino", name: Opti
     mbs = _max_batch_size(iface, art, max_batch_size, backend_options.get("dynamic"))
     libs = copy_libraries(art.libraries, os.path.join(folder, "plugins"))
     cfg: dict = {"name": name, **PLATFORMS[backend], "max_batch_size": mbs,
-                 "input": [_tensor(t, mbs) for t in art.inputs], "output": [_tensor(t, mbs) for t in art.outputs]}
+                 "input": [tensor_config(t, mbs) for t in art.inputs],
+                 "output": [tensor_config(t, mbs) for t in art.outputs]}
     if kind and kind.lower() not in KINDS:
         raise NetdslError(f"instance kind {kind!r}: choose {', '.join(KINDS)}")
     group: dict = {"count": int(instances) if instances else 1,
@@ -141,7 +142,8 @@ def _max_batch_size(iface: Interface, art: Artifact, requested: Optional[int], d
     return limit if limit is not None else DEFAULT_MAX_BATCH
 
 
-def _tensor(t: TensorInfo, mbs: int) -> dict:
+def tensor_config(t: TensorInfo, mbs: int) -> dict:
+    """A model-config ``input``/``output`` entry (dims without the batch dim when ``mbs > 0``)."""
     dims = list(t.dims[1:] if mbs > 0 else t.dims)
     out: dict = {"name": t.name, "data_type": Enum(t.triton_type), "dims": dims or [1]}
     if not dims:  # a scalar per batch item: Triton's convention is dims [1] reshaped to []
