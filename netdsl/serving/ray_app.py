@@ -75,32 +75,34 @@ class Replica:
         return out
 
     async def _run_batch(self, items: list) -> list:
-        """Run a batch of checked feeds: groups that agree on all but the batch dim run as one inference."""
         loop = asyncio.get_running_loop()
-        results: list = [None] * len(items)
-        for group in _groups(items, self.batch):
-            feeds = items[group[0]] if len(group) == 1 else \
-                {k: np.concatenate([items[i][k] for i in group]) for k in items[group[0]]}
-            try:
-                out = await loop.run_in_executor(self._pool, self.model.run, feeds)
-            except Exception as e:  # every request of the group gets the error
-                for i in group:
-                    results[i] = e
-                continue
-            if len(group) == 1:
-                results[group[0]] = out
-                continue
-            start = 0
-            for i in group:
-                n = next(iter(items[i].values())).shape[0]
-                results[i] = {k: v[start:start + n] for k, v in out.items()}
-                start += n
-        return results
+        return await loop.run_in_executor(self._pool, run_batch, self.model.run, items, self.batch)
 
     def check_health(self) -> None:
         """Ray Serve's health check: the compiled model is there."""
         if self.model is None:
             raise RuntimeError("model not loaded")
+
+
+def run_batch(run: Any, items: list, batch: Optional[str]) -> list:
+    """Run checked feeds: those that agree on every dim but the batch dim are concatenated along it and
+    run as one inference, then split again. A failing group gives its error to each of its requests."""
+    results: list = [None] * len(items)
+    for group in _groups(items, batch):
+        feeds = items[group[0]] if len(group) == 1 else \
+            {k: np.concatenate([items[i][k] for i in group]) for k in items[group[0]]}
+        try:
+            out = run(feeds)
+        except Exception as e:
+            for i in group:
+                results[i] = e
+            continue
+        start = 0
+        for i in group:
+            n = next(iter(items[i].values())).shape[0] if len(group) > 1 else 0
+            results[i] = out if len(group) == 1 else {k: v[start:start + n] for k, v in out.items()}
+            start += n
+    return results
 
 
 def _groups(items: list, batch: Optional[str]) -> list:

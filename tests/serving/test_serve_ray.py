@@ -1,0 +1,106 @@
+"""`netdsl serve examples/lenet.py --replicas 2` on a local Ray instance, driven by tritonclient.http:
+health and metadata routes, concurrent inference requests (binary and JSON) compared one by one with
+the float64 reference, nothing dropped, bad requests answered with the tensor's name, clean shutdown."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from netdsl.compare import assert_close
+
+from .nets import EXAMPLES, lenet, ref
+
+pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'netdsl[serve]')")
+th = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not installed")
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+REQUESTS = 48
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "netdsl.cli", "serve", os.path.join(EXAMPLES, "lenet.py"),
+                                 "--replicas", "2", "--port", str(port)], stdout=f, stderr=subprocess.STDOUT)
+    client = th.InferenceServerClient(f"127.0.0.1:{port}", concurrency=8, network_timeout=120.0)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"netdsl serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if client.is_model_ready("lenet"):
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"netdsl serve not ready after 300 s:\n{log.read_text()[-4000:]}")
+            time.sleep(1.0)
+        yield client, proc, log
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        client.close()
+
+
+def test_health_and_metadata(server):
+    client, _, _ = server
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("lenet", "1")
+    meta = client.get_model_metadata("lenet")
+    assert meta["inputs"] == [{"name": "data", "datatype": "FP32", "shape": [1, 1, 28, 28]}]
+    assert meta["outputs"] == [{"name": "prob", "datatype": "FP32", "shape": [1, 10]}]
+    assert client.get_model_config("lenet")["max_batch_size"] == 0
+
+
+def test_concurrent_requests_match_the_reference(server):
+    client, _, _ = server
+    net = lenet(batch=1)  # the same network and checkpoint the server loaded
+    rng = np.random.default_rng(30)
+    xs = [rng.standard_normal((1, 1, 28, 28)).astype(np.float32) for _ in range(REQUESTS)]
+    pending = []
+    for k, x in enumerate(xs):
+        inp = th.InferInput("data", [1, 1, 28, 28], "FP32")
+        inp.set_data_from_numpy(x, binary_data=k % 4 != 3)  # every fourth request as JSON
+        out = th.InferRequestedOutput("prob", binary_data=k % 3 != 2)
+        pending.append(client.async_infer("lenet", [inp], outputs=[out], request_id=str(k)))
+    results = [p.get_result(block=True, timeout=120) for p in pending]  # raises for a failed request
+    assert len(results) == REQUESTS
+    for k, (x, r) in enumerate(zip(xs, results)):
+        assert r.get_response()["id"] == str(k)
+        assert_close(r.as_numpy("prob"), ref(net, {"data": x})["prob"], "float32", what=f"request {k}")
+
+
+def test_bad_request_names_the_input(server):
+    client, _, _ = server
+    inp = th.InferInput("data", [1, 1, 27, 28], "FP32")
+    inp.set_data_from_numpy(np.ones((1, 1, 27, 28), np.float32))
+    with pytest.raises(InferenceServerException, match="input 'data'"):
+        client.infer("lenet", [inp])
+    with pytest.raises(InferenceServerException, match="unknown model 'resnet'"):
+        client.get_model_metadata("resnet")
+
+
+def test_stops_cleanly_on_sigint(server):
+    _, proc, log = server
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 0, log.read_text()[-4000:]
