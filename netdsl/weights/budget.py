@@ -10,7 +10,7 @@ views that repeat their storage (stride 0). Every such allocation is charged to 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Union
 
 from ..errors import WeightError
 
@@ -40,9 +40,14 @@ class Budget:
         """Count ``nbytes`` more of input (a shard, an external data file)."""
         self.input += max(0, int(nbytes))
 
-    def charge(self, nbytes: int, what: str, where: str = "") -> None:
-        """Reserve ``nbytes``; raises :class:`BudgetExceeded` (naming ``where`` and ``what``) when over."""
+    def charge(self, nbytes: int, what: Union[str, Callable[[], str]], where: str = "") -> None:
+        """Reserve ``nbytes``; raises :class:`BudgetExceeded` (naming ``where`` and ``what``, which may be a
+        function making the text only then) when over."""
         nbytes = int(nbytes)
+        if 0 <= nbytes and self.used + nbytes <= self.limit:
+            self.used += nbytes
+            return
+        what = what() if callable(what) else what
         if nbytes < 0:
             raise BudgetExceeded(f"{where}: {what} has a negative size: corrupt")
         if self.used + nbytes > self.limit:

@@ -30,7 +30,7 @@ from ..errors import WeightError
 
 from .base import Checkpoint, FormatSpec, TensorInfo, bf16_to_f32, mmap_array, register_format
 from .budget import heap_bytes
-from .hdf5_guard import DEFLATE, check_dataset, child, filters, read_deflated
+from .hdf5_guard import DEFLATE, check_dataset, child, chunk_bytes, filters, read_deflated
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -131,7 +131,8 @@ class HDF5Checkpoint(Checkpoint):
         dt = "float32" if stored == "bfloat16" else stored
         numel = math.prod(ds.shape) if ds.shape else 1
         mapped = self._mapped_offset(ds, stored) is not None
-        heap = heap_bytes(numel, ds.dtype.itemsize, stored, mapped=mapped, byteswap=ds.dtype.byteorder == ">")
+        heap = heap_bytes(numel, ds.dtype.itemsize, stored, mapped=mapped, byteswap=ds.dtype.byteorder == ">") \
+            + chunk_bytes(ds)
         self._ds[name] = path
         self.add(TensorInfo(name, tuple(int(d) for d in ds.shape), dt, "bfloat16" if stored == "bfloat16" else "",
                             layer=layer, index=index, extra={"path": path}), heap=heap)

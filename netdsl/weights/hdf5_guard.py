@@ -62,10 +62,17 @@ def check_dataset(ds: Any, h5: Any, where: str) -> None:
         raise WeightError(f"{where}: dataset {ds.name} keeps its data in external files "
                           f"({dcpl.get_external(0)[0]!r}...): refused, a checkpoint may only hold its own data")
     for i in range(dcpl.get_nfilters()):
-        code = dcpl.get_filter(i)[0]
+        code, _flags, values, _name = dcpl.get_filter(i)
         if code not in ALLOWED_FILTERS:
             raise WeightError(f"{where}: dataset {ds.name} uses HDF5 filter {code}, which would load a plugin: "
                               f"refused (supported: {', '.join(ALLOWED_FILTERS.values())})")
+        if code == LZF and len(values) >= 3 and values[2] > chunk_bytes(ds):  # the filter mallocs this first
+            raise WeightError(f"{where}: dataset {ds.name}: LZF buffer size {values[2]} exceeds its chunk: corrupt")
+
+
+def chunk_bytes(ds: Any) -> int:
+    """Bytes of one chunk of a chunked dataset (0 otherwise): the library allocates this per chunk read."""
+    return math.prod(ds.chunks) * ds.dtype.itemsize if ds.chunks else 0
 
 
 def filters(ds: Any) -> list[int]:
@@ -81,7 +88,7 @@ def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
         raise WeightError(f"{where}: dataset {ds.name} combines deflate with filters {codes}: not supported")
     dt = ds.dtype
     chunk = tuple(ds.chunks)
-    chunk_bytes = math.prod(chunk) * dt.itemsize
+    size = chunk_bytes(ds)
     out = np.full(ds.shape, ds.fillvalue, dt)
     for i in range(ds.id.get_num_chunks()):
         info = ds.id.get_chunk_info(i)
@@ -97,16 +104,16 @@ def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
                 data = data[:-4]
             elif codes[j] == DEFLATE:
                 d = zlib.decompressobj()
-                data = d.decompress(data, chunk_bytes + 1)
-                if len(data) > chunk_bytes or not d.eof:
+                data = d.decompress(data, size + 1)
+                if len(data) > size or not d.eof:
                     raise WeightError(f"{where}: dataset {ds.name}: chunk {i} does not inflate to its "
-                                      f"{chunk_bytes} bytes (corrupt, or a decompression bomb)")
+                                      f"{size} bytes (corrupt, or a decompression bomb)")
             else:  # shuffle: bytes were grouped by position within the element
                 raw = np.frombuffer(data, np.uint8)
-                if raw.size == chunk_bytes and dt.itemsize > 1:
+                if raw.size == size and dt.itemsize > 1:
                     data = raw.reshape(dt.itemsize, -1).T.tobytes()
-        if len(data) != chunk_bytes:
-            raise WeightError(f"{where}: dataset {ds.name}: chunk {i} holds {len(data)} bytes, not {chunk_bytes}")
+        if len(data) != size:
+            raise WeightError(f"{where}: dataset {ds.name}: chunk {i} holds {len(data)} bytes, not {size}")
         block = np.frombuffer(data, dt).reshape(chunk)
         dst = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.chunk_offset, chunk, ds.shape))
         out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]

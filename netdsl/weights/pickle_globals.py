@@ -71,13 +71,14 @@ class StorageRef:
         return self.numel * itemsize(self.dtype)
 
 
-_MAX_KEY_NODES = 10_000
+_MAX_KEY_NODES = 256
 _HASH_MODULUS = (1 << 61) - 1  # ints this large can be chosen to collide in a dict (hash flooding)
 
 
-def check_key(key: Any) -> None:
-    """Dict keys and set items must be plain values of bounded size: hashing a tuple nested out of shared
-    tuples never finishes, and huge ints can be chosen to collide."""
+def check_key(key: Any) -> int:
+    """Dict keys and set items must be plain values of bounded size (returns how many values the key is
+    made of): hashing a tuple nested out of shared tuples never finishes, and huge ints can be chosen to
+    collide."""
     todo, n = [key], 0
     while todo:
         x = todo.pop()
@@ -88,6 +89,7 @@ def check_key(key: Any) -> None:
             todo.extend(x)
         elif isinstance(x, int) and not -_HASH_MODULUS < x < _HASH_MODULUS:
             raise WeightError(f"pickle has an integer dict key or set item of {x.bit_length()} bits: refused")
+    return n
 
 
 def _is_int(x: Any) -> bool:

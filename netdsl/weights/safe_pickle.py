@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ..errors import WeightError
 from .base import describe
@@ -121,12 +121,12 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         return self._pload(pid)
 
     # ---- policed opcodes -------------------------------------------------------------------------
-    def _charge(self, nbytes: int, what: str) -> None:
+    def _charge(self, nbytes: int, what: Union[str, Callable[[], str]]) -> None:
         self.budget.charge(nbytes, what, self.path)
 
     def _charge_call(self, func: Any, args: Any, kwargs: Any = None) -> None:
         n = 256 + _cost(args) + (_cost(kwargs) if kwargs else 0)
-        self._charge(n, f"the pickle's call of {describe(func)}")
+        self._charge(n, lambda: f"the pickle's call of {describe(func)}")
 
     def load_reduce(self) -> None:
         self._charge_call(self.stack[-2], self.stack[-1])
@@ -174,12 +174,11 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         self.append({items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)})
 
     def _check_keys(self, keys: list, what: str) -> None:
-        for k in keys:
-            check_key(k)
-        self._charge(64 + 128 * len(keys), what)
+        for k in keys:  # hashing a key costs as much as checking it: charged per value, key by key
+            self._charge(128 + 256 * check_key(k), what)
 
     def load_setitem(self) -> None:
-        check_key(self.stack[-2])
+        self._check_keys([self.stack[-2]], "a pickled dict item")
         super().load_setitem()
 
     def load_setitems(self) -> None:

@@ -176,3 +176,19 @@ def test_deflated_datasets_read_exactly(tmp_path, rng):
         for n in ("a", "b", "c"):
             np.testing.assert_array_equal(ck.read(n), ref[n][()], err_msg=n)
         assert ck.read("c")[0] == -3.5
+
+
+def test_huge_chunks_and_lzf_buffers_refused(tmp_path):
+    """A 10-element dataset with 1 GiB chunks, and an LZF filter asking for a 3 GiB buffer."""
+    p = tmp_path / "chunks.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("w", shape=(10,), maxshape=(None,), chunks=(1 << 28,), dtype="f4")
+    _assert_refused(p, "budget")
+    q = tmp_path / "lzf.h5"
+    with h5py.File(q, "w") as f:
+        f.create_dataset("w", data=np.arange(100, dtype="f4"), chunks=(100,), compression="lzf")
+    data = q.read_bytes()
+    values = np.array([4, 261, 400], "<u4").tobytes()  # the lzf filter's client values, 400 = chunk bytes
+    assert data.count(values) == 1
+    q.write_bytes(data.replace(values, np.array([4, 261, 3 << 30], "<u4").tobytes()))
+    _assert_refused(q, "LZF buffer size")

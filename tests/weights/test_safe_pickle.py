@@ -177,9 +177,9 @@ def test_stride_zero_view_bomb(tmp_path):
 
 
 def test_shared_storage_views_bomb(tmp_path):
-    """20000 tensors each viewing the same 4 MB storage: 80 GB once materialized."""
+    """2000 tensors each viewing the same 4 MB storage: 8 GB once materialized."""
     n = 1 << 20
-    p = _ckpt(tmp_path, {f"t{i}": tensor(storage("0", n), (n,), (1,)) for i in range(20000)},
+    p = _ckpt(tmp_path, {f"t{i}": tensor(storage("0", n), (n,), (1,)) for i in range(2000)},
               {"0": np.zeros(n, "<f4").tobytes()})
     with pytest.raises(WeightError, match=f"{p}.*budget"):
         open_checkpoint(p)
@@ -233,3 +233,14 @@ def test_bzip2_members_refused(tmp_path):
         z.writestr("archive/data/0", F32.tobytes())
     with pytest.raises(WeightError, match=f"{p}.*compression method"):
         _open_all(p)
+
+
+def test_many_costly_keys_refused(tmp_path):
+    """100k dict items keyed by one shared 250-value tuple: 25M hash steps; charged, refused in seconds."""
+    key = Put(tuple(range(250)), 0)
+    items = Raw(b"}(" + b"".join(b"j\x00\x00\x00\x00K\x01" for _ in range(100_000)) + b"u")
+    p = _ckpt(tmp_path, [key, items])
+    t0 = time.time()
+    with pytest.raises(WeightError, match=f"{p}.*budget"):
+        open_checkpoint(p)
+    assert time.time() - t0 < 20
