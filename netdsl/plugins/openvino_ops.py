@@ -253,5 +253,26 @@ def register_for_ir(core: Any, xml_path: str) -> list[str]:
     return names
 
 
-__all__ = ["lower", "python_op_class", "use_route", "current_route", "route_for", "register_for_ir",
+def register_for_model(core: Any, ov_model: Any) -> None:
+    """Add to ``core`` the extensions of the plugin ops in ``ov_model`` (before ``core.import_model`` of a
+    compiled blob of it, which rebuilds the ops by type name): the Python class for ops made by the
+    Python route, the built library for the others."""
+    done = _registered.setdefault(id(core), set())
+    for node in ov_model.get_ordered_ops():
+        info = node.get_type_info()
+        if info.version_id.startswith("opset") or not info.version_id:
+            continue
+        from .loader import find_declared
+        p = find_declared(info.name, ov_version=info.version_id)
+        if p is None or p.key in done:
+            continue
+        if type(node).__name__ == f"PluginOp_{p.name}":
+            core.add_extension(python_op_class(p))
+        else:
+            from .cpp_build import library
+            core.add_extension(library(p))
+        done.add(p.key)
+
+
+__all__ = ["lower", "python_op_class", "register_for_model", "use_route", "current_route", "route_for", "register_for_ir",
            "encode_attrs", "decode_attrs", "ROUTES"]

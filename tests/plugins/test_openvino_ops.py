@@ -175,3 +175,16 @@ def test_route_names_are_checked(monkeypatch):
         from netdsl.plugins.openvino_ops import current_route
         current_route()
     assert os.environ["NETDSL_PLUGIN_ROUTE"] == "fast"
+
+
+@pytest.mark.parametrize("route", ["python", pytest.param("compiled", marks=needs_toolchain)])
+def test_compiled_blob_cache_serves_plugin_models(tmp_path, route, caplog):
+    """OpenVINO's compiled-model cache (cache_dir): the second compile imports the blob, which needs the
+    plugin's extension in the core."""
+    import logging
+    net, feeds = _net(), _feeds()
+    with use_route(route), caplog.at_level(logging.INFO, logger="netdsl"):
+        for _ in range(2):
+            got = nd.compile(net, "openvino", cache_dir=str(tmp_path))(feeds)
+            _close(got, net, feeds)
+    assert "served from the verified cache" in caplog.text and "could not import" not in caplog.text

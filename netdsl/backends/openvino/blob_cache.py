@@ -109,6 +109,8 @@ def compile_cached(core: Any, ov_model: Any, device: str, config: dict, cache_di
     path = entry_path(cache_dir, key)
     hit = verified_cache.read(path, KIND, key)
     if hit is not None:
+        from ...plugins.openvino_ops import register_for_model
+        register_for_model(core, ov_model)  # the blob names plugin ops: the core must know them
         try:
             compiled = core.import_model(bytes(hit[0]), device, config)
             log.info("OpenVINO: compiled model served from the verified cache %s", path)
