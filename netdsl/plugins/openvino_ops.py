@@ -274,5 +274,5 @@ def register_for_model(core: Any, ov_model: Any) -> None:
         done.add(p.key)
 
 
-__all__ = ["lower", "python_op_class", "register_for_model", "use_route", "current_route", "route_for", "register_for_ir",
-           "encode_attrs", "decode_attrs", "ROUTES"]
+__all__ = ["lower", "python_op_class", "register_for_model", "use_route", "current_route", "route_for",
+           "register_for_ir", "encode_attrs", "decode_attrs", "ROUTES"]

@@ -231,7 +231,7 @@ def _classes_for(trt: Any) -> tuple:
                 if p.cuda is None:
                     raise PluginError(f"{p.describe()} has no CUDA kernel (cuda=CudaKernel(...))")
                 from .cuda import launch
-                dt = dtype_name(trt, input_desc[0].type) if len(input_desc) else self.compute
+                dt = self.compute  # the entry for the compute type (supports_format_combination)
                 shapes = [tuple(int(d) for d in desc.dims) for desc in input_desc]
                 launch(p.cuda, dt, int(stream), [int(x) for x in inputs], [int(y) for y in outputs], shapes,
                        self.attrs)
@@ -411,5 +411,6 @@ def evaluate_plugin_layer(layer: Any, inputs: list, trt: Any) -> list:
     return outs
 
 
-__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity", "fingerprint",
+__all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity",
+           "fingerprint",
            "encode_fields", "decode_fields", "field_types", "read_plugin_layer", "evaluate_plugin_layer"]
