@@ -412,5 +412,4 @@ def evaluate_plugin_layer(layer: Any, inputs: list, trt: Any) -> list:
 
 
 __all__ = ["register", "register_graph", "make_plugin", "bind_library", "load_library", "Library", "identity",
-           "fingerprint",
-           "encode_fields", "decode_fields", "field_types", "read_plugin_layer", "evaluate_plugin_layer"]
+           "fingerprint", "encode_fields", "decode_fields", "field_types", "read_plugin_layer", "evaluate_plugin_layer"]
