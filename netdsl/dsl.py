@@ -183,6 +183,10 @@ class Tensor:
 TensorLike = Union[Tensor, float, int, np.ndarray]
 
 
+class LayerName(str):
+    """A full layer name (a module's path): used as it is, never prefixed with the current scope."""
+
+
 class Network:
     """Builds a :class:`~netdsl.graph.Graph`: inputs, ops, parameters, outputs, names and scopes."""
 
@@ -220,8 +224,23 @@ class Network:
         """Prefix layer names made inside with ``name/`` (scopes nest; restored on exceptions)."""
         if not name or "/" in name:
             raise ValueError(f"bad scope name {name!r}")
+        with self._pushed(name):
+            yield
+
+    @contextmanager
+    def module_scope(self, path: str) -> Iterator[None]:
+        """Name layers made inside ``path.NAME``: a module's own ops (a residual ``add``) are named
+        after the module (``layer1.0.add``), like its sublayers (``layer1.0.conv1``)."""
+        if not path:
+            yield
+            return
+        with self._pushed(LayerName(path)):
+            yield
+
+    @contextmanager
+    def _pushed(self, entry: str) -> Iterator[None]:
         stack = self._scopes()
-        stack.append(name)
+        stack.append(entry)
         try:
             yield
         finally:
@@ -242,11 +261,19 @@ class Network:
         finally:
             self._local.precision.pop()
 
+    def prefix(self) -> str:
+        """What names made now start with: ``scope/`` per scope, ``path.`` inside a module (absolute)."""
+        p = ""
+        for s in self._scopes():
+            p = s + "." if isinstance(s, LayerName) else p + s + "/"
+        return p
+
     def scoped(self, name: str) -> str:
-        return "/".join(self._scopes() + [name])
+        return name if isinstance(name, LayerName) else self.prefix() + name
 
     def unique_name(self, base: str) -> str:
-        """A fresh name ``base``, ``base_1``, ... (scoped) that no layer or tensor uses yet."""
+        """A fresh name ``base``, ``base_1``, ... (scoped; a :class:`LayerName` is taken as it is) that no
+        layer or tensor uses yet."""
         with self._lock:
             base = self.scoped(base)
             if base not in self._used:

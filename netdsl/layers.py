@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 from . import functional as F
 import numpy as np
 
-from .dsl import Network, Tensor, user_location
+from .dsl import LayerName, Network, Tensor, user_location
 from .errors import ModuleError, ShapeError
 from .functional import _tuple
 
@@ -98,9 +98,12 @@ class Module:
                 path = net.unique_name(_snake(type(self).__name__))
                 net._used.discard(path)  # free for the layer itself: conv2d_1 owns conv2d_1.weight
                 self._assign_paths(path)
+            elif self._modules:
+                self._assign_paths(net.prefix()[:-1])  # a container: only the current scope or module
             else:
-                self._assign_paths("/".join(net._scopes()))  # a container: only the current scope
-        return self.forward(*args, **kwargs)
+                self._assign_paths("")  # a layer without parameters: its op's own name, in the current scope
+        with net.module_scope(self._path):
+            return self.forward(*args, **kwargs)
 
     def _reset_paths(self) -> None:
         object.__setattr__(self, "_path", None)
@@ -112,10 +115,9 @@ class Module:
 
     def layer_name(self, suffix: str = "") -> Optional[str]:
         """Name for the layer(s) this module adds (its path; absolute, so not re-scoped)."""
-        base = self._path or None
-        if base is None:
+        if not self._path:
             return None
-        return base + suffix if suffix else base
+        return LayerName(self._path + suffix)
 
     def build(self, inputs: dict, outputs: Sequence[str] = ("output",), name: Optional[str] = None) -> Network:
         """Trace this module into a new Network: ``inputs`` maps names to shapes (or (shape, dtype))."""
@@ -155,25 +157,6 @@ def _find_net(args: Any, kwargs: dict) -> Network:
     raise ShapeError("a module must be called with at least one netdsl Tensor")
 
 
-def _name(m: Module, x: Tensor, suffix: str = "") -> Optional[str]:
-    """Layer name for a module-made op: the module path, made absolute by temporarily leaving scopes."""
-    return m.layer_name(suffix)
-
-
-class _Unscoped:
-    """Context: ops named after a module path should not get the scope prefix again."""
-
-    def __init__(self, net: Network):
-        self.net = net
-
-    def __enter__(self) -> None:
-        self.saved = list(self.net._scopes())
-        self.net._scopes().clear()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.net._scopes()[:] = self.saved
-
-
 # ---- layers with parameters ----------------------------------------------------------------------
 def _unsupported(layer: str, what: str) -> ShapeError:
     return ShapeError(f"{layer}: {what} ({user_location()})")
@@ -206,14 +189,13 @@ class _ConvNd(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            w, b = self.wb(net)
-            padding, mode = self.padding, _PADDING_MODES[self.padding_mode]
-            if mode is not None:  # PyTorch pads with the mode first, then convolves unpadded
-                p = _tuple(padding, self.nd, "padding")
-                x = F.pad(x, [v for d in reversed(p) for v in (d, d)], mode, name=self.layer_name("/pad"))
-                padding = 0
-            return F.conv(x, w, b, self.stride, padding, self.dilation, self.groups, name=self.layer_name())
+        w, b = self.wb(net)
+        padding, mode = self.padding, _PADDING_MODES[self.padding_mode]
+        if mode is not None:  # PyTorch pads with the mode first, then convolves unpadded
+            p = _tuple(padding, self.nd, "padding")
+            x = F.pad(x, [v for d in reversed(p) for v in (d, d)], mode, name=self.layer_name("/pad"))
+            padding = 0
+        return F.conv(x, w, b, self.stride, padding, self.dilation, self.groups, name=self.layer_name())
 
 
 class Conv1d(_ConvNd):
@@ -245,10 +227,9 @@ class ConvTranspose2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            w, b = self.wb(net)
-            return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding, groups=self.groups,
-                                    dilation=self.dilation, name=self.layer_name())
+        w, b = self.wb(net)
+        return F.conv_transpose(x, w, b, self.stride, self.padding, self.output_padding, groups=self.groups,
+                                dilation=self.dilation, name=self.layer_name())
 
 
 class ConvTranspose1d(ConvTranspose2d):
@@ -307,9 +288,8 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            w, b = self.wb(net)
-            return F.linear(x, w, b, name=self.layer_name())
+        w, b = self.wb(net)
+        return F.linear(x, w, b, name=self.layer_name())
 
 
 def _affine_params(m: Module, shape: tuple, weight: bool, bias: bool) -> None:
@@ -341,10 +321,9 @@ class _BatchNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
-            return F.batch_norm(x, self.p(net, "running_mean"), self.p(net, "running_var"), w, b, eps=self.eps,
-                                name=self.layer_name())
+        w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
+        return F.batch_norm(x, self.p(net, "running_mean"), self.p(net, "running_var"), w, b, eps=self.eps,
+                            name=self.layer_name())
 
 
 class BatchNorm1d(_BatchNorm):
@@ -369,9 +348,8 @@ class LayerNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            return F.layer_norm(x, self.shape, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
-                                name=self.layer_name())
+        return F.layer_norm(x, self.shape, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
+                            name=self.layer_name())
 
 
 class GroupNorm(Module):
@@ -383,9 +361,8 @@ class GroupNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            return F.group_norm(x, self.num_groups, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
-                                name=self.layer_name())
+        return F.group_norm(x, self.num_groups, _opt(self, net, "weight"), _opt(self, net, "bias"), self.eps,
+                            name=self.layer_name())
 
 
 class InstanceNorm2d(Module):
@@ -404,10 +381,9 @@ class InstanceNorm2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
-            return F.instance_norm(x, _opt(self, net, "running_mean"), _opt(self, net, "running_var"), w, b,
-                                   not self.running, eps=self.eps, name=self.layer_name())
+        w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
+        return F.instance_norm(x, _opt(self, net, "running_mean"), _opt(self, net, "running_var"), w, b,
+                               not self.running, eps=self.eps, name=self.layer_name())
 
 
 class Embedding(Module):
@@ -422,8 +398,7 @@ class Embedding(Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         net = ids.net
-        with _Unscoped(net):
-            return F.embedding(ids, self.p(net, "weight"), name=self.layer_name())
+        return F.embedding(ids, self.p(net, "weight"), name=self.layer_name())
 
 
 class PReLU(Module):
@@ -434,8 +409,7 @@ class PReLU(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         net = x.net
-        with _Unscoped(net):
-            return F.prelu(x, self.p(net, "weight"), name=self.layer_name())
+        return F.prelu(x, self.p(net, "weight"), name=self.layer_name())
 
 
 class MultiHeadAttention(Module):
@@ -467,9 +441,8 @@ class MultiHeadAttention(Module):
 
         net = q.net
         qh, kh, vh = heads(q, self.q_proj), heads(k, self.k_proj), heads(v, self.v_proj)
-        with _Unscoped(net):
-            a = F.attention(qh, kh, vh, mask, causal=causal, name=self.layer_name(".attention"))
-            a = F.reshape(F.transpose(a, (0, 2, 1, 3)), (0, 0, e))
+        a = F.attention(qh, kh, vh, mask, causal=causal, name=self.layer_name(".attention"))
+        a = F.reshape(F.transpose(a, (0, 2, 1, 3)), (0, 0, e))
         return self.out_proj(a)
 
 
@@ -495,8 +468,7 @@ class _Apply(Module):
         self.kw = kw
 
     def forward(self, x: Tensor) -> Tensor:
-        with _Unscoped(x.net):
-            return type(self).fn(x, name=self.layer_name(), **self.kw)
+        return type(self).fn(x, name=self.layer_name(), **self.kw)
 
 
 def _fn(f: Callable[..., Tensor]) -> Any:
@@ -706,8 +678,7 @@ class AdaptiveAvgPool2d(Module):
             raise ShapeError("AdaptiveAvgPool2d: only output_size=1 is supported")
 
     def forward(self, x: Tensor) -> Tensor:
-        with _Unscoped(x.net):
-            return F.global_avg_pool(x, name=self.layer_name())
+        return F.global_avg_pool(x, name=self.layer_name())
 
 
 class Identity(Module):

@@ -23,13 +23,21 @@ def supported(backend: str) -> set[str]:
         return set()
 
 
-def support_table(markdown: bool = False, plugins: bool = True) -> str:
-    """The table as text (or Markdown); ``plugins=False`` lists the built-in catalogue only."""
+def support_rows(plugins: bool = True) -> list[dict]:
+    """One dict per op: name, category, plugin or not, and ``backends`` {backend: lowered or not}."""
     backends = ["reference", *_TABLES]
     sup = {b: supported(b) for b in backends}
     ops = sorted(((n, d) for n, d in all_ops().items() if plugins or d.plugin is None),
                  key=lambda kv: (kv[1].category, kv[0]))
-    rows = [[name, d.category] + ["yes" if name in sup[b] else "-" for b in backends] for name, d in ops]
+    return [{"op": name, "category": d.category, "plugin": d.plugin is not None,
+             "backends": {b: name in sup[b] for b in backends}} for name, d in ops]
+
+
+def support_table(markdown: bool = False, plugins: bool = True) -> str:
+    """The table as text (or Markdown); ``plugins=False`` lists the built-in catalogue only."""
+    backends = ["reference", *_TABLES]
+    rows = [[r["op"], r["category"]] + ["yes" if r["backends"][b] else "-" for b in backends]
+            for r in support_rows(plugins)]
     head = ["op", "category", *backends]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class CompiledModel:
         self.graph = graph
         self.input_names = [v.name for v in graph.inputs]
         self.output_names = [v.name for v in graph.outputs]
+        self.dim_ranges: dict[str, tuple[int, int]] = {}  # symbol -> (lo, hi) the engine was built for
 
     def __call__(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> dict:
         feeds = dict(inputs or {}, **kw)
@@ -37,10 +38,17 @@ class CompiledModel:
     def run(self, feeds: dict) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def timed_call(self, feeds: dict) -> Callable[[], Any]:
+        """A function of no arguments running one inference on ``feeds`` (checked already), for benchmarks.
+        Engines that can keep inputs in place override it, so that a call times the engine alone (as
+        OpenVINO's benchmark_app and trtexec do); this default times :meth:`run`. Call it once per thread."""
+        return lambda: self.run(feeds)
+
     def check_inputs(self, feeds: Mapping[str, Any]) -> dict:
         """Validate names, ranks, static dims, consistent symbols, dtypes and index ranges; returns NumPy
         arrays. (Engines differ on out-of-range indices: OpenVINO returns zeros, TensorRT is undefined.)"""
         out = check_inputs(self.graph, feeds)
+        check_dim_ranges(self.graph, out, getattr(self, "dim_ranges", None) or {}, self.backend)
         if not hasattr(self, "_index_bounds"):
             self._index_bounds = index_bounds(self.graph)
         for name, (hi, layer) in self._index_bounds.items():
@@ -91,6 +99,35 @@ def _check_fits(name: str, arr: np.ndarray, target: np.dtype) -> None:
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
         raise ShapeError(f"input '{name}': values in [{arr.min()}, {arr.max()}] do not fit its dtype {target} "
                          f"([{info.min}, {info.max}]): refused rather than wrapped by a cast")
+
+
+def dim_ranges(dynamic: Optional[Mapping[str, Any]]) -> dict:
+    """``{sym: (lo, hi)}`` from compile options ``dynamic={"N": (1, 16)}`` / ``{"N": 8}`` /
+    ``{"N": (min, opt, max)}`` (a negative upper bound means unbounded)."""
+    out = {}
+    for k, v in (dynamic or {}).items():
+        lo, hi = (v, v) if isinstance(v, (int, np.integer)) else (v[0], v[-1])
+        out[k] = (int(lo), int(hi) if int(hi) >= 0 else 2 ** 62)
+    return out
+
+
+def check_dim_ranges(graph: Graph, feeds: Mapping[str, np.ndarray], ranges: Mapping[str, tuple], backend: str) -> None:
+    """A ShapeError when a fed symbolic dim lies outside the range the engine was built for."""
+    if not ranges:
+        return
+    for v in graph.inputs:
+        for i, d in enumerate(v.shape):
+            if isinstance(d, int) or not (len(d.terms) == 1 and d.terms[0][1] == 1 and d.coeff == 1):
+                continue
+            s = d.terms[0][0]
+            if s in ranges:
+                lo, hi = ranges[s]
+                a = feeds[v.name].shape[i]
+                if not lo <= a <= hi:
+                    span = f"{lo}" if lo == hi else f"{lo}..{hi}" if hi < 2 ** 62 else f">= {lo}"
+                    raise ShapeError(f"input '{v.name}': dim {s}={a} is outside the range {span} this {backend} "
+                                     f"model was compiled for (dynamic={{'{s}': ...}}, --dynamic on the command "
+                                     f"line); compile with a range that includes {a}")
 
 
 def index_bounds(graph: Graph) -> dict:

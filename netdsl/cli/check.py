@@ -7,55 +7,85 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailable, NetdslError
-from .common import add_model_args, backend_options, parse_dims, prepare, read_inputs
+from .common import (EXIT_ENGINE, EXIT_MISMATCH, EXIT_OK, add_backend_arg, add_json_arg, add_model_args,
+                     add_tol_arg, backend_options, check_engine_options, emit_json, inputs_from_args, prepare,
+                     wants_json)
 
 COMMAND, ORDER = "check", 40
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from ..backends import get_backend, reference
-    from ..compare import TOLERANCES, errors
+    from ..compare import errors
+    from ..layerwise import tolerance_limit
     net = prepare(args)
+    check_engine_options(args, args.backends)
     graph = net.graph
-    feeds = read_inputs(graph, args.input, args.seed, parse_dims(args.dim))
+    feeds = inputs_from_args(args, graph)
     ref = reference.run(graph, feeds, dtype="float64")
-    ok = True
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    for name in backends:
-        prec = args.precision or "f32"
-        pkey = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}.get(prec, "float32")
-        rtol, atol = TOLERANCES[pkey]
-        limit = (rtol + atol) * (args.tol if args.tol is not None else (10.0 if pkey == "float32" else 1.0))
-        print(f"== {name}")
+    limit = tolerance_limit(args.precision, args.tol)
+    result: dict = {"network": graph.name, "limit": limit, "backends": {}}
+    mismatch = unavailable = False
+    for name in args.backends:
+        entry: dict = {"status": "ok", "outputs": {}}
+        result["backends"][name] = entry
         try:
             be = get_backend(name)
             if name == "reference":
-                outs = reference.compile(graph, dtype="float32")(feeds)
-                proof = None
+                outs, proof = reference.compile(graph, dtype="float32")(feeds), None
             else:
                 outs, proof = backend_outputs(be, graph, feeds, args)
+        except BackendUnavailable as e:
+            entry.update(status="unavailable", error=str(e))
+            unavailable = True
+            continue
         except NetdslError as e:
-            print(f"   FAILED: {e}")
-            ok = False
+            entry.update(status="failed", error=str(e))
+            mismatch = True
             continue
         if proof:
-            for line in proof:
-                print(f"   {line}")
+            entry["proof"] = proof
         if outs is None:
             continue
         for k, r in ref.items():
             mx, rel = errors(np.asarray(outs[k]), r)
             good = rel <= limit if np.asarray(r).dtype.kind == "f" else mx == 0
-            ok &= bool(good)
-            print(f"   {k}: max abs err {mx:.3e}, max rel err {rel:.3e} (limit {limit:.1e}) "
-                  f"{'ok' if good else 'MISMATCH'}")
-    print("check: " + ("all backends agree with the reference" if ok else "MISMATCH"))
-    return 0 if ok else 1
+            entry["outputs"][k] = {"max_abs": mx, "max_rel": rel, "ok": bool(good)}
+            if not good:
+                entry["status"] = "mismatch"
+                mismatch = True
+    result["ok"] = not mismatch and not unavailable
+    code = EXIT_MISMATCH if mismatch else EXIT_ENGINE if unavailable else EXIT_OK
+    result["exit_code"] = code
+    if wants_json(args):
+        emit_json(result)
+    else:
+        print_check(result)
+    return code
+
+
+def print_check(result: dict) -> None:
+    for name, e in result["backends"].items():
+        print(f"== {name}")
+        if e["status"] in ("failed", "unavailable"):
+            print(f"   {'FAILED' if e['status'] == 'failed' else 'UNAVAILABLE'}: {e['error']}")
+            continue
+        for line in e.get("proof") or []:
+            print(f"   {line}")
+        for k, o in e["outputs"].items():
+            print(f"   {k}: max abs err {o['max_abs']:.3e}, max rel err {o['max_rel']:.3e} "
+                  f"(limit {result['limit']:.1e}) {'ok' if o['ok'] else 'MISMATCH'}")
+    if result["ok"]:
+        print("check: all backends agree with the reference")
+    elif result["exit_code"] == EXIT_MISMATCH:
+        print("check: MISMATCH")
+    else:
+        print("check: no mismatch, but some engines are unavailable here")
 
 
 def backend_outputs(be: Any, graph: Any, feeds: dict, args: argparse.Namespace) -> tuple:
     """Run on the backend; where it cannot execute here it may offer check() (a proof report)."""
-    opts = backend_options(args, be.__name__.rsplit(".", 1)[-1])
+    opts = backend_options(args, be.__name__.rsplit(".", 1)[-1], strict=False)
     can_run = getattr(be, "can_execute", lambda: (True, ""))
     runnable, why = can_run()
     if runnable:
@@ -79,9 +109,13 @@ def backend_outputs(be: Any, graph: Any, feeds: dict, args: argparse.Namespace) 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(COMMAND, help="compare backends with the float64 reference on the same inputs")
+    p = sub.add_parser(COMMAND, help="compare backends with the float64 reference on the same inputs",
+                       description="Run the network on each backend and compare its outputs with the float64 "
+                                   "NumPy reference on the same inputs (TensorRT without a usable GPU: the "
+                                   "CPU proof). Exit code 1 on a mismatch. 'netdsl compare' finds the "
+                                   "first layer that diverges.")
     add_model_args(p)
-    p.add_argument("--backends", default="reference,openvino")
-    p.add_argument("--tol", type=float, default=None,
-                   help="tolerance multiplier of the precision's tolerance (default: 10 for f32, 1 for f16/bf16)")
+    add_backend_arg(p, default="reference,openvino", multiple=True)
+    add_tol_arg(p)
+    add_json_arg(p)
     p.set_defaults(fn=cmd_check)

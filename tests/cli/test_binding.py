@@ -88,12 +88,12 @@ def test_transpose_advice_and_transform_option(tmp_path, capsys):
 
 def test_weights_command_uses_the_declared_binding(files, capsys):
     m, p = files
-    assert main(["weights", p, "--model", m]) == 1            # network(): nothing declared
+    assert main(["weights", p, "--model", m]) == 2            # network(): nothing declared
     assert "--strip-prefix net." in capsys.readouterr().out
     assert main(["weights", p, "--model", m + ":declared"]) == 0  # declared(): strip_prefix and ignore
     out = capsys.readouterr().out
     assert "2 parameter(s) bound" in out and "fc.weight (3, 4) <- net.fc.weight" in out
-    assert main(["weights", p, "--model", m + ":declared", "--strip-prefix", "other."]) == 1  # the option wins
+    assert main(["weights", p, "--model", m + ":declared", "--strip-prefix", "other."]) == 2  # the option wins
 
 
 def test_keras_options_on_the_command_line(tmp_path, capsys):
@@ -103,7 +103,7 @@ def test_keras_options_on_the_command_line(tmp_path, capsys):
     keras.Model(inp, keras.layers.Dense(3, name="dense_out")(inp)).save(tmp_path / "k.h5")
     m = tmp_path / "model.py"
     m.write_text(MODEL)
-    assert main(["weights", str(tmp_path / "k.h5"), "--model", str(m)]) == 1
+    assert main(["weights", str(tmp_path / "k.h5"), "--model", str(m)]) == 2
     out = capsys.readouterr().out
     assert "--keras-order" in out and "--keras-layer dense_out=MODULE" in out
     assert main(["weights", str(tmp_path / "k.h5"), "--model", str(m), "--keras-layer", "dense_out=fc"]) == 0

@@ -99,6 +99,13 @@ def model_specs(tmp_path_factory) -> dict:
     return specs
 
 
+def _batch2(spec: str) -> list[str]:
+    """``--dim N=2`` (batch) and ``--dim S=5`` (sequence) for the symbols the model has (naming a symbol
+    the model lacks is a usage error)."""
+    syms = load_model(spec).graph.symbols
+    return [x for s, v in (("N", 2), ("S", 5)) if s in syms for x in ("--dim", f"{s}={v}")]
+
+
 def _cli(capsys, *argv: str) -> tuple[int, str]:
     rc = main(list(argv))
     out = capsys.readouterr()
@@ -120,7 +127,8 @@ def test_summary_full_model(name, capsys):
 
 @pytest.mark.parametrize("name", list(SMALL))
 def test_run_reference_random_weights(name, model_specs, capsys):
-    rc, out = _cli(capsys, "run", model_specs[name], "--random-weights", "--backend", "reference", "--dim", "N=2")
+    rc, out = _cli(capsys, "run", model_specs[name], "--random-weights", "--backend", "reference",
+                   *_batch2(model_specs[name]))
     assert rc == 0, out
     for o in FULL[name][2]:
         assert re.search(rf"^{o}: float32 \({2 if name != 'lenet' else 1},", out, re.M), out  # lenet: batch 1
@@ -133,7 +141,7 @@ def test_check_backend(name, backend, model_specs, capsys):
     why = _engine(backend)
     if why:
         pytest.skip(f"{backend}: {why}")
-    rc, out = _cli(capsys, "check", model_specs[name], "--random-weights", "--dim", "N=2", "--dim", "S=5",
+    rc, out = _cli(capsys, "check", model_specs[name], "--random-weights", *_batch2(model_specs[name]),
                    "--backends", f"reference,{backend}")
     assert rc == 0, out
     assert "all backends agree with the reference" in out, out

@@ -103,5 +103,5 @@ def test_sha256_command_line(tmp_path, rng, capsys):
     np.savez(p, w=rng.standard_normal(3))
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     assert main(["weights", str(p), "--sha256", digest]) == 0
-    assert main(["weights", str(p), "--sha256", "f" * 64]) == 1
+    assert main(["weights", str(p), "--sha256", "f" * 64]) == 2
     assert "SHA-256" in capsys.readouterr().err

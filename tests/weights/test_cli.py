@@ -1,4 +1,4 @@
-"""weights_command: listing, binding report, exit codes (malicious / corrupt / failed strict binding)."""
+"""weights_command: listing, binding report, exit code 2 for refused/corrupt files and failed strict bindings."""
 from __future__ import annotations
 
 import io
@@ -30,7 +30,7 @@ def test_list_and_bind(tmp_path, capsys):
     assert "2 parameter(s) bound" in out.getvalue()
     np.savez(p, **{"fc.weight": np.ones((4, 3), np.float32)})
     out = io.StringIO()
-    assert weights_command(str(p), model=str(m), out=out) == 1
+    assert weights_command(str(p), model=str(m), out=out) == 2
     assert "missing" in out.getvalue() and "fc.bias" in out.getvalue()
     assert weights_command(str(p), model=str(m), out=io.StringIO(), strict=False) == 0
     assert weights_command(str(p), model=str(tmp_path / "nope.py"), out=io.StringIO()) == 2
@@ -45,7 +45,7 @@ def test_malicious_exits_nonzero(tmp_path, capsys):
             return (os.system, (f"touch {marker}",))
     p = tmp_path / "evil.pt"
     torch.save({"w": torch.ones(1), "e": Evil()}, p)
-    assert weights_command(str(p), out=io.StringIO()) == 1
+    assert weights_command(str(p), out=io.StringIO()) == 2
     assert "system" in capsys.readouterr().err
     assert not marker.exists()
 
@@ -53,5 +53,5 @@ def test_malicious_exits_nonzero(tmp_path, capsys):
 def test_corrupt_exits_nonzero(tmp_path, capsys):
     p = tmp_path / "x.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    assert weights_command(str(p), out=io.StringIO()) == 1
+    assert weights_command(str(p), out=io.StringIO()) == 2
     assert str(p) in capsys.readouterr().err

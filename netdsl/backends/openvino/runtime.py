@@ -21,7 +21,7 @@ from ...errors import NetdslError
 from ...graph import Graph, Value
 from ...shapes import as_shape
 from ...dtypes import as_dtype
-from ..base import CompiledModel
+from ..base import CompiledModel, dim_ranges
 from .lower import import_openvino, lower
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16",
@@ -138,6 +138,15 @@ class OpenVINOModel(CompiledModel):
             raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed: {e}") from e
         return self._outputs(res)
 
+    def timed_call(self, feeds: dict) -> Any:
+        """A new infer request with ``feeds`` set in place (shared memory: ``feeds`` must stay alive and
+        unchanged): each call of the returned ``request.infer`` runs the engine alone, without copies."""
+        ov, _ = import_openvino()
+        req = self.compiled.create_infer_request()
+        for i, n in zip(self._in_index, self.input_names):
+            req.set_input_tensor(i, ov.Tensor(feeds[n], shared_memory=True))
+        return req.infer
+
     # ---- asynchronous / batched -----------------------------------------------------------------
     def _get_queue(self) -> Any:
         with self._queue_lock:
@@ -240,6 +249,7 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
     opts = dict(precision=precision, hint=hint, cache_dir=cache_dir, num_streams=num_streams, config=config)
     compiled = compile_ov_model(ov_model, device, **opts)
     m = OpenVINOModel(graph, ov_model, compiled, device, opts)
+    m.dim_ranges = dim_ranges(dynamic)
     m.compile_seconds = time.perf_counter() - t0
     _check_precision(m, precision, device)
     return m

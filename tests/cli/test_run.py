@@ -1,0 +1,57 @@
+"""netdsl run: outputs, --input files, first call vs steady state, dynamic ranges."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import LENET
+
+
+def test_run_reference_prob_sums_to_one(tmp_path, cli):
+    out_file = tmp_path / "out.npz"
+    rc, out, err = cli("run", LENET, "--backend", "reference", "--output", out_file)
+    assert rc == 0, err
+    assert "prob: float32 (1, 10)" in out
+    prob = np.load(out_file)["prob"]
+    assert prob.shape == (1, 10) and abs(prob.sum() - 1) < 1e-5 and prob.min() > 0
+
+
+def test_run_with_input_file(tmp_path, cli):
+    x = np.random.default_rng(3).standard_normal((1, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    rc, _, err = cli("run", LENET, "--input", f"data={tmp_path / 'x.npy'}", "-o", tmp_path / "o.npz")
+    assert rc == 0, err
+    assert np.load(tmp_path / "o.npz")["prob"].shape == (1, 10)
+
+
+def test_first_call_and_steady_state_reported_apart(cli):
+    rc, out, _ = cli("run", LENET, "--repeat", "3")
+    assert rc == 0
+    assert "first call" in out and "steady state" in out and "median of 3 further calls" in out
+    rc, out, _ = cli("run", LENET, "--repeat", "0")
+    assert rc == 0 and "first call" in out and "steady state" not in out
+
+
+def test_unbound_weights_error(tmp_path, cli):
+    model = tmp_path / "m.py"
+    model.write_text("import netdsl as nd\n\ndef network():\n    net = nd.Network('m')\n"
+                     "    x = net.input('x', (1, 4))\n    net.output(nd.linear(x, net.parameter('w', (2, 4))), 'y')\n"
+                     "    return net\n")
+    rc, _, err = cli("run", model)
+    assert rc == 2 and "--random-weights" in err
+    assert cli("run", model, "--random-weights")[0] == 0
+
+
+def test_feed_outside_the_dynamic_range_is_a_netdsl_error(tmp_path, cli, dyn_model):
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    rc, _, err = cli("run", dyn_model, "--random-weights", "--backend", "openvino", "--dynamic", "N=1:4",
+                     "--dim", "N=8")
+    assert rc == 2 and "--dim N=8 is outside --dynamic N=1:4" in err
+    np.save(tmp_path / "x8.npy", np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32))
+    rc, _, err = cli("run", dyn_model, "--random-weights", "--backend", "openvino", "--dynamic", "N=1:4",
+                     "--input", f"x={tmp_path / 'x8.npy'}")
+    assert rc == 2, err
+    assert "input 'x': dim N=8 is outside the range 1..4" in err and "Can not clone" not in err
+    rc, out, err = cli("run", dyn_model, "--random-weights", "--backend", "openvino", "--dynamic", "N=1:4",
+                       "--dim", "N=3")
+    assert rc == 0 and "y: float32 (3, 4)" in out, err
