@@ -42,3 +42,10 @@ def quantize(network: Any, calibration_batches: Any, method: str = "percentile",
 def summary(network: Any) -> str:
     from .summary import summary as _summary
     return _summary(getattr(network, "graph", network))
+
+
+def compare_layers(network: Any, backends: Any = ("openvino",), inputs: Any = None, **options: Any) -> Any:
+    """Every layer's output on each backend against the float64 reference; ``.backends[b].first_divergence``
+    names the first layer that differs (see :func:`netdsl.layerwise.compare_layers`)."""
+    from .layerwise import compare_layers as _compare
+    return _compare(network, backends, inputs, **options)

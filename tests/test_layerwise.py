@@ -47,7 +47,7 @@ def test_marked_graph_marks_every_layer_output():
 def test_first_divergence_is_the_broken_layer():
     pytest.importorskip("openvino", reason="openvino is not installed")
     x = np.random.default_rng(5).standard_normal((2, 3, 6, 6)).astype(np.float32)
-    r = compare_layers(_net(), ["openvino", "reference"], {"x": x})
+    r = nd.compare_layers(_net(), ["openvino", "reference"], {"x": x})
     ov = r.backends["openvino"]
     first = ov.first_divergence
     assert first is not None and first.layer == "soft" and first.op == "test_layerwise_soft"

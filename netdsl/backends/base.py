@@ -130,6 +130,18 @@ def check_dim_ranges(graph: Graph, feeds: Mapping[str, np.ndarray], ranges: Mapp
                                      f"line); compile with a range that includes {a}")
 
 
+def layer_context(graph: Graph, message: str) -> str:
+    """`` [layer 'NAME' (op) at file:line]`` for the layer an engine's error message names (engines name
+    nodes after netdsl's layers), or "" when it names none."""
+    text = str(message)
+    for n in sorted(graph.nodes, key=lambda n: -len(n.name)):  # longest first: 'conv1_1' before 'conv1'
+        if n.op in ("parameter", "constant"):
+            continue
+        if any(f"{q}{n.name}{e}" in text for q, e in (("'", "'"), ('"', '"'), ("(", ")"), ("[", "]"))):
+            return f" [layer '{n.name}' ({n.op}) at {n.location or '?'}]"
+    return ""
+
+
 def index_bounds(graph: Graph) -> dict:
     """Inputs read directly as indices by embedding/gather: {input name: (size of the indexed dim, layer)}."""
     inputs = {id(v): v.name for v in graph.inputs}

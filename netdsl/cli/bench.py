@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from .common import (add_backend_arg, add_json_arg, add_model_args, backend_options, emit_json, info,
-                     inputs_from_args, parse_dims, preload_weights, prepare, wants_json)
+                     inputs_from_args, log_engine, parse_dims, preload_weights, prepare, wants_json)
 
 COMMAND, ORDER = "bench", 25
 
@@ -69,6 +69,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = get_backend(args.backend).compile(graph, **opts)
     compile_s = time.perf_counter() - t0
+    log_engine(model)
     requests = args.requests
     if requests == 0:  # auto: what the engine suggests
         requests = int(model.optimal_requests()) if hasattr(model, "optimal_requests") else 1

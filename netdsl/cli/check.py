@@ -8,8 +8,8 @@ import numpy as np
 
 from ..errors import BackendUnavailable, NetdslError
 from .common import (EXIT_ENGINE, EXIT_MISMATCH, EXIT_OK, add_backend_arg, add_json_arg, add_model_args,
-                     add_tol_arg, backend_options, check_engine_options, emit_json, inputs_from_args, prepare,
-                     wants_json)
+                     add_tol_arg, backend_options, check_engine_options, emit_json, inputs_from_args,
+                     preload_weights, prepare, wants_json)
 
 COMMAND, ORDER = "check", 40
 
@@ -22,6 +22,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     check_engine_options(args, args.backends)
     graph = net.graph
     feeds = inputs_from_args(args, graph)
+    preload_weights(net.graph)
     ref = reference.run(graph, feeds, dtype="float64")
     limit = tolerance_limit(args.precision, args.tol)
     result: dict = {"network": graph.name, "limit": limit, "backends": {}}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import sys
 import traceback
@@ -429,6 +430,19 @@ def preload_weights(graph: Any, min_bytes: int = 64 << 20) -> None:
             arr = p.value()
             p.source = (lambda a=arr: a)
             bar.update(arr.nbytes)
+
+
+def log_engine(model: Any) -> None:
+    """Under -v: the settings the engine chose for a compiled model (OpenVINO: hint, streams, threads,
+    precision, requests)."""
+    log = logging.getLogger("netdsl.cli")
+    if not log.isEnabledFor(logging.INFO):
+        return
+    from ..bench import engine_info
+    settings = engine_info(model)
+    if settings:
+        log.info("%s engine settings: %s", getattr(model, "backend", "?"),
+                 ", ".join(f"{k}={v}" for k, v in settings.items()))
 
 
 def add_model_args(p: argparse.ArgumentParser, backend: bool = True) -> None:

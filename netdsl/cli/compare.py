@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from .common import (EXIT_ENGINE, EXIT_MISMATCH, EXIT_OK, add_backend_arg, add_json_arg, add_model_args,
-                     add_tol_arg, backend_options, check_engine_options, emit_json, inputs_from_args, prepare,
-                     wants_json)
+                     add_tol_arg, backend_options, check_engine_options, emit_json, inputs_from_args,
+                     preload_weights, prepare, wants_json)
 
 COMMAND, ORDER = "compare", 45
 
@@ -15,6 +15,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     net = prepare(args)
     check_engine_options(args, args.backends)
     feeds = inputs_from_args(args, net.graph)
+    preload_weights(net.graph)
     options = {b: backend_options(args, b, strict=False) for b in args.backends}
     precision = next((o["precision"] for o in options.values() if "precision" in o), args.precision or "f32")
     result = compare_layers(net, args.backends, feeds, precision=precision, tol=args.tol, options=options)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 
-from .common import (add_backend_arg, add_model_args, backend_options, info, inputs_from_args, preload_weights,
-                     prepare)
+from .common import (add_backend_arg, add_model_args, backend_options, info, inputs_from_args, log_engine,
+                     preload_weights, prepare)
 
 COMMAND, ORDER = "run", 20
 
 
-def steady_calls(model, feeds: dict, repeat: int, budget_s: float = 1.0) -> list:
+def steady_calls(model: Any, feeds: dict, repeat: int, budget_s: float = 1.0) -> list:
     """Seconds of up to ``repeat`` further calls (at least one), stopping once ``budget_s`` is spent."""
     times: list = []
     start = time.perf_counter()
@@ -32,6 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = get_backend(args.backend).compile(net.graph, **opts)
     t1 = time.perf_counter()
+    log_engine(model)
     outs = model(feeds)
     t2 = time.perf_counter()
     line = f"backend {args.backend}: compiled in {t1 - t0:.3f} s; first call {(t2 - t1) * 1e3:.2f} ms"

@@ -12,7 +12,7 @@ from .conftest import LENET
 
 
 def test_help_documents_exit_codes(netdsl_cmd):
-    for argv in (["--help"], ["check", "--help"], ["build", "--help"]):
+    for argv in (["--help"], ["check", "--help"], ["bench", "--help"]):
         r = netdsl_cmd(*argv)
         assert r.returncode == 0, r.stderr
         text = " ".join(r.stdout.split())

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 from ...errors import NetdslError
 from ...graph import Graph
-from ..base import CompiledModel, import_engine
+from ..base import CompiledModel, import_engine, layer_context
 from . import export as _export
 from .export import MIN_OPSET, export_onnx, to_model, weight_bytes
 
@@ -59,7 +59,8 @@ class OnnxRuntimeModel(CompiledModel):
         try:
             outs = self.session.run(self.output_names, feeds)
         except Exception as e:  # ONNX Runtime names the node, which is the netdsl layer
-            raise NetdslError(f"ONNX Runtime failed running network '{self.graph.name}': {e}") from e
+            raise NetdslError(f"ONNX Runtime failed running network '{self.graph.name}'"
+                              f"{layer_context(self.graph, str(e))}: {e}") from e
         return dict(zip(self.output_names, outs))
 
 

@@ -21,7 +21,7 @@ from ...errors import NetdslError
 from ...graph import Graph, Value
 from ...shapes import as_shape
 from ...dtypes import as_dtype
-from ..base import CompiledModel, dim_ranges
+from ..base import CompiledModel, dim_ranges, layer_context
 from .lower import import_openvino, lower
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16",
@@ -135,7 +135,8 @@ class OpenVINOModel(CompiledModel):
             # call (crashes seen with share_inputs=True), and it reuses its output buffers
             res = req.infer(self._feed(feeds), share_inputs=False, share_outputs=False)
         except RuntimeError as e:
-            raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed: {e}") from e
+            raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
+                              f"{layer_context(self.graph, str(e))}: {e}") from e
         return self._outputs(res)
 
     def timed_call(self, feeds: dict) -> Any:
