@@ -24,7 +24,7 @@ import traceback
 from typing import NoReturn, Optional, Sequence
 
 from ..errors import BackendUnavailable, NetdslError
-from .common import EXIT_CODES_HELP, EXIT_ENGINE, EXIT_INTERNAL, EXIT_USAGE, emit_json
+from .common import EXIT_CODES_HELP, EXIT_CODES_TABLE, EXIT_ENGINE, EXIT_INTERNAL, EXIT_USAGE, emit_json
 from .common import load_model, random_inputs  # noqa: F401  (public helpers)
 
 _NOT_COMMANDS = {"common"}
@@ -61,7 +61,7 @@ def _add_global_options(p: argparse.ArgumentParser, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``netdsl`` argument parser, one subparser per command module."""
     ap = Parser(prog="netdsl", description="netdsl: one network definition, many engines",
-                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=EXIT_CODES_TABLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_global_options(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in _command_modules():

@@ -35,7 +35,8 @@ EXIT_CODES = {
     EXIT_ENGINE: "engine unavailable (not installed, or no supported device here)",
     EXIT_INTERNAL: "internal error (a bug in netdsl: please report it with --debug output)",
 }
-EXIT_CODES_HELP = "exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items())
+EXIT_CODES_HELP = "exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items())  # wrapped by argparse
+EXIT_CODES_TABLE = "exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
 
 class ModelFileError(NetdslError):
