@@ -41,15 +41,15 @@ def weights_command(path: str, model: Optional[str] = None, func: str = "network
         return _error(f"cannot load model {model}: {e if isinstance(e, NetdslError) else repr(e)}", out, as_json)
     strict = binding_options.pop("strict", getattr(net, "binding", {}).get("strict", True))
     try:
-        with command_line():
+        with command_line():  # the report's advice in command-line spelling
             rep = net.load_weights(path, **{**binding_options, "strict": False})
+            code = EXIT_OK if rep.ok or not strict else EXIT_BAD_INPUT
+            if as_json:
+                _dump(out, dict(report_dict(rep), exit_code=code))
+                return code
+            print(rep, file=out)
     except (WeightError, ValueError, TypeError) as e:
         return _error(e, out, as_json)
-    code = EXIT_OK if rep.ok or not strict else EXIT_BAD_INPUT
-    if as_json:
-        _dump(out, dict(report_dict(rep), exit_code=code))
-        return code
-    print(rep, file=out)
     if rep.bound:
         print("bound:", file=out)
         print(rep.table(), file=out)
