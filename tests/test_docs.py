@@ -41,14 +41,16 @@ def references(text: str) -> list[tuple[int, str, str]]:
                 refs.append((no, "link", t.split("#")[0]))
         for m in TOKEN.finditer(LINK.sub(" ", line)):
             t = m.group(0).rstrip(".:")
-            if PATHLIKE.match(t) and t.split("/")[0] in TOP:
-                refs.append((no, "path", t))
+            last = t.rstrip("/").rsplit("/", 1)[-1]
+            if PATHLIKE.match(t) and t.split("/")[0] in TOP and (t.endswith("/") or "." in last):
+                refs.append((no, "path", t))  # a file (with an extension) or a folder (a trailing /)
     return refs
 
 
 def test_references_are_found_in_links_code_and_prose():
     text = ("See [results](benchmarks/RESULTS.md#b1), `benchmarks/nope.py --x 1` and docs/X.md.\n"
-            "[web](https://example.org) `plugins/<name>/plugin.py` `a/b`\n```\nbenchmarks/in_fence.py\n```\n")
+            "[web](https://example.org) `plugins/<name>/plugin.py` `a/b` rt_info `netdsl/ir_sha256`\n"
+            "```\nbenchmarks/in_fence.py\n```\n")
     assert references(text) == [(1, "link", "benchmarks/RESULTS.md"), (1, "path", "benchmarks/nope.py"),
                                 (1, "path", "docs/X.md")]
 
