@@ -22,6 +22,7 @@ import os
 import secrets
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 log = logging.getLogger("netdsl.cache")
@@ -76,10 +77,28 @@ def _load_or_create(path: str) -> bytes:
         return s
 
 
+_CHUNK = 16 << 20
+_pool: Optional[ThreadPoolExecutor] = None
+
+
+def chunk_digests(data: Any) -> bytes:
+    """SHA-256 of each 16 MiB piece of ``data`` (bytes-like), concatenated: computed in threads (hashlib
+    releases the GIL), so a large payload is hashed at the speed of all cores."""
+    global _pool
+    mv = memoryview(data).cast("B")
+    pieces = [mv[i:i + _CHUNK] for i in range(0, len(mv), _CHUNK)] or [mv]
+    if len(pieces) == 1:
+        return hashlib.sha256(pieces[0]).digest()
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(1, min(16, os.cpu_count() or 1)), thread_name_prefix="netdsl-hash")
+    return b"".join(_pool.map(lambda p: hashlib.sha256(p).digest(), pieces))
+
+
 def _mac(kind: str, key: str, payload: Any, meta: dict) -> str:
     h = hmac.new(secret(), digestmod=hashlib.sha256)
     h.update(json.dumps([kind, key, len(payload), meta], sort_keys=True).encode())
-    h.update(payload)
+    h.update(chunk_digests(payload))
     return h.hexdigest()
 
 
@@ -115,24 +134,25 @@ def write(path: str, kind: str, key: str, payload: bytes, meta: Optional[dict] =
     return path
 
 
-def verify(data: bytes, kind: str, key: str) -> tuple[memoryview, dict]:
+def verify(data: Any, kind: str, key: str) -> tuple[memoryview, dict]:
     """``(payload, meta)`` of an entry's bytes, or ValueError saying why it must not be used."""
+    data = memoryview(data)
     if not data:
         raise ValueError("empty file")
-    if not data.startswith(MAGIC):
+    if bytes(data[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a netdsl cache entry (no header)")
-    n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "little")
+    n = int.from_bytes(bytes(data[len(MAGIC):len(MAGIC) + 4]), "little")
     if n > _MAX_HEADER:
         raise ValueError("header too large")
     try:
-        head = json.loads(data[len(MAGIC) + 4:len(MAGIC) + 4 + n])
+        head = json.loads(bytes(data[len(MAGIC) + 4:len(MAGIC) + 4 + n]))
     except (ValueError, UnicodeError):
         raise ValueError("unreadable header") from None
     if not isinstance(head, dict) or head.get("kind") != kind:
         raise ValueError(f"not a {kind} entry")
     if head.get("key") != key:
         raise ValueError(f"it holds another key ({str(head.get('key'))[:16]}...)")
-    payload = memoryview(data)[len(MAGIC) + 4 + n:]
+    payload = data[len(MAGIC) + 4 + n:]
     meta = head.get("meta") if isinstance(head.get("meta"), dict) else {}
     if not payload or head.get("size") != len(payload):
         raise ValueError(f"payload of {len(payload)} bytes, header says {head.get('size')}: truncated")
@@ -142,17 +162,24 @@ def verify(data: bytes, kind: str, key: str) -> tuple[memoryview, dict]:
 
 
 def read(path: str, kind: str, key: str) -> Optional[tuple[memoryview, dict]]:
-    """``(payload, meta)`` of a verified entry at ``path``, or None (absent or unusable: rebuild)."""
+    """``(payload, meta)`` of a verified entry at ``path``, or None (absent or unusable: rebuild). The
+    entry is read into private, writable memory first (nothing can change it between the check and its
+    use); entries owned by another user are not used."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            st = os.fstat(f.fileno())
+            if hasattr(os, "getuid") and st.st_uid != os.getuid():
+                log.warning("cache entry %s belongs to another user: rebuilding", path)
+                return None
+            data = bytearray(st.st_size)
+            got = f.readinto(data)
     except FileNotFoundError:
         return None
     except OSError as e:
         log.warning("cache entry %s is unreadable (%s): rebuilding", path, e)
         return None
     try:
-        return verify(data, kind, key)
+        return verify(memoryview(data)[:got], kind, key)
     except ValueError as e:
         log.warning("cache entry %s is unusable (%s): rebuilding", path, e)
         return None

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import verified_cache
+from ..verified_cache import chunk_digests
 
 log = logging.getLogger("netdsl.openvino")
 
@@ -68,9 +69,9 @@ def _hash_model(m: Any, h: Any) -> None:
                         for o in op.outputs()]}
         h.update(json.dumps(desc, sort_keys=True, default=str).encode())
         if ti.name == "Constant":
-            data = np.ascontiguousarray(op.get_data())
+            data = np.ascontiguousarray(op.get_data()).view(np.uint8).reshape(-1)
             h.update(b"data:%d:" % data.nbytes)
-            h.update(data.view(np.uint8).reshape(-1))
+            h.update(data if data.nbytes < (1 << 20) else chunk_digests(data))
         for k in range(op.get_internal_subgraphs_size() if hasattr(op, "get_internal_subgraphs_size") else 0):
             h.update(b"body:%d" % k)
             _hash_model(op.get_function(k), h)
@@ -111,8 +112,10 @@ def compile_cached(core: Any, ov_model: Any, device: str, config: dict, cache_di
     if hit is not None:
         from ...plugins.openvino_ops import register_for_model
         register_for_model(core, ov_model)  # the blob names plugin ops: the core must know them
-        try:
-            compiled = core.import_model(bytes(hit[0]), device, config)
+        try:  # the verified bytes, shared with OpenVINO (no copy)
+            import openvino as ov
+            compiled = core.import_model(ov.Tensor(np.frombuffer(hit[0], np.uint8), shared_memory=True), device,
+                                         config)
             log.info("OpenVINO: compiled model served from the verified cache %s", path)
             return compiled
         except RuntimeError as e:
