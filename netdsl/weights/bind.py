@@ -166,7 +166,7 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
         if keras_layers or keras_order:
             raise WeightError(f"{flag('keras_layers')}/{flag('keras_order')} apply to Keras files; {ckpt.path} "
                               f"binds by name ({flag('preset')} {preset!r})")
-        pairs = _name_pairs(graph, infos, rep, preset, mapping, rule, strip_prefix)
+        pairs = _name_pairs(graph, infos, rep, preset, mapping, rule, auto_strip=not (strip_prefix or prefix))
 
     plan, taken = _plan(graph, pairs, transforms, rep)
     rep.missing = [(n, p.shape) for n, p in graph.params.items() if n not in taken]
@@ -285,7 +285,7 @@ def _name_rule(prefix: Optional[str], strip_prefix: Any, rename: Optional[Rename
 
 
 def _name_pairs(graph: Graph, infos: list, rep: BindingReport, preset: Optional[str], mapping: Optional[dict],
-                rule: Callable[[str], Optional[str]], strip_prefix: Any) -> list:
+                rule: Callable[[str], Optional[str]], auto_strip: bool) -> list:
     mapping = dict(mapping or {})
     bad = sorted(set(mapping.values()) - set(graph.params))
     if bad:
@@ -294,7 +294,7 @@ def _name_pairs(graph: Graph, infos: list, rep: BindingReport, preset: Optional[
     absent = sorted(set(mapping) - names)
     if absent:
         raise WeightError(f"{flag('mapping')} names checkpoint tensors that are not in the file: {', '.join(absent)}")
-    if preset in ("pytorch", "huggingface") and not strip_prefix:
+    if preset in ("pytorch", "huggingface") and auto_strip:  # only when the caller gave no prefix rule
         rule = _auto_strip(graph, infos, mapping, rule, rep, preset)
     buffers = [re.compile(p) for p in HF_BUFFERS] if preset == "huggingface" else \
         [re.compile(HF_BUFFERS[-1])] if preset == "pytorch" else []

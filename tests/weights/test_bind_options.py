@@ -192,3 +192,14 @@ def test_huggingface_preset_strips_the_base_model_prefix(tmp_path):
     assert net.graph.params["classifier.weight"].origin.endswith(":classifier.weight")
     assert load_weights(_encoder_net(head=True), tmp_path / "cls" / "model.safetensors", preset="huggingface",
                         strict=False).ok
+
+
+def test_prefix_wins_over_the_dataparallel_strip(rng):
+    t = _tensors(rng)
+    sd = {"module.backbone." + k: v for k, v in t.items()}
+    sd["module.head.weight"] = np.ones(2, np.float32)
+    rep = _net().load_weights(sd, prefix="module.backbone.")
+    assert rep.ok and rep.ignored == ["module.head.weight"]
+    assert not any("DataParallel" in n for n in rep.notes)
+    rep = _net().load_weights({"module." + k: v for k, v in t.items()})
+    assert rep.ok and any("DataParallel" in n for n in rep.notes)
