@@ -4,7 +4,8 @@
     python benchmarks/serve_ray.py --model lenet --replicas 1,2 --requests 400
 
 One process: the network (seeded random weights) is compiled with OpenVINO at f32 and called directly
-by ``--concurrency`` threads (the in-process peer; also once sequentially), then served on a local Ray
+by ``--concurrency`` threads (the in-process peer; also once sequentially, and with batches of
+``--max-batch-size``: what Serve's batching does, without HTTP and Ray), then served on a local Ray
 instance with 1, 2 and 4 replicas and driven by ``--concurrency`` tritonclient.http.aio clients sending
 batch-1 binary requests. Prints requests/s and client-side p50/p99 latency for each, and the ratios
 against the in-process peer under the same concurrency (> 1.00x: serving is faster). Answers are
@@ -112,6 +113,10 @@ def main() -> None:
     rows = [("in-process, 1 caller", in_process(model, x, args.requests, 1)),
             (f"in-process, {args.concurrency} threads", in_process(model, x, args.requests, args.concurrency))]
     peer = rows[-1][1]
+    xb = np.repeat(x, args.max_batch_size, axis=0)  # what Serve's batching does, without HTTP and Ray
+    b = in_process(model, xb, max(1, args.requests // args.max_batch_size), 1)
+    rows.append((f"in-process, batches of {args.max_batch_size}, 1 caller",
+                 {"rps": b["rps"] * args.max_batch_size, "p50": b["p50"], "p99": b["p99"]}))
 
     import ray
     import tritonclient.http as th
