@@ -9,7 +9,8 @@ by ``--concurrency`` threads (the in-process peer; also once sequentially, and w
 instance with 1, 2 and 4 replicas and driven by ``--concurrency`` tritonclient.http.aio clients sending
 batch-1 binary requests. Prints requests/s and client-side p50/p99 latency for each, and the ratios
 against the in-process peer under the same concurrency (> 1.00x: serving is faster). Answers are
-checked against the in-process model first. The load generator, Ray's HTTP proxy and the replicas
+checked against the in-process model first; the in-process peers are measured again next to each
+served run, and each served row is compared with the peers of its own round. The load generator, Ray's HTTP proxy and the replicas
 share the machine's cores with each other: on a small machine that is part of what is measured.
 """
 from __future__ import annotations
@@ -107,16 +108,19 @@ def main() -> None:
     net.init_random(0)
     x = np.random.default_rng(0).standard_normal((1,) + tuple(net.graph.inputs[0].shape[1:])).astype(np.float32)
     model = nd.compile(net, "openvino", precision="f32", hint="latency")
-    want = model(data=x)
+    out_name = net.graph.outputs[0].name
+    want = model(data=x)[out_name]
     for _ in range(3):
         model(data=x)
-    rows = [("in-process, 1 caller", in_process(model, x, args.requests, 1)),
-            (f"in-process, {args.concurrency} threads", in_process(model, x, args.requests, args.concurrency))]
-    peer = rows[-1][1]
-    xb = np.repeat(x, args.max_batch_size, axis=0)  # what Serve's batching does, without HTTP and Ray
-    b = in_process(model, xb, max(1, args.requests // args.max_batch_size), 1)
-    rows.append((f"in-process, batches of {args.max_batch_size}, 1 caller",
-                 {"rps": b["rps"] * args.max_batch_size, "p50": b["p50"], "p99": b["p99"]}))
+    xb = np.repeat(x, args.max_batch_size, axis=0)
+
+    def peers() -> tuple:
+        """The in-process peers, measured again next to each served run (a shared machine drifts)."""
+        threads = in_process(model, x, args.requests, args.concurrency)
+        b = in_process(model, xb, max(1, args.requests // args.max_batch_size), 1)
+        return threads, {"rps": b["rps"] * args.max_batch_size, "p50": b["p50"], "p99": b["p99"]}
+
+    rows = [("in-process, 1 caller", in_process(model, x, args.requests, 1), None)]
 
     import ray
     import tritonclient.http as th
@@ -134,13 +138,15 @@ def main() -> None:
                 inp = th.InferInput("data", list(x.shape), "FP32")
                 inp.set_data_from_numpy(x)
                 for _ in range(2 * r):  # warm every replica, check the answer
-                    got = c.infer(net.graph.name, [inp]).as_numpy(net.graph.outputs[0].name)
-                    err = float(np.abs(got - want[net.graph.outputs[0].name]).max())
+                    err = float(np.abs(c.infer(net.graph.name, [inp]).as_numpy(out_name) - want).max())
                     assert err < 1e-3, f"served answer differs from the in-process model by {err}"
                 c.close()
+                threads, batched = peers()
+                rows.append((f"in-process, {args.concurrency} threads", threads, None))
+                rows.append((f"in-process, batches of {args.max_batch_size}", batched, None))
                 res = asyncio.run(http_load(f"127.0.0.1:{port}", net.graph.name, x, args.requests, args.concurrency))
                 res["deploy_s"] = deploy
-                rows.append((f"Ray Serve, {r} replica(s)", res))
+                rows.append((f"Ray Serve, {r} replica(s)", res, (threads, batched)))
             finally:
                 served.shutdown()
     finally:
@@ -149,14 +155,14 @@ def main() -> None:
         ray.shutdown()
 
     print(f"model {args.model}, batch-1 requests, {args.requests} requests, concurrency {args.concurrency}, "
-          f"{os.cpu_count()} CPUs; OpenVINO f32")
-    print("| setup | requests/s | p50 ms | p99 ms | req/s vs in-process | p50 vs in-process | deploy s |")
-    print("|---|---|---|---|---|---|---|")
-    for name, s in rows:
-        ratio = s["rps"] / peer["rps"]
-        lat = peer["p50"] / s["p50"]
+          f"max batch {args.max_batch_size}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          "OpenVINO f32")
+    print("| setup | requests/s | p50 ms | p99 ms | req/s vs threads / batched (same round) | deploy s |")
+    print("|---|---|---|---|---|---|")
+    for name, s, peer in rows:
+        vs = f"{s['rps'] / peer[0]['rps']:.2f}x / {s['rps'] / peer[1]['rps']:.2f}x" if peer else "-"
         dep = f"{s['deploy_s']:.1f}" if "deploy_s" in s else "-"
-        print(f"| {name} | {s['rps']:.1f} | {s['p50']:.1f} | {s['p99']:.1f} | {ratio:.2f}x | {lat:.2f}x | {dep} |")
+        print(f"| {name} | {s['rps']:.1f} | {s['p50']:.1f} | {s['p99']:.1f} | {vs} | {dep} |")
 
 
 if __name__ == "__main__":
