@@ -28,13 +28,25 @@ from .shapes import as_shape, fmt_shape
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+_SHOWN: dict = {}  # (code file name, cwd) -> how locations show it, None inside netdsl (once per file)
+
+
+def _shown_file(co_filename: str) -> Optional[str]:
+    key = (co_filename, os.getcwd())
+    if key not in _SHOWN:
+        fn = os.path.abspath(co_filename)
+        rel = os.path.relpath(fn)
+        _SHOWN[key] = None if fn.startswith(_PKG_DIR + os.sep) else (fn if rel.startswith("..") else rel)
+    return _SHOWN[key]
+
+
 def user_location() -> str:
     """file:line of the innermost stack frame outside the netdsl package (the user's code)."""
     f = sys._getframe(1)
     while f is not None:
-        fn = os.path.abspath(f.f_code.co_filename)
-        if not fn.startswith(_PKG_DIR + os.sep):
-            return f"{os.path.relpath(fn) if not os.path.relpath(fn).startswith('..') else fn}:{f.f_lineno}"
+        shown = _shown_file(f.f_code.co_filename)
+        if shown is not None:
+            return f"{shown}:{f.f_lineno}"
         f = f.f_back
     return "<netdsl>"
 

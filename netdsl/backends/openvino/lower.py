@@ -99,12 +99,15 @@ class Lowering:
 
     # ---- constants ---------------------------------------------------------------------------
     def const(self, value: Any, dtype: Any = None, name: Optional[str] = None) -> Any:
+        """A Constant holding a copy of ``value`` (float64 becomes f32 unless ``dtype`` says otherwise).
+
+        Weights are copied exactly once: into an array only this Constant references, which OpenVINO
+        then shares instead of copying again (the caller's array, or a memory-mapped checkpoint, may
+        change or be unmapped later; this copy cannot)."""
         arr = np.asarray(value)
-        if dtype is not None:
-            arr = arr.astype(dtype)
-        if arr.dtype == np.float64 and dtype is None:
-            arr = arr.astype(np.float32)
-        c = self.ops.constant(np.array(arr, order="C", copy=True))
+        want = np.dtype(dtype) if dtype is not None else (np.dtype(np.float32) if arr.dtype == np.float64 else arr.dtype)
+        arr = np.array(arr, dtype=want, order="C", copy=True)
+        c = self.ops.constant(arr, shared_memory=arr.ndim > 0)
         c.set_friendly_name(name or self.name("const"))
         return c.output(0)
 

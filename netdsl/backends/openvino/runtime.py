@@ -96,8 +96,10 @@ class OpenVINOModel(CompiledModel):
         self.compile_seconds = 0.0
         self._effective: Optional[str] = None
         self._local = threading.local()
-        self._queue = None
+        self._queue = None  # infer_async's AsyncInferQueue (created on first use)
         self._queue_lock = threading.Lock()
+        self._many: dict = {}  # run_many's kept infer requests, by number in flight
+        self._many_locks: dict = {}
         names = [set(o.get_names()) for o in compiled.outputs]
         self._out_index = []
         for n in self.output_names:
@@ -121,23 +123,39 @@ class OpenVINOModel(CompiledModel):
             self._local.request = req
         return req
 
-    def _feed(self, feeds: dict) -> dict:
-        return {i: feeds[n] for i, n in zip(self._in_index, self.input_names)}
+    def _bind(self, req: Any, feeds: dict) -> None:
+        """Copy the (checked) feeds into the request's own input tensors: one copy, no shared memory
+        (a request that shares NumPy memory keeps pointing at it after the call), and none of the
+        per-call dispatch cost of ``infer(dict)``."""
+        for i, n in zip(self._in_index, self.input_names):
+            arr = feeds[n]
+            t = req.get_input_tensor(i)
+            if tuple(t.shape) != arr.shape:
+                t.shape = arr.shape
+            dst = t.data
+            if dst.dtype == arr.dtype:
+                np.copyto(dst, arr)
+            else:  # an element type NumPy spells differently: let OpenVINO convert a copy
+                ov, _ = import_openvino()
+                req.set_input_tensor(i, ov.Tensor(np.ascontiguousarray(arr)))
 
-    def _outputs(self, results: Any) -> dict:
-        return {n: np.array(results[self.compiled.outputs[i]], copy=True)
+    def _read(self, req: Any) -> dict:
+        """The request's outputs, copied (the request reuses its buffers)."""
+        return {n: np.array(req.get_output_tensor(i).data, copy=True)
                 for n, i in zip(self.output_names, self._out_index)}
 
     def run(self, feeds: dict) -> dict:
         req = self._request()
         try:
-            # copies in and out: a request that shares NumPy memory keeps pointing at it after the
-            # call (crashes seen with share_inputs=True), and it reuses its output buffers
-            res = req.infer(self._feed(feeds), share_inputs=False, share_outputs=False)
+            self._bind(req, feeds)
+            # start + wait rather than infer(): the request then runs on its stream's own (warm)
+            # threads; measured 6x less per-call overhead at the latency hint for small networks
+            req.start_async()
+            req.wait()
         except RuntimeError as e:
             raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
                               f"{layer_context(self.graph, str(e))}: {e}") from e
-        return self._outputs(res)
+        return self._read(req)
 
     def timed_call(self, feeds: dict) -> Any:
         """A new infer request with ``feeds`` set in place (shared memory: ``feeds`` must stay alive and
@@ -149,53 +167,82 @@ class OpenVINOModel(CompiledModel):
         return req.infer
 
     # ---- asynchronous / batched -----------------------------------------------------------------
-    def _get_queue(self) -> Any:
-        with self._queue_lock:
-            if self._queue is None:
-                ov, _ = import_openvino()
-                self._queue = ov.AsyncInferQueue(self.compiled, self.optimal_requests())
-                self._queue.set_callback(self._done)
-            return self._queue
-
     def optimal_requests(self) -> int:
+        """OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: as many as it runs at once (its streams)."""
         try:
             return max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         except RuntimeError:
             return 2
 
+    def _new_queue(self, jobs: int) -> Any:
+        ov, _ = import_openvino()
+        return ov.AsyncInferQueue(self.compiled, jobs)
+
+    def _start(self, q: Any, feeds: dict, userdata: Any) -> None:
+        """Bind ``feeds`` into the queue's next idle request and start it (the caller holds the lock
+        that orders starts on ``q``, so the idle request bound is the one started)."""
+        rid = q.get_idle_request_id()  # waits for one
+        self._bind(q[rid], feeds)
+        q.start_async(None, userdata)
+
     def _done(self, request: Any, fut: Future) -> None:
         try:
-            fut.set_result(self._outputs({o: request.get_tensor(o).data for o in self.compiled.outputs}))
+            fut.set_result(self._read(request))
         except Exception as e:  # pragma: no cover - surfaced through the future
             fut.set_exception(e)
 
     def infer_async(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> "Future[dict]":
         """Start one inference on the shared AsyncInferQueue; returns a Future of the output dict."""
         feeds = self.check_inputs(dict(inputs or {}, **kw))
-        q = self._get_queue()
-        fut: Future = Future()
-        with self._queue_lock:  # start_async waits for an idle request; keep starts ordered
-            q.start_async(self._feed(feeds), fut, share_inputs=False)
+        with self._queue_lock:  # one starter at a time: the idle request bound is the one started
+            if self._queue is None:
+                self._queue = self._new_queue(self.optimal_requests())
+                self._queue.set_callback(self._done)
+            fut: Future = Future()
+            self._start(self._queue, feeds, fut)
         return fut
 
     def run_many(self, batch: Iterable[Mapping[str, Any]], jobs: Optional[int] = None) -> list[dict]:
-        """Run many feeds through an AsyncInferQueue (``jobs`` requests in flight); ordered outputs."""
-        ov, _ = import_openvino()
+        """Run many feeds with ``jobs`` requests in flight; outputs in order.
+
+        ``jobs`` defaults to :meth:`optimal_requests`: as many as OpenVINO runs at once (its streams;
+        1 for a model compiled with ``hint="latency"``, so compile with ``hint="throughput"`` to run
+        several at once). The requests are started and collected round robin by the calling thread
+        (no callbacks: measured 1.5-2x less overhead per request than an AsyncInferQueue for small
+        networks) and kept for the next call."""
         feeds = [self.check_inputs(dict(f)) for f in batch]
-        q = ov.AsyncInferQueue(self.compiled, jobs or self.optimal_requests())
-        out: list[Optional[dict]] = [None] * len(feeds)
-
-        def done(request: Any, i: int) -> None:
-            out[i] = self._outputs({o: request.get_tensor(o).data for o in self.compiled.outputs})
-
-        q.set_callback(done)
-        for i, f in enumerate(feeds):
-            q.start_async(self._feed(f), i, share_inputs=False)
-        q.wait_all()
-        missing = [i for i, o in enumerate(out) if o is None]
-        if missing:
-            raise NetdslError(f"OpenVINO: asynchronous requests {missing[:5]} produced no result")
-        return out  # type: ignore[return-value]
+        jobs = max(1, jobs or self.optimal_requests())
+        lock = self._many_locks.setdefault(jobs, threading.Lock())
+        mine = lock.acquire(blocking=False)  # another thread is using the kept requests: make new ones
+        try:
+            reqs = self._many.get(jobs) if mine else None
+            if reqs is None:
+                reqs = [self.compiled.create_infer_request() for _ in range(jobs)]
+                if mine:
+                    self._many[jobs] = reqs
+            out: list = [None] * len(feeds)
+            busy: list = [None] * jobs  # the feed index each request is running
+            try:
+                for i, f in enumerate(feeds):
+                    j = i % jobs
+                    if busy[j] is not None:
+                        reqs[j].wait()
+                        out[busy[j]] = self._read(reqs[j])
+                    self._bind(reqs[j], f)
+                    reqs[j].start_async()
+                    busy[j] = i
+            finally:
+                for j, i in enumerate(busy):  # collect (or, after an error, drain) what is in flight
+                    if i is not None and out[i] is None:
+                        reqs[j].wait()
+                        out[i] = self._read(reqs[j])
+        except RuntimeError as e:
+            raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
+                              f"{layer_context(self.graph, str(e))}: {e}") from e
+        finally:
+            if mine:
+                lock.release()
+        return out
 
     # ---- introspection ------------------------------------------------------------------------
     @property

@@ -95,6 +95,48 @@ def test_run_many_uses_async_queue(net):
         check(net, o, f)
 
 
+@pytest.mark.parametrize("hint,jobs", [("latency", None), ("throughput", None), ("throughput", 3)])
+def test_run_many_in_order_across_calls_and_threads(net, hint, jobs):
+    """Round-robin requests: outputs in input order, right on every call (requests are kept and
+    reused) and when two threads run_many on one model at once (the second gets its own requests)."""
+    m = ovb.compile(net.graph, hint=hint)
+    rng = np.random.default_rng(11)
+    batches = [[feeds(rng, 1 + (i + t) % 4) for i in range(7)] for t in range(2)]
+    expected = [[reference.run(net.graph, f) for f in b] for b in batches]
+    for _ in range(2):
+        for b, exp in zip(batches, expected):
+            for got, ref in zip(m.run_many(b, jobs=jobs), exp):
+                for k in ref:
+                    assert_close(got[k], ref[k], "float32", what=k)
+    errors: list = []
+    start = threading.Barrier(2)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for _ in range(5):
+            for got, ref in zip(m.run_many(batches[t], jobs=jobs), expected[t]):
+                try:
+                    assert_close(got["logits"], ref["logits"], "float32", what=f"thread {t}")
+                except AssertionError as e:
+                    errors.append(str(e))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert m.run_many([]) == []
+
+
+def test_run_many_bad_feed_names_it_before_running(net, model):
+    rng = np.random.default_rng(12)
+    with pytest.raises(ShapeError, match="data"):
+        model.run_many([feeds(rng), {"data": np.ones((1, 3, 5, 5), np.float32)}])
+    got = model.run_many([feeds(rng)])  # still usable
+    assert got[0]["prob"].shape == (2, 10)
+
+
 def test_infer_async_future(net, model):
     rng = np.random.default_rng(2)
     batch = [feeds(rng) for _ in range(6)]
