@@ -37,31 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netdsl as nd  # noqa: E402
 from netdsl.backends import openvino as ovb  # noqa: E402
 from netdsl.passes import optimize  # noqa: E402
+from feeds import dims, make_feeds  # noqa: E402
 from openvino_vs_peers import ort  # noqa: E402
-
-SEQ = 128  # any other symbolic dim (BERT's sequence length)
-
-
-def dims(graph: Any, batch: int) -> dict:
-    return {s: (batch if s == "N" else SEQ) for s in graph.symbols}
-
-
-def make_feeds(graph: Any, batch: int, rng: np.random.Generator) -> dict:
-    """Random inputs; BERT gets token ids in its vocabulary and a mask with a padded tail."""
-    env = dims(graph, batch)
-    out = {}
-    for v in graph.inputs:
-        shape = tuple(d if isinstance(d, int) else d.evaluate(env) for d in v.shape)
-        if v.name == "input_ids":
-            out[v.name] = rng.integers(0, 30522, size=shape).astype(v.dtype.numpy)
-        elif v.name == "attention_mask":
-            m = np.ones(shape, v.dtype.numpy)
-            m[:, shape[1] * 3 // 4:] = 0
-            out[v.name] = m
-        else:
-            out[v.name] = rng.standard_normal(shape).astype(v.dtype.numpy)
-    return out
-
 
 def ort_int8(onnx_path: str, calib: list, out_path: str) -> tuple:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static

@@ -30,28 +30,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netdsl  # noqa: E402
+from feeds import dims, make_feeds  # noqa: E402
 from netdsl.backends import openvino as ovb  # noqa: E402
 
-
-
-# ---- inputs ------------------------------------------------------------------------------------
-def make_feeds(graph: Any, batch: int, rng: np.random.Generator) -> dict:
-    out = {}
-    for v in graph.inputs:
-        shape = tuple(batch if not isinstance(d, int) else d for d in v.shape)
-        if v.name == "input_ids":
-            out[v.name] = rng.integers(0, 30522, size=shape).astype(np.int32)
-        elif v.name == "attention_mask":
-            m = np.ones(shape, np.int32)
-            m[:, shape[1] * 3 // 4:] = 0  # padded tail
-            out[v.name] = m
-        elif v.dtype.is_int:
-            out[v.name] = rng.integers(0, 4, size=shape).astype(v.dtype.numpy)
-        else:
-            out[v.name] = rng.standard_normal(shape).astype(v.dtype.numpy)
-    return out
 
 
 # ---- engines: each gives (batch-1 call, batch-8 "many" call over a list of feeds, compile seconds) ----
@@ -62,8 +46,8 @@ N_INFLIGHT = 8  # batch-8 requests per throughput measurement
 
 def netdsl_ov(graph: Any, precision: str = "f32") -> tuple[Callable, Callable, float]:
     t0 = time.perf_counter()
-    m1 = ovb.compile(graph, precision=precision, hint="latency", dynamic={s: 1 for s in graph.symbols})
-    m8 = ovb.compile(graph, precision=precision, hint="throughput", dynamic={s: 8 for s in graph.symbols})
+    m1 = ovb.compile(graph, precision=precision, hint="latency", dynamic=dims(graph, 1))
+    m8 = ovb.compile(graph, precision=precision, hint="throughput", dynamic=dims(graph, 8))
     return m1, m8.run_many, time.perf_counter() - t0
 
 
@@ -74,7 +58,7 @@ def onnx_ov(onnx_path: str, graph: Any) -> tuple[Callable, Callable, float]:
 
     def build(batch: int, hint: str) -> Any:
         model = ov.convert_model(onnx_path)
-        model.reshape({p.get_any_name(): ov.PartialShape([batch if not isinstance(d, int) else d for d in v.shape])
+        model.reshape({p.get_any_name(): ov.PartialShape([d if isinstance(d, int) else d.evaluate(dims(graph, batch)) for d in v.shape])
                        for p, v in zip(model.inputs, graph.inputs)})
         return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": hint})
 

@@ -40,27 +40,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netdsl  # noqa: E402
+from feeds import dims, make_feeds  # noqa: E402
 
 MODELS = ("lenet", "digits", "resnet50", "mobilenet_v2", "bert", "alexnet", "unet", "yolov3_tiny", "vit_tiny")
-
-
-def make_feeds(graph: Any, batch: int, seq: int, rng: np.random.Generator) -> dict:
-    """Random inputs of batch ``batch``: token ids in BERT's vocabulary and a mask with a padded tail."""
-    env = {s: (batch if s == "N" else seq) for s in graph.symbols}
-    out = {}
-    for v in graph.inputs:
-        shape = tuple(d if isinstance(d, int) else d.evaluate(env) for d in v.shape)
-        if v.name == "input_ids":
-            out[v.name] = rng.integers(0, 30522, size=shape).astype(v.dtype.numpy)
-        elif v.name == "attention_mask":
-            m = np.ones(shape, v.dtype.numpy)
-            m[:, shape[1] * 3 // 4:] = 0
-            out[v.name] = m
-        else:
-            out[v.name] = rng.standard_normal(shape).astype(v.dtype.numpy)
-    return out
 
 
 def network(name: str, batch: int) -> Any:
@@ -83,7 +68,7 @@ def ort_engine(onnx_path: str) -> Callable:
 
 def ov_engine(graph: Any, variant: str, batch: int, seq: int, requests: int) -> Callable:
     from netdsl.backends import openvino as ovb
-    static = {s: (batch if s == "N" else seq) for s in graph.symbols}
+    static = dims(graph, batch, seq)
     if variant == "netdsl":
         return ovb.compile(graph, hint="throughput").run_many
     hint = "latency" if variant.startswith("lat") else "throughput"
@@ -108,7 +93,7 @@ def bench(name: str, engines: list, batch: int, seq: int, requests: int, rounds:
     net = network(name, batch)
     g = net.graph
     rng = np.random.default_rng(1)
-    feeds = [make_feeds(g, batch, seq, rng) for _ in range(requests)]
+    feeds = [make_feeds(g, batch, rng, seq) for _ in range(requests)]
     runners: dict[str, Callable] = {}
     prep: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as d:

@@ -51,6 +51,21 @@ def check(net, got, f):
         assert_close(got[k], ref[k], "float32", what=k)
 
 
+def in_threads(n: int, worker) -> None:
+    """Run ``worker(t)`` for t in range(n) in n threads started together; wait for all."""
+    start = threading.Barrier(n)
+
+    def run(t: int) -> None:
+        start.wait()
+        worker(t)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_names_follow_the_dsl(model):
     assert model.input_names == ["data"]
     assert model.output_names == ["prob", "logits"]
@@ -64,10 +79,8 @@ def test_four_threads_get_correct_results_every_time(net, model):
     inputs = [feeds(rng, b) for b in (1, 2, 3, 4)]
     expected = [reference.run(net.graph, f) for f in inputs]
     errors: list = []
-    start = threading.Barrier(4)
 
     def worker(t: int) -> None:
-        start.wait()
         for i in range(25):
             k = (t + i) % 4
             got = model(inputs[k])
@@ -77,11 +90,7 @@ def test_four_threads_get_correct_results_every_time(net, model):
             except AssertionError as e:
                 errors.append(str(e))
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(4, worker)
     assert not errors, errors[:3]
 
 
@@ -109,10 +118,8 @@ def test_run_many_in_order_across_calls_and_threads(net, hint, jobs):
                 for k in ref:
                     assert_close(got[k], ref[k], "float32", what=k)
     errors: list = []
-    start = threading.Barrier(2)
 
     def worker(t: int) -> None:
-        start.wait()
         for _ in range(5):
             for got, ref in zip(m.run_many(batches[t], jobs=jobs), expected[t]):
                 try:
@@ -120,11 +127,7 @@ def test_run_many_in_order_across_calls_and_threads(net, hint, jobs):
                 except AssertionError as e:
                     errors.append(str(e))
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(2, worker)
     assert not errors, errors[:3]
     assert m.run_many([]) == []
 
