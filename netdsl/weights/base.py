@@ -139,6 +139,14 @@ class Checkpoint:
     def __contains__(self, name: object) -> bool:
         return name in self._infos
 
+    #: True for readers that read tensor data from ``path`` alone (see :meth:`tensor_file`)
+    single_file = False
+
+    def tensor_file(self, name: str) -> Optional[str]:
+        """The one file tensor ``name``'s data is read from, or None when the reader does not say
+        (it may read other files too); caches identify such weights by content instead."""
+        return self.path if self.single_file and os.path.isfile(self.path) else None
+
     def __len__(self) -> int:
         return len(self._infos)
 

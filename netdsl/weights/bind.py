@@ -19,6 +19,7 @@ from ..graph import Graph, Param
 from ..shapes import fmt_shape
 from .advice import flag, option, prefix_suggestions, transpose_suggestions
 from .base import Checkpoint, open_checkpoint
+from .identity import tensor_identity
 from .keras_bind import KERAS_BN_EPS, keras_pairs  # noqa: F401  (KERAS_BN_EPS: public constant)
 from .layout import Transform, as_transform, reshape_to
 
@@ -256,6 +257,9 @@ def _reader(ckpt: Checkpoint, tensor: str, tf: Optional[Transform], p: Param) ->
         if arr.dtype != want:
             arr = arr.astype(want)
         return arr
+    ident = tensor_identity(ckpt, tensor, tf, want)
+    if ident is not None:
+        read.identity = ident  # type: ignore[attr-defined]  (caches key the weight by it: weights/identity.py)
     return read
 
 

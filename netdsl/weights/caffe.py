@@ -35,6 +35,7 @@ _V0_TYPES = {"conv": "Convolution", "innerproduct": "InnerProduct"}
 
 class CaffeCheckpoint(MappedCheckpoint):
     format = "caffe"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         self.map_file()

@@ -69,6 +69,7 @@ def _attr_list(group: Any, name: str) -> Optional[list]:
 
 class HDF5Checkpoint(Checkpoint):
     format = "hdf5"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         import h5py

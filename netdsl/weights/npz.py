@@ -48,6 +48,7 @@ def parse_npy_header(head: bytes, where: str) -> tuple[tuple, np.dtype, bool, in
 
 class NpzCheckpoint(Checkpoint):
     format = "npz"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         self._zip = zipfile.ZipFile(self.path)
@@ -98,6 +99,7 @@ class NpyCheckpoint(Checkpoint):
     """A single ``.npy`` array, as a checkpoint with one tensor named after the file."""
 
     format = "npy"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         import os

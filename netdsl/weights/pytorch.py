@@ -33,6 +33,7 @@ _ROOT_KEYS = ("state_dict", "model_state_dict", "model", "module", "ema", "net",
 
 class PyTorchCheckpoint(Checkpoint):
     format = "pytorch"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         mode = self.options.get("pickle_mode", "auto")

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import struct
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -136,6 +136,9 @@ class SafetensorsCheckpoint(Checkpoint):
             if b1 < e0:
                 raise self.error(f"{path}: tensors overlap in the data buffer (offsets {b0}..{e0} and {b1})")
         return names
+
+    def tensor_file(self, name: str) -> Optional[str]:
+        return self._where[name][0] if name in self._where else None
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         path, off, stored, size = self._where[info.name]

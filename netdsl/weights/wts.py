@@ -22,6 +22,7 @@ _HEX_WORD = re.compile(rb"^[0-9a-fA-F]{1,8}$")
 
 class WtsCheckpoint(Checkpoint):
     format = "wts"
+    single_file = True  # tensor data comes from this file alone
 
     def _open(self) -> None:
         variant = self.options.get("variant", "auto")

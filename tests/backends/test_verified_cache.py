@@ -65,3 +65,18 @@ def test_forged_entry_with_recomputed_checksum_refused(tmp_path, monkeypatch):
     vc.write(str(p), "kind", "k1", evil)
     monkeypatch.delenv("NETDSL_CACHE_SECRET")
     assert vc.read(str(p), "kind", "k1") is None
+
+
+
+def test_large_payload_of_many_pieces(tmp_path, monkeypatch):
+    """Payloads of many hash pieces (hashed in parallel): a byte changed in any piece is refused."""
+    monkeypatch.setattr(vc, "_CHUNK", 1000)
+    data = os.urandom(10_500)
+    p = vc.write(str(tmp_path / "big.bin"), "kind", "k1", data)
+    payload, _ = vc.read(p, "kind", "k1")
+    assert bytes(payload) == data
+    raw = bytearray(open(p, "rb").read())
+    for where in (len(raw) - 10_500 + 5, len(raw) - 10_500 + 4321, len(raw) - 1):
+        bad = bytearray(raw)
+        bad[where] ^= 0x10
+        assert _bad(tmp_path, bytes(bad)) is None

@@ -87,14 +87,20 @@ def model_digest(ov_model: Any) -> str:
     return h.hexdigest()
 
 
-def cache_key(core: Any, ov_model: Any, device: str, config: dict) -> str:
-    import openvino as ov
+def device_info(core: Any, device: str) -> dict:
+    """The device's full name and capabilities (a blob compiled for one CPU may not suit another)."""
     dev = {}
     for prop in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES"):
         try:
             dev[prop] = str(core.get_property(device, prop))
         except Exception:  # noqa: BLE001 - virtual devices (AUTO, MULTI) lack some properties
             dev[prop] = ""
+    return dev
+
+
+def cache_key(core: Any, ov_model: Any, device: str, config: dict) -> str:
+    import openvino as ov
+    dev = device_info(core, device)
     parts = {"format": FORMAT, "model": model_digest(ov_model), "device": device, "device_info": dev,
              "config": {str(k): str(v) for k, v in config.items()}, "openvino": ov.get_version()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -113,21 +119,37 @@ def compile_cached(core: Any, ov_model: Any, device: str, config: dict, cache_di
         from ...plugins.openvino_ops import register_for_model
         register_for_model(core, ov_model)  # the blob names plugin ops: the core must know them
         try:  # the verified bytes, shared with OpenVINO (no copy)
-            import openvino as ov
-            compiled = core.import_model(ov.Tensor(np.frombuffer(hit[0], np.uint8), shared_memory=True), device,
-                                         config)
+            compiled, _ = import_blob(core, hit[0], device, config)
             log.info("OpenVINO: compiled model served from the verified cache %s", path)
             return compiled
         except RuntimeError as e:
             log.warning("OpenVINO could not import the cached blob %s (%s): recompiling", path, str(e)[:200])
     compiled = core.compile_model(ov_model, device, config)
+    store_blob(path, KIND, key, compiled, device)
+    return compiled
+
+
+def store_blob(path: str, kind: str, key: str, compiled: Any, device: str) -> None:
+    """Write ``compiled``'s exported blob as a verified entry (a failure is logged, not raised)."""
     try:
         blob = compiled.export_model()
         payload = blob.getvalue() if hasattr(blob, "getvalue") else bytes(blob)
-        verified_cache.write(path, KIND, key, payload, {"device": device})
+        verified_cache.write(path, kind, key, payload, {"device": device})
     except (RuntimeError, OSError) as e:
-        log.warning("OpenVINO: compiled model not cached in %s (%s)", cache_dir, str(e)[:200])
-    return compiled
+        log.warning("OpenVINO: compiled model not cached in %s (%s)", os.path.dirname(path), str(e)[:200])
+
+
+def import_blob(core: Any, payload: Any, device: str, config: dict) -> tuple:
+    """``(compiled model, buffer)``: ``core.import_model`` straight from a verified entry's payload
+    (a writable buffer of :func:`verified_cache.read`), shared rather than copied twice more. The
+    compiled model may keep pointing into the buffer (OpenVINO serves some constants in place), and
+    the buffer holds the same reference: it is private memory, read and verified once."""
+    import openvino as ov
+    import numpy as np
+    buf = np.frombuffer(payload, np.uint8)
+    if not buf.flags.writeable:  # bytes: OpenVINO shares only writable memory
+        buf = buf.copy()
+    return core.import_model(ov.Tensor(buf, shared_memory=True), device, config), buf
 
 
 def cache_dir_of(cache_dir: Optional[str], config: Optional[dict]) -> tuple[Optional[str], dict]:

@@ -107,7 +107,8 @@ class Lowering:
         arr = np.asarray(value)
         want = np.dtype(dtype) if dtype is not None else (np.dtype(np.float32) if arr.dtype == np.float64 else arr.dtype)
         arr = np.array(arr, dtype=want, order="C", copy=True)
-        c = self.ops.constant(arr, shared_memory=arr.ndim > 0)
+        # the Constant class itself: opset constant()'s argument checking costs more than the node
+        c = self.ov.op.Constant(arr, shared_memory=arr.ndim > 0)
         c.set_friendly_name(name or self.name("const"))
         return c.output(0)
 

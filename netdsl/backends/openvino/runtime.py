@@ -73,23 +73,29 @@ def compile_ov_model(ov_model: Any, device: str = "CPU", **opts: Any) -> Any:
             return compile_cached(core(), ov_model, device, cfg, cache_dir)
         return core().compile_model(ov_model, device, cfg)
     except RuntimeError as e:
-        raise NetdslError(f"OpenVINO could not compile model '{ov_model.get_friendly_name()}' for device "
-                          f"{device!r} with {cfg}: {e}") from e
+        raise _compile_error(ov_model.get_friendly_name(), device, cfg, e) from e
+
+
+def _compile_error(name: str, device: str, cfg: dict, e: Exception) -> NetdslError:
+    return NetdslError(f"OpenVINO could not compile model '{name}' for device {device!r} with {cfg}: {e}")
 
 
 class OpenVINOModel(CompiledModel):
     """A compiled OpenVINO model: ``model(data=x) -> {output: array}``; safe to call from many threads.
 
-    ``.ov_model`` is the ``ov.Model``, ``.compiled`` the ``ov.CompiledModel``. ``compile_seconds``
-    records how long lowering + compilation took.
+    ``.ov_model`` is the ``ov.Model`` (lowered on first use when the compiled model came from the
+    cache), ``.compiled`` the ``ov.CompiledModel``. ``compile_seconds`` records how long lowering +
+    compilation (or the cache lookup) took; ``from_cache`` whether the compiled model was cached.
     """
 
     backend = "openvino"
 
     def __init__(self, graph: Graph, ov_model: Any, compiled: Any, device: str = "CPU",
-                 options: Optional[dict] = None):
+                 options: Optional[dict] = None, lower: Optional[Any] = None):
         super().__init__(graph)
-        self.ov_model = ov_model
+        self._ov_model = ov_model
+        self._lower = lower  # () -> ov.Model, for a model served from the cache without lowering
+        self.from_cache = False
         self.compiled = compiled
         self.device = device
         self.options = dict(options or {})
@@ -114,6 +120,12 @@ class OpenVINOModel(CompiledModel):
             if not idx:
                 raise NetdslError(f"OpenVINO: compiled model has no input named {n!r}")
             self._in_index.append(idx[0])
+
+    @property
+    def ov_model(self) -> Any:
+        if self._ov_model is None and self._lower is not None:
+            self._ov_model = self._lower()
+        return self._ov_model
 
     # ---- synchronous -------------------------------------------------------------------------
     def _request(self) -> Any:
@@ -290,17 +302,49 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
                         "hint, cache_dir, num_streams, dynamic, config")
     t0 = time.perf_counter()
     keep = _f32_layers(graph) if PRECISIONS.get(str(precision).lower(), "x") != "f32" else set()
-    ov_model = lower(graph, dynamic=dynamic, keep_f32=keep)
-    if keep:
-        from .precision import with_precise_attributes
-        ov_model = with_precise_attributes(ov_model)
+
+    def lowered() -> Any:
+        ov_model = lower(graph, dynamic=dynamic, keep_f32=keep)
+        if keep:
+            from .precision import with_precise_attributes
+            ov_model = with_precise_attributes(ov_model)
+        return ov_model
+
     opts = dict(precision=precision, hint=hint, cache_dir=cache_dir, num_streams=num_streams, config=config)
-    compiled = compile_ov_model(ov_model, device, **opts)
-    m = OpenVINOModel(graph, ov_model, compiled, device, opts)
+    from . import graph_cache
+    from .blob_cache import cache_dir_of
+    cache, cfg = cache_dir_of(cache_dir, compile_config(precision, hint, None, num_streams, config))
+    if cache and graph_cache.usable(graph):
+        compiled, ov_model, blob = _compile_graph_cached(graph, device, cfg, cache, dynamic, keep, lowered)
+    else:
+        ov_model, blob = lowered(), None
+        compiled = compile_ov_model(ov_model, device, **opts)
+    m = OpenVINOModel(graph, ov_model, compiled, device, opts, lower=lowered)
     m.dim_ranges = dim_ranges(dynamic)
+    m.from_cache, m._blob = ov_model is None, blob  # the compiled model may point into the blob
     m.compile_seconds = time.perf_counter() - t0
     _check_precision(m, precision, device)
     return m
+
+
+def _compile_graph_cached(graph: Graph, device: str, cfg: dict, cache: str, dynamic: Optional[dict],
+                          keep: set, lowered: Any) -> tuple:
+    """``(compiled, ov.Model or None, blob or None)`` through :mod:`graph_cache`: served without lowering
+    on a hit; lowered, compiled and stored on a miss (unless a weight's file changed meanwhile)."""
+    from . import graph_cache
+    weights = graph_cache.weight_ids(graph)
+    key = graph_cache.graph_key(core(), graph, device, cfg, dynamic, keep, weights)
+    hit = graph_cache.load(core(), cache, key, device, cfg)
+    if hit is not None:
+        return hit[0], None, hit[1]
+    ov_model = lowered()
+    try:
+        compiled = core().compile_model(ov_model, device, cfg)
+    except RuntimeError as e:
+        raise _compile_error(ov_model.get_friendly_name(), device, cfg, e) from e
+    if graph_cache.unchanged(graph, weights):
+        graph_cache.store(cache, key, compiled, device)
+    return compiled, ov_model, None
 
 
 def _f32_layers(graph: Graph) -> set:

@@ -13,7 +13,7 @@ from netdsl.compare import assert_close
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
 from netdsl.backends import openvino as ovb  # noqa: E402
-from netdsl.backends.openvino import blob_cache  # noqa: E402
+from netdsl.backends.openvino import blob_cache, graph_cache  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +41,14 @@ def fresh(net):
 
 def entries(d):
     return sorted(p for p in d.iterdir() if p.is_file())
+
+
+def kind_key(entry):
+    """(kind, key) of a cache file: compile(graph) writes graph-keyed entries (graph_cache), an
+    ov.Model compiled directly model-keyed ones (blob_cache)."""
+    if entry.name.startswith("netdsl-openvino-graph-"):
+        return graph_cache.KIND, entry.name[len("netdsl-openvino-graph-"):-5]
+    return blob_cache.KIND, entry.name[16:-5]
 
 
 def test_hit_equals_fresh_build(tmp_path, caplog):
@@ -84,7 +92,7 @@ def test_damaged_entry_rebuilt(tmp_path, damage):
         p.write_bytes(bytes(data))
     got = ovb.compile(net.graph, cache_dir=str(cache))(FEEDS)["logits"]
     np.testing.assert_array_equal(got, fresh(net))
-    assert verified_cache.read(str(entries(cache)[0]), blob_cache.KIND, entries(cache)[0].name[16:-5]) is not None
+    assert verified_cache.read(str(entries(cache)[0]), *kind_key(entries(cache)[0])) is not None
 
 
 def two_cached(tmp_path, seed_a, seed_b):
@@ -109,10 +117,10 @@ def test_foreign_entry_rebuilt(tmp_path):
 def test_forged_entry_rebuilt(tmp_path):
     """Another model's blob sealed for this key, with a recomputed checksum, by someone without the secret."""
     a, b, ea, eb = two_cached(tmp_path, 6, 7)
-    payload, _ = verified_cache.read(str(ea), blob_cache.KIND, ea.name[16:-5])
+    payload, _ = verified_cache.read(str(ea), *kind_key(ea))
     os.environ["NETDSL_CACHE_SECRET"] = "cd" * 32  # the attacker's own secret
     try:
-        verified_cache.write(str(eb), blob_cache.KIND, eb.name[16:-5], bytes(payload))
+        verified_cache.write(str(eb), *kind_key(eb), bytes(payload))
     finally:
         del os.environ["NETDSL_CACHE_SECRET"]
     got = ovb.compile(b.graph, cache_dir=str(eb.parent))(FEEDS)["logits"]

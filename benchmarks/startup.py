@@ -1,0 +1,151 @@
+"""From a model file and a checkpoint to the first result: where the time goes, cold and with a cache.
+
+    python benchmarks/startup.py                    # BERT-base (examples/bert.py), 5 runs of each
+    python benchmarks/startup.py --model resnet50 --runs 3
+
+Each run is a fresh Python process (bytecode already compiled) that loads the example's model file,
+binds a safetensors checkpoint of it (random weights, written once beforehand) and runs one input
+(BERT: batch 1, 128 tokens) on OpenVINO in float32. Printed per phase, median over the runs (wall
+seconds, and CPU seconds of the process):
+
+  import netdsl     ``import netdsl`` (NumPy included: the engine needs it too)
+  define + bind    the model file's ``network()`` and ``load_weights`` (no tensor data is read)
+  import openvino  the engine's own import (not netdsl's)
+  lower            netdsl's graph -> ``ov.Model`` (reads and copies every weight once)
+  compile          OpenVINO's ``compile_model``
+  first inference  the first request (OpenVINO prepares its kernels for the shape)
+
+netdsl's overhead = import netdsl + define + bind + lower, shown as a ratio to OpenVINO's compile
+(goal: at most 0.2). Then the same run with ``cache_dir``: "cold" fills an empty cache, "warm" is a
+second process finding the compiled model there (served without lowering), measured from the
+start of the script to its first result (goal for BERT-base: under 0.5 s). ``--static`` compiles for
+the fed shape instead of leaving the batch and sequence dims dynamic.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHILD = r'''
+import json, os, sys, time
+t = [time.perf_counter()]; c = [time.process_time()]
+def mark():
+    t.append(time.perf_counter()); c.append(time.process_time())
+import netdsl
+mark()
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+import importlib
+net = importlib.import_module(MODEL).network(**NET_ARGS)
+net.load_weights(WEIGHTS)
+mark()
+import openvino
+from netdsl.backends.openvino import runtime
+runtime.core()
+mark()
+feeds = {k: __import__("numpy").load(FEEDS)[k] for k in __import__("numpy").load(FEEDS).files}
+if CACHE:
+    m = runtime.compile(net.graph, cache_dir=CACHE, dynamic=DYNAMIC)
+    mark(); mark()
+    lowered = not m.from_cache
+else:
+    from netdsl.backends.openvino.lower import lower
+    ov_model = lower(net.graph, dynamic=DYNAMIC)
+    mark()
+    compiled = runtime.compile_ov_model(ov_model, "CPU")
+    m = runtime.OpenVINOModel(net.graph, ov_model, compiled)
+    mark()
+    lowered = True
+out = m(feeds)
+mark()
+print(json.dumps({"wall": t, "cpu": c, "lowered": lowered}))
+'''
+
+PHASES = ("import netdsl", "define + bind", "import openvino", "lower", "compile", "first inference")
+
+
+def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dynamic: Any) -> dict:
+    code = (f"ROOT={ROOT!r}; MODEL={model!r}; NET_ARGS={net_args!r}; WEIGHTS={weights!r}; FEEDS={feeds!r}; "
+            f"CACHE={cache!r}; DYNAMIC={dynamic!r}\n" + CHILD)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    if r.returncode:
+        raise SystemExit(f"child failed:\n{r.stderr[-3000:]}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    d["wall_d"] = list(np.diff(d["wall"]))
+    d["cpu_d"] = list(np.diff(d["cpu"]))
+    return d
+
+
+def prepare(model: str, seq: int, tmp: str) -> tuple:
+    """(network kwargs, checkpoint path, feeds path) for ``model``: random weights saved as safetensors."""
+    sys.path.insert(0, ROOT)
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import importlib
+    from safetensors.numpy import save_file
+    from feeds import make_feeds
+    net_args = {"weights": None} if model == "lenet" else {}
+    net = importlib.import_module(model).network(**net_args)
+    net.init_random(0)
+    weights = os.path.join(tmp, f"{model}.safetensors")
+    save_file({k: np.ascontiguousarray(p.value()) for k, p in net.graph.params.items()}, weights)
+    feeds = os.path.join(tmp, "feeds.npz")
+    np.savez(feeds, **make_feeds(net.graph, 1, np.random.default_rng(0), seq))
+    return net_args, weights, feeds
+
+
+def main(argv: list | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="bert")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--static", action="store_true", help="compile for the fed shape (batch 1, --seq)")
+    args = ap.parse_args(argv)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "netdsl"),
+                    os.path.join(ROOT, "examples")], check=False, capture_output=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        net_args, weights, feeds = prepare(args.model, args.seq, tmp)
+        import importlib
+        g = importlib.import_module(args.model).network(**net_args).graph
+        dynamic = {s: (1 if s == "N" else args.seq) for s in g.symbols} if args.static else None
+        print(f"{args.model}: {os.cpu_count()} CPUs, checkpoint {os.path.getsize(weights) / 1e6:.0f} MB, "
+              f"{'static' if args.static else 'dynamic'} shapes, {args.runs} runs (medians; wall s / CPU s)")
+        plain = [child(args.model, net_args, weights, feeds, "", dynamic) for _ in range(args.runs)]
+        wall = np.median([r["wall_d"] for r in plain], axis=0)
+        cpu = np.median([r["cpu_d"] for r in plain], axis=0)
+        for name, w, c in zip(PHASES, wall, cpu):
+            print(f"  {name:<16} {w:7.3f} {c:7.3f}")
+        over = wall[0] + wall[1] + wall[3]
+        over_cpu = cpu[0] + cpu[1] + cpu[3]
+        print(f"  netdsl overhead (import netdsl + define + bind + lower) {over:.3f} s = "
+              f"{over / wall[4]:.2f}x OpenVINO's compile ({over_cpu:.3f} CPU s = {over_cpu / cpu[4]:.2f}x)")
+        print(f"  netdsl overhead without NumPy's import: see `python -X importtime -c 'import netdsl'`")
+        print(f"  total to first result {sum(wall):.3f} s")
+        cold, warm = [], []
+        for i in range(args.runs):
+            cache = os.path.join(tmp, f"cache{i}")
+            cold.append(child(args.model, net_args, weights, feeds, cache, dynamic))
+            warm.append(child(args.model, net_args, weights, feeds, cache, dynamic))
+            if warm[-1]["lowered"]:
+                raise SystemExit("the second process lowered the model again: not served from the cache")
+        for name, runs in (("cache cold (fills it)", cold), ("cache warm (2nd process)", warm)):
+            tot = float(np.median([r["wall"][-1] - r["wall"][0] for r in runs]))
+            ph = np.median([r["wall_d"] for r in runs], axis=0)
+            print(f"  {name:<26} first result after {tot:.3f} s (import netdsl {ph[0]:.3f}, define + bind "
+                  f"{ph[1]:.3f}, import openvino {ph[2]:.3f}, compile/cache {ph[3] + ph[4]:.3f}, "
+                  f"first inference {ph[5]:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
