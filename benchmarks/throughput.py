@@ -70,22 +70,26 @@ def ov_engine(graph: Any, variant: str, batch: int, seq: int, requests: int) -> 
     from netdsl.backends import openvino as ovb
     static = dims(graph, batch, seq)
     if variant == "netdsl":
-        return ovb.compile(graph, hint="throughput").run_many
-    hint = "latency" if variant.startswith("lat") else "throughput"
-    dyn = None if variant.endswith("dyn") else static
-    config = {"PERFORMANCE_HINT_NUM_REQUESTS": str(requests)} if variant == "tput-hinted" else None
-    m = ovb.compile(graph, hint=hint, dynamic=dyn, config=config)
-    if hint == "latency":
-        return lambda feeds: [m.run(f) for f in feeds]
-    jobs = 2 * m.optimal_requests() if variant.endswith("x2") else None
-    return lambda feeds: m.run_many(feeds, jobs=jobs)
+        m = ovb.compile(graph, hint="throughput")
+        run = lambda feeds: m.run_many(feeds)  # noqa: E731
+    else:
+        hint = "latency" if variant.startswith("lat") else "throughput"
+        dyn = None if variant.endswith("dyn") else static
+        config = {"PERFORMANCE_HINT_NUM_REQUESTS": str(requests)} if variant == "tput-hinted" else None
+        m = ovb.compile(graph, hint=hint, dynamic=dyn, config=config)
+        jobs = 2 * m.optimal_requests() if variant.endswith("x2") else None
+        run = (lambda feeds: [m.run(f) for f in feeds]) if hint == "latency" else \
+            (lambda feeds: m.run_many(feeds, jobs=jobs))
+    run.model = m  # type: ignore[attr-defined]  (for streams())
+    return run
 
 
 def streams(run: Callable) -> str:
-    m = getattr(run, "__self__", None)
-    if m is None or not hasattr(m, "compiled"):
+    m = getattr(run, "model", None)
+    if m is None:
         return ""
-    return f"{m.compiled.get_property('NUM_STREAMS')} streams, {m.optimal_requests()} requests"
+    return (f"{m.compiled.get_property('NUM_STREAMS')} streams, {m.compiled.get_property('INFERENCE_NUM_THREADS')} "
+            f"threads, {m.optimal_requests()} requests")
 
 
 def bench(name: str, engines: list, batch: int, seq: int, requests: int, rounds: int,

@@ -302,11 +302,27 @@ def mmap_array(path: str, offset: int, stored: str, shape: tuple, file_size: Opt
     if n == 0:
         arr = np.empty(shape, dt)
     else:
-        arr = np.memmap(path, dtype=dt, mode="r", offset=offset, shape=tuple(shape), order=order)
-        arr = arr.view(np.ndarray)  # a plain read-only view of the mapping (keeps the map alive)
+        # copy-on-write: writable, and what is written stays in this process (the file never changes);
+        # an engine may then share the pages instead of copying them (see shares_file_pages)
+        arr = np.memmap(path, dtype=dt, mode="c", offset=offset, shape=tuple(shape), order=order)
+        arr = arr.view(np.ndarray)  # a plain view of the mapping (keeps the map alive)
     if byteorder != "<" and dt.itemsize > 1:
         arr = arr.astype(dt.newbyteorder("<"))
     return widen(arr, stored)
+
+
+def shares_file_pages(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is a view of a private (copy-on-write) file mapping made by :func:`mmap_array`:
+    memory no one else writes, which an engine can share instead of copying. Like OpenVINO sharing
+    an IR's memory-mapped ``.bin``, the engine then reads the checkpoint file's pages for as long as
+    it lives: replace a checkpoint by writing a new file and renaming it over the old one, not by
+    rewriting it in place."""
+    b: Any = arr
+    while b is not None:
+        if isinstance(b, np.memmap):
+            return b.mode == "c"
+        b = getattr(b, "base", None)
+    return False
 
 
 # ---- format registry and detection --------------------------------------------------------

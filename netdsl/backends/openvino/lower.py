@@ -99,14 +99,16 @@ class Lowering:
 
     # ---- constants ---------------------------------------------------------------------------
     def const(self, value: Any, dtype: Any = None, name: Optional[str] = None) -> Any:
-        """A Constant holding a copy of ``value`` (float64 becomes f32 unless ``dtype`` says otherwise).
+        """A Constant holding ``value`` (float64 becomes f32 unless ``dtype`` says otherwise).
 
-        Weights are copied exactly once: into an array only this Constant references, which OpenVINO
-        then shares instead of copying again (the caller's array, or a memory-mapped checkpoint, may
-        change or be unmapped later; this copy cannot)."""
+        Weights memory-mapped from a checkpoint are shared, not copied (the compile reads the file's
+        pages; see :func:`netdsl.weights.base.shares_file_pages`). Anything else is copied exactly
+        once, into an array only this Constant references (the caller may change its array later)."""
+        from ...weights.base import shares_file_pages
         arr = np.asarray(value)
         want = np.dtype(dtype) if dtype is not None else (np.dtype(np.float32) if arr.dtype == np.float64 else arr.dtype)
-        arr = np.array(arr, dtype=want, order="C", copy=True)
+        if not (arr.dtype == want and arr.flags.c_contiguous and arr.flags.writeable and shares_file_pages(arr)):
+            arr = np.array(arr, dtype=want, order="C", copy=True)
         # the Constant class itself: opset constant()'s argument checking costs more than the node
         c = self.ov.op.Constant(arr, shared_memory=arr.ndim > 0)
         c.set_friendly_name(name or self.name("const"))
