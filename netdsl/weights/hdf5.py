@@ -4,8 +4,9 @@
 * Keras 2 (``model.save('m.h5')`` / ``save_weights``): layers in the order of the ``layer_names``
   attribute (also split as ``layer_names0..N``), each layer's weights in ``weight_names`` order.
   Names are the weight names (``conv2d/kernel:0``); ``TensorInfo.layer`` is the layer.
-* Keras 3 (``*.weights.h5``): ``layers/<path>/vars/<i>`` (nested models recurse through ``layers``);
-  named ``<path>/vars/<i>``; ``TensorInfo.layer`` is the layer's own name. Layers are ordered as
+* Keras 3 (``*.weights.h5``): ``layers/<path>/vars/<i>`` (nested models recurse through ``layers``),
+  and for subclassed models ``<attribute>/.../vars/<i>`` (the optimizer's variables are skipped);
+  named ``<path>/vars/<i>`` (``layers/`` levels left out); ``TensorInfo.layer`` is the layer's own name. Layers are ordered as
   Keras wrote them (by file position), which is the model's layer order.
 * Keras 3 ``.keras`` archives: their ``model.weights.h5`` member (memory-mapped when stored, as Keras
   writes it).
@@ -106,7 +107,7 @@ class HDF5Checkpoint(Checkpoint):
         if layout in (None, "keras2") and _attr_list(root, "layer_names") is not None:
             self.layout = "keras2"
             self._open_keras2(root)
-        elif layout in (None, "keras3") and "layers" in self._h5 and self._looks_keras3(self._get(self._h5, "layers")):
+        elif layout in (None, "keras3") and self._looks_keras3(self._h5):
             self.layout = "keras3"
             self._open_keras3()
         else:
@@ -193,11 +194,15 @@ class HDF5Checkpoint(Checkpoint):
                     var = self._get(v, k)
                     entries.append((f"{prefix}/vars/{k}" if prefix else f"vars/{k}", var.name.lstrip("/"),
                                     layer, _pos(var)))
-            for sub in ("layers", "_layer_checkpoint_dependencies"):
-                if sub in group and isinstance(self._get(group, sub), h5py.Group):
-                    sg = self._get(group, sub)
-                    for k in sg:
-                        walk(self._get(sg, k), f"{prefix}/{k}" if prefix else k)
+            for k in group:
+                sg = self._get(group, k)
+                if k == "vars" or not isinstance(sg, h5py.Group) or (k == "optimizer" and not prefix):
+                    continue
+                if k in _KERAS3_CONTAINERS:  # a model's layer list: its layers' names, without "layers/"
+                    for kk in sg:
+                        walk(self._get(sg, kk), f"{prefix}/{kk}" if prefix else kk)
+                else:  # an attribute of a subclassed layer or model (``self.head = Conv2D(...)``)
+                    walk(sg, f"{prefix}/{k}" if prefix else k)
         walk(self._h5, "")
         # keep each layer's vars together, layers in the order Keras wrote them
         layer_pos: dict[str, float] = {}
@@ -209,13 +214,19 @@ class HDF5Checkpoint(Checkpoint):
         for i, (name, path, layer, _pos_) in enumerate(entries):
             self._add_ds(name, path, layer=layer, index=i)
 
-    def _looks_keras3(self, layers: Any) -> bool:
+    def _looks_keras3(self, root: Any) -> bool:
+        """Keras 3 writes a ``vars`` group for the model itself and for every layer below it: under
+        ``layers`` (functional and sequential models) or under attribute names (subclassed models)."""
         import h5py
-        if not isinstance(layers, h5py.Group):
-            return False
-        for k in list(layers)[:1000]:
-            g = self._get(layers, k)
-            if isinstance(g, h5py.Group) and ("vars" in g or "layers" in g):
+        for k in list(root)[:1000]:
+            g = self._get(root, k)
+            if not isinstance(g, h5py.Group):
+                continue
+            if k in _KERAS3_CONTAINERS:
+                if any(isinstance(self._get(g, c), h5py.Group) and ("vars" in self._get(g, c) or "layers" in
+                                                                   self._get(g, c)) for c in list(g)[:1000]):
+                    return True
+            elif k != "vars" and "vars" in g and "vars" in root:
                 return True
         return False
 
@@ -306,6 +317,9 @@ def _probe_in_child(ck: "HDF5Checkpoint", timeout: float) -> None:
                           f"{os.WTERMSIG(status)}): corrupt metadata")
     if msg != "ok":
         raise WeightError(msg if ck.path in msg else f"{ck.path}: {msg}")
+
+
+_KERAS3_CONTAINERS = ("layers", "_layer_checkpoint_dependencies")
 
 
 def _pos(ds: Any) -> float:

@@ -6,7 +6,8 @@ The rules (docs/BINDING.md has them with examples):
    ``block1.conv.weight``); a ``SeparableConv2d``'s ``depthwise``/``pointwise`` children count as one
    module, since Keras stores them as one layer. A Keras layer binds to the module given by
    ``keras_layers={keras layer: module}``, else to the module whose path equals the layer's name
-   (after the name rules ``prefix``/``strip_prefix``/``rename``/``add_prefix``, with ``/`` read as
+   (a Keras 3 layer stored under an attribute of a subclassed model: its attribute path first, then
+   its name; after the name rules ``prefix``/``strip_prefix``/``rename``/``add_prefix``, with ``/`` read as
    ``.``). Only with ``keras_order=True`` are the layers left over paired with the modules left over
    in order (file order against declaration order); then two same-shaped layers paired with modules
    that no data path orders (parallel branches) are *ambiguous*: refused when strict, warned otherwise.
@@ -69,6 +70,16 @@ def keras_layers_of(infos: list) -> tuple:
         key = i.name.rsplit("/vars/", 1)[0] if "/vars/" in i.name else (i.layer or i.name.rsplit("/", 1)[0])
         layers.setdefault(key, []).append(i)
     return layers, {k: (v[0].layer or k) for k, v in layers.items()}
+
+
+def _attribute_path(info: TensorInfo) -> bool:
+    """Whether a Keras 3 layer is stored under an attribute name (``head/vars/0``, ``block1/...``)
+    rather than as an entry of a layer list (``layers/conv2d_1/vars/0``, named by Keras)."""
+    path = (info.extra or {}).get("path", "")
+    if "/vars/" not in path:
+        return False
+    parts = path.rsplit("/vars/", 1)[0].split("/")
+    return len(parts) == 1 or parts[-2] not in ("layers", "_layer_checkpoint_dependencies")
 
 
 def keras_pairs(graph: Graph, ckpt: Checkpoint, infos: list, rep: Any, *, mapping: Optional[dict],
@@ -135,19 +146,25 @@ def _assign(graph: Graph, ckpt: Checkpoint, layers: OrderedDict, display: dict, 
         taken.add(mod)
         rep.layer_pairs.append((display[by_display[kl]], mod, flag("keras_layers")))
     skipped = set()
-    for k in layers:
-        if k in assign:
-            continue
-        n = name_rule(display[k])
-        if n is None:
-            skipped.add(k)
-            continue
-        for cand in (n, n.replace("/", ".")):
-            if cand in units and cand not in taken:
-                assign[k] = cand
-                taken.add(cand)
-                rep.layer_pairs.append((display[k], cand, "name"))
-                break
+    # a layer stored under an attribute name (subclassed models) binds by that path first: its own name
+    # may be one Keras generated (``conv2d_3``) and so depend on what else the session built; then by its
+    # name; then (second pass) by the path the file stores it under (``block1/conv2d_1``)
+    for second in (False, True):
+        for k in layers:
+            if k in assign or k in skipped:
+                continue
+            attr = _attribute_path(layers[k][0])
+            tried = ([k] if attr else []) + [display[k]] if not second else [k] if not attr and k != display[k] else []
+            names = [name_rule(n) for n in tried]
+            if not second and all(n is None for n in names):
+                skipped.add(k)
+                continue
+            for cand in (c for n in names if n is not None for c in (n, n.replace("/", "."))):
+                if cand in units and cand not in taken:
+                    assign[k] = cand
+                    taken.add(cand)
+                    rep.layer_pairs.append((display[k], cand, "name"))
+                    break
     left = [k for k in layers if k not in assign and k not in skipped]
     free = [u for u in units if u not in taken]
     if not left:

@@ -241,3 +241,83 @@ def test_mapping_means_tensor_to_parameter_in_keras_files_too(tmp_path):
     np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-5, atol=1e-5)  # kernel transposed
     with pytest.raises(WeightError, match=r"'branch_a' is a Keras layer, use keras_layers=\{'branch_a': 'left'\}"):
         Branches(("left", "branch_b")).build({"x": ("N", 6)}).load_weights(p, mapping={"branch_a": "left"})
+
+
+# ---- subclassed Keras 3 models: weights stored under attribute names ------------------------------------
+def _keras_subclassed(keras):
+    L = keras.layers
+
+    class Sub(keras.Model):  # a keras.Model subclass, as most Keras 3 code is written
+        def __init__(self):
+            super().__init__()
+            self.stem = keras.Sequential([L.Conv2D(4, 3, padding="same", name="stem_conv"), L.Conv2D(4, 1, name="conv2d")])
+            self.head = L.Conv2D(2, 1)
+            self.bn = L.BatchNormalization()
+
+        def call(self, x):
+            return self.bn(self.head(self.stem(x)))
+
+    m = Sub()
+    m(np.zeros((1, 6, 6, 3), np.float32))
+    m.compile(optimizer="adam", loss="mse")  # the optimizer's variables are saved too
+    m.fit(np.ones((2, 6, 6, 3), np.float32), np.ones((2, 6, 6, 2), np.float32), verbose=0, epochs=1)
+    _randomize(m, 11)
+    for w in m.bn.weights[2:]:
+        w.assign(np.abs(np.asarray(w)) + 0.5)
+    return m
+
+
+class SubNet(nn.Module):
+    """Modules named as the Keras model's attributes (``head``, ``bn``) or its layers' names (``stem_conv``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem_conv, self.conv2d = nn.Conv2d(3, 4, 3, padding="same"), nn.Conv2d(4, 4, 1)
+        self.head, self.bn = nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2, eps=1e-3)
+
+    def forward(self, x):
+        return self.bn(self.head(self.conv2d(self.stem_conv(x))))
+
+
+@pytest.mark.parametrize("fname", ["m.weights.h5", "m.keras"])
+def test_subclassed_keras3_model_binds_by_attribute_and_layer_names(tmp_path, fname):
+    keras = _keras()
+    m = _keras_subclassed(keras)
+    p = _save(m, tmp_path, fname)
+    from netdsl.weights import open_checkpoint
+    ck = open_checkpoint(p)
+    assert ck.layout == "keras3"
+    assert not [n for n in ck.names() if n.startswith("optimizer")]
+    assert len(ck.names()) == 2 + 2 + 2 + 4  # every layer's weights, none of the optimizer's
+    net = SubNet().build({"x": ("N", 3, 6, 6)})
+    rep = net.load_weights(p)
+    assert rep.ok, str(rep)
+    assert {(mod, how) for _, mod, how in rep.layer_pairs} == {(m_, "name") for m_ in ("stem_conv", "conv2d", "head", "bn")}
+    x = np.random.default_rng(12).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-4, atol=1e-4)
+
+
+class SubNetByPath(nn.Module):
+    """Modules named as ``netdsl weights`` lists the file (``sequential/conv2d_1/vars/0``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sequential = nn.ModuleDict({"conv2d": nn.Conv2d(3, 4, 3, padding="same"), "conv2d_1": nn.Conv2d(4, 4, 1)})
+        self.head, self.bn = nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2, eps=1e-3)
+
+    def forward(self, x):
+        for c in self.sequential.values():
+            x = c(x)
+        return self.bn(self.head(x))
+
+
+def test_subclassed_keras3_model_binds_by_the_listed_paths(tmp_path):
+    keras = _keras()
+    m = _keras_subclassed(keras)
+    p = _save(m, tmp_path, "m.weights.h5")
+    net = SubNetByPath().build({"x": ("N", 3, 6, 6)})
+    rep = net.load_weights(p)
+    assert rep.ok, str(rep)
+    assert {mod for _, mod, _ in rep.layer_pairs} == {"sequential.conv2d", "sequential.conv2d_1", "head", "bn"}
+    x = np.random.default_rng(13).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-4, atol=1e-4)
