@@ -83,7 +83,8 @@ def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequ
                 total = eff - 1
             else:
                 raise _err(f"{op}: padding='same' with stride {strides[i]} needs a static spatial size, "
-                                 f"got {x}")
+                           f"got {x}" + (" (max pooling with kernel == stride == 2 works on any size)"
+                                         if op == "max_pool" else ""))
             begins.append(total // 2)
             ends.append(total - total // 2)
         return tuple(begins + ends)
@@ -137,6 +138,11 @@ def max_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None
         raise _err("max_pool: dilation > 1 and return_indices are not supported")
     k = _tuple(kernel_size, nd, "kernel_size")
     s = _tuple(stride if stride is not None else k, nd, "stride")
+    if padding == "same" and not ceil_mode and all(kk == ss <= 2 for kk, ss in zip(k, s)) \
+            and not all(isinstance(d, int) for d in x.shape[2:]):
+        # TensorFlow's 'same' for kernel == stride <= 2 pads at most one row/column at the end: the windows
+        # of ceil_mode, which also works when the spatial size is known only at run time
+        padding, ceil_mode = 0, True
     return x.net.apply("max_pool", [x], name=name, kernel=k, strides=s,
                        pads=_pads(padding, nd, x, k, s, (1,) * nd, "max_pool"), ceil_mode=ceil_mode)
 

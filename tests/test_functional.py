@@ -259,3 +259,24 @@ def test_old_argument_orders_are_refused_loudly():
         _run(lambda n, x: F.pad(x, (0, 0, 1, 1, 0, 0, 1, 1, 0)), X4)
     with pytest.raises(nd.ShapeError, match="two axes"):
         _run(lambda n, x: F.transpose(x, 1), X4)
+
+
+# ---- TensorFlow-style 'same' max pooling on sizes known only at run time ---------------------------------
+@pytest.mark.parametrize("backend", ["reference", "openvino", "onnx"])
+def test_max_pool_same_with_symbolic_size_is_keras_same(backend):
+    """MaxPooling2D(2, padding='same') of Keras on odd and even sizes, with H and W symbolic."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="keras not installed (its MaxPooling2D is the oracle)")
+    pytest.importorskip({"reference": "numpy", "openvino": "openvino", "onnx": "onnxruntime"}[backend])
+    net = nd.Network("pool")
+    x = net.input("x", ("N", 3, "H", "W"))
+    net.output(nd.max_pool2d(x, 2, 2, padding="same"), "y")
+    model = nd.compile(net, backend, **({"dynamic": {"N": (1, 4), "H": (1, 16), "W": (1, 16)}}
+                                        if backend == "openvino" else {}))
+    pool = keras.layers.MaxPooling2D(2, padding="same")
+    rng = np.random.default_rng(5)
+    for h, w in ((7, 9), (8, 6), (5, 5)):
+        v = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+        want = np.asarray(pool(v.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(model(x=v)["y"], want)
