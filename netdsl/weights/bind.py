@@ -304,19 +304,25 @@ def _name_pairs(graph: Graph, infos: list, rep: BindingReport, preset: Optional[
         [re.compile(HF_BUFFERS[-1])] if preset == "pytorch" else []
     targets = {i.name: (mapping[i.name] if i.name in mapping else rule(i.name)) for i in infos}
     has_pooler = any(p.startswith("pooler.") or ".pooler." in p for p in graph.params)
-    pairs, dropped = [], []
+    pairs, dropped, applied = [], [], {}
     for info in infos:
         target = targets[info.name]
         if target is None:
             rep.ignored.append(info.name)
         elif target in graph.params:
             pairs.append((target, info, None))
+        elif info.extra.get("applied"):  # the reader already used it on other tensors (Caffe's scale_factor)
+            rep.ignored.append(info.name)
+            applied.setdefault(info.extra["applied"], []).append(info.name)
         elif any(b.search(info.name) for b in buffers) or (
                 preset == "huggingface" and not has_pooler and re.search(r"(^|\.)pooler\.", target)):
             rep.ignored.append(info.name)
             dropped.append(info.name)
         else:
             rep.unexpected.append((info.name, info.shape))
+    for why, names in applied.items():
+        rep.notes.append(f"ignored {len(names)} tensor(s) the reader already applied ({why}): "
+                         + ", ".join(names[:6]) + (" ..." if len(names) > 6 else ""))
     if preset == "huggingface" and dropped:
         rep.notes.append(f"huggingface preset ignored {len(dropped)} tensor(s) the network does not use: "
                          + ", ".join(dropped[:12]) + (" ..." if len(dropped) > 12 else ""))

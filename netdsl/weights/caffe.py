@@ -121,8 +121,10 @@ class CaffeCheckpoint(MappedCheckpoint):
                 raise self.error(f"blob has {count} values, its shape {shape} needs {n}", tname)
             where = ("fields", items)
         self._where[tname] = (where, dtype)
-        self.add(TensorInfo(tname, shape, dtype, layer=layer, index=idx,
-                            extra={"type": ltype, "flat": flat}))
+        extra = {"type": ltype, "flat": flat}
+        if ltype == "BatchNorm" and tname.endswith(".scale_factor"):
+            extra["applied"] = "Caffe BatchNorm's scale_factor: already divided out of its mean and variance"
+        self.add(TensorInfo(tname, shape, dtype, layer=layer, index=idx, extra=extra))
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         arr = self._raw(info.name, info.shape)

@@ -123,3 +123,26 @@ def test_unpacked_floats(tmp_path, rng):
     p.write_bytes(ld(1, b"n") + ld(100, ld(1, b"ip") + ld(2, b"InnerProduct") + ld(7, blob)))
     with open_checkpoint(p) as c:
         np.testing.assert_array_equal(c.read("ip.weight"), a)
+
+
+def test_batchnorm_scale_factor_is_applied_not_a_parameter(tmp_path, rng):
+    """Caffe's BatchNorm + Scale bind to one batch norm (Scale renamed into it); the scale_factor blob, already
+    divided out of mean and variance when read, binds nowhere and is dropped with a note, even when strict."""
+    import netdsl as nd
+    from netdsl import nn
+    mean, var = rng.standard_normal(4).astype(np.float32), rng.uniform(1, 2, 4).astype(np.float32)
+    sf = np.array([0.25], np.float32)
+    gamma, beta = rng.standard_normal(4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    p = tmp_path / "bn.caffemodel"
+    p.write_bytes(ld(1, b"bn") + ld(100, ld(1, b"bn1") + ld(2, b"BatchNorm") + ld(7, blob_v2(mean * sf))
+                                     + ld(7, blob_v2(var * sf)) + ld(7, blob_v2(sf)))
+                  + ld(100, ld(1, b"scale1") + ld(2, b"Scale") + ld(7, blob_v2(gamma)) + ld(7, blob_v2(beta))))
+    net = nd.Network("bn")
+    x = net.input("x", ("N", 4, 3, 3))
+    net.output(nn.BatchNorm2d(4, name="bn1")(x), "y")
+    rep = net.load_weights(p, rename=[(r"^scale1\.", "bn1.")])
+    assert rep.ok and rep.ignored == ["bn1.scale_factor"], str(rep)
+    assert any("scale_factor" in n and "already" in n for n in rep.notes), rep.notes
+    v = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    want = (v - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5) * gamma[:, None, None] + beta[:, None, None]
+    np.testing.assert_allclose(nd.compile(net, "reference")(x=v)["y"], want, rtol=1e-5, atol=1e-5)
