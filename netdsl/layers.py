@@ -446,6 +446,41 @@ class MultiHeadAttention(Module):
         return self.out_proj(a)
 
 
+class LSTMCell(Module):
+    """One step of an LSTM, as PyTorch's ``nn.LSTMCell``: ``h, c = cell(x, (h, c))``.
+
+    Parameters (PyTorch's names and gate order i, f, g, o): ``weight_ih`` (4H, I), ``weight_hh`` (4H, H),
+    ``bias_ih``, ``bias_hh`` (4H). ``x`` is (N, I), ``h`` and ``c`` (N, H); without ``hx`` they start at
+    zero. A recurrent state carried between calls is an input and an output of the network.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None,
+                 *, name: Optional[str] = None):
+        super().__init__(name)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.param("weight_ih", (4 * hidden_size, input_size), init="he")
+        self.param("weight_hh", (4 * hidden_size, hidden_size), init="he")
+        if bias:
+            self.param("bias_ih", (4 * hidden_size,), init="small")
+            self.param("bias_hh", (4 * hidden_size,), init="small")
+
+    def forward(self, x: Tensor, hx: Optional[Sequence[Tensor]] = None) -> tuple:
+        net = x.net
+        gates = F.linear(x, self.p(net, "weight_ih"), _opt(self, net, "bias_ih"), name=self.layer_name(".ih"))
+        if hx is not None:
+            gates = gates + F.linear(hx[0], self.p(net, "weight_hh"), _opt(self, net, "bias_hh"),
+                                     name=self.layer_name(".hh"))
+        else:  # zero state: weight_hh multiplies zeros (declared all the same, so checkpoints bind as in PyTorch)
+            self.p(net, "weight_hh")
+            if "bias_hh" in self._params:
+                gates = gates + self.p(net, "bias_hh")
+        i, f, g, o = F.split(gates, [self.hidden_size] * 4, dim=1)
+        c = F.sigmoid(i) * F.tanh(g)
+        if hx is not None:
+            c = F.sigmoid(f) * hx[1] + c
+        return F.sigmoid(o) * F.tanh(c), c
+
+
 # ---- parameter-free layers: PyTorch's constructor arguments, forwarded to one function ---------------------
 class Lambda(Module):
     """Wrap a function of tensors as a module."""

@@ -49,6 +49,30 @@ def test_multihead_attention_matches_torch():
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("with_state", [True, False])
+@pytest.mark.parametrize("backend", ["reference", "openvino", "onnx"])
+def test_lstm_cell_matches_torch(backend, with_state):
+    pytest.importorskip({"reference": "numpy", "openvino": "openvino", "onnx": "onnxruntime"}[backend])
+    tm = torch.nn.LSTMCell(6, 5).double().eval()
+    net = nd.Network("cell")
+    x = net.input("x", ("N", 6))
+    hx = (net.input("h", ("N", 5)), net.input("c", ("N", 5))) if with_state else None
+    h, c = nn.LSTMCell(6, 5, name="cell")(x, hx)
+    net.output(h, "h1")
+    net.output(c, "c1")
+    net.load_weights({f"cell.{k}": v.numpy().astype(np.float32) for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(4)
+    feeds = {k: rng.standard_normal((3, 6 if k == "x" else 5)).astype(np.float32)
+             for k in (("x", "h", "c") if with_state else ("x",))}
+    with torch.no_grad():
+        want = tm(*[torch.from_numpy(feeds["x"].astype(np.float64))] +
+                  ([(torch.from_numpy(feeds["h"].astype(np.float64)), torch.from_numpy(feeds["c"].astype(np.float64)))]
+                   if with_state else []))
+    got = nd.compile(net, backend)(feeds)
+    np.testing.assert_allclose(got["h1"], want[0].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["c1"], want[1].numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_shared_module_reuses_parameters():
     lin = nn.Linear(4, 4, name="shared")
     net = nd.Network("s")
