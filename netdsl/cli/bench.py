@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import NetdslError
 from .common import (add_backend_arg, add_json_arg, add_model_args, backend_options, emit_json, info,
-                     inputs_from_args, log_engine, parse_dims, preload_weights, prepare, wants_json)
+                     inputs_from_args, log_engine, nonneg_int, parse_dims, positive_float, positive_int,
+                     preload_weights, prepare, wants_json)
 
 COMMAND, ORDER = "bench", 25
 
@@ -29,8 +30,6 @@ def bench_dims(args: argparse.Namespace, graph: Any) -> tuple[dict, int]:
     dims = parse_dims(args.dim)
     sym = batch_symbol(graph)
     if args.batch is not None:
-        if args.batch < 1:
-            raise NetdslError(f"--batch {args.batch}: must be at least 1")
         if sym is None:
             fixed = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else None
             if fixed != args.batch:
@@ -97,13 +96,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "with code 3 and the reason.")
     add_model_args(p)
     add_backend_arg(p, default="openvino")
-    p.add_argument("--batch", "-b", type=int, help="batch size: the value of the inputs' first symbolic dim")
-    p.add_argument("--iterations", "-n", type=int, help="timed calls (default: run for --time seconds)")
-    p.add_argument("--time", "-t", type=float, default=10.0, help="seconds to run when --iterations is not given "
+    p.add_argument("--batch", "-b", type=positive_int, help="batch size: the value of the inputs' first symbolic dim")
+    p.add_argument("--iterations", "-n", type=positive_int, help="timed calls (default: run for --time seconds)")
+    p.add_argument("--time", "-t", type=positive_float, default=10.0, help="seconds to run when --iterations is not given "
                                                                    "(default 10)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls before timing, the first included "
+    p.add_argument("--warmup", type=positive_int, default=3, help="untimed calls before timing, the first included "
                                                           "(its time is reported apart; default 3)")
-    p.add_argument("--requests", type=int, default=1,
+    p.add_argument("--requests", type=nonneg_int, default=1,
                    help="parallel requests (threads calling at once; 0: the engine's optimal number; default 1)")
     p.add_argument("--end-to-end", dest="end_to_end", action="store_true",
                    help="time model(inputs) calls: netdsl's input checks and copies in and out included (default: "

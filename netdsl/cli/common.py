@@ -222,6 +222,25 @@ def backend_list(text: str) -> list[str]:
     return out
 
 
+def _bounded(kind: type, low: float, what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") \
+                from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return v
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+positive_int = _bounded(int, 1, "a positive integer")
+nonneg_int = _bounded(int, 0, "a non-negative integer")
+positive_float = _bounded(float, 1e-9, "a positive number")
+
+
 def add_backend_arg(p: argparse.ArgumentParser, default: Optional[str] = None, multiple: bool = False,
                     required: bool = False, help: str = "") -> None:
     """``--backend B`` (choices) or, with ``multiple``, ``--backends a,b`` (validated list)."""
@@ -487,9 +506,10 @@ def add_engine_args(p: argparse.ArgumentParser, kind: str = "run") -> None:
         p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI",
                        help="range of a symbolic dim (OpenVINO LO:HI; TensorRT profile MIN:OPT:MAX; INT fixes it)")
     if has("num_streams"):
-        p.add_argument("--num-streams", dest="num_streams", type=int, metavar="N", help="OpenVINO inference streams")
+        p.add_argument("--num-streams", dest="num_streams", type=positive_int, metavar="N",
+                       help="OpenVINO inference streams")
     if has("workspace"):
-        p.add_argument("--workspace", type=int, metavar="MB", help="TensorRT builder workspace limit in MiB")
+        p.add_argument("--workspace", type=positive_int, metavar="MB", help="TensorRT builder workspace limit in MiB")
     if has("tf32"):
         p.add_argument("--tf32", action="store_true",
                        help="TensorRT: allow TF32 math in float32 layers (off by default: float32 stays float32)")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .common import (add_backend_arg, add_model_args, backend_options, info, inputs_from_args, log_engine,
-                     preload_weights, prepare)
+                     nonneg_int, preload_weights, prepare)
 
 COMMAND, ORDER = "run", 20
 
@@ -62,6 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_backend_arg(p, default="reference")
     p.add_argument("--output", "-o", help="write outputs to an .npz file")
-    p.add_argument("--repeat", type=int, default=5, metavar="N",
+    p.add_argument("--repeat", type=nonneg_int, default=5, metavar="N",
                    help="time up to N further calls (within about 1 s) after the first; 0: none (default 5)")
     p.set_defaults(fn=cmd_run)

@@ -33,7 +33,10 @@ def test_bench_text_requests_and_end_to_end(cli):
 
 @pytest.mark.parametrize("argv, words", [
     (["--batch", "4"], ["--batch 4: network 'lenet' has a fixed batch of 1"]),
-    (["--batch", "0"], ["--batch 0: must be at least 1"]),
+    (["--batch", "0"], ["argument --batch/-b: 0 is not a positive integer"]),
+    (["--requests", "-1"], ["argument --requests: -1 is not a non-negative integer"]),
+    (["--time", "0"], ["argument --time/-t: 0 is not a positive number"]),
+    (["--iterations", "x"], ["argument --iterations/-n: 'x' is not an integer"]),
     (["--backend", "onnx", "--hint", "latency"], ["--hint does nothing for backend onnx"]),
 ])
 def test_bench_bad_arguments(cli, argv, words):

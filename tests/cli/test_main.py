@@ -34,6 +34,8 @@ def test_help_documents_exit_codes(netdsl_cmd):
     (["run", LENET, "--input", "nope=x.npy"], ["--input nope", "no input 'nope'"]),
     (["summary", "missing_model.py"], ["model file not found: missing_model.py"]),
     (["nosuchcommand"], ["invalid choice"]),
+    (["run", LENET, "--repeat", "-1"], ["--repeat: -1 is not a non-negative integer"]),
+    (["build", LENET, "--backend", "tensorrt", "--workspace", "0", "-o", "x.plan"], ["0 is not a positive integer"]),
 ])
 def test_bad_arguments_one_line_exit_2(cli, argv, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
