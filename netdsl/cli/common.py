@@ -132,7 +132,9 @@ def read_inputs(graph: Any, items: Optional[Sequence[str]], seed: int, dims: dic
     feeds = random_inputs(graph, seed, dims)
     names = {v.name for v in graph.inputs}
     for it in items or []:
-        k, _, path = it.partition("=")
+        k, eq, path = it.partition("=")
+        if not eq or not k or not path:
+            raise NetdslError(f"--input expects NAME=FILE.npy, got {it!r}")
         if k not in names:
             raise NetdslError(f"--input {k}: the network has no input {k!r} (inputs: {', '.join(sorted(names))})")
         if not os.path.isfile(path):
@@ -195,7 +197,9 @@ def validate_dims(args: argparse.Namespace, graph: Any) -> None:
             raise NetdslError(f"--dim {k}={n} is outside --dynamic {k}={lo}:{hi}")
     names = {v.name for v in graph.inputs}
     for it in getattr(args, "input", None) or []:
-        k = it.partition("=")[0]
+        k, eq, path = it.partition("=")
+        if not eq or not k or not path:
+            raise NetdslError(f"--input expects NAME=FILE.npy, got {it!r}")
         if k not in names:
             raise NetdslError(f"--input {k}: the network has no input {k!r} (inputs: {', '.join(sorted(names))})")
 

@@ -32,6 +32,8 @@ def test_help_documents_exit_codes(netdsl_cmd):
     (["check", LENET, "--backends", "reference,nosuch"], ["unknown backend 'nosuch'"]),
     (["run", LENET, "--backend", "nosuch"], ["invalid choice: 'nosuch'"]),
     (["run", LENET, "--input", "nope=x.npy"], ["--input nope", "no input 'nope'"]),
+    (["run", LENET, "--input", "data"], ["--input expects NAME=FILE.npy, got 'data'"]),
+    (["run", LENET, "--input", "data=missing.npy"], ["--input data: file not found: missing.npy"]),
     (["summary", "missing_model.py"], ["model file not found: missing_model.py"]),
     (["nosuchcommand"], ["invalid choice"]),
     (["run", LENET, "--repeat", "-1"], ["--repeat: -1 is not a non-negative integer"]),
