@@ -5,6 +5,10 @@ so checkpoints from PyTorch bind by name. A module called at top level gets its 
 leaf layer without one, a generated name such as ``conv2d_1``); a container (a module with child
 modules, even if it also declares parameters such as a ViT's ``cls_token``) called at top level
 without a name adds no prefix. Calling a module twice reuses (shares) its parameters.
+
+Layer names follow the same paths: a sublayer is named after its attribute path (``layer1.0.conv1``),
+and ops a module's ``forward`` makes itself (a residual ``+``, a ``relu``) are named inside it
+(``layer1.0.add``, a second use ``layer1.0.relu_1``), so every name says which module made the layer.
 """
 from __future__ import annotations
 
