@@ -390,3 +390,35 @@ def test_layers_refuse_what_they_cannot_do():
         nn.BatchNorm2d(3, track_running_stats=False)
     with pytest.raises(nd.ShapeError, match="max_norm"):
         nn.Embedding(5, 3, max_norm=1.0)
+
+
+def test_ops_made_in_forward_are_named_inside_the_module():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act = nn.Linear(4, 4), nn.ReLU()
+
+        def forward(self, x):
+            y = self.act(self.fc(x)) + x              # the add belongs to the block
+            y = nn.Sigmoid()(y)                       # a layer made on the fly: its op's name, in the block
+            return self.act(nd.tanh(y, name="squash"))  # a named op: named inside the block too
+
+    class Top(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(Block(), Block())
+
+        def forward(self, x):
+            return self.blocks(x) * 2.0
+
+    net = nd.Network("names")
+    x = net.input("x", ("N", 4))
+    with net.scope("enc"):
+        y = Top()(x)
+    net.output(y, "y")
+    names = [n.name for n in net.graph.nodes if n.op not in ("parameter", "constant")]
+    assert names == ["enc.blocks.0.fc", "enc.blocks.0.act", "enc.blocks.0.add", "enc.blocks.0.sigmoid",
+                     "enc.blocks.0.squash", "enc.blocks.0.act_1",
+                     "enc.blocks.1.fc", "enc.blocks.1.act", "enc.blocks.1.add", "enc.blocks.1.sigmoid",
+                     "enc.blocks.1.squash", "enc.blocks.1.act_1", "enc.mul"]
+    assert sorted(net.graph.params) == [f"enc.blocks.{i}.fc.{w}" for i in (0, 1) for w in ("bias", "weight")]
