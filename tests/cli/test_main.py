@@ -126,3 +126,19 @@ def test_engine_unavailable_exit_3(cli):
 def test_global_options_after_the_command(cli):
     rc, out, err = cli("ops", "--quiet", "--no-progress", "-v", "--debug")
     assert rc == 0 and "conv" in out
+
+
+def test_verbose_forwards_engine_logs_and_quiet_silences_notes(cli):
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed")
+    rc, _, err = cli("check", LENET, "--backends", "tensorrt", "-v")
+    assert rc == 0 and "[netdsl.tensorrt]" in err  # the TensorRT builder's own log lines
+    rc, _, err = cli("check", LENET, "--backends", "tensorrt")
+    assert rc == 0 and "[netdsl.tensorrt]" not in err
+    rc, out, err = cli("run", LENET, "--quiet")
+    assert rc == 0 and "first call" not in out and "prob: float32" in out
+
+
+def test_verbose_reports_openvino_settings(cli):
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    rc, _, err = cli("run", LENET, "--backend", "openvino", "-v", "--repeat", "0")
+    assert rc == 0 and "[netdsl.cli] openvino engine settings: PERFORMANCE_HINT=LATENCY" in err
