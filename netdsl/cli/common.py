@@ -452,8 +452,17 @@ def preload_weights(graph: Any, min_bytes: int = 64 << 20) -> None:
     with progress(total=total, desc="reading weights", unit="B") as bar:
         for p in params:
             arr = p.value()
-            p.source = (lambda a=arr: a)
+            p.source = _cached_source(p.source, arr)
             bar.update(arr.nbytes)
+
+
+def _cached_source(old: Any, arr: np.ndarray) -> Any:
+    """A source returning ``arr`` that keeps the old source's ``identity`` (caches key weights by it)."""
+    def source() -> np.ndarray:
+        return arr
+    if hasattr(old, "identity"):
+        source.identity = old.identity  # type: ignore[attr-defined]
+    return source
 
 
 def log_engine(model: Any) -> None:

@@ -62,14 +62,19 @@ def test_preload_weights_reads_once_with_progress(capsys, monkeypatch):
     calls = []
     data = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     p = net.graph.params["w"]
-    p.source = lambda: calls.append(1) or data
+
+    def source():
+        calls.append(1)
+        return data
+    source.identity = lambda: "file-identity"
+    p.source = source
     preload_weights(net.graph, min_bytes=1 << 20)  # small network: stays lazy
     assert not calls
     preload_weights(net.graph, min_bytes=0)
     assert calls == [1] and "reading weights" in capsys.readouterr().err
     np.testing.assert_array_equal(p.value(), data)
     p.value()
-    assert calls == [1]
+    assert calls == [1] and p.source.identity() == "file-identity"  # caches still identify the weight
 
 
 def test_user_traceback_keeps_only_user_frames(tmp_path):
