@@ -1,2 +1,2 @@
-"""Re-export of netdsl.compare for the conformance tests."""
-from netdsl.compare import TOLERANCES, assert_close, errors  # noqa: F401
+"""Re-export of netdsl.compare for the conformance tests (element-wise limits by precision and op)."""
+from netdsl.compare import TOLERANCES, assert_close, close, errors, graph_ops, tolerance  # noqa: F401

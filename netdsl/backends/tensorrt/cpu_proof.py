@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ...compare import TOLERANCES, errors
+from ...compare import close, errors, graph_ops
 from ...graph import Graph
 from ._ctx import dims_of
 
@@ -59,7 +59,7 @@ class CheckReport:
             if len(s.problems) > 20:
                 lines.append(f"      ... {len(s.problems) - 20} more")
         for k, e in self.outputs.items():
-            lines.append(f"  output {k}: max abs err {e['max_abs']:.3g}, max rel err {e['max_rel']:.3g}"
+            lines.append(f"  output {k}: max abs err {e['max_abs']:.3g}, max err/max|ref| {e['max_rel']:.3g}"
                          f" ({'ok' if e['ok'] else 'MISMATCH'}{'; ' + e['note'] if e.get('note') else ''})")
         return "\n".join(lines)
 
@@ -141,6 +141,8 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
           device: int = 0, tf32: bool = False, timing_cache: Optional[str] = None, **_: Any) -> CheckReport:
     """Run 4a-4c for ``graph`` on these inputs; never raises for a failed step (see ``report.ok``).
 
+    Outputs pass when every element is within ``atol + rtol * |ref|`` (:func:`netdsl.compare.tolerance`
+    for the precision and the graph's ops), times ``tol``.
     ``static={"N": 2}`` binds symbolic dims first (a static network; 4b then compares static shapes).
     At reduced precision integer outputs (argmax, topk indices) are reported but not required to match.
     """
@@ -189,22 +191,17 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
     except Exception as e:
         rep.steps.append(Step("4c evaluate", False, f"{type(e).__name__}: {e}"))
         return rep
-    rtol, atol = TOLERANCES[precision]
+    ops = graph_ops(graph)
     bad = []
     for k, r in ref.items():
         g = got[k]
-        note = ""
-        if np.asarray(r).dtype.kind in "biu":
-            ok = g.shape == r.shape and np.array_equal(g.astype(r.dtype), r)
-            mx = rel = 0.0 if ok else float("inf")
-            if not ok and precision != "float32" and g.shape == r.shape:
-                ok, note = True, f"integer output differs at {precision} (ties after rounding): not compared"
-        else:
-            try:
-                mx, rel = errors(g, r)
-            except AssertionError:
-                mx = rel = float("inf")
-            ok = rel <= (rtol + atol) * tol
+        ok, note = close(g, r, precision, tol, ops)
+        try:
+            mx, rel = errors(g, r)
+        except AssertionError:
+            mx = rel = float("inf")
+        if not ok and np.asarray(r).dtype.kind in "biu" and precision != "float32" and g.shape == r.shape:
+            ok, note = True, f"integer output differs at {precision} (ties after rounding): not compared"
         rep.outputs[k] = {"max_abs": mx, "max_rel": rel, "ok": bool(ok), "note": note}
         if not ok:
             bad.append(k)

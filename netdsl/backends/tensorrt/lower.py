@@ -491,10 +491,17 @@ def _lrn(ctx: Ctx, node: Node) -> list:
 
 # ---- linear algebra ------------------------------------------------------------------------------
 def _mm(ctx: Ctx, a: Any, b: Any, suffix: Optional[str] = None, transpose_b: bool = False) -> Any:
+    """a @ b (or a @ b^T): MatrixOperation.TRANSPOSE for 2-d operands; batched operands are transposed by a
+    shuffle (the layer settings TensorRT's ONNX parser makes, so the CPU evaluator is validated on them)."""
     M = ctx.trt.MatrixOperation
     r = max(len(a.shape), len(b.shape))
     a, b = ctx.to_rank(a, r, "a_unsqueeze"), ctx.to_rank(b, r, "b_unsqueeze")
-    layer = ctx.net.add_matrix_multiply(a, M.NONE, b, M.TRANSPOSE if transpose_b else M.NONE)
+    op1 = M.NONE
+    if transpose_b and r > 2:
+        b = ctx.shuffle_perm(b, list(range(r - 2)) + [r - 1, r - 2], "b_transpose")
+    elif transpose_b:
+        op1 = M.TRANSPOSE
+    layer = ctx.net.add_matrix_multiply(a, M.NONE, b, op1)
     return ctx.add(layer, suffix).get_output(0)
 
 

@@ -90,7 +90,7 @@ def test_runtime_uses_name_based_io():
         assert name in required, f"{name} is used by runtime.py but not listed in REQUIRED_API"
 
 
-@pytest.mark.parametrize("case_id", ["trt_group_norm_3d", "trt_layer_norm_2axes"])
+@pytest.mark.parametrize("case_id", ["corner_group_norm_3d", "corner_layer_norm_2axes"])
 def test_normalization_v1_path(monkeypatch, case_id):
     """TensorRT 10.0-10.14 have only add_normalization (v1): force that path on the installed builder."""
     trt = _installed()
@@ -99,7 +99,7 @@ def test_normalization_v1_path(monkeypatch, case_id):
     from netdsl.backends import tensorrt as trt_backend
     from netdsl.backends.tensorrt import lower
 
-    from .cases_trt import CASES_TRT
+    from tests.conformance.cases import CASES
 
     def v1(net, x, s, b, axes):
         with warnings.catch_warnings():
@@ -108,7 +108,7 @@ def test_normalization_v1_path(monkeypatch, case_id):
 
     monkeypatch.setattr(lower, "normalization_v2", lambda net: False)
     monkeypatch.setattr(lower, "add_normalization", v1)
-    case = next(c for c in CASES_TRT if c.id == case_id)
+    case = next(c for c in CASES if c.id == case_id)
     net = case.build()
     from netdsl.backends.tensorrt import inspect
     norms = [li for li in inspect.read(lower.lower(net.graph, trt).network, trt) if li.type == "NORMALIZATION"]
