@@ -77,19 +77,38 @@ def _bn_consts(c, eps, seed):
 
 
 def _conv_bn_small_var(n, x):
-    """conv + batch norm (foldable) with small variances, the batch norm output compared directly."""
+    """conv + batch norm (folded into the conv by TensorRT's lowering) with small variances, the batch norm
+    output compared directly."""
     y = F.conv(x, n.parameter("w", (4, 3, 3, 3)), n.parameter("b", (4,), init="small"), padding=(1, 0, 0, 1))
-    return _bn_consts(4, 1e-3, 3)(n, y * 0.05)
+    return _bn_consts(4, 1e-3, 3)(n, y)
 
 
 add(
     case("batch_norm", "bn2d_small_var_eps", _bn_consts(3, 1e-3, 1), [f32(("N", 3, 5, 4), -0.1, 0.1)], batches=DYN),
     case("batch_norm", "bn_rank2_small_var_eps", _bn_consts(6, 1e-3, 2), [f32((4, 6), -0.1, 0.1)]),
-    case("batch_norm", "conv_bn_folded_small_var", _conv_bn_small_var, [f32(("N", 3, 6, 5))], batches=DYN),
+    case("batch_norm", "conv_bn_folded_small_var", _conv_bn_small_var, [f32(("N", 3, 6, 5), -0.1, 0.1)],
+         batches=DYN),
     case("batch_norm", "bn_runtime_statistics",
          lambda n, x, s, b, m, v: F.batch_norm(x, s, b, m, v, 1e-3),
          [f32((2, 3, 4, 4), -0.1, 0.1), f32((3,), 0.5, 1.5), f32((3,), -0.5, 0.5), f32((3,), -0.05, 0.05),
           f32((3,), 1e-4, 4e-3)]),
+)
+
+def _affine(n, shape, seed):
+    p = _consts(n, seed, s=(shape, 0.5, 1.5), b=(shape, -0.5, 0.5))
+    return p["s"], p["b"]
+
+
+add(  # inputs of about 1e-2: variances near the epsilon, so where it goes matters
+    case("layer_norm", "ln_small_var_eps", lambda n, x: F.layer_norm(x, *_affine(n, (5, 4), 4), axis=-2, eps=1e-4),
+         [f32(("N", 3, 5, 4), -0.02, 0.02)], batches=DYN),
+    case("layer_norm", "ln_last_small_var_eps", lambda n, x: F.layer_norm(x, *_affine(n, (6,), 5), eps=1e-4),
+         [f32((3, 6), -0.02, 0.02)]),
+    case("group_norm", "gn_small_var_eps", lambda n, x: F.group_norm(x, 3, *_affine(n, (6,), 6), eps=1e-4),
+         [f32(("N", 6, 4, 3), -0.02, 0.02)], batches=DYN),
+    case("instance_norm", "in_small_var_eps", lambda n, x: F.instance_norm(x, *_affine(n, (3,), 7), eps=1e-4),
+         [f32((2, 3, 5, 4), -0.02, 0.02)]),
+    case("lrn", "lrn_big_alpha", lambda n, x: F.lrn(x, 3, 0.5, 0.6, 1.5), [f32((2, 5, 3, 4), -2, 2)]),
 )
 
 add(

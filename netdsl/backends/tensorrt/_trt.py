@@ -6,11 +6,13 @@ returns that one, which forwards TensorRT's messages to Python logging (``netdsl
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import threading
-from typing import Any, Optional
+import warnings
+from typing import Any, Iterator, Optional
 
 from ...errors import BackendUnavailable
 
@@ -205,8 +207,28 @@ def _lookup(trt: Any, dotted: str) -> Any:
     return obj
 
 
+# Symbols treated as absent, to run the fallbacks for older TensorRT releases on the installed builder
+# (``NETDSL_TRT_HIDE=a,b`` or :func:`hiding`); e.g. TensorRT 10.0-10.14 lack add_normalization_v2.
+_hidden: set[str] = {s.strip() for s in os.environ.get("NETDSL_TRT_HIDE", "").split(",") if s.strip()}
+API_10_0_ABSENT = ("INetworkDefinition.add_normalization_v2",)
+
+
+@contextlib.contextmanager
+def hiding(*symbols: str) -> Iterator[None]:
+    """Within the block, :func:`has` reports ``symbols`` as absent (the lowering takes its fallbacks)."""
+    added = set(symbols) - _hidden
+    _hidden.update(added)
+    try:
+        yield
+    finally:
+        _hidden.difference_update(added)
+
+
 def has(trt: Any, dotted: str) -> bool:
-    """True when ``trt`` has the (dotted) attribute, e.g. ``has(trt, "ActivationType.GELU_ERF")``."""
+    """True when ``trt`` has the (dotted) attribute, e.g. ``has(trt, "ActivationType.GELU_ERF")`` (and it is
+    not hidden, see :func:`hiding`)."""
+    if dotted in _hidden:
+        return False
     try:
         _lookup(trt, dotted)
         return True
@@ -228,10 +250,13 @@ def network_flags(trt: Any) -> int:
 def add_normalization(net: Any, x: Any, scale: Any, bias: Any, axes: int) -> Any:
     """A normalization layer: ``add_normalization_v2`` where it exists (10.15+, 11.x, RTX; scale/bias per
     channel for group norm), else ``add_normalization`` (scale/bias per group for group norm)."""
-    fn = getattr(net, "add_normalization_v2", None) or net.add_normalization
-    return fn(x, scale, bias, axes)
+    if normalization_v2(net):
+        return net.add_normalization_v2(x, scale, bias, axes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # deprecated since 10.15, where v2 exists
+        return net.add_normalization(x, scale, bias, axes)
 
 
 def normalization_v2(net: Any) -> bool:
     """Whether :func:`add_normalization` makes v2 layers for this network."""
-    return hasattr(net, "add_normalization_v2")
+    return hasattr(net, "add_normalization_v2") and "INetworkDefinition.add_normalization_v2" not in _hidden

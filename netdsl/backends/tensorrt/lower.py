@@ -93,21 +93,8 @@ def _softplus(ctx: Ctx, node: Node) -> list:
 
 @_reg("gelu")
 def _gelu(ctx: Ctx, node: Node) -> list:
-    trt, x = ctx.trt, _x(ctx, node)
-    tanh = node.attrs["approximate"] == "tanh"
-    kind = getattr(trt.ActivationType, "GELU_TANH" if tanh else "GELU_ERF", None)
-    if kind is not None:
-        return [ctx.act(x, kind)]
-    E, U = trt.ElementWiseOperation, trt.UnaryOperation  # older TensorRT: decompose
-    if tanh:
-        x3 = ctx.ew(ctx.ew(x, x, E.PROD, "x2"), x, E.PROD, "x3")
-        inner = ctx.ew(x, ctx.ew(x3, ctx.scalar(0.044715, x), E.PROD, "c3"), E.SUM, "inner")
-        inner = ctx.ew(inner, ctx.scalar(math.sqrt(2 / math.pi), x), E.PROD, "scale")
-        phi = ctx.act(inner, trt.ActivationType.TANH, "tanh")
-    else:
-        phi = ctx.unary(ctx.ew(x, ctx.scalar(1 / math.sqrt(2), x), E.PROD, "scale"), U.ERF, "erf")
-    half = ctx.ew(ctx.ew(phi, ctx.scalar(1.0, x), E.SUM, "one_plus"), ctx.scalar(0.5, x), E.PROD, "half")
-    return [ctx.ew(x, half, E.PROD)]
+    A = ctx.trt.ActivationType  # GELU_ERF / GELU_TANH exist from TensorRT 10.0 on (REQUIRED_API)
+    return [ctx.act(_x(ctx, node), A.GELU_TANH if node.attrs["approximate"] == "tanh" else A.GELU_ERF)]
 
 
 @_reg("silu", "hard_swish", "mish")

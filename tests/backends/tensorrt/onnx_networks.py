@@ -34,6 +34,7 @@ class OnnxNet:
     tol: tuple = (1e-5, 1e-5)          # (rtol, atol): |inspect - onnxruntime| <= atol + rtol*|onnxruntime|
     asymmetric_quantization: bool = False  # parser flag needed for non-zero zero points
     output_types: dict = field(default_factory=dict)  # name -> (elem type, shape) where ONNX cannot infer it
+    deprecated_op: bool = False        # uses an op version the ONNX checker refuses as deprecated (still valid)
 
     def model(self) -> Any:
         ins = [oh.make_tensor_value_info(n, t, s) for n, (t, s, _) in self.inputs.items()]
@@ -41,7 +42,7 @@ class OnnxNet:
         inits = [numpy_helper.from_array(np.asarray(a), n) for n, a in self.inits.items()]
         g = oh.make_graph(self.nodes, self.name, ins, outs, inits)
         m = oh.make_model(g, opset_imports=[oh.make_opsetid("", self.opset)], ir_version=10)
-        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=not self.deprecated_op)
         types = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
         del m.graph.output[:]
         for o in self.outputs:
@@ -49,7 +50,8 @@ class OnnxNet:
                 m.graph.output.append(oh.make_tensor_value_info(o, *self.output_types[o]))
             else:
                 m.graph.output.append(types[o])
-        onnx.checker.check_model(m, full_check=True)
+        if not self.deprecated_op:
+            onnx.checker.check_model(m, full_check=True)
         return m
 
     def feeds(self) -> dict:
@@ -301,6 +303,10 @@ def _norms() -> None:
     xg = u(r, (2, 6, 4, 3), -0.02, 0.02)
     net("groupnorm", [node("GroupNormalization", ["x", "s", "b"], num_groups=3, epsilon=1e-3)], {"x": f32(xg)},
         {"s": u(r, (6,), 0.5, 1.5), "b": u(r, (6,))}, output_types={"y": (FLOAT, list(xg.shape))})
+    # opset 18: scale and bias per group (TensorRT's parser makes a v1 normalization layer, as TensorRT 10.0 has)
+    net("groupnorm_opset18_per_group", [node("GroupNormalization", ["x", "s", "b"], num_groups=3, epsilon=1e-3)],
+        {"x": f32(xg)}, {"s": u(r, (3,), 0.5, 1.5), "b": u(r, (3,))}, opset=18, output_types={"y": (FLOAT, list(xg.shape))},
+        deprecated_op=True)
 
 
 # ---- reductions, top-k ----------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ def test_evaluator_matches_onnxruntime(n):
                                f"{tuple(np.argwhere(bad)[0])}: inspect {g64[bad][0]:.8g}, onnxruntime {r64[bad][0]:.8g}")
 
 
+@functools.lru_cache(maxsize=1)
 def lowered_settings() -> dict:
     """setting -> the first conformance case (and mode) whose lowering emits it."""
     from netdsl.backends.tensorrt.cpu_proof import bind_symbols
@@ -86,6 +87,9 @@ def lowered_settings() -> dict:
             for mode, gg in graphs:
                 for s in settings.network_settings(lower(gg, trt, precision=precision).network, trt):
                     out.setdefault(s, f"{case.name} ({precision}, {mode})")
+        with _trt.hiding(*_trt.API_10_0_ABSENT):  # the fallbacks for TensorRT 10.0-10.14
+            for s in settings.network_settings(lower(g, trt).network, trt):
+                out.setdefault(s, f"{case.name} (float32, TensorRT 10.0 API)")
     return out
 
 
