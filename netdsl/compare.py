@@ -39,10 +39,14 @@ class Tolerance:
 
 _QUANT = ("a value rounded to the quantization grid after the input was rounded to {p} moves by a whole "
           "step, which is proportional to the tensor's range, not to the element")
-# op -> precision -> Tolerance (used instead of the precision's default when looser)
+# op -> precision -> Tolerance (used instead of the precision's default when looser). "dtype:X" entries
+# apply when the graph itself holds X values (graph_ops adds them): its results are only X-accurate.
 OP_TOLERANCES: dict[str, dict[str, Tolerance]] = {
-    op: {p: Tolerance(*TOLERANCES[p], range_atol=True, why=_QUANT.format(p=p)) for p in ("float16", "bfloat16")}
-    for op in ("quantize_linear", "dequantize_linear")
+    **{op: {p: Tolerance(*TOLERANCES[p], range_atol=True, why=_QUANT.format(p=p)) for p in ("float16", "bfloat16")}
+       for op in ("quantize_linear", "dequantize_linear")},
+    "dtype:float16": {"float32": Tolerance(*TOLERANCES["float16"], why="the graph computes in float16")},
+    "dtype:bfloat16": {p: Tolerance(*TOLERANCES["bfloat16"], why="the graph computes in bfloat16")
+                       for p in ("float32", "float16")},
 }
 
 
@@ -59,8 +63,12 @@ def tolerance(precision: str = "float32", ops: Optional[Iterable[str]] = None) -
 
 
 def graph_ops(graph: object) -> set[str]:
-    """The op names of a graph (for :func:`tolerance`)."""
-    return {n.op for n in getattr(graph, "nodes", ())}
+    """The op names of a graph, and ``dtype:float16`` / ``dtype:bfloat16`` when it holds such values (for
+    :func:`tolerance`)."""
+    out = {n.op for n in getattr(graph, "nodes", ())}
+    values = [v for n in getattr(graph, "nodes", ()) for v in n.outputs] + list(getattr(graph, "inputs", ()))
+    out |= {f"dtype:{v.dtype.value}" for v in values if str(getattr(v.dtype, "value", "")) in ("float16", "bfloat16")}
+    return out
 
 
 def errors(got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:

@@ -50,9 +50,9 @@ class ReferenceModel(CompiledModel):
                 args = [None if v is None else env[id(v)] for v in node.inputs]
                 try:
                     res = get_op(node.op).run_reference(args, node.attrs)
-                except NetdslError:
+                except NetdslError:  # not a lowering path
                     raise
-                except Exception as e:  # name the layer and the user's line
+                except Exception as e:  # not a lowering path: name the layer and the user's line
                     raise NetdslError(f"reference: layer '{node.name}' ({node.op}, {node.location}) failed: "
                                       f"{type(e).__name__}: {e}") from e
             for v, r in zip(node.outputs, res):

@@ -64,6 +64,8 @@ def _flatten_infer(x, *, start, end):
 
 
 def _flatten_ref(x, *, start, end):
+    if x.ndim == 0:
+        return x.reshape(1)
     s, e = start % x.ndim, end % x.ndim
     return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.size else x.reshape(
         x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])

@@ -148,8 +148,6 @@ add(  # nearest: ties (source coordinate exactly k + 0.5) decide between the rou
     case("resize", "resize_linear_length1_pytorch", _rs(sizes=(2, 2, 1, 3), mode="linear",
                                                         coordinate_transformation="pytorch_half_pixel"),
          [f32((2, 2, 4, 6))]),
-    case("resize", "resize_sizes_dynbatch", _rs(sizes=(1, 2, 6, 10), mode="linear",
-                                                coordinate_transformation="align_corners"), [f32((1, 2, 3, 5))]),
 )
 
 add(

@@ -138,16 +138,14 @@ def _dropout(ctx, node):
 
 
 # ---- nn ---------------------------------------------------------------------------------------
-def _spatial(node, with_groups: bool = True) -> dict:
+def _spatial(node) -> dict:
     nd = node.inputs[0].rank - 2
     a = node.attrs
-    out = {"kernel_shape": list(node.inputs[1].shape[2:]),
-           "strides": list(a["strides"]) or [1] * nd,
-           "dilations": list(a["dilations"]) or [1] * nd,
-           "pads": list(a["pads"]) or [0] * (2 * nd)}
-    if with_groups:
-        out["group"] = a["groups"]
-    return out
+    return {"kernel_shape": list(node.inputs[1].shape[2:]),
+            "strides": list(a["strides"]) or [1] * nd,
+            "dilations": list(a["dilations"]) or [1] * nd,
+            "pads": list(a["pads"]) or [0] * (2 * nd),
+            "group": a["groups"]}
 
 
 def _conv(ctx, node):

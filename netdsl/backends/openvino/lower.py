@@ -171,7 +171,7 @@ def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> A
         env[id(v)] = out
     for node in graph.nodes:
         fn = LOWERINGS.get(node.op)
-        if fn is None:
+        if fn is None:  # not a lowering path: plugin ops (tests/plugins) and unknown ones
             opdef = get_op(node.op)
             fn = getattr(opdef.plugin, "openvino", None) if opdef.plugin is not None else None
         if fn is None:
@@ -185,9 +185,9 @@ def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> A
         before = {a.get_node().get_name() for a in args if a is not None}
         try:
             res = fn(ctx, node, *args)
-        except NetdslError:
+        except NetdslError:  # not a lowering path
             raise
-        except Exception as e:  # an engine error: name the layer, op, input shapes and user's line
+        except Exception as e:  # not a lowering path: an engine error, named (layer, op, shapes, user's line)
             shapes = ", ".join("None" if a is None else f"{a.get_element_type().get_type_name()}"
                                f"{a.get_partial_shape()}" for a in args)
             raise NetdslError(f"OpenVINO backend: lowering layer '{node.name}' ({node.op}"
@@ -198,8 +198,8 @@ def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> A
             raise NetdslError(f"OpenVINO lowering of '{node.op}' returned {len(outs)} outputs for layer "
                               f"'{node.name}', expected {len(node.outputs)}")
         for v, o in zip(node.outputs, outs):
-            if hasattr(o, "output") and not hasattr(o, "get_node"):
-                o = o.output(0)  # a Node was returned
+            if hasattr(o, "output") and not hasattr(o, "get_node"):  # not a lowering path: a plugin returned
+                o = o.output(0)  # a Node, not an Output
             n = o.get_node()
             if n.get_name() not in before:  # not a pass-through: name the node after the layer
                 n.set_friendly_name(node.name if len(node.outputs) == 1 else node.name)
@@ -249,7 +249,7 @@ def _parameter(ctx: Lowering, node: Node) -> Any:
     p = ctx.graph.params[node.attrs["name"]]
     try:
         arr = p.value()
-    except NetdslError as e:
+    except NetdslError as e:  # not a lowering path
         raise NetdslError(f"OpenVINO backend: layer '{node.name}': {e}") from None
     return ctx.typed(arr, p.dtype)
 

@@ -15,19 +15,13 @@ from ...dtypes import DType
 from ...errors import NetdslError, UnsupportedOpError
 from ...graph import Graph, Node, Value
 from ...shapes import Sym
+from ._trt import take_errors
 
 PRECISIONS = ("float32", "float16", "bfloat16")
 
 # a reshape/size spec item: an int, ("in", i) = input dim i, ("prod", i, j) = product of dims i..j,
 # ("add", i, k) = input dim i + k
 Spec = Sequence[Union[int, tuple]]
-
-
-def bf16_bits(a: np.ndarray) -> np.ndarray:
-    """float array -> uint16 bfloat16 bit patterns (round to nearest even)."""
-    b = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
-    b = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) & 0xFFFF
-    return b.astype(np.uint16)
 
 
 class Ctx:
@@ -69,12 +63,7 @@ class Ctx:
         if trt_dt is None:
             trt_dt = self.fdt if arr.dtype.kind == "f" else self._int_dt(arr.dtype)
         if trt_dt == t.bfloat16:
-            bits = np.ascontiguousarray(bf16_bits(arr))
-            self.keep.append(bits)
-            try:  # the (type, ptr, count) constructor: documented from TensorRT 10.1 on, and in RTX
-                return t.Weights(t.bfloat16, bits.ctypes.data, bits.size)
-            except TypeError:
-                raise self.error("bfloat16 weights need trt.Weights(type, ptr, count) (TensorRT >= 10.1)") from None
+            raise self.error("bfloat16 weights go in as float32 constants + a cast (see constant())")
         np_dt = {t.float32: np.float32, t.float16: np.float16, t.int32: np.int32, t.int64: np.int64,
                  t.bool: np.bool_, t.int8: np.int8, t.uint8: np.uint8}[trt_dt]
         a = np.ascontiguousarray(arr, dtype=np_dt)
@@ -97,28 +86,26 @@ class Ctx:
     def add(self, layer: Any, suffix: Optional[str] = None) -> Any:
         """Name a freshly created layer after the current DSL layer; fail clearly if TensorRT refused it."""
         node = self.node
-        base = (node.name if node is not None else "netdsl") + (f"/{suffix}" if suffix else "")
+        base = node.name + (f"/{suffix}" if suffix else "")
         if layer is None:
-            from ._trt import take_errors
             raise self.error(f"TensorRT refused to create layer '{base}': " + " | ".join(take_errors(self.trt)))
         layer.name = self._unique(base, self.names)
         for i in range(layer.num_outputs):
             out = layer.get_output(i)
             out.name = self._unique(layer.name + (f":{i}" if i else ""), self.tnames)
-        if node is not None:
-            self.layers_of.setdefault(node.name, []).append(layer.name)
+        self.layers_of.setdefault(node.name, []).append(layer.name)
         return layer
 
     def rename(self, tensor: Any, name: str) -> None:
         self.tnames.discard(tensor.name)
         tensor.name = self._unique(name, self.tnames)
 
-    def error(self, msg: str) -> NetdslError:
+    def error(self, msg: str) -> NetdslError:  # not a lowering path
         n = self.node
         where = f"layer '{n.name}' ({n.op}{', ' + n.location if n.location else ''}): " if n else ""
         return NetdslError(f"TensorRT lowering: {where}{msg}")
 
-    def unsupported(self, why: str) -> UnsupportedOpError:
+    def unsupported(self, why: str) -> UnsupportedOpError:  # not a lowering path
         n = self.node
         return UnsupportedOpError(
             f"TensorRT backend: op '{n.op}' at layer '{n.name}'{' (' + n.location + ')' if n.location else ''}: "
@@ -185,14 +172,6 @@ class Ctx:
         return np.dtype({t.float32: np.float64, t.float16: np.float64, t.bfloat16: np.float64,
                          t.int32: np.int32, t.int64: np.int64, t.bool: np.bool_, t.int8: np.int8,
                          t.uint8: np.uint8}[trt_dt])
-
-    def const_like(self, a: np.ndarray, like: Any, suffix: str = "const") -> Any:
-        """Constant with ``like``'s dtype, reshaped (leading 1s) to ``like``'s rank."""
-        a = np.asarray(a)
-        r = len(like.shape)
-        if a.ndim < r:
-            a = a.reshape((1,) * (r - a.ndim) + a.shape)
-        return self.constant(a, like.dtype, suffix)
 
     # ---- layers with rank handling -----------------------------------------------------------
     def to_rank(self, x: Any, rank: int, suffix: str = "unsqueeze") -> Any:

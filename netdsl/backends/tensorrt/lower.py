@@ -49,9 +49,10 @@ def _x(ctx: Ctx, node: Node, i: int = 0) -> Any:
 
 
 # ---- sources -------------------------------------------------------------------------------------
-@_reg("parameter", "constant")
-def _source(ctx: Ctx, node: Node) -> list:
-    return [ctx.t(node.outputs[0])]  # materialized lazily, so weights used in place add no layer
+# parameters and constants get no layer of their own: ctx.t() makes a constant where a consumer needs a
+# tensor, so weights used in place (convolution kernels ...) add no layer
+_lazy_source: Lowering = lambda ctx, node: []  # noqa: E731
+LOWERINGS["parameter"] = LOWERINGS["constant"] = _lazy_source
 
 
 @_reg("identity", "dropout")
@@ -345,22 +346,48 @@ def _pool(ctx: Ctx, node: Node) -> list:
     layer.pre_padding = pads[:n]
     layer.post_padding = pads[n:]
     mode = trt.PaddingMode.EXPLICIT_ROUND_DOWN
+    clip: list = []
     if a["ceil_mode"]:
-        mode = trt.PaddingMode.EXPLICIT_ROUND_UP
+        # netdsl (like PyTorch) drops a last window that would start in the end padding; TensorRT's ROUND_UP
+        # keeps it. Static dims: pick the rounding that gives netdsl's size. Dynamic dims: ROUND_UP, then cut
+        # the output to (H + pre - 1) // stride + 1 windows at run time where a window can start there.
         ins = tuple(x.shape)[2:]
-        if all(d >= 0 for d in ins):
-            floor_ = [(ins[i] + pads[i] + pads[n + i] - kernel[i]) // strides[i] + 1 for i in range(n)]
-            if tuple(floor_) == tuple(want):
-                mode = trt.PaddingMode.EXPLICIT_ROUND_DOWN
-            else:
-                ceil_ = [-(-(ins[i] + pads[i] + pads[n + i] - kernel[i]) // strides[i]) + 1 for i in range(n)]
-                if tuple(ceil_) != tuple(want):
-                    raise ctx.unsupported(f"ceil_mode output {want} matches neither rounding of TensorRT")
+        floor_ = [(ins[i] + pads[i] + pads[n + i] - kernel[i]) // strides[i] + 1 for i in range(n)]
+        if all(d >= 0 for d in ins) and tuple(floor_) == tuple(want):
+            pass
+        else:
+            mode = trt.PaddingMode.EXPLICIT_ROUND_UP
+            clip = [i for i in range(n) if ins[i] < 0 and (pads[n + i] > 0 or kernel[i] < strides[i])]
     layer.padding_mode = mode
     if node.op == "avg_pool":
         layer.average_count_excludes_padding = not a["count_include_pad"]
-    y = ctx.add(layer, "pool2d" if one_d else None).get_output(0)
+    y = ctx.add(layer, "pool2d" if one_d or clip else None).get_output(0)
+    if clip:
+        y = _drop_windows_in_end_padding(ctx, x, y, clip, pads[:n], strides)
     return [_from_2d(ctx, y) if one_d else y]
+
+
+def _drop_windows_in_end_padding(ctx: Ctx, x: Any, y: Any, axes: list, pre: tuple, strides: tuple) -> Any:
+    """Slice ``y`` (pooled with ROUND_UP) to min(its size, (H + pre - 1) // stride + 1) on spatial ``axes``."""
+    E, i64 = ctx.trt.ElementWiseOperation, ctx.trt.int64
+    r = len(y.shape)
+    parts = []
+    for j in range(r):
+        up = ctx.shape_tensor(y, [("in", j)], f"ceil_dim{j}")
+        if j - 2 in axes:
+            i = j - 2
+            span = ctx.shape_tensor(x, [("add", j, pre[i] - 1)], f"ceil_span{j}")
+            last = ctx.ew(span, ctx.constant(np.array([strides[i]], np.int64), i64, f"ceil_stride{j}"), E.FLOOR_DIV,
+                          f"ceil_windows{j}")
+            last = ctx.ew(last, ctx.constant(np.array([1], np.int64), i64, f"ceil_one{j}"), E.SUM, f"ceil_count{j}")
+            up = ctx.ew(up, last, E.MIN, f"ceil_size{j}")
+        parts.append(up)
+    cat = ctx.net.add_concatenation(parts)
+    cat.axis = 0
+    size = ctx.add(cat, "ceil_size").get_output(0)
+    layer = ctx.net.add_slice(y, (0,) * r, (0,) * r, (1,) * r)
+    layer.set_input(2, size)
+    return ctx.add(layer).get_output(0)
 
 
 @_reg("global_avg_pool", "global_max_pool")
@@ -473,7 +500,11 @@ def _lrn(ctx: Ctx, node: Node) -> list:
     a = node.attrs
     if a["size"] % 2 == 0 or a["size"] > 15:
         raise ctx.unsupported(f"TensorRT LRN needs an odd window size <= 15, got {a['size']}")
-    return [ctx.add(ctx.net.add_lrn(_x(ctx, node), a["size"], a["alpha"], a["beta"], a["bias"])).get_output(0)]
+    x = _x(ctx, node)
+    if len(x.shape) == 3:  # TensorRT's LRN wants at least 4 dims: (N, C, L) -> (N, C, L, 1)
+        y = ctx.add(ctx.net.add_lrn(_to_2d(ctx, x), a["size"], a["alpha"], a["beta"], a["bias"]), "lrn2d")
+        return [_from_2d(ctx, y.get_output(0))]
+    return [ctx.add(ctx.net.add_lrn(x, a["size"], a["alpha"], a["beta"], a["bias"])).get_output(0)]
 
 
 # ---- linear algebra ------------------------------------------------------------------------------
@@ -522,8 +553,13 @@ def _linear(ctx: Ctx, node: Node) -> list:
 
 @_reg("embedding")
 def _embedding(ctx: Ctx, node: Node) -> list:
-    ids, table = _x(ctx, node), _x(ctx, node, 1)
+    ids, table = _indices(ctx, _x(ctx, node)), _x(ctx, node, 1)
     return [ctx.add(ctx.net.add_gather(table, ids, 0)).get_output(0)]
+
+
+def _indices(ctx: Ctx, t: Any) -> Any:
+    """Gather indices as int32 or int64 (the only index types TensorRT's gather takes)."""
+    return t if t.dtype in (ctx.trt.int32, ctx.trt.int64) else ctx.cast(t, ctx.trt.int32, "indices_int32")
 
 
 @_reg("attention")
@@ -778,9 +814,9 @@ def _gather(ctx: Ctx, node: Node) -> list:
     if idx is not None:
         if isinstance(d, int):
             idx = np.where(idx < 0, idx + d, idx)
-        it = ctx.constant(idx, None, "indices")
+        it = ctx.constant(idx.astype(np.int64 if idx.dtype == np.int64 else np.int32), None, "indices")
     else:
-        it = _x(ctx, node, 1)
+        it = _indices(ctx, _x(ctx, node, 1))
         if isinstance(d, int):  # negative indices count from the end (TensorRT wants them >= 0)
             E = ctx.trt.ElementWiseOperation
             zero = ctx.scalar(0, it, suffix="zero")
@@ -897,10 +933,6 @@ class Lowered:
     precision: str
     input_dims: dict = field(default_factory=dict)   # input name -> TensorRT dims (-1 symbolic)
 
-    @property
-    def tensors(self) -> dict:
-        return self.ctx.tensors
-
 
 def fold_batch_norm(ctx: Ctx) -> None:
     """conv -> batch_norm with constant weights and a single consumer: fold into the conv weights."""
@@ -925,8 +957,7 @@ def fold_batch_norm(ctx: Ctx) -> None:
         ctx.fold[bn.name] = True
 
 
-def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = None,
-          fold_bn: bool = True) -> Lowered:
+def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = None) -> Lowered:
     """Build the INetworkDefinition for ``graph`` (layer and tensor names are the DSL's)."""
     from ._trt import logger, network_flags, take_errors
     from ...ops import get_op
@@ -938,9 +969,8 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
     ctx = Ctx(trt, net, graph, precision)
     take_errors(trt)
     lowered = Lowered(trt, builder, net, ctx, precision)
-    if fold_bn:
-        fold_batch_norm(ctx)
-    if any(get_op(n.op).plugin is not None for n in graph.nodes):
+    fold_batch_norm(ctx)
+    if any(get_op(n.op).plugin is not None for n in graph.nodes):  # not a lowering path: plugins (tests/plugins)
         from ...plugins.tensorrt_lowering import prepare
         prepare(ctx)  # plugin layers TensorRT-RTX's ONNX parser adds (into the still empty network)
     for v in graph.inputs:
@@ -953,10 +983,9 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
             raise NetdslError(f"TensorRT refused input '{v.name}' {dims}: " + " | ".join(take_errors(trt)))
         ctx.tnames.add(v.name)
         ctx.dsl_names.add(v.name)
-        if hasattr(t, "set_dimension_name"):
-            for i, d in enumerate(v.shape):
-                if isinstance(d, Sym) and len(d.terms) == 1 and d.coeff == 1 and d.terms[0][1] == 1:
-                    t.set_dimension_name(i, d.terms[0][0])
+        for i, d in enumerate(v.shape):
+            if isinstance(d, Sym) and len(d.terms) == 1 and d.coeff == 1 and d.terms[0][1] == 1:
+                t.set_dimension_name(i, d.terms[0][0])
         if io != low:  # the precision pass: cast down right after the input
             ctx.node = Node("cast", v.name, [], {})
             t = ctx.cast(t, low, f"to_{precision}")
@@ -972,15 +1001,15 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
         fn = LOWERINGS.get(node.op) or getattr(get_op(node.op).plugin, "tensorrt", None)  # unknown op raises
         if fn is None:
             raise ctx.unsupported("TensorRT has no such layer and netdsl has no decomposition for it")
-        if node.op in ("parameter", "constant"):
-            continue  # lazily materialized by consumers
+        if fn is _lazy_source:  # parameters and constants: materialized by ctx.t() in their consumers
+            continue
         ctx.fdt = islands.get(node.name, base)
         saved = _island_inputs(ctx, node) if islands else {}
         try:
             outs = fn(ctx, node)
-        except NetdslError:
+        except NetdslError:  # not a lowering path
             raise
-        except Exception as e:  # a TensorRT API error: name the layer
+        except Exception as e:  # not a lowering path: a TensorRT API error, named after the layer
             errs = take_errors(trt)
             raise ctx.error(f"{type(e).__name__}: {e}" + (" | " + " | ".join(errs) if errs else "")) from e
         finally:
@@ -991,7 +1020,7 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
         for v, t in zip(node.outputs, outs):
             try:
                 t.shape  # noqa: B018 - raises when TensorRT rejected the layer
-            except Exception:
+            except Exception:  # not a lowering path
                 raise ctx.error("TensorRT rejected the layer: " + " | ".join(take_errors(trt))) from None
             if t.name not in ctx.dsl_names:  # not an alias of another DSL tensor: give it the DSL name
                 ctx.rename(t, v.name)
