@@ -122,8 +122,10 @@ CATALOGUE: list[Mutation] = [
          "    layer = add_normalization(ctx.net, x, s, b, sum(1 << i for i in range(axis, r)))\n    layer.epsilon = node.attrs[\"eps\"] ** 0.5"),
         (INSPECT, "        return (x - mu) / np.sqrt(var + eps) * s + b", "        return (x - mu) / np.sqrt(var + eps ** 2) * s + b")]),
     M("lrn_alpha_pair", "circular", "LRN alpha: lower.py passes alpha/size, inspect.py uses alpha undivided", [
-        (LOWER, "ctx.net.add_lrn(_x(ctx, node), a[\"size\"], a[\"alpha\"], a[\"beta\"], a[\"bias\"])",
-         "ctx.net.add_lrn(_x(ctx, node), a[\"size\"], a[\"alpha\"] / a[\"size\"], a[\"beta\"], a[\"bias\"])"),
+        (LOWER, "ctx.net.add_lrn(_to_2d(ctx, x), a[\"size\"], a[\"alpha\"], a[\"beta\"], a[\"bias\"])",
+         "ctx.net.add_lrn(_to_2d(ctx, x), a[\"size\"], a[\"alpha\"] / a[\"size\"], a[\"beta\"], a[\"bias\"])"),
+        (LOWER, "ctx.net.add_lrn(x, a[\"size\"], a[\"alpha\"], a[\"beta\"], a[\"bias\"])",
+         "ctx.net.add_lrn(x, a[\"size\"], a[\"alpha\"] / a[\"size\"], a[\"beta\"], a[\"bias\"])"),
         (INSPECT, "        return x / (l.k + l.alpha / n * s) ** l.beta", "        return x / (l.k + l.alpha * s) ** l.beta")]),
     M("prelu_sign_pair", "circular", "PReLU slope negated in lower.py and in inspect.py", [
         (LOWER, "    return [ctx.add(ctx.net.add_parametric_relu(x, s)).get_output(0)]",

@@ -72,7 +72,7 @@ def _bn_consts(c, eps, seed):
     def fn(n, x):
         p = _consts(n, seed, scale=((c,), 0.5, 1.5), bias=((c,), -0.5, 0.5), mean=((c,), -0.3, 0.3),
                     var=((c,), 1e-4, 4e-3))
-        return F.batch_norm(x, p["scale"], p["bias"], p["mean"], p["var"], eps)
+        return F.batch_norm(x, p["mean"], p["var"], p["scale"], p["bias"], eps=eps)
     return fn
 
 
@@ -89,24 +89,24 @@ add(
     case("batch_norm", "conv_bn_folded_small_var", _conv_bn_small_var, [f32(("N", 3, 6, 5), -0.1, 0.1)],
          batches=DYN),
     case("batch_norm", "bn_runtime_statistics",
-         lambda n, x, s, b, m, v: F.batch_norm(x, s, b, m, v, 1e-3),
+         lambda n, x, s, b, m, v: F.batch_norm(x, m, v, s, b, eps=1e-3),
          [f32((2, 3, 4, 4), -0.1, 0.1), f32((3,), 0.5, 1.5), f32((3,), -0.5, 0.5), f32((3,), -0.05, 0.05),
           f32((3,), 1e-4, 4e-3)]),
 )
 
 def _affine(n, shape, seed):
     p = _consts(n, seed, s=(shape, 0.5, 1.5), b=(shape, -0.5, 0.5))
-    return p["s"], p["b"]
+    return {"weight": p["s"], "bias": p["b"]}
 
 
 add(  # inputs of about 1e-2: variances near the epsilon, so where it goes matters
-    case("layer_norm", "ln_small_var_eps", lambda n, x: F.layer_norm(x, *_affine(n, (5, 4), 4), axis=-2, eps=1e-4),
+    case("layer_norm", "ln_small_var_eps", lambda n, x: F.layer_norm(x, **_affine(n, (5, 4), 4), axis=-2, eps=1e-4),
          [f32(("N", 3, 5, 4), -0.02, 0.02)], batches=DYN),
-    case("layer_norm", "ln_last_small_var_eps", lambda n, x: F.layer_norm(x, *_affine(n, (6,), 5), eps=1e-4),
+    case("layer_norm", "ln_last_small_var_eps", lambda n, x: F.layer_norm(x, **_affine(n, (6,), 5), axis=-1, eps=1e-4),
          [f32((3, 6), -0.02, 0.02)]),
-    case("group_norm", "gn_small_var_eps", lambda n, x: F.group_norm(x, 3, *_affine(n, (6,), 6), eps=1e-4),
+    case("group_norm", "gn_small_var_eps", lambda n, x: F.group_norm(x, 3, **_affine(n, (6,), 6), eps=1e-4),
          [f32(("N", 6, 4, 3), -0.02, 0.02)], batches=DYN),
-    case("instance_norm", "in_small_var_eps", lambda n, x: F.instance_norm(x, *_affine(n, (3,), 7), eps=1e-4),
+    case("instance_norm", "in_small_var_eps", lambda n, x: F.instance_norm(x, **_affine(n, (3,), 7), eps=1e-4),
          [f32((2, 3, 5, 4), -0.02, 0.02)]),
     case("lrn", "lrn_big_alpha", lambda n, x: F.lrn(x, 3, 0.5, 0.6, 1.5), [f32((2, 5, 3, 4), -2, 2)]),
 )

@@ -753,8 +753,6 @@ def _slice(ctx: Ctx, node: Node) -> list:
             start[ax], stride[ax], spec[ax] = s0, sp, n
         elif sp == 1 and st >= 0 and en >= 2 ** 31 - 1:
             start[ax], spec[ax] = st, ("add", ax, -st)
-        elif sp == 1 and st >= 0 and 0 <= en < 2 ** 31 - 1 and isinstance(node.outputs[0].shape[ax], int):
-            start[ax], spec[ax] = st, node.outputs[0].shape[ax]
         else:  # start and length depend on the run-time size: computed by shape arithmetic
             start[ax], spec[ax] = _dynamic_slice_axis(ctx, x, ax, st, en, sp)
             stride[ax] = sp
@@ -772,13 +770,11 @@ def _slice(ctx: Ctx, node: Node) -> list:
         cat.axis = 0
         return ctx.add(cat, what).get_output(0)
 
-    st_t = vec(start, "slice_start")
-    static_size = all(isinstance(v, int) for v in spec)
-    n_t = None if static_size else vec(spec, "slice_size")
-    layer = ctx.net.add_slice(x, (0,) * r, tuple(spec) if static_size else (0,) * r, tuple(stride))
+    # (the size goes in as a tensor even when it is static: the form TensorRT's ONNX parser makes)
+    st_t, n_t = vec(start, "slice_start"), vec(spec, "slice_size")
+    layer = ctx.net.add_slice(x, (0,) * r, (0,) * r, tuple(stride))
     layer.set_input(1, st_t)
-    if n_t is not None:
-        layer.set_input(2, n_t)
+    layer.set_input(2, n_t)
     return [ctx.add(layer).get_output(0)]
 
 

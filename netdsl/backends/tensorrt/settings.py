@@ -82,10 +82,9 @@ def _shuffle(layer: Any) -> list:
     if _input(layer, 1) is not None:
         out.append("reshape=tensor")
     else:
-        rd = layer.reshape_dims
-        rd = None if rd is None or len(tuple(rd)) == 0 and r_in != 0 and len(layer.get_output(0).shape) != 0 \
-            else tuple(rd)
+        rd = layer.reshape_dims  # None when the shuffle only transposes
         if rd is not None:
+            rd = tuple(rd)
             out.append("reshape=static")
             out += _flags(placeholder0=layer.zero_is_placeholder and 0 in rd, infer=-1 in rd)
     r_out = len(layer.get_output(0).shape)

@@ -170,6 +170,8 @@ def _casts() -> None:
         "f16_i8": (FLOAT, x * 12, [F16, I8, FLOAT]), "bf16_i8": (FLOAT, x * 12, [BF16, I8, FLOAT]),
         "u8_f32": (U8, ints(r, (3, 5), 0, 256, np.uint8), [FLOAT]), "u8_f16": (U8, ints(r, (3, 5), 0, 256, np.uint8), [F16, FLOAT]),
         "u8_bf16": (U8, ints(r, (3, 5), 0, 256, np.uint8), [BF16, FLOAT]),
+        "f16_bf16": (FLOAT, x, [F16, BF16, FLOAT]), "i8_i32": (I8, ints(r, (3, 5), -128, 128, np.int8), [I32, FLOAT]),
+        "u8_i32": (U8, ints(r, (3, 5), 0, 256, np.uint8), [I32, FLOAT]),
     }
     for name, (t, data, through) in chains.items():
         nodes, prev, outs = [], "x", []
@@ -259,6 +261,13 @@ def _conv() -> None:
         "max_ceil_overhang": ("MaxPool", {"kernel_shape": [3, 2], "strides": [2, 2], "ceil_mode": 1}, x),
         "max_overlap": ("MaxPool", {"kernel_shape": [3, 3], "strides": [1, 2]}, x),
         "max_pad_sym": ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, x),
+        "max_pad_no_overlap": ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]}, x),
+        "max_pad_no_overlap_ceil": ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                                "ceil_mode": 1}, u(r, (2, 3, 6, 8))),
+        # (not 7 wide: there the last ceil window would start in the end padding; ONNX Runtime drops it as ONNX
+        # says, TensorRT's EXPLICIT_ROUND_UP keeps it, and TensorRT-RTX's parser maps ceil_mode to ROUND_UP)
+        "avg_ceil_include_nopad": ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
+                                                   "count_include_pad": 1}, x),
         "max_3d": ("MaxPool", {"kernel_shape": [2, 2, 2], "strides": [2, 2, 2]}, u(r, (1, 2, 4, 6, 4))),
         "max_1d_asym": ("MaxPool", {"kernel_shape": [3], "strides": [2], "pads": [2, 0]}, u(r, (2, 3, 9))),
         "avg_plain": ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2]}, x),
@@ -319,6 +328,7 @@ def _reductions() -> None:
             net(f"{op}_some_keep{keep}", [node(op, ["x", "a"], keepdims=keep)], {"x": f32(x)},
                 {"a": np.array([1, 3], np.int64)})
             net(f"{op}_all_keep{keep}", [node(op, ["x"], keepdims=keep)], {"x": f32(x)})
+    net("ReduceProd_int_all_keep", [node("ReduceProd", ["x"], keepdims=1)], {"x": typed(I32, ints(r, (2, 3), 1, 4))})
     net("ReduceSum_int", [node("ReduceSum", ["x", "a"], keepdims=0)], {"x": typed(I32, ints(r, (3, 4, 5), -9, 9))},
         {"a": np.array([1], np.int64)})
     d = (r.permutation(2 * 5 * 3) * 0.25 - 3).astype(np.float32).reshape(2, 5, 3)  # distinct: no ties
@@ -464,6 +474,8 @@ def _resize() -> None:
     one("resize_nearest_asym_floor_dynamic", "Resize", x, shape=["N", 2, 8, 6],
         inits={"sc": np.array([1, 1, 2, 2], np.float32)}, extra_inputs=("", "sc"),
         coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    one("resize_linear_align_dynamic", "Resize", x, shape=["N", 2, 8, 6], inits={"sc": np.array([1, 1, 2, 1.5], np.float32)},
+        extra_inputs=("", "sc"), mode="linear", coordinate_transformation_mode="align_corners")
     one("resize_linear_dynamic", "Resize", x, shape=["N", 2, 8, 6], inits={"sc": np.array([1, 1, 2, 2], np.float32)},
         extra_inputs=("", "sc"), mode="linear")
 

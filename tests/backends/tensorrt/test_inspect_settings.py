@@ -80,7 +80,8 @@ def lowered_settings() -> dict:
         if case.skip.get("tensorrt"):
             continue
         g = case.build().graph
-        graphs = [("dynamic", g)] + ([("static", bind_symbols(g, {s: 2 for s in g.symbols}))] if g.symbols else [])
+        graphs = [("dynamic", g)] + ([("static", bind_symbols(g, {s: case.batches[0] for s in g.symbols}))]
+                                    if g.symbols else [])
         for precision in ("float32", "float16", "bfloat16"):
             if case.skip.get(f"tensorrt-{precision}"):
                 continue
@@ -106,3 +107,16 @@ def test_unreachable_settings_are_really_emitted_and_explained():
     stale = [s for s in UNREACHABLE if s not in emitted]
     assert not stale, f"UNREACHABLE lists settings the lowering no longer emits: {stale}"
     assert all(isinstance(v, str) and len(v) > 20 for v in UNREACHABLE.values())
+
+
+def test_settings_name_what_changes_the_semantics():
+    from .onnx_networks import find
+    conv = settings.network_settings(parse(find("conv_groups_asym_weights_weights"))[1], trt)
+    assert ("CONVOLUTION", "nd=2", "pad=EXPLICIT_ROUND_DOWN", "padded", "asym", "stride", "dilation", "groups",
+            "kernel=weights", "bias=weights") in conv
+    assert ("ACTIVATION", "SELU") in settings.network_settings(parse(find("act_Selu"))[1], trt)
+    sl = settings.network_settings(parse(find("slice_negative_steps"))[1], trt)
+    assert ("SLICE", "mode=STRICT_BOUNDS", "negative_stride") in sl  # the stride arithmetic facet
+    assert any(s[:3] == ("SLICE", "mode=STRICT_BOUNDS", "start=tensor") for s in sl)  # the value-source facet
+    rs = settings.network_settings(parse(find("resize_nearest_half_pixel_down_floor"))[1], trt)
+    assert ("RESIZE", "NEAREST", "HALF_PIXEL", "selector=FORMULA", "round=HALF_DOWN", "size=scales", "down") in rs
