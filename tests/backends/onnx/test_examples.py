@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from netdsl.backends import reference
-from netdsl.compare import assert_close
+from netdsl.compare import WHOLE_MODEL_FLOAT32, assert_close
 
 from ._util import EXAMPLES, check_model, onnx, ort, random_feeds
 
@@ -53,8 +53,8 @@ def test_example_matches_reference(name, kw, batches, tmp_path):
         feeds = random_feeds(net.graph, batch, seed=batch)
         got = dict(zip(outs, sess.run(outs, feeds)))
         ref = reference.run(net.graph, feeds)
-        for k in outs:
-            assert_close(got[k], ref[k], "float32", what=f"{name}:{k} batch {batch}")
+        for k in outs:  # whole models: float32 rounding accumulates over 20-50 layers
+            assert_close(got[k], ref[k], tol=WHOLE_MODEL_FLOAT32, what=f"{name}:{k} batch {batch}")
 
 
 def test_bert_base_exports(tmp_path):
