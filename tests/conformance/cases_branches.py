@@ -4,6 +4,11 @@ graphs, symbolic spatial or feature dims, rank-2 attention, pooling windows that
 even LRN windows, int8 indices, batch norm that is not folded ..."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import numpy as np
 
 import netdsl.functional as F
@@ -74,6 +79,24 @@ add(
 )
 
 
+_CKPT_DIR: list = []
+
+
+def _mapped_weights(n, x):
+    """A convolution whose weight comes from a safetensors file: memory-mapped copy-on-write pages, which the
+    OpenVINO lowering shares instead of copying."""
+    from safetensors.numpy import save_file
+    if not _CKPT_DIR:
+        _CKPT_DIR.append(tempfile.mkdtemp(prefix="netdsl-conformance-"))
+        atexit.register(shutil.rmtree, _CKPT_DIR[0], True)
+    path = os.path.join(_CKPT_DIR[0], "conv.safetensors")
+    if not os.path.exists(path):
+        save_file({"w": np.random.default_rng(5).uniform(-0.5, 0.5, (4, 3, 3, 3)).astype(np.float32)}, path)
+    w = n.parameter("w", (4, 3, 3, 3))
+    n.load_weights(path)
+    return F.conv(x, w, padding=1)
+
+
 def _conv_then_bn(n, x, keep_conv_output: bool):
     y = F.conv(x, n.parameter("w", (4, 3, 3, 3)), None, padding=1)
     r = np.random.default_rng(9)
@@ -84,6 +107,7 @@ def _conv_then_bn(n, x, keep_conv_output: bool):
 
 
 add(
+    case("conv", "conv_weights_memory_mapped", _mapped_weights, [f32(("N", 3, 5, 5))], batches=DYN),
     case("batch_norm", "conv_bn_not_folded_conv_is_output", lambda n, x: _conv_then_bn(n, x, True),
          [f32(("N", 3, 5, 5))], batches=DYN),
     case("batch_norm", "conv_bn_not_folded_runtime_weight",
