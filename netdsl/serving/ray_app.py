@@ -149,6 +149,16 @@ class Served:
         return f"model '{self.name}' on {self.replicas} replica(s) at {self.url}/v2/models/{self.name}"
 
 
+def _http_address(host: str, port: int) -> tuple:
+    """Where Serve's HTTP proxy really listens (Ray keeps the options of a Serve already running)."""
+    try:
+        from ray.serve.context import _get_global_client
+        cfg = _get_global_client().http_config
+        return str(cfg.host), int(cfg.port)
+    except Exception:  # a Ray version without this internal: trust the request
+        return host, port
+
+
 def artifact_files(graph: Any, backend: str, **build_options: Any) -> dict:
     """{file name: bytes} of the artifact every replica compiles (the OpenVINO IR)."""
     from .artifacts import plugin_ops
@@ -217,6 +227,7 @@ def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: O
             "config": config, "netdsl_version": __version__}
     try:
         rserve.start(http_options={"host": host, "port": int(port)})
+        host, port = _http_address(host, int(port))  # a Serve already running keeps its own
         dep = rserve.deployment(Replica, name=name, num_replicas=int(replicas),
                                 ray_actor_options={"num_cpus": float(replica_cpus)},
                                 max_ongoing_requests=max(16, 2 * int(max_batch_size)))
