@@ -6,6 +6,7 @@ Anything that is not a monomial (``(H-4)//2+1``) becomes an opaque symbol named 
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Iterable, Sequence, Union
 
@@ -54,6 +55,49 @@ class Sym:
     def __rtruediv__(self, other: int) -> "Dim":
         return _simplify(Sym(tuple((n, -p) for n, p in self.terms), Fraction(other) / self.coeff))
 
+    # Sums and floor divisions are not monomials: they give an opaque symbol named by the expression
+    # (as ``affine`` does), e.g. ``(H + 2) // 2 + 1`` -> ``(((H+2)//2)+1)``; like terms still combine.
+    def __add__(self, other: "Dim") -> "Dim":
+        if isinstance(other, bool) or not isinstance(other, (int, Sym)):
+            return NotImplemented
+        if isinstance(other, int):
+            base, c = _offset(self)
+            return base if c + other == 0 else Sym.of(f"({base}{c + other:+d})")
+        if other.terms == self.terms:
+            return _simplify(Sym(self.terms, self.coeff + other.coeff)) if self.coeff + other.coeff else 0
+        return Sym.of(f"({self}+{other})")
+
+    __radd__ = __add__
+
+    def __sub__(self, other: "Dim") -> "Dim":
+        if isinstance(other, bool) or not isinstance(other, (int, Sym)):
+            return NotImplemented
+        if isinstance(other, int):
+            return self + (-other)
+        if other.terms == self.terms:
+            return _simplify(Sym(self.terms, self.coeff - other.coeff)) if self.coeff != other.coeff else 0
+        return Sym.of(f"({self}-{other})")
+
+    def __rsub__(self, other: int) -> "Dim":
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        return Sym.of(f"({other}-{self})")
+
+    def __floordiv__(self, other: "Dim") -> "Dim":
+        if isinstance(other, bool) or not isinstance(other, (int, Sym)):
+            return NotImplemented
+        if other == 1:
+            return self
+        q = self / other
+        if isinstance(q, int) or q.coeff.denominator == 1 and all(p > 0 for _, p in q.terms):
+            return q  # exact: N*4 // 2 == 2*N, N*T // T == N
+        return Sym.of(f"({self}//{other})")
+
+    def __rfloordiv__(self, other: int) -> "Dim":
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        return Sym.of(f"({other}//{self})")
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sym) and self.terms == other.terms and self.coeff == other.coeff
 
@@ -83,6 +127,41 @@ class Sym:
 
 Dim = Union[int, Sym]
 Shape = tuple  # tuple[Dim, ...]
+
+
+_OFFSET = re.compile(r"^\((.+)([+-]\d+)\)$")
+
+
+def _offset(s: Sym) -> "tuple[Dim, int]":
+    """``(X+c)`` -> (X, c) for an opaque symbol made by adding an int to X (else (s, 0))."""
+    m = _OFFSET.match(s.terms[0][0]) if s.coeff == 1 and len(s.terms) == 1 and s.terms[0][1] == 1 else None
+    if m is None:
+        return s, 0
+    x = m.group(1)
+    depth = 0
+    for ch in x:  # X must be one balanced expression: "(H+1)-(W" is not
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return s, 0
+    if depth:
+        return s, 0
+    return (Sym.of(x) if not _MONOMIAL.match(x) else _monomial(x)), int(m.group(2))
+
+
+_FACTOR = r"[A-Za-z_][A-Za-z0-9_]*(?:\*\*\d+)?"
+_MONOMIAL = re.compile(rf"^(?:\d+\*)?{_FACTOR}(?:\*{_FACTOR})*$")
+
+
+def _monomial(text: str) -> Sym:
+    """``'3*H*W'``, ``'N**2'``: the Sym that prints as ``text`` (so ``(3*H+1) - 1`` is ``3*H`` again)."""
+    coeff, terms = 1, []
+    for f in re.findall(rf"\d+(?=\*)|{_FACTOR}", text):
+        if f.isdigit():
+            coeff = int(f)
+        else:
+            name, _, power = f.partition("**")
+            terms.append((name, int(power or 1)))
+    return Sym(terms, coeff)
 
 
 def _simplify(s: Sym) -> Dim:

@@ -17,6 +17,7 @@ A compiled TensorRT plugin library can be bound to a declaration with
 """
 from __future__ import annotations
 
+import inspect
 import keyword
 import os
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..dtypes import as_dtype
-from ..errors import NetdslError
+from ..errors import NetdslError, ShapeError
 from ..ops.registry import OpDef, register
 
 ATTR_KINDS = ("int", "float", "bool", "str", "ints", "floats")  # what every engine can carry
@@ -95,7 +96,7 @@ class Plugin:
         return f"plugin '{self.name}' (version {self.version}, namespace {self.namespace})"
 
 
-def _check(name: str, attrs: dict, p: Plugin) -> None:
+def _check(name: str, attrs: dict, p: Plugin, infer: Callable[..., Any], reference: Callable[..., Any]) -> None:
     if not _NAME.match(name) or keyword.iskeyword(name):
         raise PluginError(f"plugin name {name!r} must be an identifier (letters, digits, _)")
     for a, spec in attrs.items():
@@ -116,8 +117,30 @@ def _check(name: str, attrs: dict, p: Plugin) -> None:
         raise PluginError(f"plugin '{name}': dtypes is empty")
     if p.cuda is not None and hasattr(p.cuda, "plugin") and not p.cuda.plugin:
         p.cuda.plugin = name  # kernel errors name the plugin
+    for what, fn in (("infer", infer), ("reference", reference),
+                     ("cpu=Cpu(python=...)", p.cpu.python if p.cpu is not None else None)):
+        _check_keywords(name, what, fn, attrs)
     if p.cpu is not None and p.cpu.source is not None and not p.cpu.source.is_file():
         raise PluginError(f"plugin '{name}': C++ source {p.cpu.source} does not exist")
+
+
+def _check_keywords(name: str, what: str, fn: Optional[Callable[..., Any]], attrs: dict) -> None:
+    """``fn`` takes every declared attribute as a keyword and requires no other keyword."""
+    try:
+        params = list(inspect.signature(fn).parameters.values()) if fn is not None else []
+    except (TypeError, ValueError):
+        return
+    if not params or any(q.kind == q.VAR_KEYWORD for q in params):
+        return
+    names = {q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)}
+    missing = [a for a in attrs if a not in names]
+    if missing:
+        raise PluginError(f"plugin '{name}': {what} does not take the declared attribute(s) {', '.join(missing)} "
+                          f"as keywords (def {getattr(fn, '__name__', what)}(..., *, {', '.join(attrs)}))")
+    extra = [q.name for q in params if q.kind == q.KEYWORD_ONLY and q.default is q.empty and q.name not in attrs]
+    if extra:
+        raise PluginError(f"plugin '{name}': {what} requires keyword(s) {', '.join(extra)}, which are not declared "
+                          f"attributes (declared: {', '.join(attrs) or 'none'}; add them to attrs=)")
 
 
 class PluginOp:
@@ -159,14 +182,48 @@ def declare(name: str, *, infer: Callable[..., Any], reference: Callable[..., An
         raise PluginError(f"plugin '{name}': {e}") from None
     p.name = name
     p.version = str(p.version)
-    _check(name, attrs, p)
-    opdef = OpDef(name=name, inputs=tuple(inputs), outputs=tuple(outputs), attrs=attrs, infer=infer,
+    _check(name, attrs, p, infer, reference)
+    opdef = OpDef(name=name, inputs=tuple(inputs), outputs=tuple(outputs), attrs=attrs, infer=_checked(p, infer),
                   reference=reference, category="plugin", doc=doc.strip(), macs=macs, plugin=p)
     p.opdef = opdef
     from .generated import attach
     attach(p)
     register(opdef, replace=replace or _redeclared(opdef))
     return PluginOp(opdef)
+
+
+def _checked(p: Plugin, infer: Callable[..., Any]) -> Callable[..., Any]:
+    """The declared ``infer`` behind two checks: the compute type (first input's dtype) is one of the
+    declared ``dtypes``, and an exception other than a netdsl error (a bug in ``infer``, e.g. an
+    operation that symbolic dims lack) becomes a ShapeError naming the plugin and the failing line."""
+    def run(*specs: Any, **attrs: Any) -> Any:
+        try:
+            out = infer(*specs, **attrs)
+        except NetdslError:
+            raise
+        except Exception as e:
+            raise ShapeError(f"plugin '{p.name}': its shape inference (infer) raised {type(e).__name__}: {e}"
+                             f"{_author_line(e)}") from e
+        first = next((s for s in specs if s is not None), None)
+        if first is not None and first.dtype not in p.dtypes:
+            raise ShapeError(f"plugin '{p.name}' takes {' or '.join(d.value for d in p.dtypes)} (its declared "
+                             f"dtypes) as its first input, got {first.dtype}")
+        return out
+    run.__doc__ = infer.__doc__
+    run.__wrapped__ = infer  # type: ignore[attr-defined]
+    return run
+
+
+_PKG = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def _author_line(e: BaseException) -> str:
+    """' (at file:line)' of the innermost traceback frame outside netdsl (the plugin author's code)."""
+    import traceback
+    for fr in reversed(traceback.extract_tb(e.__traceback__)):
+        if not os.path.abspath(fr.filename).startswith(_PKG):
+            return f" (at {fr.filename}:{fr.lineno}: {fr.line})" if fr.line else f" (at {fr.filename}:{fr.lineno})"
+    return ""
 
 
 def _redeclared(opdef: OpDef) -> bool:
