@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ from .declaration import Plugin, PluginError
 INCLUDE_DIR = Path(__file__).parent / "include"
 _lock = threading.Lock()
 _built: dict[tuple, str] = {}
+_failed: dict[tuple, str] = {}   # build errors by (plugin, key)
 _factories: dict[str, Any] = {}
 
 _CPP_TYPES = {"int": "int64_t", "float": "double", "bool": "bool", "str": "std::string",
@@ -60,8 +62,6 @@ def generate(p: Plugin) -> str:
 #include <openvino/core/extension.hpp>
 #include <openvino/core/op_extension.hpp>
 #include <openvino/op/op.hpp>
-
-void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out, const netdsl::Attrs& attrs);
 
 namespace {{
 
@@ -128,6 +128,10 @@ target_link_libraries(netdsl_{p.name}_cpu PRIVATE openvino::runtime)
 add_library(netdsl_{p.name}_ov SHARED ext.cpp $<TARGET_OBJECTS:netdsl_{p.name}_cpu>)
 target_include_directories(netdsl_{p.name}_ov PRIVATE "{inc}")
 target_link_libraries(netdsl_{p.name}_ov PRIVATE openvino::runtime)
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  # an unresolved symbol (no netdsl_compute defined) fails the build, not the load
+  target_link_options(netdsl_{p.name}_ov PRIVATE "LINKER:--no-undefined")
+endif()
 """
 
 
@@ -152,14 +156,32 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".inl")
+
+
+def headers(source: Path) -> list[Path]:
+    """The headers a plugin's C++ source can include: netdsl's (``include/``) and those in the source's
+    folder and its direct sub-folders (``detail/x.h``; hidden folders skipped), in a stable order."""
+    found = []
+    for root in (INCLUDE_DIR, source.parent):
+        for f in sorted([*root.glob("*"), *root.glob("*/*")]):
+            rel = f.relative_to(root).parts
+            if f.suffix in HEADER_SUFFIXES and f.is_file() and not any(part.startswith(".") for part in rel):
+                found.append(f)
+    return found
+
+
 def build_key(p: Plugin) -> str:
+    """Hash of everything the built library depends on: the generated op and CMake project, the author's
+    source and every header it can include (its folder's and netdsl's), the OpenVINO version, $CXX."""
     import openvino
     source = p.cpu.source  # type: ignore[union-attr]
     h = hashlib.sha256()
-    for part in (generate(p), cmakelists(p, source), source.read_text(), openvino.__version__,
-                 *(f.read_text() for f in sorted(INCLUDE_DIR.glob("*.hpp"))), os.environ.get("CXX", "")):
+    for part in (generate(p), cmakelists(p, source), source.read_text(), openvino.__version__, os.environ.get("CXX", "")):
         h.update(part.encode())
         h.update(b"\0")
+    for f in headers(source):
+        h.update(f.resolve().as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -171,7 +193,13 @@ def library(p: Plugin) -> str:
     with _lock:
         if (p.key, key) in _built:
             return _built[(p.key, key)]
-        path = _cached_or_build(p, key)
+        if (p.key, key) in _failed:  # the same sources failed to build in this process: not again
+            raise PluginError(_failed[(p.key, key)])
+        try:
+            path = _cached_or_build(p, key)
+        except PluginError as e:
+            _failed[(p.key, key)] = str(e)
+            raise
         _built[(p.key, key)] = path
         return path
 
@@ -219,13 +247,39 @@ def _cached_or_build(p: Plugin, key: str) -> str:
     return str(lib)
 
 
+_DIAGNOSTIC = re.compile(r"error|undefined reference|multiple definition", re.IGNORECASE)
+_MAKE = re.compile(r"^g?make(\[\d+\])?: ")
+
+
 def _run(p: Plugin, cmd: list) -> None:
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if res.returncode != 0:
-        lines = res.stdout.strip().splitlines()
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        hint = ""
+        if "undefined reference to `netdsl_compute'" in res.stdout:
+            hint = (f"\n{p.cpu.source} must define void netdsl_compute(const netdsl::Inputs& in, "  # type: ignore[union-attr]
+                    "netdsl::Outputs& out, const netdsl::Attrs& attrs), exactly this signature (netdsl_plugin.hpp)")
         raise PluginError(f"{p.describe()}: building its OpenVINO extension failed ({' '.join(cmd[:2])}):\n"
-                          + "\n".join(errors[-25:]))
+                          + "\n".join(diagnostics(res.stdout)[-25:]) + hint)
+
+
+def diagnostics(log: str) -> list[str]:
+    """The compiler's and linker's error lines of a build log, each with the source excerpt the compiler
+    prints under it (``  14 |   code`` / ``     |   ^~~``); make's own lines dropped. The whole log
+    when nothing matches."""
+    lines = log.strip().splitlines()
+    out: list[str] = []
+    keep = False
+    for ln in lines:
+        if _MAKE.match(ln):
+            keep = False
+        elif _DIAGNOSTIC.search(ln):
+            out.append(ln)
+            keep = True
+        elif keep and re.match(r"^\s*\d*\s*\|", ln):
+            out.append(ln)
+        else:
+            keep = False
+    return out or lines
 
 
 def create_node(p: Plugin, inputs: list, encoded_attrs: dict) -> Any:
@@ -241,4 +295,4 @@ def create_node(p: Plugin, inputs: list, encoded_attrs: dict) -> Any:
     return factory.create(p.trt_name, inputs, encoded_attrs)
 
 
-__all__ = ["generate", "cmakelists", "library", "create_node", "toolchain_missing", "cache_root", "INCLUDE_DIR"]
+__all__ = ["generate", "cmakelists", "library", "build_key", "headers", "create_node", "toolchain_missing", "cache_root", "INCLUDE_DIR"]

@@ -1,6 +1,6 @@
 // netdsl_plugin.hpp: what a plugin's cpu.cpp (the compiled CPU route) sees.
 //
-// A plugin's C++ CPU code defines ONE function, with C++ linkage:
+// A plugin's C++ CPU code defines ONE function (declared at the end of this header, C linkage):
 //
 //     #include "netdsl_plugin.hpp"
 //     void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out, const netdsl::Attrs& attrs);
@@ -133,3 +133,7 @@ template <class F> void dispatch_float(DType t, F&& fn) {
 }
 
 }  // namespace netdsl
+
+// What cpu.cpp defines. C linkage: a definition with another signature is a compile error naming the
+// line, rather than a library that builds and then fails to load with an undefined symbol.
+extern "C" void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out, const netdsl::Attrs& attrs);
