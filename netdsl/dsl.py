@@ -36,7 +36,8 @@ def _shown_file(co_filename: str) -> Optional[str]:
     if key not in _SHOWN:
         fn = os.path.abspath(co_filename)
         rel = os.path.relpath(fn)
-        _SHOWN[key] = None if fn.startswith(_PKG_DIR + os.sep) else (fn if rel.startswith("..") else rel)
+        inside = fn.startswith(_PKG_DIR + os.sep) or co_filename.startswith("<frozen ")  # python -m's runpy
+        _SHOWN[key] = None if inside else (fn if rel.startswith("..") else rel)
     return _SHOWN[key]
 
 

@@ -134,7 +134,8 @@ def run_all(op: PluginOp, cases: Sequence[Case], backends: Sequence[str] = BACKE
             echo(f"  skip {c}: {e}")
         except (AssertionError, NetdslError, RuntimeError, TypeError, ValueError) as e:
             ok = False
-            echo(f"  FAIL {c}: {type(e).__name__}: {e}")
+            lines = [ln for ln in str(e).splitlines() if ln.strip()]
+            echo(f"  FAIL {c}: {type(e).__name__}: " + "\n      ".join(lines))
     return ok
 
 

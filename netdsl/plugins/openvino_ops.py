@@ -253,6 +253,27 @@ def register_for_ir(core: Any, xml_path: str) -> list[str]:
     return names
 
 
+def missing_plugins_hint(xml_path: str) -> str:
+    """Why OpenVINO cannot read an IR whose non-opset ops no declared plugin provides ('' if none)."""
+    from .loader import find_declared, search_path
+    try:
+        missing = [(t, v) for t, v in sorted(plugin_types_in_ir(xml_path)) if find_declared(t, ov_version=v) is None]
+    except (OSError, NetdslError):
+        return ""
+    if not missing:
+        return ""
+    other = [find_declared(t) for t, _ in missing]
+    if any(other):
+        return "\n" + "; ".join(f"the IR uses '{t}' version {v}; the declared {o.describe()} is version {o.ov_version}"
+                                 for (t, v), o in zip(missing, other) if o)
+    where = ", ".join(str(d) for d in search_path()) or "none of them exists here"
+    ops = ", ".join(f"'{t}' (version {v})" for t, v in missing)
+    return (f"\nthe IR uses {ops}, outside OpenVINO's opsets, and no declared netdsl plugin provides it: plugins "
+            f"are found by name on the plugin path ($NETDSL_PLUGIN_PATH, ./plugins, netdsl's plugins/; here: "
+            f"{where}); set NETDSL_PLUGIN_PATH to the folder holding {missing[0][0]}/, or call "
+            "netdsl.plugins.load(<its folder>) before loading the IR")
+
+
 def register_for_model(core: Any, ov_model: Any) -> None:
     """Add to ``core`` the extensions of the plugin ops in ``ov_model`` (before ``core.import_model`` of a
     compiled blob of it, which rebuilds the ops by type name): the Python class for ops made by the
@@ -274,5 +295,5 @@ def register_for_model(core: Any, ov_model: Any) -> None:
         done.add(p.key)
 
 
-__all__ = ["lower", "python_op_class", "register_for_model", "use_route", "current_route", "route_for",
+__all__ = ["lower", "python_op_class", "register_for_model", "missing_plugins_hint", "use_route", "current_route", "route_for",
            "register_for_ir", "encode_attrs", "decode_attrs", "ROUTES"]

@@ -103,12 +103,12 @@ def load_ir(path: Any, device: str = "CPU", precision: str = "f32", hint: str = 
     t0 = time.perf_counter()
     if verify:
         verify_ir(p)
-    from ...plugins.openvino_ops import register_for_ir
+    from ...plugins.openvino_ops import missing_plugins_hint, register_for_ir
     register_for_ir(core(), p)  # plugin ops in the IR: their extensions first
     try:
         ov_model = core().read_model(p)
     except RuntimeError as e:
-        raise NetdslError(f"OpenVINO: cannot read IR {p}: {e}") from e
+        raise NetdslError(f"OpenVINO: cannot read IR {p}: {str(e).strip()}{missing_plugins_hint(p)}") from e
     opts = dict(precision=precision, hint=hint, cache_dir=cache_dir, num_streams=num_streams, config=config)
     compiled = compile_ov_model(ov_model, device, **opts)
     m = OpenVINOModel(interface_graph(ov_model), ov_model, compiled, device, opts)
