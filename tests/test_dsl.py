@@ -177,3 +177,11 @@ def test_bad_names_and_dims_are_rejected():
         net.input("", (2, 3))
     with pytest.raises(ShapeError, match="non-negative"):
         net.parameter("p", (-1, 3))
+
+
+def test_locations_skip_frozen_frames_of_python_dash_m():
+    """``python -m tool`` runs the tool from <frozen runpy>: not a place a user can open."""
+    from netdsl.dsl import user_location
+    got = {}
+    exec(compile("got['loc'] = user_location()", "<frozen runpy>", "exec"), {"user_location": user_location, "got": got})
+    assert "test_dsl.py:" in got["loc"], got

@@ -41,3 +41,20 @@ def test_as_shape_rejects_bad_dims():
     with pytest.raises(ShapeError):
         as_shape((-1, 3))
     assert fmt_shape((3,)) == "(3,)"
+
+
+def test_sums_and_floor_division_of_symbols_are_opaque_symbols():
+    h, n = Sym.of("H"), Sym.of("N")
+    pool = (h + 2 * 1 - 3) // 2 + 1                      # a strided pooling's output length
+    assert isinstance(pool, Sym) and str(pool) == "(((H-1)//2)+1)"
+    assert pool == (h - 1) // 2 + 1                       # same expression, same symbol
+    assert (h + 3) - 3 == h and (h * 3 + 1) - 1 == h * 3 and (h * n + 2) - 2 == h * n  # offsets fold back
+    assert h + 0 is h and h // 1 is h
+    assert n + n == n * 2 and n - n == 0 and (n * 3) - n == n * 2   # like terms still combine
+    assert (n * 4) // 2 == n * 2 and (n * h) // h == n    # exact divisions stay monomials
+    assert str((n * 3) // 2) == "(3*N//2)" and str(5 - h) == "(5-H)" and str(h + n) == "(H+N)"
+    assert str(affine(h, -4, 2, 1) + 2) == "((H-4)//2+3)"
+    with pytest.raises(TypeError):
+        h + 1.5
+    with pytest.raises(TypeError):
+        h + True

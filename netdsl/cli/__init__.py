@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import textwrap
@@ -97,8 +98,15 @@ class _Session:
             self.logger.setLevel(logging.DEBUG if args.verbose > 1 else logging.INFO)
         elif args.quiet:
             self.logger.setLevel(logging.ERROR)
+        self.route = os.environ.get("NETDSL_PLUGIN_ROUTE")
+        if getattr(args, "plugin_route", None):  # env, not thread-local: worker threads and processes see it
+            os.environ["NETDSL_PLUGIN_ROUTE"] = args.plugin_route
 
     def close(self) -> None:
+        if self.route is None:
+            os.environ.pop("NETDSL_PLUGIN_ROUTE", None)
+        else:
+            os.environ["NETDSL_PLUGIN_ROUTE"] = self.route
         self.progress.set_enabled(self.saved)
         self.logger.setLevel(self.level)
         if self.handler is not None:

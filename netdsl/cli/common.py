@@ -274,6 +274,7 @@ OPTION_USE: dict[str, dict[str, frozenset]] = {
     "tf32": {"tensorrt": _BOTH},
     "timing_cache": {"tensorrt": _BOTH},
     "compress_fp16": {"openvino": _BUILD},
+    "plugin_route": {"openvino": _BOTH},
 }
 # precision values each backend accepts (canonical spelling first), by kind of command
 PRECISIONS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -288,7 +289,7 @@ _PRECISION_ALIASES = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16":
                       "bfloat16": "bf16", "fp64": "f64", "float64": "f64", "double": "f64"}
 _FLAGS = {"precision": "--precision", "device": "--device", "hint": "--hint", "num_streams": "--num-streams",
           "cache_dir": "--cache-dir", "dynamic": "--dynamic", "workspace": "--workspace", "tf32": "--tf32",
-          "timing_cache": "--timing-cache", "compress_fp16": "--compress-fp16"}
+          "timing_cache": "--timing-cache", "compress_fp16": "--compress-fp16", "plugin_route": "--plugin-route"}
 
 
 def command_kind(args: argparse.Namespace) -> str:
@@ -359,6 +360,8 @@ def backend_options(args: argparse.Namespace, backend: str, strict: bool = True)
             opts["workspace"] = int(val) << 20
         elif key == "compress_fp16":
             opts["compress_to_fp16"] = True
+        elif key == "plugin_route":
+            continue  # process-wide for the command (cli._Session), not a compile option
         elif key == "tf32":
             opts["tf32"] = True
         elif key == "device" and backend == "tensorrt":
@@ -526,6 +529,11 @@ def add_engine_args(p: argparse.ArgumentParser, kind: str = "run") -> None:
     if has("tf32"):
         p.add_argument("--tf32", action="store_true",
                        help="TensorRT: allow TF32 math in float32 layers (off by default: float32 stays float32)")
+    if has("plugin_route"):
+        p.add_argument("--plugin-route", dest="plugin_route", choices=("auto", "python", "compiled"),
+                       help="OpenVINO route of plugin ops: the C++ op built from cpu.cpp (compiled), the Python "
+                            "op (python), or compiled where a C++ toolchain is present (auto, the default; "
+                            "as NETDSL_PLUGIN_ROUTE)")
     if has("timing_cache"):
         p.add_argument("--timing-cache", dest="timing_cache", metavar="FILE",
                        help="TensorRT: timing cache file, read if present and updated after the build")

@@ -188,8 +188,24 @@ def declare(name: str, *, infer: Callable[..., Any], reference: Callable[..., An
     p.opdef = opdef
     from .generated import attach
     attach(p)
-    register(opdef, replace=replace or _redeclared(opdef))
+    replace = replace or _redeclared(opdef)
+    if not replace:
+        _check_free(opdef)
+    register(opdef, replace=replace)
     return PluginOp(opdef)
+
+
+def _check_free(opdef: OpDef) -> None:
+    """A clear error when ``opdef``'s name is taken (by a catalogue op, or a plugin declared elsewhere)."""
+    from ..ops.registry import all_ops
+    old = all_ops().get(opdef.name)
+    if old is None:
+        return
+    if old.plugin is None:
+        raise PluginError(f"plugin '{opdef.name}': a catalogue op has this name; choose another")
+    where = getattr(getattr(old.reference, "__code__", None), "co_filename", None) or "elsewhere"
+    raise PluginError(f"plugin '{opdef.name}' is already declared (in {where}); plugin names are unique per "
+                      "process: rename one, or pass replace=True to replace it")
 
 
 def _checked(p: Plugin, infer: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,7 @@ cannot read float lists back from IR).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -26,6 +27,7 @@ from .declaration import Plugin, PluginError
 from .shape_program import ShapeProgram, trace
 
 ROUTES = ("auto", "python", "compiled")
+log = logging.getLogger("netdsl.plugins")
 _route = threading.local()
 _classes: dict[tuple, Any] = {}
 _lock = threading.Lock()
@@ -211,7 +213,9 @@ def lower(p: Plugin, ctx: Any, node: Any, inputs: tuple) -> list:
         raise PluginError(f"OpenVINO backend: {p.describe()} at layer '{node.name}': omitted optional inputs "
                           "are not supported by generated plugin ops")
     program = trace(p.opdef, [v.spec for v in node.inputs], node.attrs).encode()
-    if route_for(p) == "compiled":
+    route = route_for(p)
+    log.info("plugin '%s' at layer '%s': OpenVINO %s route", p.name, node.name, route)
+    if route == "compiled":
         from .cpp_build import create_node
         op = create_node(p, list(inputs), encode_attrs(p, node.attrs, program))
     else:

@@ -38,7 +38,7 @@ HERE = Path(__file__).parent
 
 def infer(x, *, alpha):
     """Output spec (dtype, shape) from the input specs. Dims may be symbolic (netdsl.shapes.Sym):
-    compute output dims with + - * / on them (e.g. x.shape[2] / 2), never int() them."""
+    compute output dims with + - * / // on them (e.g. (x.shape[2] - 1) // 2 + 1), never int() them."""
     if not x.dtype.is_float:
         raise ShapeError(f"{name} needs a floating-point input, got {{x}}")
     return x

@@ -206,7 +206,7 @@ def trace(opdef: Any, specs: Sequence[Optional[TensorSpec]], attrs: dict) -> Sha
     except Exception as e:  # e.g. int() of a Sym: the inference only works on static dims
         raise ShapeProgramError(f"plugin '{opdef.name}': its shape inference fails on symbolic input dims "
                                 f"({type(e).__name__}: {e}); shape inference must accept symbolic dims "
-                                "(netdsl.shapes.Sym: use + - * / on dims, never int())") from e
+                                "(netdsl.shapes.Sym: use + - * / // on dims, never int())") from e
     ins = tuple("-" if s is None else ("T" if s.dtype == primary else s.dtype.value) for s in specs)
     outputs = []
     for k, o in enumerate(outs):

@@ -38,3 +38,48 @@ def test_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
 def test_list_shows_shipped_plugins(capsys):
     assert main(["plugin", "list"]) == 0
     assert "mish" in capsys.readouterr().out
+
+
+ROUTE_MODEL = '''
+import numpy as np
+import netdsl as nd
+from netdsl.plugins import Cpu, declare
+
+op = declare("test_cli_route", infer=lambda x: x, reference=lambda x: np.tanh(x) * 3,
+             cpu=Cpu(python=lambda x: np.tanh(x) * 3), replace=True)  # no C++: the compiled route cannot be had
+
+
+def network():
+    net = nd.Network("route")
+    net.output(op(net.input("x", ("N", 5)), name="t"), "y")
+    return net
+'''
+
+
+def test_plugin_route_option_picks_the_openvino_route_for_the_command(tmp_path, capsys, monkeypatch):
+    import os
+
+    import pytest
+    pytest.importorskip("openvino", reason="openvino not installed")
+    model = tmp_path / "route.py"
+    model.write_text(ROUTE_MODEL)
+    monkeypatch.setenv("NETDSL_PLUGIN_ROUTE", "compiled")
+    base = ["check", str(model), "--backends", "openvino"]
+    assert main(base) == 1
+    assert "the compiled OpenVINO route needs C++ CPU code" in capsys.readouterr().out
+    assert main(base + ["--plugin-route", "python"]) == 0, capsys.readouterr().out
+    assert os.environ["NETDSL_PLUGIN_ROUTE"] == "compiled"  # the option lasts for its command only
+    monkeypatch.delenv("NETDSL_PLUGIN_ROUTE")
+    assert main(base + ["--plugin-route", "compiled"]) == 1
+    assert "the compiled OpenVINO route needs C++ CPU code" in capsys.readouterr().out
+    assert "NETDSL_PLUGIN_ROUTE" not in os.environ
+    xml = str(tmp_path / "m.xml")
+    assert main(["build", str(model), "--backend", "openvino", "-o", xml, "--plugin-route", "compiled"]) == 2
+    assert main(["build", str(model), "--backend", "openvino", "-o", xml, "--plugin-route", "python"]) == 0
+    assert main(["run", str(model), "--backend", "openvino", "--plugin-route", "python", "--repeat", "0"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(model), "--backends", "reference", "--plugin-route", "python"]) == 2
+    assert "--plugin-route does nothing for backend reference" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(base + ["--plugin-route", "fast"])
+    assert e.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err

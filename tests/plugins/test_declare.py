@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,8 @@ import netdsl as nd
 from netdsl.backends import reference
 from netdsl.errors import NetdslError, ShapeError
 from netdsl.ops import Attr, all_ops
-from netdsl.plugins import declare
+from netdsl.graph import TensorSpec
+from netdsl.plugins import Cpu, PluginError, declare
 
 
 def _infer(x, *, alpha):
@@ -114,3 +117,47 @@ def test_plugin_with_tensorrt_implementation_passes_the_cpu_proof():
     feeds = {"x": np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)}
     report = T.check(net.graph, feeds)
     assert report.ok, str(report)
+
+
+def test_a_bug_in_infer_is_a_shape_error_naming_plugin_layer_and_the_authors_line():
+    def infer(x, *, alpha):
+        return TensorSpec(x.dtype, (x.shape[0], x.shape[5]))   # IndexError on a rank-2 input
+    op = declare("test_buggy_infer", attrs={"alpha": Attr("float", 1.0)}, infer=infer,
+                 reference=lambda x, *, alpha: x, replace=True)
+    net = nd.Network("b")
+    with pytest.raises(ShapeError) as e:
+        op(net.input("x", (2, 3)), name="layer7")
+    msg = str(e.value)
+    assert re.search(r"test_buggy_infer 'layer7' at .*test_declare\.py:\d+: plugin 'test_buggy_infer': its shape "
+                     r"inference \(infer\) raised IndexError: tuple index out of range \(at .*test_declare\.py:\d+: "
+                     r"return TensorSpec", msg), msg
+
+
+def test_inputs_of_undeclared_dtypes_are_refused_where_the_network_is_built():
+    op = declare("test_f16_only", infer=lambda x: x, reference=lambda x: x, dtypes=("float16",), replace=True)
+    net = nd.Network("d")
+    op(net.input("h", (2,), "float16"))
+    with pytest.raises(ShapeError, match=r"test_f16_only 'f32' at .*test_declare\.py:\d+: plugin 'test_f16_only' "
+                                         r"takes float16 \(its declared dtypes\) as its first input, got float32"):
+        op(net.input("x", (2,)), name="f32")
+
+
+def test_functions_must_take_exactly_the_declared_attributes():
+    with pytest.raises(PluginError, match=r"'test_kw': infer requires keyword\(s\) k, which are not declared"):
+        declare("test_kw", infer=lambda x, *, k: x, reference=lambda x: x, replace=True)
+    with pytest.raises(PluginError, match=r"'test_kw': reference does not take the declared attribute\(s\) beta"):
+        declare("test_kw", attrs={"beta": Attr("int", 1)}, infer=lambda x, beta: x, reference=lambda x: x,
+                replace=True)
+    with pytest.raises(PluginError, match=r"cpu=Cpu\(python=...\) does not take .* beta"):
+        declare("test_kw", attrs={"beta": Attr("int", 1)}, infer=lambda x, beta: x, reference=lambda x, **kw: x,
+                cpu=Cpu(python=lambda x: x), replace=True)
+    declare("test_kw", attrs={"beta": Attr("int", 1)}, infer=lambda x, *, beta, gamma=0: x,
+            reference=lambda x, **attrs: x, replace=True)   # defaults and **kwargs are fine
+
+
+def test_a_taken_name_is_refused_naming_where_it_was_declared():
+    with pytest.raises(PluginError, match=r"plugin 'relu': a catalogue op has this name"):
+        declare("relu", infer=lambda x: x, reference=lambda x: x)
+    with pytest.raises(PluginError, match=r"plugin 'test_scaled_tanh' is already declared \(in .*test_declare\.py\)"):
+        exec(compile("declare('test_scaled_tanh', infer=lambda x: x, reference=lambda x: x)", "other.py", "exec"),
+             {"declare": declare})

@@ -187,3 +187,82 @@ def test_compiled_blob_cache_serves_plugin_models(tmp_path, route, caplog):
             got = nd.compile(net, "openvino", cache_dir=str(tmp_path))(feeds)
             _close(got, net, feeds)
     assert "served from the verified cache" in caplog.text and "could not import" not in caplog.text
+
+
+NEW_PROCESS = """
+import sys
+import numpy as np
+from netdsl.backends.openvino import load_ir
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], load_ir(sys.argv[1])(x=x)["y"])
+"""
+
+
+@pytest.mark.parametrize("route", ["python", pytest.param("compiled", marks=needs_toolchain)])
+def test_ir_loads_in_a_new_process_from_the_plugin_path_or_says_where_it_looked(tmp_path, route, monkeypatch):
+    """A process that never declared the plugin reads its IR: the plugin is imported by name from the plugin
+    path; without it on the path, the error names the op and the folders searched."""
+    import subprocess
+    import sys
+    from netdsl.backends.openvino import build
+    from netdsl.plugins.scaffold import new
+    monkeypatch.setenv("NETDSL_PLUGIN_CACHE", str(tmp_path / "cache"))  # the new process finds the build there
+    name = f"test_ir_proc_{route}"
+    new(name, tmp_path / "plugins")
+    op = load(tmp_path / "plugins" / name)
+    net = nd.Network("proc")
+    net.output(op(net.input("x", ("N", 3)), alpha=-1.5, name="scale"), "y")
+    x = np.random.default_rng(8).standard_normal((4, 3)).astype(np.float32)
+    with use_route(route):
+        xml = build(net.graph, tmp_path / "m.xml")
+    np.save(tmp_path / "x.npy", x)
+    env = {**os.environ, "NETDSL_PLUGIN_ROUTE": route, "PYTHONPATH": str(Path(nd.__file__).parents[1])}
+    script = [sys.executable, "-c", NEW_PROCESS, xml, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]
+    ok = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, text=True)  # ./plugins holds it
+    assert ok.returncode == 0, ok.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), -1.5 * x, rtol=1e-6)
+    bad = subprocess.run(script, cwd=tmp_path / "plugins", env=env, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert re.search(rf"the IR uses '{name}' \(version netdsl_1\), outside OpenVINO's opsets, and no declared "
+                     rf"netdsl plugin provides it: .*set NETDSL_PLUGIN_PATH to the folder holding {name}/",
+                     bad.stderr), bad.stderr
+
+
+def test_build_log_diagnostics_keep_the_compiler_excerpt_and_drop_make():
+    from netdsl.plugins.cpp_build import diagnostics
+    log = """[ 50%] Building CXX object CMakeFiles/x.dir/cpu.cpp.o
+/p/cpu.cpp: In function 'void netdsl_compute(...)':
+/p/cpu.cpp:14:42: error: 'k' was not declared in this scope
+   14 |     y[i] = k * x[i];
+      |            ^
+gmake[2]: *** [CMakeFiles/x.dir/build.make:76: CMakeFiles/x.dir/cpu.cpp.o] Error 1
+gmake: *** [Makefile:124: x] Error 2
+/usr/bin/ld: ext.cpp.o: in function `evaluate':
+ext.cpp:(.text+0x2c4e): undefined reference to `netdsl_compute'
+collect2: error: ld returned 1 exit status"""
+    assert diagnostics(log) == [
+        "/p/cpu.cpp:14:42: error: 'k' was not declared in this scope", "   14 |     y[i] = k * x[i];",
+        "      |            ^", "ext.cpp:(.text+0x2c4e): undefined reference to `netdsl_compute'",
+        "collect2: error: ld returned 1 exit status"]
+    assert diagnostics("something odd\nhappened") == ["something odd", "happened"]
+
+
+@needs_toolchain
+def test_a_wrong_netdsl_compute_signature_fails_the_build_once_with_the_expected_signature(tmp_path, monkeypatch):
+    from netdsl.plugins import cpp_build
+    monkeypatch.setenv("NETDSL_PLUGIN_CACHE", str(tmp_path / "cache"))
+    op = _plugin(tmp_path, "test_ov_signature", "void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out,"
+                 " netdsl::Attrs attrs) {}\n")   # Attrs by value: another function
+    runs = []
+    real = cpp_build._run
+    monkeypatch.setattr(cpp_build, "_run", lambda p, cmd: runs.append(cmd) or real(p, cmd))
+    net = nd.Network("s")
+    net.output(op(net.input("x", (2,))), "y")
+    for _ in range(2):
+        with use_route("compiled"), pytest.raises(PluginError) as e:
+            nd.compile(net, "openvino")
+        msg = str(e.value)
+        assert "test_ov_signature" in msg and "undefined reference to `netdsl_compute'" in msg, msg
+        assert "must define void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out, const " \
+               "netdsl::Attrs& attrs), exactly this signature" in msg and "gmake" not in msg, msg
+    assert len(runs) == 3  # configure, the author's object, the library: the second compile did not rebuild

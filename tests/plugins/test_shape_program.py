@@ -10,6 +10,7 @@ from netdsl.errors import ShapeError
 from netdsl.graph import TensorSpec
 from netdsl.ops import Attr
 from netdsl.plugins import declare
+from netdsl.plugins.cuda import CudaKernel, Launch, ceil_div
 from netdsl.plugins.shape_program import (ShapeProgram, ShapeProgramError, evaluate, parse, to_text, trace)
 from netdsl.shapes import Sym, affine, dim_div
 
@@ -97,3 +98,72 @@ def test_text_round_trip_keeps_the_value(e, s0, s1):
 def test_floor_and_ceiling_division_of_negative_values_match_python():
     assert evaluate(parse("cdiv(0-7,2)"), []) == -(7 // 2) and evaluate(parse("(0-7)/2"), []) == -7 // 2
     assert np.floor(-3.5) == evaluate(parse("(0-7)/2"), [])
+
+
+def _pool_out(d, k, s, pad, ceil_mode):
+    return (d + 2 * pad - k + (s - 1 if ceil_mode else 0)) // s + 1
+
+
+def _pool_infer(x, *, kernel, stride, pad, ceil_mode):
+    n, c, h, w = x.shape
+    return TensorSpec(x.dtype, (n, c, _pool_out(h, kernel, stride, pad, ceil_mode),
+                                _pool_out(w, kernel, stride, pad, ceil_mode)))
+
+
+def _pool_reference(x, *, kernel, stride, pad, ceil_mode):
+    n, c, h, w = x.shape
+    ho, wo = _pool_out(h, kernel, stride, pad, ceil_mode), _pool_out(w, kernel, stride, pad, ceil_mode)
+    xp = np.full((n, c, h + 2 * pad + stride, w + 2 * pad + stride), -np.inf, x.dtype)
+    xp[:, :, pad:pad + h, pad:pad + w] = x
+    return np.stack([np.stack([xp[:, :, i * stride:i * stride + kernel, j * stride:j * stride + kernel].max(axis=(2, 3))
+                               for j in range(wo)], -1) for i in range(ho)], -2)
+
+
+POOL_CU = r"""
+#include "netdsl_cuda.h"
+template <typename T>
+__global__ void pool(const T* x, T* y, int nc, int h, int w, int ho, int wo, int k, int s, int pad) {
+    long long i = nd_global_index();
+    if (i >= (long long)nc * ho * wo) return;
+    int c = i % wo, r = (i / wo) % ho;
+    const T* plane = x + (i / ((long long)ho * wo)) * h * w;
+    float m = -3.0e38f;
+    for (int a = r * s - pad; a < r * s - pad + k; ++a)
+        for (int b = c * s - pad; b < c * s - pad + k; ++b)
+            if (a >= 0 && a < h && b >= 0 && b < w) m = fmaxf(m, nd_load(plane + a * w + b));
+    nd_store(y + i, m);
+}
+"""
+
+
+def _pool_launch(shapes, attrs):
+    n, c, h, w = shapes[0]
+    k, s, pad, ceil = attrs["kernel"], attrs["stride"], attrs["pad"], attrs["ceil_mode"]
+    ho, wo = _pool_out(h, k, s, pad, ceil), _pool_out(w, k, s, pad, ceil)
+    return Launch(grid=ceil_div(n * c * ho * wo, 128), block=128,
+                  scalars=[("int", v) for v in (n * c, h, w, ho, wo, k, s, pad)])
+
+
+POOL = declare("test_sp_pool", infer=_pool_infer, reference=_pool_reference, replace=True,
+               attrs={"kernel": Attr("int", 3), "stride": Attr("int", 2), "pad": Attr("int", 1),
+                      "ceil_mode": Attr("bool", False)},
+               cuda=CudaKernel(POOL_CU, {"float32": "pool<float>"}, _pool_launch))
+
+
+def test_inference_written_with_plus_and_floor_division_on_symbolic_dims():
+    """``(h + 2*pad - k) // s + 1`` on symbolic dims: a program over the input dims, right on every size."""
+    for ceil_mode in (False, True):
+        attrs = {"kernel": 3, "stride": 2, "pad": 1, "ceil_mode": ceil_mode}
+        prog = trace(POOL.opdef, [_spec("N", 4, "H", "W")], attrs)
+        for h, w in [(7, 8), (2, 31), (16, 3)]:
+            want = [(2, 4, _pool_out(h, 3, 2, 1, ceil_mode), _pool_out(w, 3, 2, 1, ceil_mode))]
+            assert prog.output_shapes([(2, 4, h, w)]) == want
+            assert _pool_reference(np.zeros((2, 4, h, w)), **attrs).shape == want[0]
+
+
+@pytest.mark.parametrize("backend", ["reference", "openvino-python", "tensorrt", "cuda-compile", "cuda-gpu"])
+def test_symbolic_pooling_plugin_passes_conformance(backend):
+    from netdsl.plugins import conformance
+    case = conformance.Case("sym", [("N", 3, "H", "W")], attrs={"kernel": 3, "stride": 2, "pad": 1, "ceil_mode": True},
+                            sizes={"N": 2, "H": 9, "W": 6})
+    conformance.checks(POOL, [case], [backend])[0].run_test()
