@@ -219,7 +219,7 @@ def _checked(p: Plugin, infer: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except Exception as e:
             raise ShapeError(f"plugin '{p.name}': its shape inference (infer) raised {type(e).__name__}: {e}"
-                             f"{_author_line(e)}") from e
+                             f"{author_line(e)}") from e
         first = next((s for s in specs if s is not None), None)
         if first is not None and first.dtype not in p.dtypes:
             raise ShapeError(f"plugin '{p.name}' takes {' or '.join(d.value for d in p.dtypes)} (its declared "
@@ -233,7 +233,7 @@ def _checked(p: Plugin, infer: Callable[..., Any]) -> Callable[..., Any]:
 _PKG = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
-def _author_line(e: BaseException) -> str:
+def author_line(e: BaseException) -> str:
     """' (at file:line)' of the innermost traceback frame outside netdsl (the plugin author's code)."""
     import traceback
     for fr in reversed(traceback.extract_tb(e.__traceback__)):
@@ -254,4 +254,4 @@ def _redeclared(opdef: OpDef) -> bool:
         os.path.abspath(prev.co_filename)
 
 
-__all__ = ["Plugin", "PluginOp", "Cpu", "PluginError", "declare", "ATTR_KINDS"]
+__all__ = ["Plugin", "PluginOp", "Cpu", "PluginError", "declare", "author_line", "ATTR_KINDS"]

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..errors import NetdslError
-from .declaration import Plugin, PluginError
+from .declaration import Plugin, PluginError, author_line
 from .shape_program import ShapeProgram, trace
 
 ROUTES = ("auto", "python", "compiled")
@@ -173,7 +173,8 @@ def python_op_class(p: Plugin) -> Any:
             try:
                 res = compute(*arrays, **attrs)
             except Exception as e:
-                raise NetdslError(f"{p.describe()}: its CPU Python route failed: {type(e).__name__}: {e}") from e
+                raise NetdslError(f"{p.describe()}: its CPU Python route failed: {type(e).__name__}: {e}"
+                                  f"{author_line(e)}") from e
             res = list(res) if isinstance(res, (list, tuple)) else [res]
             for o, r in zip(outputs, res):
                 r = np.asarray(r)

@@ -266,3 +266,17 @@ def test_a_wrong_netdsl_compute_signature_fails_the_build_once_with_the_expected
         assert "must define void netdsl_compute(const netdsl::Inputs& in, netdsl::Outputs& out, const " \
                "netdsl::Attrs& attrs), exactly this signature" in msg and "gmake" not in msg, msg
     assert len(runs) == 3  # configure, the author's object, the library: the second compile did not rebuild
+
+
+def test_an_exception_in_the_python_route_names_plugin_layer_and_the_authors_line():
+    def broken(x):
+        raise ValueError("python route exploded")
+    op = declare("test_ov_pyerr", infer=lambda x: x, reference=lambda x: x, cpu=Cpu(python=broken), replace=True)
+    net = nd.Network("t")
+    net.output(op(net.input("x", (2,)), name="boom"), "y")
+    with use_route("python"):
+        m = nd.compile(net, "openvino")
+    with pytest.raises(NetdslError) as e:
+        m(x=np.ones(2, np.float32))
+    assert re.search(r"Node boom .*plugin 'test_ov_pyerr' .*its CPU Python route failed: ValueError: python route "
+                     r"exploded \(at .*test_openvino_ops\.py:\d+: raise ValueError", str(e.value), re.S), str(e.value)
