@@ -53,8 +53,9 @@ class ReferenceModel(CompiledModel):
                 except NetdslError:  # not a lowering path
                     raise
                 except Exception as e:  # not a lowering path: name the layer and the user's line
+                    from ..plugins.declaration import author_line  # a plugin's reference: the author's line
                     raise NetdslError(f"reference: layer '{node.name}' ({node.op}, {node.location}) failed: "
-                                      f"{type(e).__name__}: {e}") from e
+                                      f"{type(e).__name__}: {e}{author_line(e)}") from e
             for v, r in zip(node.outputs, res):
                 env[id(v)] = np.asarray(r).astype(self._fdt(v.dtype.numpy), copy=False)
                 if self.keep:

@@ -233,11 +233,23 @@ def _checked(p: Plugin, infer: Callable[..., Any]) -> Callable[..., Any]:
 _PKG = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
+def _library_dirs() -> tuple:
+    import sysconfig
+    paths = sysconfig.get_paths()
+    return (_PKG,) + tuple(os.path.abspath(paths[k]) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")
+                           if k in paths)
+
+
 def author_line(e: BaseException) -> str:
-    """' (at file:line)' of the innermost traceback frame outside netdsl (the plugin author's code)."""
+    """' (at file:line: code)' of the innermost traceback frame of the plugin author's code: outside netdsl,
+    the standard library and installed packages (NumPy ...); '' when there is none."""
     import traceback
+    if isinstance(e, SyntaxError) and e.filename:
+        return f" (at {e.filename}:{e.lineno}: {(e.text or '').strip()})"
+    skip = _library_dirs()
     for fr in reversed(traceback.extract_tb(e.__traceback__)):
-        if not os.path.abspath(fr.filename).startswith(_PKG):
+        fn = os.path.abspath(fr.filename)
+        if not fn.startswith(skip) and not fr.filename.startswith("<frozen "):
             return f" (at {fr.filename}:{fr.lineno}: {fr.line})" if fr.line else f" (at {fr.filename}:{fr.lineno})"
     return ""
 

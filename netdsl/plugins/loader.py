@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .declaration import Plugin, PluginError, PluginOp
+from ..errors import NetdslError
+from .declaration import Plugin, PluginError, PluginOp, author_line
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _lock = threading.RLock()
@@ -88,9 +89,12 @@ def import_folder(spec: Union[str, os.PathLike]) -> Any:
         sys.path.insert(0, str(folder))
         try:
             s.loader.exec_module(mod)  # type: ignore[union-attr]
-        except Exception:
+        except NetdslError:
             sys.modules.pop(name, None)
             raise
+        except Exception as e:  # the author's file: a syntax error, a NameError ...
+            sys.modules.pop(name, None)
+            raise PluginError(f"plugin file {path} failed to import: {type(e).__name__}: {e}{author_line(e)}") from e
         finally:
             if sys.path and sys.path[0] == str(folder):
                 sys.path.pop(0)

@@ -161,3 +161,14 @@ def test_a_taken_name_is_refused_naming_where_it_was_declared():
     with pytest.raises(PluginError, match=r"plugin 'test_scaled_tanh' is already declared \(in .*test_declare\.py\)"):
         exec(compile("declare('test_scaled_tanh', infer=lambda x: x, reference=lambda x: x)", "other.py", "exec"),
              {"declare": declare})
+
+
+def test_an_exception_in_the_reference_names_the_authors_line():
+    def ref(x):
+        return np.tanh(x) + undefined_offset  # noqa: F821
+    op = declare("test_ref_bug", infer=lambda x: x, reference=ref, replace=True)
+    net = nd.Network("r")
+    net.output(op(net.input("x", (2,)), name="rb"), "y")
+    with pytest.raises(NetdslError, match=r"layer 'rb' .*NameError: name 'undefined_offset' is not defined \(at "
+                                          r".*test_declare\.py:\d+: return np\.tanh\(x\) \+ undefined_offset"):
+        reference.run(net.graph, {"x": np.ones(2, np.float32)})

@@ -57,3 +57,17 @@ def test_names_from_files_never_leave_the_plugin_path(tmp_path, monkeypatch):
     monkeypatch.setenv("NETDSL_PLUGIN_PATH", str(tmp_path / "path"))
     for name in ("../evil", str(tmp_path / "evil"), "evil/..", ""):
         assert find(name) is None and find_declared(name) is None
+
+
+@pytest.mark.parametrize("body,error", [
+    ("def infer(x:\n", r"SyntaxError: .* \(at .*plugin\.py:1: def infer\(x:\)"),
+    ("import numpy as np\nSCALE = np.float32(undefined_scale)\n",
+     r"NameError: name 'undefined_scale' is not defined \(at .*plugin\.py:2: SCALE = np\.float32\(undefined_scale\)\)"),
+])
+def test_a_plugin_file_that_fails_to_import_is_named_with_its_line(tmp_path, body, error):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "plugin.py").write_text(body)
+    with pytest.raises(PluginError, match=r"plugin file .*broken/plugin\.py failed to import: " + error):
+        load(tmp_path / "broken")
+    from netdsl.cli import main
+    assert main(["plugin", "test", str(tmp_path / "broken")]) == 2   # the author's error, not netdsl's
