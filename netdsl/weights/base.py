@@ -362,6 +362,8 @@ def detect_format(path: str) -> str:
     _load_all()
     if not os.path.exists(path):
         raise WeightError(f"checkpoint not found: {path}")
+    if not (os.path.isfile(path) or os.path.isdir(path)):  # a FIFO or device would block or never end
+        raise WeightError(f"{path}: not a regular file or a directory")
     head = b""
     if os.path.isfile(path):
         try:
@@ -413,6 +415,8 @@ def open_checkpoint(path: Any, format: Optional[str] = None, sha256: Optional[st
         raise WeightError(f"unknown checkpoint format {name!r}; known: {', '.join(sorted(_FORMATS))}")
     if not os.path.exists(path):
         raise WeightError(f"checkpoint not found: {path}")
+    if not (os.path.isfile(path) or os.path.isdir(path)):
+        raise WeightError(f"{path}: not a regular file or a directory")
     return _FORMATS[name].opener(path, **options)
 
 

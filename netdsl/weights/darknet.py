@@ -39,6 +39,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format
+from .paths import allowed_roots, resolve_inside
 
 
 def parse_cfg(text: str, where: str = "cfg") -> list[tuple[str, dict]]:
@@ -111,7 +112,12 @@ class DarknetCheckpoint(Checkpoint):
     format = "darknet"
 
     def _open(self) -> None:
-        cfg = self.options.get("cfg") or find_cfg(self.path)
+        cfg = self.options.get("cfg")
+        if not cfg:  # found beside the file: it must really be there (a symlink out is refused)
+            cfg = find_cfg(self.path)
+            if cfg:
+                cfg = resolve_inside(os.path.dirname(cfg), os.path.basename(cfg), allowed_roots(self.path), ".cfg",
+                                     self.path)
         if not cfg or not os.path.isfile(cfg):
             raise self.error("darknet weights need their .cfg: pass cfg=PATH (none found beside the file)")
         self.cfg = cfg

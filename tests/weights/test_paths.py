@@ -140,3 +140,19 @@ def test_safetensors_shard_symlinks_refused(tmp_path, outside):
     (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "/etc/passwd"}}))
     with pytest.raises(WeightError, match="not a file beside the checkpoint"):
         open_checkpoint(d)
+
+
+def test_special_files_and_cfg_symlinks(tmp_path, outside):
+    """A checkpoint that is a FIFO (or links to a device) would block; a Darknet .cfg found beside the
+    weights that links elsewhere would show that file's lines in errors."""
+    fifo = tmp_path / "m.safetensors"
+    os.mkfifo(fifo)
+    for fmt in (None, "safetensors"):
+        with pytest.raises(WeightError, match="not a regular file"):
+            open_checkpoint(fifo, format=fmt)
+    d = tmp_path / "dk"
+    d.mkdir()
+    (d / "yolo.weights").write_bytes(b"\0" * 20)
+    os.symlink(outside / "secret.bin", d / "yolo.cfg")
+    with pytest.raises(WeightError, match="yolo.cfg' resolves to .*secret.bin, outside"):
+        open_checkpoint(d / "yolo.weights", format="darknet")
