@@ -155,15 +155,15 @@ def _assign(graph: Graph, ckpt: Checkpoint, layers: OrderedDict, display: dict, 
                 continue
             attr = _attribute_path(layers[k][0])
             tried = ([k] if attr else []) + [display[k]] if not second else [k] if not attr and k != display[k] else []
-            names = [name_rule(n) for n in tried]
-            if not second and all(n is None for n in names):
+            names = [(t, name_rule(t)) for t in tried]
+            if not second and all(n is None for _, n in names):
                 skipped.add(k)
                 continue
-            for cand in (c for n in names if n is not None for c in (n, n.replace("/", "."))):
+            for t, cand in ((t, c) for t, n in names if n is not None for c in (n, n.replace("/", "."))):
                 if cand in units and cand not in taken:
                     assign[k] = cand
                     taken.add(cand)
-                    rep.layer_pairs.append((display[k], cand, "name"))
+                    rep.layer_pairs.append((t, cand, "name" if t == display[k] else "path"))
                     break
     left = [k for k in layers if k not in assign and k not in skipped]
     free = [u for u in units if u not in taken]

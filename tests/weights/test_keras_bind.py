@@ -292,7 +292,9 @@ def test_subclassed_keras3_model_binds_by_attribute_and_layer_names(tmp_path, fn
     net = SubNet().build({"x": ("N", 3, 6, 6)})
     rep = net.load_weights(p)
     assert rep.ok, str(rep)
-    assert {(mod, how) for _, mod, how in rep.layer_pairs} == {(m_, "name") for m_ in ("stem_conv", "conv2d", "head", "bn")}
+    assert {(mod, how) for _, mod, how in rep.layer_pairs} == {("stem_conv", "name"), ("conv2d", "name"),
+                                                               ("head", "path"), ("bn", "path")}
+    assert "head -> head (by path)" in str(rep)
     x = np.random.default_rng(12).standard_normal((2, 3, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-4, atol=1e-4)
 
@@ -318,6 +320,8 @@ def test_subclassed_keras3_model_binds_by_the_listed_paths(tmp_path):
     net = SubNetByPath().build({"x": ("N", 3, 6, 6)})
     rep = net.load_weights(p)
     assert rep.ok, str(rep)
-    assert {mod for _, mod, _ in rep.layer_pairs} == {"sequential.conv2d", "sequential.conv2d_1", "head", "bn"}
+    assert sorted(rep.layer_pairs) == [("bn", "bn", "path"), ("head", "head", "path"),
+                                       ("sequential/conv2d", "sequential.conv2d", "path"),
+                                       ("sequential/conv2d_1", "sequential.conv2d_1", "path")]
     x = np.random.default_rng(13).standard_normal((2, 3, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-4, atol=1e-4)
