@@ -50,6 +50,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     folder = Path(op.plugin.folder or args.plugin)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else list(conformance.BACKENDS)
     cases = _cases(folder, op.name)
+    conformance.checks(op, cases, backends)  # unknown backend names: a usage error before anything runs
     print(f"{op.plugin.describe()} from {folder}: {len(cases)} case(s) x {len(backends)} check(s)")
     ok = conformance.run_all(op, cases, backends)
     print("plugin test: " + ("PASS" if ok else "FAIL"))

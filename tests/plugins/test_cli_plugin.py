@@ -83,3 +83,9 @@ def test_plugin_route_option_picks_the_openvino_route_for_the_command(tmp_path, 
     with pytest.raises(SystemExit) as e:
         main(base + ["--plugin-route", "fast"])
     assert e.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_unknown_check_names_are_a_usage_error_before_anything_runs(capsys):
+    assert main(["plugin", "test", "mish", "--backends", "reference,cuda"]) == 2
+    out = capsys.readouterr()
+    assert "unknown conformance backend(s) cuda" in out.err and "case(s)" not in out.out
