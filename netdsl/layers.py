@@ -450,6 +450,20 @@ class MultiHeadAttention(Module):
         return self.out_proj(a)
 
 
+def _lstm_step(gx: Tensor, hx: Optional[Sequence[Tensor]], w_hh: Tensor, b_hh: Optional[Tensor],
+               hidden: int) -> tuple:
+    """One LSTM step from the input's gate pre-activations ``gx`` (N, 4H) and the state (h, c) or None (zeros)."""
+    if hx is not None:
+        gx = gx + F.linear(hx[0], w_hh, b_hh)
+    elif b_hh is not None:
+        gx = gx + b_hh
+    i, f, g, o = F.split(gx, [hidden] * 4, dim=1)
+    c = F.sigmoid(i) * F.tanh(g)
+    if hx is not None:
+        c = F.sigmoid(f) * hx[1] + c
+    return F.sigmoid(o) * F.tanh(c), c
+
+
 class LSTMCell(Module):
     """One step of an LSTM, as PyTorch's ``nn.LSTMCell``: ``h, c = cell(x, (h, c))``.
 
@@ -470,19 +484,65 @@ class LSTMCell(Module):
 
     def forward(self, x: Tensor, hx: Optional[Sequence[Tensor]] = None) -> tuple:
         net = x.net
-        gates = F.linear(x, self.p(net, "weight_ih"), _opt(self, net, "bias_ih"), name=self.layer_name(".ih"))
-        if hx is not None:
-            gates = gates + F.linear(hx[0], self.p(net, "weight_hh"), _opt(self, net, "bias_hh"),
-                                     name=self.layer_name(".hh"))
-        else:  # zero state: weight_hh multiplies zeros (declared all the same, so checkpoints bind as in PyTorch)
-            self.p(net, "weight_hh")
-            if "bias_hh" in self._params:
-                gates = gates + self.p(net, "bias_hh")
-        i, f, g, o = F.split(gates, [self.hidden_size] * 4, dim=1)
-        c = F.sigmoid(i) * F.tanh(g)
-        if hx is not None:
-            c = F.sigmoid(f) * hx[1] + c
-        return F.sigmoid(o) * F.tanh(c), c
+        gx = F.linear(x, self.p(net, "weight_ih"), _opt(self, net, "bias_ih"), name=self.layer_name(".ih"))
+        # weight_hh is declared even when it multiplies a zero state, so checkpoints bind as in PyTorch
+        return _lstm_step(gx, hx, self.p(net, "weight_hh"), _opt(self, net, "bias_hh"), self.hidden_size)
+
+
+class LSTM(Module):
+    """PyTorch's ``nn.LSTM``, unrolled over a sequence length known when the network is built.
+
+    Parameters as PyTorch's: ``weight_ih_l{k}`` (4H, I or D*H), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (4H), with ``_reverse`` for the backward direction (``bidirectional=True``). Input
+    (L, N, I), or (N, L, I) with ``batch_first``; ``hx`` = (h0, c0), each (D*num_layers, N, H), zeros when
+    omitted. Returns ``output, (h_n, c_n)`` as PyTorch. The length L must be static (one set of layers per
+    step); ``dropout`` is the identity at inference; ``proj_size`` is refused.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: Any = None, dtype: Any = None, *, name: Optional[str] = None):
+        super().__init__(name)
+        if proj_size:
+            raise _unsupported("LSTM", "proj_size (LSTM with projections) is not supported")
+        self.hidden_size, self.num_layers, self.batch_first = hidden_size, num_layers, batch_first
+        self.directions = ("", "_reverse") if bidirectional else ("",)
+        h4 = 4 * hidden_size
+        for k in range(num_layers):
+            cin = input_size if k == 0 else hidden_size * len(self.directions)
+            for sfx in self.directions:
+                self.param(f"weight_ih_l{k}{sfx}", (h4, cin), init="he")
+                self.param(f"weight_hh_l{k}{sfx}", (h4, hidden_size), init="he")
+                if bias:
+                    self.param(f"bias_ih_l{k}{sfx}", (h4,), init="small")
+                    self.param(f"bias_hh_l{k}{sfx}", (h4,), init="small")
+
+    def forward(self, x: Tensor, hx: Optional[Sequence[Tensor]] = None) -> tuple:
+        net = x.net
+        if not self.batch_first:
+            x = F.transpose(x, (1, 0, 2))
+        steps = x.shape[1]
+        if not isinstance(steps, int):
+            raise _unsupported("LSTM", f"the sequence length of {x} must be static: the LSTM is unrolled step by "
+                                       "step (give the input a fixed length)")
+        hs, cs, D = [], [], len(self.directions)
+        for k in range(self.num_layers):
+            outs = []
+            for d, sfx in enumerate(self.directions):
+                gx = F.linear(x, self.p(net, f"weight_ih_l{k}{sfx}"), _opt(self, net, f"bias_ih_l{k}{sfx}"),
+                              name=self.layer_name(f".ih_l{k}{sfx}"))               # (N, L, 4H) at once
+                w_hh, b_hh = self.p(net, f"weight_hh_l{k}{sfx}"), _opt(self, net, f"bias_hh_l{k}{sfx}")
+                state = None if hx is None else (hx[0][k * D + d], hx[1][k * D + d])
+                seq: list = [None] * steps
+                for t in (reversed(range(steps)) if sfx else range(steps)):
+                    state = _lstm_step(gx[:, t], state, w_hh, b_hh, self.hidden_size)
+                    seq[t] = state[0]
+                outs.append(F.stack(seq, dim=1))
+                hs.append(state[0])
+                cs.append(state[1])
+            x = outs[0] if D == 1 else F.concat(outs, axis=2)
+        out = x if self.batch_first else F.transpose(x, (1, 0, 2))
+        return out, (F.stack(hs, dim=0), F.stack(cs, dim=0))
 
 
 # ---- parameter-free layers: PyTorch's constructor arguments, forwarded to one function ---------------------

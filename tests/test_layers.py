@@ -73,6 +73,39 @@ def test_lstm_cell_matches_torch(backend, with_state):
     np.testing.assert_allclose(got["c1"], want[1].numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch_first,bidirectional,with_state", [(True, False, False), (False, True, True),
+                                                                   (True, True, False)])
+def test_lstm_matches_torch(batch_first, bidirectional, with_state):
+    tm = torch.nn.LSTM(4, 3, num_layers=2, batch_first=batch_first, bidirectional=bidirectional).double().eval()
+    D, L, N = 2 if bidirectional else 1, 5, 2
+    net = nd.Network("lstm")
+    x = net.input("x", (N, L, 4) if batch_first else (L, N, 4))
+    hx = (net.input("h0", (2 * D, N, 3)), net.input("c0", (2 * D, N, 3))) if with_state else None
+    out, (h, c) = nn.LSTM(4, 3, 2, batch_first=batch_first, bidirectional=bidirectional, name="lstm")(x, hx)
+    for t, n in ((out, "out"), (h, "h"), (c, "c")):
+        net.output(t, n)
+    net.load_weights({f"lstm.{k}": v.numpy().astype(np.float32) for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(6)
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    if with_state:
+        feeds.update(h0=rng.standard_normal((2 * D, N, 3)).astype(np.float32),
+                     c0=rng.standard_normal((2 * D, N, 3)).astype(np.float32))
+    t = {k: torch.from_numpy(v.astype(np.float64)) for k, v in feeds.items()}
+    with torch.no_grad():
+        want_out, (want_h, want_c) = tm(t["x"], (t["h0"], t["c0"]) if with_state else None)
+    for backend in ("reference", "onnx"):
+        got = nd.compile(net, backend)(feeds)
+        for k, w in (("out", want_out), ("h", want_h), ("c", want_c)):
+            np.testing.assert_allclose(got[k], w.numpy(), rtol=1e-5, atol=1e-5, err_msg=f"{k} on {backend}")
+
+
+def test_lstm_needs_a_static_length():
+    net = nd.Network("lstm")
+    x = net.input("x", ("N", "L", 4))
+    with pytest.raises(nd.ShapeError, match="must be static"):
+        nn.LSTM(4, 3, batch_first=True)(x)
+
+
 def test_shared_module_reuses_parameters():
     lin = nn.Linear(4, 4, name="shared")
     net = nd.Network("s")
@@ -322,6 +355,9 @@ def test_layer_signature_is_pytorchs(name):
     t = getattr(torch.nn, name)
     theirs = [] if t.__init__ is torch.nn.Module.__init__ else \
         [(p.name, p.kind, p.default) for p in inspect.signature(t).parameters.values()]  # no arguments of its own
+    if issubclass(t, torch.nn.RNNBase):  # nn.LSTM(*args, **kwargs) forwards them to RNNBase(mode, ...)
+        theirs = [(p.name, p.kind, p.default) for p in inspect.signature(torch.nn.RNNBase).parameters.values()
+                  if p.name != "mode"]
     ours = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(nn, name)).parameters.values()
             if p.name != "name"]
     if name != "Identity":
