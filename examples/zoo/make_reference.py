@@ -304,8 +304,54 @@ def open_nsfw() -> None:
          "224 as nsfw does, BGR minus (104, 117, 123) as its Caffe transformer")
 
 
+# ---- Resemblyzer (Resemblyzer, legacy PyTorch .pt) ----------------------------------------------------------
+def mel_power(wav: np.ndarray, sr: int = 16000, n_fft: int = 400, hop: int = 160, n_mels: int = 40) -> np.ndarray:
+    """(frames, n_mels) mel power spectrogram as resemblyzer's wav_to_mel_spectrogram asks librosa for (centred
+    Hann-window STFT, power 2, Slaney mel scale and area normalization), in NumPy."""
+    y = np.pad(wav.astype(np.float64), n_fft // 2, mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2                   # (frames, n_fft/2 + 1)
+
+    def hz_to_mel(f):  # Slaney: linear below 1 kHz, logarithmic above
+        f = np.asarray(f, np.float64)
+        return np.where(f < 1000, f / (200 / 3), 15 + np.log(np.maximum(f, 1e-10) / 1000) / (np.log(6.4) / 27))
+
+    def mel_to_hz(m):
+        return np.where(m < 15, m * (200 / 3), 1000 * np.exp((m - 15) * (np.log(6.4) / 27)))
+    edges = mel_to_hz(np.linspace(hz_to_mel(0), hz_to_mel(sr / 2), n_mels + 2))
+    fft_hz = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    lower = (fft_hz[None] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    upper = (edges[2:, None] - fft_hz[None]) / (edges[2:] - edges[1:-1])[:, None]
+    fb = np.maximum(0, np.minimum(lower, upper)) * (2 / (edges[2:] - edges[:-2]))[:, None]
+    return (power @ fb.T).astype(np.float32)
+
+
+def resemblyzer() -> None:
+    from pathlib import Path
+    from time import perf_counter
+    from typing import List, Union
+    import torch
+    from torch import nn
+    import resemblyzer as zoo
+    hp = {"mel_n_channels": zoo.MELS, "model_hidden_size": zoo.HIDDEN, "model_embedding_size": zoo.HIDDEN,
+          "model_num_layers": 3}  # resemblyzer/hparams.py
+    env = {"nn": nn, "torch": torch, "np": np, "Path": Path, "Union": Union, "List": List, "timer": perf_counter, **hp}
+    enc = classes_from(zoo.PACKAGE, "resemblyzer/voice_encoder.py", ["VoiceEncoder"], env)["VoiceEncoder"](
+        device="cpu", verbose=False, weights_fpath=package_file(zoo.PACKAGE, zoo.MEMBER)).eval()  # its torch.load
+    frames = 32  # the tests' zoo.small(); resemblyzer's own partials are 160 frames
+    mels = np.stack([mel_power(speech_16k(t))[20:20 + frames] for t in
+                     ("A network described once runs on every engine.", "The weights come straight from the file.")])
+    with torch.no_grad():
+        emb = enc(torch.from_numpy(mels)).numpy()
+    save("resemblyzer", {"mels": mels}, {"embedding": emb},
+         f"torch {torch.__version__}: Resemblyzer 0.1.4's VoiceEncoder (its class code; its torch.load of pretrained.pt); "
+         f"{frames} frames of 40-band mel power spectrograms (resemblyzer's librosa parameters, computed in NumPy) "
+         "of two English sentences spoken by espeak-ng")
+
+
 MODELS = {"mtcnn": mtcnn, "crepe": crepe, "ppocr_cls": ppocr_cls, "minilm": minilm, "fer_emotion": fer_emotion,
-          "silero_vad": silero_vad, "hed": hed, "yolov3_tiny_darknet": yolov3_tiny_darknet, "open_nsfw": open_nsfw}
+          "silero_vad": silero_vad, "resemblyzer": resemblyzer, "hed": hed, "yolov3_tiny_darknet": yolov3_tiny_darknet, "open_nsfw": open_nsfw}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(MODELS):

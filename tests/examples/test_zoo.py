@@ -35,6 +35,7 @@ MODELS = {
     "all_minilm_l6_v2": ("minilm", "network", []),
     "fer_mini_xception": ("fer_emotion", "network", ["prob"]),
     "silero_vad": ("silero_vad", "network", []),
+    "resemblyzer": ("resemblyzer", "small", []),
     "hed": ("hed", "small", []),
     "yolov3_tiny_darknet": ("yolov3_tiny_darknet", "small", []),
     "open_nsfw": ("open_nsfw", "network", ["prob"]),
