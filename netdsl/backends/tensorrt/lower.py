@@ -983,6 +983,7 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
             if isinstance(d, Sym) and len(d.terms) == 1 and d.coeff == 1 and d.terms[0][1] == 1:
                 t.set_dimension_name(i, d.terms[0][0])
         if io != low:  # the precision pass: cast down right after the input
+            ctx.fold[(v.name, str(io))] = t  # float32 islands read the input as fed, not cast down and up
             ctx.node = Node("cast", v.name, [], {})
             t = ctx.cast(t, low, f"to_{precision}")
             ctx.node = None

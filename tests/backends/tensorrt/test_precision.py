@@ -10,6 +10,7 @@ import netdsl as nd
 import netdsl.functional as F
 
 trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed (pip install tensorrt-rtx)")
+from netdsl.backends import reference  # noqa: E402
 from netdsl.backends import tensorrt as trtb  # noqa: E402
 from netdsl.backends.tensorrt import _trt, inspect  # noqa: E402
 from netdsl.backends.tensorrt.lower import lower  # noqa: E402
@@ -53,3 +54,35 @@ def test_without_islands_everything_is_half():
     net.init_random(0)
     t = _types(net.graph)
     assert t["fc"] == "HALF" and t["ln"] == "HALF"
+
+
+def _input_island_net():
+    """A float32 island fed straight by a float32 network input and ending at a network output."""
+    net = nd.Network("input_island")
+    x = net.input("x", ("N", 64))
+    with net.precision("float32"):
+        y = F.layer_norm(x, (64,), net.parameter("g", (64,), init="ones"), None, name="ln")
+    net.output(y, "y")
+    net.output(F.relu(F.linear(x, net.parameter("w", (8, 64)), None, name="fc"), name="r"), "z")
+    net.init_random(0)
+    return net
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_island_fed_by_a_network_input_reads_the_float32_input(precision):
+    """The island takes the input as fed (float32), not its reduced-precision copy cast back up: values
+    around 3000 are 2 apart in float16, so a round trip through half would destroy the layer norm."""
+    net = _input_island_net()
+    lw = lower(net.graph, _trt.load("tensorrt_rtx"), precision=precision)
+    layers = list(inspect.read(lw.network, lw.trt))
+    ln = next(l for l in layers if l.name == "ln")
+    assert ln.dtypes[0] == "FLOAT"
+    casts = [l for l in layers if l.type == "CAST"]
+    assert not any(l.dtypes[0] == "FLOAT" and l.name.startswith("ln") for l in casts), \
+        [(l.name, l.dtypes) for l in casts]  # no half -> float cast in front of the island
+    x = (3000 + np.random.default_rng(1).standard_normal((3, 64))).astype(np.float32)
+    rep = trtb.check(net.graph, {"x": x}, precision=precision, flavour="tensorrt_rtx")
+    assert rep.ok, str(rep)
+    want = reference.run(net.graph, {"x": x}, dtype="float64")["y"]
+    got = inspect.Evaluator(lw.network, lw.trt).run({"x": x})["y"]
+    np.testing.assert_allclose(got, want, atol=1e-3)  # float32 accuracy (half input: errors ~0.5)
