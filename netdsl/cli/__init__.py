@@ -120,6 +120,14 @@ def _fail(args: argparse.Namespace, code: int, msg: str) -> int:
     return code
 
 
+def _internal(args: argparse.Namespace, e: Exception) -> int:
+    """A bug in netdsl (or an engine error it failed to wrap): exit code 4."""
+    if args.debug:
+        traceback.print_exc()
+    return _fail(args, EXIT_INTERNAL, f"internal error: {type(e).__name__}: {e} "
+                                      f"(a bug in netdsl; --debug shows the traceback)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``netdsl`` command; returns the exit code (see ``netdsl --help``)."""
     parser = build_parser()
@@ -143,11 +151,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # e.g. `netdsl weights big.pt | head`
         sys.stderr.close()
         return 0
-    except Exception as e:  # a bug in netdsl (or an engine error it failed to wrap)
+    except OSError as e:
+        if e.filename is None:  # not about a path the user named
+            return _internal(args, e)
         if args.debug:
             traceback.print_exc()
-        return _fail(args, EXIT_INTERNAL, f"internal error: {type(e).__name__}: {e} "
-                                          f"(a bug in netdsl; --debug shows the traceback)")
+        return _fail(args, EXIT_USAGE, f"error: cannot use {e.filename}: {e.strerror or e}")
+    except Exception as e:
+        return _internal(args, e)
     finally:
         session.close()
 

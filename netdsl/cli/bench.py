@@ -51,6 +51,8 @@ def bench_dims(args: argparse.Namespace, graph: Any) -> tuple[dict, int]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..bench import benchmark
+    if args.iterations is not None and args.time is not None:
+        raise NetdslError("--iterations and --time both say when to stop: give one of them")
     net = prepare(args)
     graph = net.graph
     dims, batch = bench_dims(args, graph)
@@ -75,7 +77,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if static:
         info(args, f"note: engine built for fixed {', '.join(static)} (use --dynamic to benchmark a dynamic one)")
     result = benchmark(model, feeds, warmup=args.warmup, iterations=args.iterations,
-                       duration=args.time if args.iterations is None else None, requests=requests, batch=batch,
+                       duration=args.time or (None if args.iterations else 10.0), requests=requests, batch=batch,
                        end_to_end=args.end_to_end, show_progress=not args.quiet)
     result.compile_s = compile_s
     if wants_json(args):
@@ -98,8 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_backend_arg(p, default="openvino")
     p.add_argument("--batch", "-b", type=positive_int, help="batch size: the value of the inputs' first symbolic dim")
     p.add_argument("--iterations", "-n", type=positive_int, help="timed calls (default: run for --time seconds)")
-    p.add_argument("--time", "-t", type=positive_float, default=10.0, help="seconds to run when --iterations is not given "
-                                                                   "(default 10)")
+    p.add_argument("--time", "-t", type=positive_float, help="seconds to run (default 10; not with --iterations)")
     p.add_argument("--warmup", type=positive_int, default=3, help="untimed calls before timing, the first included "
                                                           "(its time is reported apart; default 3)")
     p.add_argument("--requests", type=nonneg_int, default=1,

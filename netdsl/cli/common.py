@@ -75,6 +75,8 @@ def load_model(spec: str) -> Any:
     """
     path, _, func = spec.partition(":")
     func = func or "network"
+    if os.path.isdir(path):
+        raise NetdslError(f"{path} is a directory, not a model file (MODEL.py[:FUNC] expected)")
     if not os.path.isfile(path):
         raise NetdslError(f"model file not found: {path}")
     mod_name = "_netdsl_model_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
@@ -89,6 +91,8 @@ def load_model(spec: str) -> Any:
             s.loader.exec_module(mod)
         except NetdslError:
             raise
+        except SystemExit as e:
+            raise ModelFileError(f"model file {path} called sys.exit({e.code!r}) while being imported") from None
         except Exception as e:
             raise ModelFileError(f"model file {path} failed to import:\n{user_traceback(e)}") from e
         fn = getattr(mod, func, None)
@@ -98,6 +102,8 @@ def load_model(spec: str) -> Any:
             net = fn()
         except NetdslError:
             raise
+        except SystemExit as e:
+            raise ModelFileError(f"{path}:{func}() called sys.exit({e.code!r})") from None
         except Exception as e:
             raise ModelFileError(f"{path}:{func}() raised an exception:\n{user_traceback(e)}") from e
     finally:
@@ -127,16 +133,25 @@ def parse_dims(items: Optional[Sequence[str]]) -> dict:
     return out
 
 
+def _input_item(item: str, names: set) -> tuple[str, str]:
+    """``--input NAME=FILE`` split into (NAME, FILE), NAME checked against the network's inputs."""
+    k, eq, path = item.partition("=")
+    if not eq or not k or not path:
+        raise NetdslError(f"--input expects NAME=FILE.npy, got {item!r}")
+    if k not in names:
+        have = f"inputs: {', '.join(sorted(names))}" if names else "it has no inputs"
+        raise NetdslError(f"--input {k}: the network has no input {k!r} ({have})")
+    return k, path
+
+
 def read_inputs(graph: Any, items: Optional[Sequence[str]], seed: int, dims: dict) -> dict:
     """Random feeds (see :func:`random_inputs`) replaced by ``--input NAME=FILE.npy`` where given."""
     feeds = random_inputs(graph, seed, dims)
     names = {v.name for v in graph.inputs}
     for it in items or []:
-        k, eq, path = it.partition("=")
-        if not eq or not k or not path:
-            raise NetdslError(f"--input expects NAME=FILE.npy, got {it!r}")
-        if k not in names:
-            raise NetdslError(f"--input {k}: the network has no input {k!r} (inputs: {', '.join(sorted(names))})")
+        k, path = _input_item(it, names)
+        if os.path.isdir(path):
+            raise NetdslError(f"--input {k}: {path} is a directory, not an .npy file")
         if not os.path.isfile(path):
             raise NetdslError(f"--input {k}: file not found: {path}")
         try:
@@ -197,11 +212,7 @@ def validate_dims(args: argparse.Namespace, graph: Any) -> None:
             raise NetdslError(f"--dim {k}={n} is outside --dynamic {k}={lo}:{hi}")
     names = {v.name for v in graph.inputs}
     for it in getattr(args, "input", None) or []:
-        k, eq, path = it.partition("=")
-        if not eq or not k or not path:
-            raise NetdslError(f"--input expects NAME=FILE.npy, got {it!r}")
-        if k not in names:
-            raise NetdslError(f"--input {k}: the network has no input {k!r} (inputs: {', '.join(sorted(names))})")
+        _input_item(it, names)
 
 
 # ---- backends and their options -------------------------------------------------------------------
@@ -233,7 +244,7 @@ def _bounded(kind: type, low: float, what: str) -> Any:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") \
                 from None
-        if v < low:
+        if not low <= v < float("inf"):  # NaN and infinity too
             raise argparse.ArgumentTypeError(f"{text} is not {what}")
         return v
     parse.__name__ = what.replace(" ", "_")
@@ -243,6 +254,7 @@ def _bounded(kind: type, low: float, what: str) -> Any:
 positive_int = _bounded(int, 1, "a positive integer")
 nonneg_int = _bounded(int, 0, "a non-negative integer")
 positive_float = _bounded(float, 1e-9, "a positive number")
+nonneg_float = _bounded(float, 0, "a non-negative number")
 
 
 def add_backend_arg(p: argparse.ArgumentParser, default: Optional[str] = None, multiple: bool = False,
@@ -364,6 +376,10 @@ def backend_options(args: argparse.Namespace, backend: str, strict: bool = True)
             continue  # process-wide for the command (cli._Session), not a compile option
         elif key == "tf32":
             opts["tf32"] = True
+        elif key == "cache_dir" and os.path.exists(val) and not os.path.isdir(val):
+            raise NetdslError(f"--cache-dir {val}: not a directory")
+        elif key == "device" and backend == "openvino":
+            opts["device"] = openvino_device(val)
         elif key == "device" and backend == "tensorrt":
             try:
                 opts["device"] = int(val)
@@ -372,6 +388,53 @@ def backend_options(args: argparse.Namespace, backend: str, strict: bool = True)
         else:
             opts[key] = val
     return opts
+
+
+_OV_VIRTUAL = ("AUTO", "MULTI", "HETERO", "BATCH")  # devices that take a list of others after ':'
+_OV_KNOWN = ("CPU", "GPU", "NPU")
+
+
+def openvino_device(name: str) -> str:
+    """``--device`` for OpenVINO checked against the devices present here: an unknown name is a usage
+    error; a known kind that is absent here (GPU, NPU) means the engine is unavailable."""
+    from ..backends.openvino.runtime import core
+    from ..errors import BackendUnavailable
+    present = list(core().available_devices)  # e.g. ['CPU', 'GPU.0', 'GPU.1']
+    kinds = {d.split(".")[0] for d in present}
+    virtual, _, rest = name.partition(":")
+    wanted = [d for d in rest.split(",") if d] if virtual.upper() in _OV_VIRTUAL else [name]
+    if virtual.upper() in _OV_VIRTUAL and not rest and virtual.upper() != "AUTO":
+        raise NetdslError(f"--device {name}: {virtual} needs a device list ({virtual}:GPU,CPU)")
+    for d in wanted:
+        if d in present or d in kinds:
+            continue
+        here = ", ".join(present) or "none"
+        if d.split(".")[0].upper() in _OV_KNOWN:
+            raise BackendUnavailable(f"OpenVINO device {d} is not present here (devices here: {here})")
+        raise NetdslError(f"--device {name}: unknown OpenVINO device {d!r} (devices here: {here}; also "
+                          f"AUTO, or {', '.join(v + ':D1,D2' for v in _OV_VIRTUAL[1:])})")
+    return name
+
+
+# artifact file extensions and the backend that writes each
+ARTIFACT_EXTENSIONS = {".xml": "openvino", ".onnx": "onnx", ".plan": "tensorrt", ".engine": "tensorrt"}
+
+
+def artifact_backend(path: str, backend: Optional[str]) -> str:
+    """The backend that writes ``-o PATH``: ``--backend`` when given, else the one the extension names
+    (.xml OpenVINO IR, .onnx, .plan/.engine TensorRT). A usage error when the extension is another
+    backend's artifact (``-o m.xml --backend tensorrt`` would overwrite an IR with a plan) or tells nothing."""
+    ext = os.path.splitext(path)[1].lower()
+    by_ext = ARTIFACT_EXTENSIONS.get(ext)
+    names = ", ".join(f"{e} ({b})" for e, b in ARTIFACT_EXTENSIONS.items())
+    if backend is None:
+        if by_ext is None:
+            raise NetdslError(f"-o {path}: pass --backend, or name the file by its artifact: {names}")
+        return by_ext
+    if by_ext is not None and by_ext != backend:
+        raise NetdslError(f"-o {path}: {ext} is what --backend {by_ext} writes, not --backend {backend} "
+                          f"(extensions: {names})")
+    return backend
 
 
 # ---- output -------------------------------------------------------------------------------------
@@ -407,13 +470,16 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def emit_json(obj: Any) -> None:
-    """Print ``obj`` as the command's JSON document on stdout."""
+def emit_json(obj: Any, code: int = EXIT_OK) -> None:
+    """Print ``obj`` as the command's JSON document on stdout; a dict gets ``ok`` and ``exit_code``
+    (the command's exit code) unless it has them (docs/CLI-JSON.md lists each command's shape)."""
+    if isinstance(obj, dict):
+        obj = {**obj, "ok": obj.get("ok", code == EXIT_OK), "exit_code": obj.get("exit_code", code)}
     print(json.dumps(to_jsonable(obj), indent=2))
 
 
 def add_tol_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tol", type=float, default=None,
+    p.add_argument("--tol", type=nonneg_float, default=None,
                    help="tolerance multiplier of the precision's tolerance (default: 10 for f32, 1 for f16/bf16)")
 
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ..errors import NetdslError
-from .common import add_model_args, prepare, random_inputs
+from .common import add_model_args, artifact_backend, nonneg_int, positive_int, prepare, random_inputs
 
 COMMAND, ORDER = "quantize", 35
 
@@ -18,23 +18,18 @@ def calibration_batches(graph, path: str, batch: int, limit: int) -> list:
     """Batches of feed dicts from an .npz (one array per input name, samples on axis 0) or an .npy
     (a one-input network); ``random:K`` makes K seeded random batches (a smoke test, not calibration)."""
     if path.startswith("random:"):
-        return [random_inputs(graph, seed=i, dims={s: batch for s in graph.symbols})
-                for i in range(int(path.split(":", 1)[1]))]
+        count = path.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise NetdslError(f"--calibration {path}: random:K takes a positive number of batches K")
+        return [random_inputs(graph, seed=i, dims={s: batch for s in graph.symbols}) for i in range(int(count))]
+    if os.path.isdir(path):
+        raise NetdslError(f"--calibration {path}: a directory, not an .npz or .npy file")
     if not os.path.isfile(path):
         raise NetdslError(f"--calibration: file not found: {path}")
-    names = [v.name for v in graph.inputs]
-    if path.endswith(".npy"):
-        if len(names) != 1:
-            raise NetdslError(f"--calibration {path}: an .npy holds one input, the network has {len(names)} "
-                              f"({', '.join(names)}): use an .npz with one array per input")
-        data = {names[0]: np.load(path, allow_pickle=False)}
-    else:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [n for n in names if n not in z.files]
-            if missing:
-                raise NetdslError(f"--calibration {path}: no array for input(s) {', '.join(missing)} "
-                                  f"(it holds {', '.join(z.files) or 'nothing'})")
-            data = {n: z[n] for n in names}
+    try:
+        data = _read_arrays(path, [v.name for v in graph.inputs])
+    except (ValueError, OSError, EOFError) as e:  # not NumPy data, or pickled objects (never loaded)
+        raise NetdslError(f"--calibration {path}: not a readable .npz/.npy file ({e})") from None
     count = min(len(a) for a in data.values())
     count = min(count, limit) if limit else count
     if count == 0:
@@ -42,9 +37,33 @@ def calibration_batches(graph, path: str, batch: int, limit: int) -> list:
     return [{n: a[i:i + batch] for n, a in data.items()} for i in range(0, count, batch)]
 
 
+def _read_arrays(path: str, names: list) -> dict:
+    """{input name: samples} from an .npy (one input) or an .npz (one array per input), by content."""
+    obj = np.load(path, allow_pickle=False)
+    if isinstance(obj, np.ndarray):
+        if len(names) != 1:
+            raise NetdslError(f"--calibration {path}: an .npy holds one input, the network has {len(names)} "
+                              f"({', '.join(names)}): use an .npz with one array per input")
+        return {names[0]: obj}
+    with obj as z:
+        missing = [n for n in names if n not in z.files]
+        if missing:
+            raise NetdslError(f"--calibration {path}: no array for input(s) {', '.join(missing)} "
+                              f"(it holds {', '.join(z.files) or 'nothing'})")
+        return {n: z[n] for n in names}
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..quantization import quantize
+    if args.output:
+        args.backend = artifact_backend(args.output, args.backend)
+    elif args.backend:
+        raise NetdslError(f"--backend {args.backend} sets the format of the artifact -o writes: give -o too")
+    if not 0 < args.percentile <= 100:
+        raise NetdslError(f"--percentile {args.percentile}: a percentile lies in (0, 100]")
+    if args.percentile != 99.99 and args.method != "percentile":
+        raise NetdslError(f"--percentile applies to --method percentile, not {args.method}")
     net = prepare(args)
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
@@ -69,15 +88,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p, backend=False)
     p.add_argument("--calibration", required=True, metavar="DATA",
                    help="calibration inputs: .npz (one array per input) or .npy (one input); random:K for a smoke test")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=8, help="samples per calibration batch")
-    p.add_argument("--limit", type=int, default=0, help="use at most this many samples")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=8, help="samples per calibration batch")
+    p.add_argument("--limit", type=nonneg_int, default=0, help="use at most this many samples (0: all)")
     p.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile")
-    p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument("--percentile", type=float, default=99.99,
+                   help="with --method percentile: the percentile of |x| kept (default 99.99)")
     p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers in float (fnmatch)")
     p.add_argument("--calibration-backend", dest="calibration_backend", default="auto",
                    choices=("auto", "reference", "openvino"), help="where the float network runs to calibrate")
     p.add_argument("--cache", help="calibration cache (JSON): reused when it matches, written otherwise")
     p.add_argument("--no-report", dest="no_report", action="store_true", help="skip the per-layer SQNR report")
-    p.add_argument("--backend", default="openvino", help="artifact format: openvino (IR), onnx (QDQ), tensorrt (plan)")
+    p.add_argument("--backend", choices=("openvino", "onnx", "tensorrt"),
+                   help="artifact format: openvino (IR), onnx (QDQ), tensorrt (plan); default: from the -o extension")
     p.add_argument("--output", "-o", help="write the INT8 network (e.g. model.xml, model.onnx, model.plan)")
     p.set_defaults(fn=cmd_quantize, dynamic_opts=None)

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.fold import optimize
-from ..passes.qdq import activations, insert_qdq, targets
+from ..passes.qdq import activations, excluded, insert_qdq, targets
 from . import cache as _cache
 from .calibrate import as_batches, observe, pick_backend
 from .observers import METHODS
@@ -59,7 +59,10 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "pe
     from ..dsl import Network
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
     batches = as_batches(graph, calibration_batches)
-    exclude = tuple(exclude)
+    exclude = tuple([exclude] if isinstance(exclude, str) else exclude)
+    for pat in exclude:  # a typo would silently quantize the layer it meant to keep
+        if not any(excluded(n.name, [pat]) for n in graph.nodes):
+            raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
     thresholds = calibrate(graph, batches, method, exclude, backend, percentile, cache)
     qgraph = insert_qdq(graph, thresholds, exclude)
     rep = QuantizationReport(method, pick_backend(backend), thresholds=thresholds)

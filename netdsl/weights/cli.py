@@ -89,7 +89,8 @@ def _list(ckpt: Any, out: TextIO, as_json: bool = False) -> int:
         _dump(out, {"path": str(ckpt.path), "format": ckpt.format, "detail": detail, "bytes": total,
                     "notes": list(ckpt.notes),
                     "tensors": [{"name": i.name, "shape": list(i.shape), "dtype": str(i.dtype),
-                                 "stored": str(i.stored) if i.stored else None} for i in infos]})
+                                 "stored": str(i.stored) if i.stored else None} for i in infos],
+                    "ok": True, "exit_code": EXIT_OK})
         return EXIT_OK
     print(f"{ckpt.path}: format {fmt}, {len(infos)} tensors, {total / 1e6:.2f} MB", file=out)
     for n in ckpt.notes:

@@ -142,3 +142,54 @@ def test_verbose_reports_openvino_settings(cli):
     pytest.importorskip("openvino", reason="openvino is not installed")
     rc, _, err = cli("run", LENET, "--backend", "openvino", "-v", "--repeat", "0")
     assert rc == 0 and "[netdsl.cli] openvino engine settings: PERFORMANCE_HINT=LATENCY" in err
+
+
+# model files and paths a user gets wrong (written into the test's folder; the command runs there)
+_FILES = {
+    "exits.py": "import sys\ndef network():\n    sys.exit(7)\n",
+    "exits_on_import.py": "raise SystemExit('not a library')\n",
+    "afile": "not a directory\n",
+}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "exits.py"], ["exits.py:network() called sys.exit(7)"]),
+    (["summary", "exits_on_import.py"], ["called sys.exit('not a library') while being imported"]),
+    (["run", "adir"], ["adir is a directory, not a model file"]),
+    (["run", LENET, "--input", "data=adir"], ["--input data: adir is a directory"]),
+    (["check", LENET, "--backends", "reference", "--tol", "-1"], ["--tol: -1 is not a non-negative number"]),
+    (["compare", LENET, "--backends", "reference", "--tol", "nan"], ["--tol: nan is not a non-negative number"]),
+    (["bench", LENET, "--backend", "reference", "-n", "2", "--time", "1"], ["--iterations and --time"]),
+    (["bench", LENET, "--backend", "reference", "--time", "inf"], ["--time/-t: inf is not a positive number"]),
+    (["run", LENET, "--backend", "openvino", "--cache-dir", "afile"], ["--cache-dir afile: not a directory"]),
+    (["build", LENET, "--backend", "tensorrt", "-o", "m.xml"], [".xml is what --backend openvino writes"]),
+    (["build", LENET, "--backend", "openvino", "-o", "m.onnx"], [".onnx is what --backend onnx writes"]),
+    (["build", LENET, "-o", "m.bin"], ["-o m.bin: pass --backend"]),
+    (["build", LENET, "--backend", "onnx", "-o", "afile/m.onnx"], ["cannot use", "afile"]),
+    (["graph", LENET, "-o", "afile/m.dot"], ["cannot use afile/m.dot"]),
+])
+def test_more_bad_arguments_one_line_exit_2(cli, argv, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    for name, text in _FILES.items():
+        (tmp_path / name).write_text(text)
+    rc, out, err = cli(*argv)
+    assert rc == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert not (tmp_path / "m.xml").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_openvino_device_unknown_is_usage_absent_is_engine_unavailable(cli):
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    from netdsl.backends.openvino.runtime import core
+    rc, _, err = cli("run", LENET, "--backend", "openvino", "--device", "TPU9")
+    assert rc == 2 and "unknown OpenVINO device 'TPU9'" in err and len(err.strip().splitlines()) == 1, err
+    kinds = {d.split(".")[0] for d in core().available_devices}
+    absent = next((k for k in ("NPU", "GPU") if k not in kinds), None)
+    if absent is None:
+        pytest.skip("this machine has both an OpenVINO GPU and NPU: no absent device kind to ask for")
+    rc, _, err = cli("run", LENET, "--backend", "openvino", "--device", f"AUTO:{absent},CPU")
+    assert rc == 3 and f"OpenVINO device {absent} is not present here" in err, err

@@ -59,3 +59,40 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     assert rc == 2 and "bad.npz" in err and "no array for input(s) x" in err
     rc = main(["quantize", model, "--random-weights", "--calibration", str(tmp_path / "missing.npy")])
     assert rc == 2 and "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--calibration", "random:abc"], ["random:K takes a positive number"]),
+    (["--calibration", "random:2", "--batch-size", "0"], ["--batch-size: 0 is not a positive integer"]),
+    (["--calibration", "random:2", "--limit", "-1"], ["--limit: -1 is not a non-negative integer"]),
+    (["--calibration", "random:2", "--percentile", "150"], ["--percentile 150.0", "(0, 100]"]),
+    (["--calibration", "random:2", "--method", "minmax", "--percentile", "99"], ["--percentile applies to"]),
+    (["--calibration", "random:2", "--backend", "onnx"], ["--backend onnx sets the format", "-o"]),
+    (["--calibration", "random:2", "--backend", "reference", "-o", "q.xml"], ["invalid choice: 'reference'"]),
+    (["--calibration", "random:2", "--backend", "tensorrt", "-o", "q.xml"], [".xml is what --backend openvino"]),
+    (["--calibration", "random:2", "--exclude", "nomatch*"], ["exclude pattern 'nomatch*' matches no layer"]),
+    (["--calibration", "garbage.npy"], ["--calibration garbage.npy: not a readable .npz/.npy file"]),
+    (["--calibration", "."], ["--calibration .: a directory"]),
+])
+def test_quantize_bad_arguments_one_line_exit_2(model, tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "garbage.npy").write_text("hello")
+    try:
+        rc = main(["quantize", model, "--random-weights", "--no-report", *argv])
+    except SystemExit as e:  # argparse's own checks
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_quantize_backend_from_the_output_extension(model, tmp_path, capsys):
+    """The README's ``-o model.onnx`` writes ONNX (the backend follows the extension), not an IR."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
+    out = tmp_path / "q.onnx"
+    rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report",
+               "--calibration-backend", "reference", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert not (tmp_path / "q.onnx.xml").exists()
