@@ -16,7 +16,8 @@ Entries are :mod:`netdsl.backends.verified_cache` entries like blob_cache's: key
 checked before an entry is used, and a missing, corrupted, foreign or unimportable one is rebuilt.
 A hit is imported from the verified bytes themselves (one read, no further copy; the compiled model
 keeps them); the ``ov.Model`` is lowered only when asked for (``model.ov_model``). An entry is
-written only when no weight's file changed while the network was lowered. Networks with plugin ops
+written only when no weight's file changed while the network was lowered, nor in the seconds before
+(:data:`netdsl.weights.identity.RECENT_S`). Networks with plugin ops
 use blob_cache (their extensions are registered from the lowered model).
 """
 from __future__ import annotations
@@ -70,13 +71,12 @@ def weight_ids(graph: Graph) -> dict:
 
 
 def unchanged(graph: Graph, weights: dict) -> bool:
-    """Whether every weight identified by its file still has the identity in ``weights`` (content
-    identities are not recomputed: they were taken from the data itself)."""
+    """Whether ``graph``'s compiled model may be stored under the key made of ``weights``: every weight
+    identified by its file still has that identity, and none was identified by content only because
+    its file had just changed (such a key would not be found again once the file is older)."""
     for name, ident in weights.items():
-        if ident.startswith("sha256:"):
-            continue
         fn = getattr(graph.params[name].source, "identity", None)
-        if fn is None or fn() != ident:
+        if fn is not None and (ident.startswith("sha256:") or fn() != ident):
             return False
     return True
 

@@ -129,6 +129,8 @@ def test_recent_file_and_own_transform_are_identified_by_content(tmp_path):
     ckpt = tmp_path / "w.safetensors"
     write_checkpoint(ckpt, 6)
     assert all(v.startswith("sha256:") for v in graph_cache.weight_ids(bound(ckpt).graph).values())
+    m = ovb.compile(bound(ckpt).graph, cache_dir=str(tmp_path / "cache"))  # not stored: the file just changed
+    assert entries(tmp_path / "cache") == [] and not m.from_cache
     os.utime(ckpt, (time.time() - 60, time.time() - 60))
     net = mlp()
     net.load_weights(str(ckpt), transforms={"fc1.weight": lambda a: a * 1.0})
