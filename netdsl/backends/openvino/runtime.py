@@ -5,8 +5,22 @@ own CPU default (``precision="auto"``) is **bf16** on CPUs that support it, and 
 bf16 on such CPUs as well; use ``model.runtime_precisions()`` to see what each node really ran in.
 
 Threads: every thread gets its own InferRequest (``threading.local``); a request is never shared.
-Throughput: :meth:`OpenVINOModel.run_many` and :meth:`OpenVINOModel.infer_async` use an
-``AsyncInferQueue`` (best with ``hint="throughput"``).
+A call copies the inputs into the request's own tensors and starts and waits on it (the request runs
+on its stream's threads, already warm: a small network's call costs ~12x less than ``infer()``).
+
+Throughput: :meth:`OpenVINOModel.run_many` keeps :meth:`~OpenVINOModel.optimal_requests` requests in
+flight (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: one per stream), started and collected round
+robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncInferQueue``. Measured
+(benchmarks/throughput.py, batch 8, float32, RESULTS.md), which is why the defaults are what they are:
+
+* ``hint="throughput"`` with the batch (and sequence) dims left dynamic beats ONNX Runtime on every
+  example but the tiny digits CNN on 16 cores (BERT-base 1.18x, ResNet-50 1.04x); OpenVINO then runs
+  BERT as 4 streams of 4 threads.
+* Fixing the dims (``dynamic={"N": 8}``) makes OpenVINO choose 16 single-thread streams for BERT and
+  YOLOv3-tiny: 0.96x and 0.84x ONNX Runtime (an earlier 0.70-0.83x for BERT came from this plus only 8
+  requests in flight for 16 streams). For small CNNs fixed dims help (MobileNetV2 1.24x, ViT 1.41x).
+* Fewer requests in flight than streams leave cores idle; ``hint="latency"`` (one stream, every core
+  on each request) suits few large requests (AlexNet's 4096-wide layers: 1.43x).
 """
 from __future__ import annotations
 

