@@ -115,8 +115,9 @@ class LayerComparison:
         if node is None:
             return {}
         by_tensor = {x.tensor: x for x in b.layers}
-        ins = [v.name for v in node.inputs if v is not None and v.name in by_tensor]
-        return {"inputs": ins, "inputs_agree": all(by_tensor[t].ok for t in ins)}
+        fed = {v.name for v in self._graph.inputs}  # network inputs: the feeds themselves, exact everywhere
+        ins = [v.name for v in node.inputs if v is not None and (v.name in by_tensor or v.name in fed)]
+        return {"inputs": ins, "inputs_agree": all(by_tensor[t].ok for t in ins if t in by_tensor)}
 
     def __str__(self) -> str:
         lines = [f"layer-by-layer comparison of '{self.network}' with the float64 reference "
@@ -135,7 +136,7 @@ class LayerComparison:
                 ctx = self._context(b, first)
                 lines.append(f"   FIRST DIVERGING LAYER: '{first.layer}' ({first.op}) at {first.location or '?'}")
                 lines.append(f"   {first.describe(self.limit)}")
-                if ctx:
+                if ctx and ctx["inputs"]:
                     lines.append("   its inputs (" + ", ".join(ctx["inputs"]) + ") "
                                  + ("agree with the reference: this layer is where results part"
                                     if ctx["inputs_agree"] else "already differ"))

@@ -82,3 +82,15 @@ def test_tensorrt_read_back_compares_folded_convolutions_after_their_norm():
 def test_unavailable_backend_is_reported_not_raised():
     r = compare_layers(_net(), ["onnx"])  # the plugin has no ONNX Runtime kernel: a failure, named
     assert r.backends["onnx"].error and not r.ok
+
+
+def test_a_first_layer_that_diverges_names_the_network_input_it_reads():
+    """A broken layer fed by the network input: its input is named (the feed itself, exact), not '()'."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    net = nd.Network("first")
+    net.output(nd.relu(soft(net.input("x", ("N", 8)), name="soft")), "y")
+    x = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    r = nd.compare_layers(net, ["openvino"], {"x": x})
+    d = r.to_dict()["backends"]["openvino"]["first_divergence"]
+    assert d["layer"] == "soft" and d["inputs"] == ["x"] and d["inputs_agree"] is True
+    assert "its inputs (x) agree with the reference" in str(r)
