@@ -75,7 +75,8 @@ def latency_stats(seconds: list) -> dict:
 
 
 def engine_info(model: Any) -> dict:
-    """Settings the engine chose for a compiled model (OpenVINO: streams, threads, requests, precision)."""
+    """Settings the engine chose for a compiled model (OpenVINO: streams, threads, requests, precision hint,
+    and the precision its convolutions and matmuls really run in)."""
     compiled = getattr(model, "compiled", None)
     info: dict = {}
     if compiled is None or not hasattr(compiled, "get_property"):
@@ -87,6 +88,9 @@ def engine_info(model: Any) -> dict:
         except RuntimeError:
             continue
         info[key] = v.get_type_name() if hasattr(v, "get_type_name") else str(v)
+    effective = getattr(model, "effective_precision", "")
+    if effective:  # what the compute layers really run in (e.g. bf16 for precision "auto")
+        info["effective_precision"] = effective
     return info
 
 

@@ -37,6 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outs = model(feeds)
     t2 = time.perf_counter()
     line = f"backend {args.backend}: compiled in {t1 - t0:.3f} s; first call {(t2 - t1) * 1e3:.2f} ms"
+    if args.precision and getattr(model, "effective_precision", ""):
+        line += f"; computes in {model.effective_precision}"
     if args.repeat:
         times = steady_calls(model, feeds, args.repeat)
         line += (f"; steady state {np.median(times) * 1e3:.2f} ms (median of {len(times)} further call"

@@ -1,6 +1,8 @@
 """netdsl run: outputs, --input files, first call vs steady state, dynamic ranges."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,21 @@ def test_feed_outside_the_dynamic_range_is_a_netdsl_error(tmp_path, cli, dyn_mod
     rc, out, err = cli("run", dyn_model, "--random-weights", "--backend", "openvino", "--dynamic", "N=1:4",
                        "--dim", "N=3")
     assert rc == 0 and "y: float32 (3, 4)" in out, err
+
+
+def test_run_and_bench_report_the_precision_the_engine_computes_in(cli):
+    """``--precision auto`` lets OpenVINO pick; the user is told what its convolutions really run in."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    import netdsl as nd
+    from netdsl.cli.common import load_model
+    rt = nd.compile(load_model(LENET), "openvino", precision="auto").compiled.get_runtime_model()
+    want = {op.get_rt_info()["runtimePrecision"].astype(str) for op in rt.get_ordered_ops()
+            if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
+    assert len(want) == 1
+    want = want.pop()
+    rc, out, err = cli("run", LENET, "--backend", "openvino", "--precision", "f32")
+    assert rc == 0 and "; computes in f32" in out, out + err
+    rc, out, err = cli("run", LENET, "--backend", "openvino", "--precision", "auto")
+    assert rc == 0 and f"; computes in {want}" in out, out + err
+    rc, out, err = cli("bench", LENET, "--backend", "openvino", "--precision", "auto", "-n", "2", "--json")
+    assert rc == 0 and json.loads(out)["engine"]["effective_precision"] == want, out
