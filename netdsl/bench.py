@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .errors import NetdslError
+
 PERCENTILES = (("min", 0), ("median", 50), ("p90", 90), ("p99", 99), ("max", 100))
 
 
@@ -126,6 +128,8 @@ def benchmark(model: Any, feeds: dict, *, warmup: int = 3, iterations: Optional[
 
     def take() -> bool:
         with lock:
+            if state.get("abort"):
+                return False
             if iterations is not None:
                 if state["started"] >= iterations:
                     return False
@@ -152,8 +156,19 @@ def benchmark(model: Any, feeds: dict, *, warmup: int = 3, iterations: Optional[
 
     ready = threading.Event()
     threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(requests)]
-    for t in threads:
-        t.start()
+    start = time.perf_counter()
+    for k, t in enumerate(threads):
+        try:
+            t.start()
+        except RuntimeError as e:  # the OS refuses more threads
+            state["abort"] = True
+            ready.set()
+            for s in threads[:k]:
+                s.join()
+            if bar is not None:
+                bar.close()
+            raise NetdslError(f"cannot run {requests} parallel requests: thread {k + 1} did not start ({e})") \
+                from None
     start = time.perf_counter()
     ready.set()
     try:

@@ -53,3 +53,25 @@ def test_benchmark_surfaces_engine_errors():
     m = _model()
     with pytest.raises(nd.ShapeError):
         benchmark(m, {"x": np.ones((1, 7), np.float32)}, iterations=1, show_progress=False)
+
+
+def test_threads_the_os_refuses_are_a_netdsl_error():
+    """--requests beyond what the OS gives (here: thread stacks of 1 TiB) is one netdsl error, not a
+    RuntimeError from threading; the threads already started end."""
+    import threading
+    from netdsl.errors import NetdslError
+    m, feeds = _model(), {"x": np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)}
+    old = threading.stack_size(1 << 40)
+    try:
+        try:
+            probe = threading.Thread(target=lambda: None)
+            probe.start()
+            probe.join()
+            pytest.skip("this machine gives threads 1 TiB stacks (memory overcommit): nothing is refused")
+        except RuntimeError:
+            pass
+        with pytest.raises(NetdslError, match="cannot run 3 parallel requests: thread 1 did not start"):
+            benchmark(m, feeds, iterations=5, requests=3, show_progress=False)
+    finally:
+        threading.stack_size(old)
+    assert threading.active_count() < 50

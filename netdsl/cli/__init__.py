@@ -146,6 +146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.debug:
             traceback.print_exc()
         return _fail(args, EXIT_USAGE, f"error: {e}")
+    except MemoryError as e:  # e.g. --dim N=10**9: the inputs alone do not fit
+        if args.debug:
+            traceback.print_exc()
+        return _fail(args, EXIT_USAGE, f"error: out of memory: {e or 'allocation failed'} (smaller --dim/--batch?)")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `netdsl weights big.pt | head`

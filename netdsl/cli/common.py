@@ -554,7 +554,7 @@ def add_model_args(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("model", help="MODEL.py[:FUNC] (FUNC defaults to 'network')")
     p.add_argument("--weights", help="checkpoint to bind (any supported format)")
     p.add_argument("--random-weights", action="store_true", help="bind seeded random weights to unbound parameters")
-    p.add_argument("--seed", type=int, default=0, help="seed for random inputs/weights")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed for random inputs/weights")
     from .binding import add_binding_args
     add_binding_args(p)
     if backend:

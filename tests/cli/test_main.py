@@ -149,6 +149,8 @@ _FILES = {
     "exits.py": "import sys\ndef network():\n    sys.exit(7)\n",
     "exits_on_import.py": "raise SystemExit('not a library')\n",
     "afile": "not a directory\n",
+    "dyn.py": "import netdsl as nd\ndef network():\n    net = nd.Network('d')\n"
+              "    net.output(nd.relu(net.input('x', ('N', 8))), 'y')\n    return net\n",
 }
 
 
@@ -167,6 +169,8 @@ _FILES = {
     (["build", LENET, "-o", "m.bin"], ["-o m.bin: pass --backend"]),
     (["build", LENET, "--backend", "onnx", "-o", "afile/m.onnx"], ["cannot use", "afile"]),
     (["graph", LENET, "-o", "afile/m.dot"], ["cannot use afile/m.dot"]),
+    (["run", LENET, "--seed", "-1"], ["--seed: -1 is not a non-negative integer"]),
+    (["run", "dyn.py", "--dim", "N=1000000000000"], ["out of memory", "TiB"]),
 ])
 def test_more_bad_arguments_one_line_exit_2(cli, argv, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
