@@ -10,7 +10,9 @@
    percentile 90). Both sides: CPU, float32 (``-infer_precision f32``), one synchronous request with the
    LATENCY hint, the same duration. With ``--throughput`` a second pass compares the THROUGHPUT hint with
    the engine's optimal number of parallel requests on both sides.
-3. It prints every measurement and, per figure, the ratio netdsl / benchmark_app of runs next to each
+3. Before timing, it checks what no load can blur: the model netdsl bench compiles and the IR compiled as
+   benchmark_app compiles it have the same properties and the same runtime graph (node types and precisions).
+4. It prints every measurement and, per figure, the ratio netdsl / benchmark_app of runs next to each
    other (latency: < 1.00 means netdsl measured less; throughput: > 1.00 means netdsl measured more),
    its median over rounds, and whether that is within --limit (default 10%). On a busy machine use more,
    shorter rounds: the load changes less between neighbouring runs.
@@ -74,6 +76,35 @@ def run_netdsl(model: str, seconds: float, hint: str) -> dict:
             "throughput": r["throughput"], "iterations": r["iterations"], "requests": r["requests"]}
 
 
+def same_engine(model: str, xml: str) -> bool:
+    """Load-independent check: what ``netdsl bench`` compiles (the network with --random-weights, the
+    latency hint) and the IR compiled the way benchmark_app compiles it have equal properties (every one
+    the compiled model lists) and equal runtime graphs (layer type and runtime precision of every node)."""
+    from collections import Counter
+
+    import openvino as ov
+    from netdsl.backends import openvino as ovb
+    from netdsl.cli import load_model
+    net = load_model(model)
+    net.init_random(0)
+    mine = ovb.compile(net.graph, dynamic={s: 1 for s in net.graph.symbols}, hint="latency").compiled
+    core = ov.Core()
+    theirs = core.compile_model(core.read_model(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                             "INFERENCE_PRECISION_HINT": "f32"})
+    keys = [k for k in theirs.get_property("SUPPORTED_PROPERTIES") if k != "SUPPORTED_PROPERTIES"]
+    differ = [f"{k}: {theirs.get_property(k)} vs netdsl {mine.get_property(k)}" for k in keys
+              if str(theirs.get_property(k)) != str(mine.get_property(k))]
+
+    def nodes(c: object) -> Counter:
+        return Counter((n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
+                       for n in c.get_runtime_model().get_ordered_ops())  # type: ignore[attr-defined]
+    a, b = nodes(theirs), nodes(mine)
+    print(f"compiled models: {len(keys) - len(differ)}/{len(keys)} properties equal"
+          + (f" (differ: {'; '.join(differ)})" if differ else "")
+          + f"; runtime graphs {'equal' if a == b else 'DIFFER'} ({sum(a.values())} vs {sum(b.values())} nodes)")
+    return not differ and a == b
+
+
 def compare(model: str, xml: str, seconds: float, rounds: int, hint: str, tmp: str, limit: float) -> bool:
     """Rounds of benchmark_app (p50), netdsl bench, netdsl bench, benchmark_app (p90): each netdsl figure is
     divided by the benchmark_app figure measured right next to it (load that drifts during a round cancels
@@ -122,7 +153,8 @@ def main() -> int:
         run(netdsl_cmd("build", args.model, "--random-weights", "--backend", "openvino", *fixed, "-o", xml))
         print(f"model {os.path.relpath(args.model, ROOT)}, IR {os.path.basename(xml)} (static batch 1, f32), "
               f"{args.rounds} rounds of {args.seconds:g} s per tool and percentile")
-        ok = compare(args.model, xml, args.seconds, args.rounds, "latency", tmp, args.limit)
+        ok = same_engine(args.model, xml)
+        ok &= compare(args.model, xml, args.seconds, args.rounds, "latency", tmp, args.limit)
         if args.throughput:
             ok &= compare(args.model, xml, args.seconds, args.rounds, "throughput", tmp, args.limit)
     print("\nresult: " + ("every gated figure within the limit" if ok else "SOME FIGURES OUTSIDE THE LIMIT"))
