@@ -218,6 +218,9 @@ def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> A
             o = (ops.convert(o, "f32", name=f"{v.name}/to_f32") if v.dtype is DType.bfloat16
                  else ops.identity(o, name=v.name)).output(0)
         r = ops.result(o, name=v.name)
+        if v.producer is not None and v.producer.name in keep_f32:  # an island's result leaves in f32
+            from .precision import PRECISE
+            r.get_rt_info()[PRECISE] = ""
         results.append(r)
     model = ov.Model(results, params, graph.name)
     for hook in ctx.model_hooks:

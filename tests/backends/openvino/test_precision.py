@@ -62,3 +62,25 @@ def test_a_precision_the_device_does_not_run_is_reported_once():
         pytest.skip("this CPU runs f16 as requested: nothing to report")
     msgs = [x for x in w if "'f16' was requested" in str(x.message)]
     assert len(msgs) == 1 and m.effective_precision in str(msgs[0].message)
+
+
+def test_an_island_at_the_network_output_leaves_in_f32():
+    """The island's result is the network's output: it must not be rounded to the reduced type on the
+    way out (a half rounding of values ~3 is ~1e-3; float32 keeps them to ~1e-7)."""
+    net = nd.Network("out_island")
+    x = net.input("x", ("N", 64))
+    with net.precision("float32"):
+        y = F.layer_norm(x, (64,), net.parameter("g", (64,), init="ones"), None, name="ln")
+    net.output(y, "y")
+    net.output(F.relu(F.linear(x, net.parameter("w", (8, 64)), None, name="fc"), name="r"), "z")
+    net.init_random(0)
+    x = 3 * np.random.default_rng(4).standard_normal((4, 64)).astype(np.float32)
+    ref = reference.run(net.graph, {"x": x}, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = nd.compile(net, "openvino", precision="f16")
+    if m.effective_precision != "f16":
+        pytest.skip(f"this CPU runs f16 as {m.effective_precision}: no half rounding to keep out")
+    out = m(x=x)
+    assert np.abs(out["z"] - ref["z"]).max() > 1e-5      # the rest does run in half here
+    assert np.abs(out["y"] - ref["y"]).max() < 1e-5      # the island's output does not
