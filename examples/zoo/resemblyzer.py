@@ -11,7 +11,7 @@ utterance). Output: ``embedding`` (N, 256): ReLU of the linear layer on the last
 state, L2-normalized. The LSTM is unrolled over the frames (``network(frames=...)``); ``small()`` takes 32
 frames (the stored reference's length: the CPU proof of TensorRT on 3 x 160 unrolled steps takes minutes).
 
-    netdsl check examples/zoo/resemblyzer.py --backends reference,openvino,onnx,tensorrt --dim N=2
+    netdsl check examples/zoo/resemblyzer.py:small --backends reference,openvino,onnx,tensorrt --dim N=2
 """
 from __future__ import annotations
 
