@@ -192,14 +192,17 @@ def _affine(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], what: s
 
 def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
-               name: Optional[str] = None) -> Tensor:
-    """Inference batch norm over axis 1, PyTorch's argument order (``training`` must be False)."""
+               name: Optional[str] = None, *, eps_mode: str = "inside_sqrt") -> Tensor:
+    """Inference batch norm over axis 1, PyTorch's argument order (``training`` must be False):
+    ``(x - mean) / sqrt(var + eps) * weight + bias``. ``eps_mode="outside_sqrt"`` divides by
+    ``sqrt(var) + eps`` instead, as Darknet does (its ``normalize_cpu``, eps 1e-6)."""
     if training:
         raise _err("batch_norm: training=True normalises with batch statistics; netdsl runs inference only")
     if not isinstance(running_mean, Tensor):
         raise _err("batch_norm: arguments are (x, running_mean, running_var, weight, bias) as in PyTorch")
     weight, bias = _affine(x, weight, bias, "batch_norm")
-    return x.net.apply("batch_norm", [x, weight, bias, running_mean, running_var], name=name, eps=eps)
+    return x.net.apply("batch_norm", [x, weight, bias, running_mean, running_var], name=name, eps=eps,
+                       eps_mode=eps_mode)
 
 
 def layer_norm(x: Tensor, normalized_shape: Any = None, weight: Optional[Tensor] = None,

@@ -308,17 +308,20 @@ def _opt(m: Module, net: Network, name: str) -> Optional[Tensor]:
 
 
 class _BatchNorm(Module):
-    """Inference batch norm with running statistics. ``affine=False`` (or ``bias=False``) declares no
-    weight (bias), as in PyTorch; ``track_running_stats=False`` (batch statistics) is refused."""
+    """Inference batch norm with running statistics: ``(x - running_mean) / sqrt(running_var + eps) * weight
+    + bias``. ``affine=False`` (or ``bias=False``) declares no weight (bias), as in PyTorch;
+    ``track_running_stats=False`` (batch statistics) is refused. ``eps_mode="outside_sqrt"`` divides by
+    ``sqrt(running_var) + eps`` instead: Darknet's batch norm is ``BatchNorm2d(c, eps=1e-6,
+    eps_mode="outside_sqrt")``."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None, *, bias: bool = True,
-                 name: Optional[str] = None):
+                 eps_mode: str = "inside_sqrt", name: Optional[str] = None):
         super().__init__(name)
         if not track_running_stats:
             raise _unsupported(type(self).__name__, "track_running_stats=False normalises with each batch's "
                                                     "statistics; netdsl runs inference with running statistics")
-        self.eps = eps
+        self.eps, self.eps_mode = eps, eps_mode
         _affine_params(self, (num_features,), affine, affine and bias)
         self.param("running_mean", (num_features,), init="small")
         self.param("running_var", (num_features,), init="positive")
@@ -327,7 +330,7 @@ class _BatchNorm(Module):
         net = x.net
         w, b = _opt(self, net, "weight"), _opt(self, net, "bias")  # parameters in state_dict order
         return F.batch_norm(x, self.p(net, "running_mean"), self.p(net, "running_var"), w, b, eps=self.eps,
-                            name=self.layer_name())
+                            name=self.layer_name(), eps_mode=self.eps_mode)
 
 
 class BatchNorm1d(_BatchNorm):

@@ -296,7 +296,7 @@ def _channel_vec(op, x, *vecs):
             raise ShapeError(f"{op}: per-channel tensor {v} must have shape ({c},) for input {x}")
 
 
-def _bn_infer(x, scale, bias, mean, var, *, eps):
+def _bn_infer(x, scale, bias, mean, var, *, eps, eps_mode):
     require_float("batch_norm", x)
     require_same_dtype("batch_norm", x, scale, bias, mean, var)
     if x.rank < 2:
@@ -309,14 +309,19 @@ def _bcast_c(v, nd):
     return v.reshape((1, -1) + (1,) * (nd - 2))
 
 
-def _bn_ref(x, scale, bias, mean, var, *, eps):
+def _bn_ref(x, scale, bias, mean, var, *, eps, eps_mode):
     nd = x.ndim
-    inv = 1 / np.sqrt(_bcast_c(var, nd) + np.asarray(eps, x.dtype))
-    return ((x - _bcast_c(mean, nd)) * inv * _bcast_c(scale, nd) + _bcast_c(bias, nd)).astype(x.dtype)
+    v, e = _bcast_c(var, nd), np.asarray(eps, x.dtype)
+    std = np.sqrt(v + e) if eps_mode == "inside_sqrt" else np.sqrt(v) + e
+    return ((x - _bcast_c(mean, nd)) / std * _bcast_c(scale, nd) + _bcast_c(bias, nd)).astype(x.dtype)
 
 
-define("batch_norm", inputs=("x", "scale", "bias", "mean", "var"), attrs={"eps": Attr("float", 1e-5)},
-       infer=_bn_infer, reference=_bn_ref, category="norm", doc="inference batch norm over channel axis 1")
+BN_EPS_MODES = ("inside_sqrt", "outside_sqrt")
+define("batch_norm", inputs=("x", "scale", "bias", "mean", "var"),
+       attrs={"eps": Attr("float", 1e-5), "eps_mode": Attr("str", "inside_sqrt", choices=BN_EPS_MODES)},
+       infer=_bn_infer, reference=_bn_ref, category="norm",
+       doc="inference batch norm over channel axis 1: (x - mean) / sqrt(var + eps) * scale + bias; "
+           "eps_mode='outside_sqrt' divides by sqrt(var) + eps instead (Darknet's normalize_cpu, with eps 1e-6)")
 
 
 def _ln_infer(x, scale=None, bias=None, *, axis, eps):

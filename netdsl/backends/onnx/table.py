@@ -185,6 +185,20 @@ def _pool(op_type: str) -> ExportFn:
     return fn
 
 
+def _batch_norm(ctx, node):
+    if node.attrs["eps_mode"] == "inside_sqrt":
+        ctx.add("BatchNormalization", [ctx.inp(node, i) for i in range(5)], [ctx.out(node)],
+                epsilon=node.attrs["eps"])
+        return
+    # (x - mean) / (sqrt(var) + eps) * scale + bias: BatchNormalization has no such epsilon, decompose
+    x, xv = ctx.inp(node, 0), node.inputs[0]
+    scale, bias, mean, var = (ctx.inp(node, i) for i in range(1, 5))
+    std = ctx.add1("Add", [ctx.add1("Sqrt", [var]), ctx.scalar(node.attrs["eps"], xv, "eps")])
+    k = ctx.unsqueeze_channels(ctx.add1("Div", [scale, std]), xv.rank)
+    y = ctx.add1("Mul", [ctx.add1("Sub", [x, ctx.unsqueeze_channels(mean, xv.rank)]), k])
+    ctx.add("Add", [y, ctx.unsqueeze_channels(bias, xv.rank)], [ctx.out(node)])
+
+
 def _layer_norm(ctx, node):
     x, xv = ctx.inp(node, 0), node.inputs[0]
     axis = node.attrs["axis"] % xv.rank
@@ -443,7 +457,7 @@ TABLE.update({
     "conv": _conv, "conv_transpose": _conv_transpose, "max_pool": _pool("MaxPool"),
     "avg_pool": _pool("AveragePool"), "global_avg_pool": _simple("GlobalAveragePool"),
     "global_max_pool": _simple("GlobalMaxPool"),
-    "batch_norm": _simple("BatchNormalization", epsilon=_a("eps")), "layer_norm": _layer_norm,
+    "batch_norm": _batch_norm, "layer_norm": _layer_norm,
     "group_norm": _group_norm, "instance_norm": _simple("InstanceNormalization", epsilon=_a("eps")),
     "lrn": _lrn, "linear": _linear, "matmul": _simple("MatMul"), "embedding": _embedding,
     "attention": _attention,

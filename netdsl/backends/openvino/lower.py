@@ -490,17 +490,25 @@ def _global_max_pool(ctx: Lowering, node: Node, x: Any) -> Any:
 @L("batch_norm")
 def _batch_norm(ctx: Lowering, node: Node, x: Any, scale: Any, bias: Any, mean: Any, var: Any) -> Any:
     eps = node.attrs["eps"]
-    folded = _fold_batch_norm(ctx, node, eps)
+    outside = node.attrs["eps_mode"] == "outside_sqrt"
+    folded = _fold_batch_norm(ctx, node, eps, outside)
     rank = node.inputs[0].rank
     if folded is not None:  # weights known: y = x * k + c with k, c computed once in float64
         k, c = folded
         dt = node.inputs[0].dtype
         y = ctx.ops.multiply(x, ctx.channel_shape(ctx.typed(k, dt), rank))
         return ctx.ops.add(y, ctx.channel_shape(ctx.typed(c, dt), rank)).output(0)
-    return ctx.ops.batch_norm_inference(x, scale, bias, mean, var, eps).output(0)
+    if not outside:
+        return ctx.ops.batch_norm_inference(x, scale, bias, mean, var, eps).output(0)
+    # statistics known only at run time, eps outside the square root: (x - mean) / (sqrt(var) + eps) * scale + bias
+    ops = ctx.ops
+    std = ops.add(ops.sqrt(var), ctx.scalar(eps, var))
+    k = ops.divide(scale, std)
+    y = ops.multiply(ops.subtract(x, ctx.channel_shape(mean, rank)), ctx.channel_shape(k.output(0), rank))
+    return ops.add(y, ctx.channel_shape(bias, rank)).output(0)
 
 
-def _fold_batch_norm(ctx: Lowering, node: Node, eps: float) -> Optional[tuple]:
+def _fold_batch_norm(ctx: Lowering, node: Node, eps: float, outside: bool) -> Optional[tuple]:
     vals = []
     for v in node.inputs[1:]:
         p = v.producer
@@ -509,7 +517,7 @@ def _fold_batch_norm(ctx: Lowering, node: Node, eps: float) -> Optional[tuple]:
         arr = ctx.graph.params[p.attrs["name"]].value() if p.op == "parameter" else p.attrs["value"]
         vals.append(np.asarray(arr, np.float64))
     scale, bias, mean, var = vals
-    k = scale / np.sqrt(var + eps)
+    k = scale / (np.sqrt(var) + eps if outside else np.sqrt(var + eps))
     return k, bias - mean * k
 
 
