@@ -309,14 +309,22 @@ def _bcast_c(v, nd):
     return v.reshape((1, -1) + (1,) * (nd - 2))
 
 
+BN_EPS_MODES = ("inside_sqrt", "outside_sqrt")
+
+
+def bn_std(var: np.ndarray, eps: float, eps_mode: str) -> np.ndarray:
+    """Batch norm's divisor: ``sqrt(var + eps)``, or ``sqrt(var) + eps`` for ``eps_mode="outside_sqrt"``
+    (every backend's folding of known statistics uses this)."""
+    e = np.asarray(eps, var.dtype)
+    return np.sqrt(var + e) if eps_mode == "inside_sqrt" else np.sqrt(var) + e
+
+
 def _bn_ref(x, scale, bias, mean, var, *, eps, eps_mode):
     nd = x.ndim
-    v, e = _bcast_c(var, nd), np.asarray(eps, x.dtype)
-    std = np.sqrt(v + e) if eps_mode == "inside_sqrt" else np.sqrt(v) + e
+    std = bn_std(_bcast_c(var, nd), eps, eps_mode)
     return ((x - _bcast_c(mean, nd)) / std * _bcast_c(scale, nd) + _bcast_c(bias, nd)).astype(x.dtype)
 
 
-BN_EPS_MODES = ("inside_sqrt", "outside_sqrt")
 define("batch_norm", inputs=("x", "scale", "bias", "mean", "var"),
        attrs={"eps": Attr("float", 1e-5), "eps_mode": Attr("str", "inside_sqrt", choices=BN_EPS_MODES)},
        infer=_bn_infer, reference=_bn_ref, category="norm",

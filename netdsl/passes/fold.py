@@ -8,6 +8,7 @@ import numpy as np
 
 from ..graph import Graph, Node, Param, Value
 from ..ops import get_op
+from ..ops.nn import bn_std
 from .rewrite import clone_graph, prune, replace_uses
 
 
@@ -49,10 +50,10 @@ def fold_batch_norm(graph: Graph) -> Graph:
         wp = P[_pname(w)]
         bp = P[_pname(b)] if b is not None else None
         scale, shift, mean, var = (P[_pname(v)] for v in bn.inputs[1:])
-        eps = bn.attrs["eps"]
+        eps, eps_mode = bn.attrs["eps"], bn.attrs["eps_mode"]
 
-        def factor(scale=scale, var=var, eps=eps) -> np.ndarray:
-            return scale.value().astype(np.float64) / np.sqrt(var.value().astype(np.float64) + eps)
+        def factor(scale=scale, var=var, eps=eps, eps_mode=eps_mode) -> np.ndarray:
+            return scale.value().astype(np.float64) / bn_std(var.value().astype(np.float64), eps, eps_mode)
 
         def new_w(wp=wp, factor=factor) -> np.ndarray:
             f = factor()

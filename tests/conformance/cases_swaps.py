@@ -67,29 +67,56 @@ add(
 )
 
 
-def _bn_consts(c, eps, seed):
+def _bn_consts(c, eps, seed, eps_mode="inside_sqrt"):
     """batch_norm with constant statistics: variances in [1e-4, 4e-3] so that eps (1e-3) matters."""
     def fn(n, x):
         p = _consts(n, seed, scale=((c,), 0.5, 1.5), bias=((c,), -0.5, 0.5), mean=((c,), -0.3, 0.3),
                     var=((c,), 1e-4, 4e-3))
-        return F.batch_norm(x, p["mean"], p["var"], p["scale"], p["bias"], eps=eps)
+        return F.batch_norm(x, p["mean"], p["var"], p["scale"], p["bias"], eps=eps, eps_mode=eps_mode)
     return fn
 
 
-def _conv_bn_small_var(n, x):
+def _conv_bn_small_var(eps_mode="inside_sqrt"):
     """conv + batch norm (folded into the conv by TensorRT's lowering) with small variances, the batch norm
     output compared directly."""
-    y = F.conv(x, n.parameter("w", (4, 3, 3, 3)), n.parameter("b", (4,), init="small"), padding=(1, 0, 0, 1))
-    return _bn_consts(4, 1e-3, 3)(n, y)
+    def fn(n, x):
+        y = F.conv(x, n.parameter("w", (4, 3, 3, 3)), n.parameter("b", (4,), init="small"), padding=(1, 0, 0, 1))
+        return _bn_consts(4, 1e-3, 3, eps_mode)(n, y)
+    return fn
+
+
+def _conv_bn_params(eps_mode):
+    """conv + batch norm whose statistics are parameters (what the folding pass folds), leaky ReLU after."""
+    def fn(n, x):
+        y = F.conv(x, n.parameter("w", (5, 3, 3, 3)), padding=1)
+        y = F.batch_norm(y, n.parameter("mean", (5,), init="small"), n.parameter("var", (5,), init="positive"),
+                         n.parameter("scale", (5,), init="ones"), n.parameter("bias", (5,), init="small"),
+                         eps=1e-2, eps_mode=eps_mode)
+        return F.leaky_relu(y, 0.1)
+    return fn
 
 
 add(
     case("batch_norm", "bn2d_small_var_eps", _bn_consts(3, 1e-3, 1), [f32(("N", 3, 5, 4), -0.1, 0.1)], batches=DYN),
     case("batch_norm", "bn_rank2_small_var_eps", _bn_consts(6, 1e-3, 2), [f32((4, 6), -0.1, 0.1)]),
-    case("batch_norm", "conv_bn_folded_small_var", _conv_bn_small_var, [f32(("N", 3, 6, 5), -0.1, 0.1)],
+    case("batch_norm", "conv_bn_folded_small_var", _conv_bn_small_var(), [f32(("N", 3, 6, 5), -0.1, 0.1)],
          batches=DYN),
     case("batch_norm", "bn_runtime_statistics",
          lambda n, x, s, b, m, v: F.batch_norm(x, m, v, s, b, eps=1e-3),
+         [f32((2, 3, 4, 4), -0.1, 0.1), f32((3,), 0.5, 1.5), f32((3,), -0.5, 0.5), f32((3,), -0.05, 0.05),
+          f32((3,), 1e-4, 4e-3)]),
+)
+
+add(  # Darknet's batch norm: (x - mean) / (sqrt(var) + eps), the same shapes as above
+    case("batch_norm", "bn2d_eps_outside_sqrt", _bn_consts(3, 1e-3, 1, "outside_sqrt"),
+         [f32(("N", 3, 5, 4), -0.1, 0.1)], batches=DYN),
+    case("batch_norm", "bn_rank2_eps_outside_sqrt", _bn_consts(6, 1e-3, 2, "outside_sqrt"), [f32((4, 6), -0.1, 0.1)]),
+    case("batch_norm", "conv_bn_folded_eps_outside_sqrt", _conv_bn_small_var("outside_sqrt"),
+         [f32(("N", 3, 6, 5), -0.1, 0.1)], batches=DYN),
+    case("batch_norm", "conv_bn_params_eps_outside_sqrt", _conv_bn_params("outside_sqrt"),
+         [f32(("N", 3, 6, 6))], batches=DYN),
+    case("batch_norm", "bn_runtime_statistics_eps_outside_sqrt",
+         lambda n, x, s, b, m, v: F.batch_norm(x, m, v, s, b, eps=1e-3, eps_mode="outside_sqrt"),
          [f32((2, 3, 4, 4), -0.1, 0.1), f32((3,), 0.5, 1.5), f32((3,), -0.5, 0.5), f32((3,), -0.05, 0.05),
           f32((3,), 1e-4, 4e-3)]),
 )

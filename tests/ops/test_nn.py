@@ -296,6 +296,28 @@ def test_batch_norm(shape):
                 T(x), T(mu), T(var), T(sc), T(bi), training=False, eps=1e-3), sym=sym)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (3, 5), ("N", 4, 3, 5)], ids=str)
+def test_batch_norm_eps_outside_sqrt(shape):
+    """Darknet's batch norm, written as its normalize_cpu then scale_bias: x = (x - mean) / (sqrt(var) + eps);
+    x *= scale; x += bias. Variances near eps**2 so that where eps goes matters."""
+    rng = np.random.default_rng(17)
+    c = shape[1]
+    sc, bi, mu = rnd(rng, c), rnd(rng, c), rnd(rng, c)
+    var = rnd(rng, c, low=1e-4, high=4e-3)
+    for n in ((1, 2) if shape[0] == "N" else (shape[0],)):
+        x = rnd(rng, n, *shape[1:])
+
+        def darknet(x, sc, bi, mu, var):
+            y = np.array(x, copy=True)
+            for idx in np.ndindex(x.shape):
+                y[idx] = (y[idx] - mu[idx[1]]) / (math.sqrt(var[idx[1]]) + 1e-3)
+            for idx in np.ndindex(x.shape):
+                y[idx] = y[idx] * sc[idx[1]] + bi[idx[1]]
+            return y
+        check("batch_norm", [x, sc, bi, mu, var], {"eps": 1e-3, "eps_mode": "outside_sqrt"}, darknet,
+              sym=(0,) if shape[0] == "N" else ())
+
+
 @pytest.mark.parametrize("shape,axis,affine", [((3, 8), -1, "both"), ((2, 4, 6), -1, "scale"), ((2, 3, 4, 5), 1, "both"),
                                                ((2, 3, 4, 5), -2, "none"), (("N", 5, 16), 2, "both")], ids=str)
 def test_layer_norm(shape, axis, affine):

@@ -47,6 +47,29 @@ def test_fold_batch_norm_keeps_names_and_is_lazy():
     assert calls
 
 
+def test_fold_batch_norm_eps_outside_sqrt():
+    """Darknet's batch norm folds as scale / (sqrt(var) + eps): variances near eps**2 make the other formula
+    differ by far more than the tolerance."""
+    def build(mode):
+        net = nd.Network("d")
+        x = net.input("x", ("N", 3, 6, 6))
+        net.output(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False),
+                                 nn.BatchNorm2d(4, eps=1e-3, eps_mode=mode), name="body")(x), "y")
+        net.init_random(5)
+        var = np.random.default_rng(1).uniform(1e-4, 4e-3, 4).astype(np.float32)
+        net.graph.params["body.1.running_var"].source = lambda: var
+        return net
+
+    feeds = {"x": np.random.default_rng(2).standard_normal((2, 3, 6, 6)).astype(np.float32)}
+    net = build("outside_sqrt")
+    g = fold_batch_norm(net.graph)
+    assert "batch_norm" not in [n.op for n in g.nodes]
+    ref, got = _run(net.graph, feeds)["y"], _run(g, feeds)["y"]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    other = _run(build("inside_sqrt").graph, feeds)["y"]
+    assert np.abs(other - ref).max() > 0.1 * np.abs(ref).max()
+
+
 def test_fold_constants_and_identities_individually():
     net = _net()
     assert not any(n.op == "dropout" for n in remove_identities(net.graph).nodes)

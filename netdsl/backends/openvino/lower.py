@@ -18,6 +18,7 @@ import numpy as np
 from ...dtypes import DType
 from ...errors import NetdslError, UnsupportedOpError
 from ...graph import Graph, Node
+from ...ops.nn import bn_std
 from ...shapes import Sym
 from ..base import import_engine
 
@@ -491,7 +492,7 @@ def _global_max_pool(ctx: Lowering, node: Node, x: Any) -> Any:
 def _batch_norm(ctx: Lowering, node: Node, x: Any, scale: Any, bias: Any, mean: Any, var: Any) -> Any:
     eps = node.attrs["eps"]
     outside = node.attrs["eps_mode"] == "outside_sqrt"
-    folded = _fold_batch_norm(ctx, node, eps, outside)
+    folded = _fold_batch_norm(ctx, node, eps)
     rank = node.inputs[0].rank
     if folded is not None:  # weights known: y = x * k + c with k, c computed once in float64
         k, c = folded
@@ -508,7 +509,7 @@ def _batch_norm(ctx: Lowering, node: Node, x: Any, scale: Any, bias: Any, mean: 
     return ops.add(y, ctx.channel_shape(bias, rank)).output(0)
 
 
-def _fold_batch_norm(ctx: Lowering, node: Node, eps: float, outside: bool) -> Optional[tuple]:
+def _fold_batch_norm(ctx: Lowering, node: Node, eps: float) -> Optional[tuple]:
     vals = []
     for v in node.inputs[1:]:
         p = v.producer
@@ -517,7 +518,7 @@ def _fold_batch_norm(ctx: Lowering, node: Node, eps: float, outside: bool) -> Op
         arr = ctx.graph.params[p.attrs["name"]].value() if p.op == "parameter" else p.attrs["value"]
         vals.append(np.asarray(arr, np.float64))
     scale, bias, mean, var = vals
-    k = scale / (np.sqrt(var) + eps if outside else np.sqrt(var + eps))
+    k = scale / bn_std(var, eps, node.attrs["eps_mode"])
     return k, bias - mean * k
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ...dtypes import DType
 from ...errors import NetdslError
 from ...graph import Graph, Node
-from ...ops.nn import spatial_attrs
+from ...ops.nn import bn_std, spatial_attrs
 from ...ops.tensor import slice_len
 from ...shapes import Sym
 from ._ctx import Ctx, dims_of
@@ -416,11 +416,14 @@ def _batch_norm(ctx: Ctx, node: Node) -> list:
     if any(p is None for p in (s, b, m, v)):  # runtime statistics: decompose
         xs = [ctx.reshape(ctx.t(i), [1, ("in", 0)] + [1] * (r - 2), f"{k}_c")
               for k, i in zip(("scale", "bias", "mean", "var"), node.inputs[1:])]
-        sd = ctx.unary(ctx.ew(xs[3], ctx.scalar(node.attrs["eps"], xs[3]), E.SUM, "var_eps"),
-                       trt.UnaryOperation.SQRT, "std")
+        eps = ctx.scalar(node.attrs["eps"], xs[3])
+        if node.attrs["eps_mode"] == "inside_sqrt":
+            sd = ctx.unary(ctx.ew(xs[3], eps, E.SUM, "var_eps"), trt.UnaryOperation.SQRT, "std")
+        else:  # sqrt(var) + eps
+            sd = ctx.ew(ctx.unary(xs[3], trt.UnaryOperation.SQRT, "sqrt_var"), eps, E.SUM, "std")
         y = ctx.ew(ctx.ew(x, xs[2], E.SUB, "centre"), sd, E.DIV, "normalize")
         return [ctx.ew(ctx.ew(y, xs[0], E.PROD, "scale"), xs[1], E.SUM)]
-    scale = s.astype(np.float64) / np.sqrt(v.astype(np.float64) + node.attrs["eps"])
+    scale = s.astype(np.float64) / bn_std(v.astype(np.float64), node.attrs["eps"], node.attrs["eps_mode"])
     shift = b - m.astype(np.float64) * scale
     if r >= 4 and not ctx.weights_as_tensors:
         layer = ctx.net.add_scale_nd(x, trt.ScaleMode.CHANNEL, ctx.np_weights(shift), ctx.np_weights(scale),
@@ -946,7 +949,7 @@ def fold_batch_norm(ctx: Ctx) -> None:
         if w is None or (conv.inputs[2] is not None and b is None) or any(a is None for a in p):
             continue
         s, beta, mean, var = (a.astype(np.float64) for a in p)
-        scale = s / np.sqrt(var + bn.attrs["eps"])
+        scale = s / bn_std(var, bn.attrs["eps"], bn.attrs["eps_mode"])
         w2 = w.astype(np.float64) * scale.reshape((-1,) + (1,) * (w.ndim - 1))
         b2 = ((b.astype(np.float64) if b is not None else 0.0) - mean) * scale + beta
         ctx.fold[conv.name] = (w2, b2)
