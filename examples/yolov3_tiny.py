@@ -6,8 +6,9 @@ linear head convolutions), ``<i>`` being darknet's layer index, so::
 
     netdsl run examples/yolov3_tiny.py --weights yolov3-tiny.weights      # cfg found beside it
 
-Darknet-isms reproduced: leaky ReLU 0.1; the 6th max-pool is size 2 stride 1 padded on the
-bottom/right only (keeps 13x13); nearest 2x up-sampling; route = channel concat.
+Darknet-isms reproduced: batch norm dividing by ``sqrt(var) + 1e-6`` (``eps_mode="outside_sqrt"``);
+leaky ReLU 0.1; the 6th max-pool is size 2 stride 1 padded on the bottom/right only (keeps 13x13);
+nearest 2x up-sampling; route = channel concat.
 
 Outputs (``output=``):
 
@@ -38,9 +39,7 @@ class ConvBN(nn.Module):
     def __init__(self, cin: int, cout: int, k: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=False)
-        # darknet divides by sqrt(var) + 1e-6: eps=1e-5 inside the sqrt differs by up to 4e-4 relative on the
-        # real weights' first layer; examples/zoo/yolov3_tiny_darknet.py writes darknet's formula out
-        self.bn = nn.BatchNorm2d(cout, eps=1e-5)
+        self.bn = nn.BatchNorm2d(cout, eps=1e-6, eps_mode="outside_sqrt")  # darknet: / (sqrt(var) + 1e-6)
 
     def forward(self, x: nd.Tensor) -> nd.Tensor:
         return nd.leaky_relu(self.bn(self.conv(x)), 0.1)

@@ -19,6 +19,7 @@ from ..graph import Graph, Param
 from ..shapes import fmt_shape
 from .advice import flag, option, prefix_suggestions, transpose_suggestions
 from .base import Checkpoint, open_checkpoint
+from .darknet_bind import bn_warnings
 from .identity import tensor_identity
 from .keras_bind import KERAS_BN_EPS, keras_pairs  # noqa: F401  (KERAS_BN_EPS: public constant)
 from .layout import Transform, as_transform, reshape_to
@@ -170,6 +171,8 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
         pairs = _name_pairs(graph, infos, rep, preset, mapping, rule, auto_strip=not (strip_prefix or prefix))
 
     plan, taken = _plan(graph, pairs, transforms, rep)
+    if ckpt.format == "darknet":
+        bn_warnings(graph, {b.param for b in plan}, rep)
     rep.missing = [(n, p.shape) for n, p in graph.params.items() if n not in taken]
     rep.advice += prefix_suggestions([t for t, _ in rep.unexpected], [p for p, _ in rep.missing])
     rep.advice += transpose_suggestions(rep.mismatched)

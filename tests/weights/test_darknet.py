@@ -119,3 +119,30 @@ def test_bind_with_rename(tmp_path, rng):
     rep = net.load_weights(tmp_path / "s.weights", rename=[(r"^0\.", "")])
     assert rep.ok
     np.testing.assert_array_equal(net.graph.params["bn.running_mean"].value(), vals[8:12])
+
+
+@pytest.mark.parametrize("bn_kw,warned", [({}, True), ({"eps": 1e-6}, True), ({"eps_mode": "outside_sqrt"}, True),
+                                          ({"eps": 1e-6, "eps_mode": "outside_sqrt"}, False)], ids=str)
+def test_bind_warns_about_batch_norm_formula(tmp_path, rng, bn_kw, warned):
+    """Darknet divides by sqrt(var) + 1e-6: any other batch norm bound to a .weights file is reported."""
+    from netdsl import layers as nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(4, **bn_kw)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+    cfg = "[net]\nheight=8\nwidth=8\nchannels=3\n[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\n"
+    (tmp_path / "s.weights").write_bytes(struct.pack("<3iq", 0, 2, 0, 0) + rng.standard_normal(124).astype(
+        np.float32).tobytes())
+    (tmp_path / "s.cfg").write_text(cfg)
+    net = Net().build({"x": (1, 3, 8, 8)})
+    rep = net.load_weights(tmp_path / "s.weights", rename=[(r"^0\.", "")])
+    assert rep.ok
+    msgs = [w for w in rep.warnings if "batch_norm 'bn'" in w]
+    assert bool(msgs) == warned, rep.warnings
+    if warned:
+        assert 'eps=1e-6, eps_mode="outside_sqrt"' in msgs[0] and "test_darknet.py" in msgs[0]
