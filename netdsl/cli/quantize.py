@@ -53,6 +53,18 @@ def _read_arrays(path: str, names: list) -> dict:
         return {n: z[n] for n in names}
 
 
+def _equalize(text: str) -> object:
+    if text in ("auto", "off"):
+        return None if text == "off" else text
+    try:
+        alpha = float(text)
+    except ValueError:
+        alpha = -1.0
+    if not 0 <= alpha <= 1:
+        raise NetdslError(f"--equalize {text}: auto, off, or a balance alpha in [0, 1]")
+    return alpha
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..quantization import quantize
@@ -68,7 +80,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
     qnet = quantize(net, batches, method=args.method, exclude=args.exclude or (), backend=args.calibration_backend,
-                    percentile=args.percentile, cache=args.cache, report=not args.no_report)
+                    percentile=args.percentile, cache=args.cache, report=not args.no_report, scheme=args.scheme,
+                    target=args.backend, equalize=_equalize(args.equalize), bias_correction=not args.no_bias_correction,
+                    keep_float=args.keep_float)
     print(f"quantized '{net.name}' ({args.method}, {len(batches)} calibration batch(es)) in "
           f"{time.perf_counter() - t0:.2f} s")
     if not args.no_report:
@@ -90,7 +104,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="calibration inputs: .npz (one array per input) or .npy (one input); random:K for a smoke test")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=8, help="samples per calibration batch")
     p.add_argument("--limit", type=nonneg_int, default=0, help="use at most this many samples (0: all)")
-    p.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile")
+    p.add_argument("--method", choices=("minmax", "percentile", "entropy", "mse"), default="percentile")
+    p.add_argument("--scheme", choices=("auto", "symmetric", "unsigned", "asymmetric"), default="auto",
+                   help="activation quantization: auto = symmetric int8 for a TensorRT plan, else asymmetric uint8")
+    p.add_argument("--equalize", default="auto", metavar="auto|off|ALPHA",
+                   help="cross-layer channel equalization (default auto: the balance of best calibration SQNR)")
+    p.add_argument("--no-bias-correction", dest="no_bias_correction", action="store_true",
+                   help="do not correct the layers' biases for the mean shift quantization causes")
+    p.add_argument("--keep-float", dest="keep_float", type=nonneg_int, default=0, metavar="K",
+                   help="keep the K layers that lose the most accuracy alone (sensitivity analysis) in float")
     p.add_argument("--percentile", type=float, default=99.99,
                    help="with --method percentile: the percentile of |x| kept (default 99.99)")
     p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers in float (fnmatch)")

@@ -2,8 +2,9 @@
 
 For each quantizable layer (convolution, linear, matmul) not excluded by name:
 
-* every float activation input gets ``quantize_linear -> dequantize_linear`` with a per-tensor
-  symmetric int8 scale ``threshold / 127`` (one pair per tensor, shared by all its readers);
+* every float activation input gets ``quantize_linear -> dequantize_linear`` with a per-tensor scale
+  (and zero point) made from its calibrated range by the quantization scheme
+  (:mod:`netdsl.quantization.schemes`; one pair per tensor, shared by all its readers);
 * a weight (a parameter or constant) is replaced by an int8 parameter holding
   ``round(w / s_c)`` with per-output-channel symmetric scales ``s_c = max|w_c| / 127``, followed by
   ``dequantize_linear``. The int8 data is computed lazily, when a backend reads it.
@@ -14,7 +15,7 @@ explicit quantization, ONNX Runtime's QDQ handling).
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -122,9 +123,17 @@ def _weight_data(g: Graph, v: Value) -> Callable[[], np.ndarray]:
     return param.value
 
 
-def insert_qdq(graph: Graph, thresholds: dict, exclude: Sequence[str] = ()) -> Graph:
-    """A copy of ``graph`` with Q/DQ pairs on the activations in ``thresholds`` ({tensor: |x| threshold})
-    and int8 per-channel weights, for every quantizable layer not matching ``exclude``."""
+def _activation_qparams(r: Any, scheme: str) -> Any:
+    from ..quantization.schemes import qparams
+    if isinstance(r, (int, float, np.floating, np.integer)):  # a symmetric |x| threshold
+        return qparams(-float(r), float(r), "symmetric")
+    return qparams(r[0], r[1], scheme)
+
+
+def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: str = "symmetric") -> Graph:
+    """A copy of ``graph`` with Q/DQ pairs on the activations in ``ranges`` ({tensor: (lo, hi)}, or
+    {tensor: |x| threshold} for symmetric ranges) quantized by ``scheme`` (symmetric | unsigned |
+    asymmetric), and int8 per-channel weights, for every quantizable layer not matching ``exclude``."""
     g = clone_graph(graph)
     b = _Builder(g)
     todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
@@ -137,14 +146,16 @@ def insert_qdq(graph: Graph, thresholds: dict, exclude: Sequence[str] = ()) -> G
             inputs = list(n.inputs)
             for i in acts:
                 v = inputs[i]
-                if v.name not in thresholds:
+                if v.name not in ranges:
                     continue
                 if id(v) not in dq_of:
-                    t = float(thresholds[v.name])
-                    s = b.const(f"{v.name}/scale", np.asarray(t / QMAX if t > 0 else 1.0, np.float32), n.location)
-                    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, None],
-                               {"axis": 1, "dtype": DType.int8}, DType.int8, v.shape, n.location)
-                    dq_of[id(v)] = b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, None], {"axis": 1},
+                    qp = _activation_qparams(ranges[v.name], scheme)
+                    s = b.const(f"{v.name}/scale", np.asarray(qp.scale, np.float32), n.location)
+                    z = None if qp.zero_point is None else \
+                        b.const(f"{v.name}/zero_point", np.asarray(qp.zero_point, qp.dtype.numpy), n.location)
+                    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, z],
+                               {"axis": 1, "dtype": qp.dtype}, qp.dtype, v.shape, n.location)
+                    dq_of[id(v)] = b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, z], {"axis": 1},
                                           DType.float32, v.shape, n.location)
                 inputs[i] = dq_of[id(v)]
             if w is not None:

@@ -1,13 +1,19 @@
 """Post-training INT8 quantization: calibrate activation ranges, insert Q/DQ, report the loss.
 
-    qnet = netdsl.quantize(net, batches, method="entropy", exclude=["classifier*"], cache="calib.json")
+    qnet = netdsl.quantize(net, batches, exclude=["classifier*"], cache="calib.json")
     print(qnet.quantization)                       # per-layer SQNR against the float network
     model = netdsl.compile(qnet, "openvino")       # convolutions and matmuls run as INT8
+    qnet = netdsl.quantize(net, batches, target="tensorrt")   # symmetric int8: TensorRT's Q/DQ form
 
-Activations: per-tensor symmetric int8, threshold by ``method`` ("minmax", "percentile", or
-"entropy": TensorRT's KL-divergence calibrator), observed on ``backend`` ("reference" = NumPy float32,
-"openvino" = OpenVINO f32, "auto" = OpenVINO when installed). Weights: per-output-channel symmetric
-int8. Layers whose names match an ``exclude`` pattern stay in float.
+Weights: per-output-channel symmetric int8. Activations: per tensor, in the ``scheme`` the target
+engine runs fastest and most accurately (schemes.py: asymmetric uint8 for OpenVINO and ONNX
+Runtime, symmetric int8 for TensorRT), with ranges chosen by ``method`` ("percentile", "minmax",
+"mse": least squared error, or "entropy": TensorRT's KL-divergence calibrator), observed on
+``backend`` ("reference" = NumPy float32, "openvino" = OpenVINO f32, "auto" = OpenVINO when installed).
+Before the ranges are taken, channels are equalized across layers (``equalize``, passes/equalize.py);
+after, each layer's bias is corrected for the mean shift quantization causes (``bias_correction``);
+``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis).
+Layers whose names match an ``exclude`` pattern stay in float.
 """
 from __future__ import annotations
 
@@ -16,45 +22,48 @@ from typing import Any, Iterable, Optional, Sequence
 from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.fold import optimize
-from ..passes.qdq import activations, excluded, insert_qdq, targets
+from ..passes.qdq import QUANTIZABLE, activations, excluded, targets
 from . import cache as _cache
-from .calibrate import as_batches, observe, pick_backend
+from .calibrate import as_batches, pick_backend
 from .observers import METHODS
+from .plan import QuantPlan, apply_plan, make_plan, observe_ranges
 from .report import QuantizationReport, measure
+from .schemes import SCHEMES, pick_scheme
+from .sensitivity import literal
+
+
+def _check(method: str, scheme: str) -> None:
+    if method not in METHODS:
+        raise NetdslError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
+    if scheme not in SCHEMES:
+        raise NetdslError(f"unknown quantization scheme {scheme!r}; choose auto, {', '.join(SCHEMES)}")
 
 
 def calibrate(graph: Graph, batches: Iterable[Any], method: str = "percentile", exclude: Sequence[str] = (),
-              backend: str = "auto", percentile: float = 99.99, cache: Optional[str] = None) -> dict:
-    """{activation tensor: |x| clipping threshold} for the layers ``quantize`` would quantize."""
-    if method not in METHODS:
-        raise NetdslError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
-    backend = pick_backend(backend)
-    names = activations(graph, exclude)
-    key = {"network": graph.name, "structure": graph.structure_hash(), "method": method,
-           "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude)}
-    if cache:
-        found = _cache.load(cache, key)
-        if found is not None:
-            missing = [n for n in names if n not in found]
-            if missing:
-                raise NetdslError(f"calibration cache {cache} has no threshold for {', '.join(missing[:5])}")
-            return {n: found[n] for n in names}
-    obs = observe(graph, names, as_batches(graph, batches), backend, histogram=method != "minmax")
-    thresholds = {n: o.threshold(method, percentile) for n, o in obs.items()}
-    if cache:
-        _cache.save(cache, key, thresholds, {"ranges": {n: [o.lo, o.hi] for n, o in obs.items()}})
-    return thresholds
+              backend: str = "auto", percentile: float = 99.99, scheme: str = "symmetric") -> dict:
+    """{activation tensor: (lo, hi) clipping range} for the layers ``quantize`` would quantize."""
+    _check(method, scheme)
+    return observe_ranges(graph, as_batches(graph, batches), exclude, pick_backend(backend), method, percentile,
+                          scheme)
 
 
 def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "percentile",
              exclude: Sequence[str] = (), backend: str = "auto", percentile: float = 99.99,
-             cache: Optional[str] = None, report: bool = True, report_batches: int = 4) -> Any:
+             cache: Optional[str] = None, report: bool = True, report_batches: int = 4,
+             scheme: str = "auto", target: Optional[str] = None, equalize: Any = "auto",
+             bias_correction: bool = True, keep_float: int = 0) -> Any:
     """An INT8 copy of ``network`` (a Network; ``.quantization`` holds the QuantizationReport).
 
-    calibration_batches: feed dicts (or arrays for a one-input network); method: minmax | percentile |
-    entropy; exclude: fnmatch patterns of layer names kept in float; backend: where the float network
-    runs for calibration (reference | openvino | auto); cache: a JSON calibration cache to reuse;
-    report: measure per-layer SQNR on the first ``report_batches`` batches.
+    calibration_batches: feed dicts (or arrays for a one-input network); method: percentile | minmax |
+    mse | entropy; exclude: fnmatch patterns of layer names kept in float; backend: where the float
+    network runs for calibration (reference | openvino | auto); cache: a JSON file holding every
+    decision calibration made, reused when it matches (then no calibration runs); report: measure
+    per-layer SQNR on the first ``report_batches`` batches; scheme: symmetric | unsigned | asymmetric
+    | auto (by ``target``: symmetric for "tensorrt", else asymmetric); equalize: cross-layer channel
+    equalization, "auto" (per tensor, the SmoothQuant balance alpha -- or none -- of least estimated
+    noise), a fixed alpha in [0, 1], or 0 / None (off); bias_correction: correct each layer's mean
+    output (kept when it raises the output SQNR on calibration data); keep_float: keep the k most
+    sensitive layers in float.
     """
     from ..dsl import Network
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
@@ -63,17 +72,46 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "pe
     for pat in exclude:  # a typo would silently quantize the layer it meant to keep
         if not any(excluded(n.name, [pat]) for n in graph.nodes):
             raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
-    thresholds = calibrate(graph, batches, method, exclude, backend, percentile, cache)
-    qgraph = insert_qdq(graph, thresholds, exclude)
-    rep = QuantizationReport(method, pick_backend(backend), thresholds=thresholds)
-    rep.excluded = [n.name for n in graph.nodes if n.op in ("conv", "linear", "matmul")
-                    and n.name not in {t[0].name for t in targets(graph, exclude)}]
+    scheme = pick_scheme(scheme, target)
+    _check(method, scheme)
+    if keep_float < 0:
+        raise NetdslError(f"keep_float must be a number of layers >= 0, got {keep_float}")
+    backend = pick_backend(backend)
+    key = {"network": graph.name, "structure": graph.structure_hash(), "method": method,
+           "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude),
+           "scheme": scheme, "equalize": equalize if equalize == "auto" else float(equalize or 0), "bias_correction": bool(bias_correction),
+           "keep_float": int(keep_float)}
+    plan = _cached_plan(cache, key, graph, exclude) if cache else None
+    if plan is None:
+        plan = make_plan(graph, batches, exclude, backend, method, percentile, scheme, equalize, keep_float,
+                         bias_correction, report_batches)
+        if cache:
+            _cache.save(cache, key, plan.to_json())
+    fgraph, qgraph = apply_plan(graph, plan, exclude, scheme)
+    rep = QuantizationReport(method, backend, thresholds=plan.ranges, scheme=scheme, kept_float=plan.keep_float,
+                             sensitivity=plan.sensitivity, equalized=sorted(plan.scales),
+                             bias_corrected=sorted(plan.biases), bias_gain=plan.bias_gain,
+                             alpha=plan.alpha, alphas=plan.alphas)
+    quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
+    rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     if report:
-        layers = [t[0] for t in targets(graph, exclude)]
-        rep.layers, rep.outputs = measure(graph, qgraph, layers, batches[:max(1, report_batches)], rep.backend)
+        rep.layers, rep.outputs = measure(fgraph, qgraph, quantized, batches[:max(1, report_batches)], backend)
     qnet = Network.from_graph(qgraph)
     qnet.quantization = rep
     return qnet
 
 
-__all__ = ["QuantizationReport", "calibrate", "quantize", "METHODS"]
+def _cached_plan(path: str, key: dict, graph: Graph, exclude: Sequence[str]) -> Optional[QuantPlan]:
+    found = _cache.load(path, key)
+    if found is None:
+        return None
+    data, ranges = found
+    plan = QuantPlan.from_json(data, ranges)
+    names = activations(apply_plan(graph, plan, exclude, key["scheme"])[0], exclude)
+    missing = [n for n in names if n not in ranges]
+    if missing:
+        raise NetdslError(f"calibration cache {path} has no range for {', '.join(missing[:5])}")
+    return plan
+
+
+__all__ = ["QuantizationReport", "calibrate", "quantize", "METHODS", "SCHEMES"]

@@ -1,4 +1,4 @@
-"""The calibration cache: activation thresholds in a JSON file, reused when the network, the method
+"""The calibration cache: activation ranges in a JSON file, reused when the network, the method
 and the excluded layers are the same (a changed network is refused, naming the file)."""
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-1"
+FORMAT = "netdsl-calibration-2"
 
 
-def load(path: str, key: dict) -> Optional[dict]:
-    """Thresholds from ``path`` if it exists and was made for ``key``; None if there is no file."""
+def load(path: str, key: dict) -> Optional[tuple]:
+    """(the cache's data, {tensor: (lo, hi)}) from ``path`` if it exists and was made for ``key``;
+    None if there is no file."""
     if not os.path.exists(path):
         return None
     try:
@@ -20,21 +21,36 @@ def load(path: str, key: dict) -> Optional[dict]:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise NetdslError(f"calibration cache {path}: unreadable ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("thresholds"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("thresholds"), dict):
         raise NetdslError(f"calibration cache {path}: not a netdsl calibration cache ({FORMAT})")
+    if data.get("format") != FORMAT:
+        raise NetdslError(f"calibration cache {path} is {data.get('format')!r}, made by another netdsl version "
+                          f"(this one reads {FORMAT}): delete it to calibrate again")
     diff = [k for k in key if data.get(k) != key[k]]
     if diff:
         raise NetdslError(f"calibration cache {path} was made for {', '.join(f'{k}={data.get(k)!r}' for k in diff)}, "
                           f"not {', '.join(f'{k}={key[k]!r}' for k in diff)}: delete it to calibrate again")
     try:
-        return {str(k): float(v) for k, v in data["thresholds"].items()}
+        return data, {str(k): _range(v) for k, v in data["thresholds"].items()}
     except (TypeError, ValueError):
-        raise NetdslError(f"calibration cache {path}: thresholds must be numbers") from None
+        raise NetdslError(f"calibration cache {path}: thresholds must be [lo, hi] pairs of numbers") from None
 
 
-def save(path: str, key: dict, thresholds: dict, extra: Optional[dict] = None) -> None:
-    data: dict[str, Any] = {"format": FORMAT, **key, "thresholds": thresholds}
-    data.update(extra or {})
+def _range(v: Any) -> tuple:
+    """(lo, hi) from a [lo, hi] pair or a symmetric |x| threshold."""
+    if isinstance(v, list) and len(v) == 2:
+        lo, hi = float(v[0]), float(v[1])
+    else:
+        hi = float(v)
+        lo = -hi
+    if not (lo <= 0 <= hi):
+        raise ValueError(v)
+    return lo, hi
+
+
+def save(path: str, key: dict, plan: dict) -> None:
+    """Write ``key`` and the calibration ``plan`` (its "thresholds" and any other decisions) to ``path``."""
+    data: dict[str, Any] = {"format": FORMAT, **key, **plan}
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -42,10 +58,12 @@ def save(path: str, key: dict, thresholds: dict, extra: Optional[dict] = None) -
 
 
 def write_tensorrt_cache(path: str, thresholds: dict, header: str = "TRT-8601-EntropyCalibration2") -> None:
-    """The thresholds as a TensorRT calibration table (``name: hex of the float32 scale`` per line)."""
+    """The ranges as a TensorRT calibration table (``name: hex of the float32 scale`` per line;
+    TensorRT's scales are symmetric: max(|lo|, |hi|) / 127)."""
     import struct
     with open(path, "w") as f:
         f.write(header + "\n")
-        for name, t in thresholds.items():
-            scale = float(t) / 127.0 if t > 0 else 1.0
+        for name, r in thresholds.items():
+            t = max(abs(float(x)) for x in _range(list(r) if isinstance(r, tuple) else r))
+            scale = t / 127.0 if t > 0 else 1.0
             f.write(f"{name}: {struct.pack('>f', scale).hex()}\n")

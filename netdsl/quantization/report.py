@@ -27,20 +27,42 @@ class QuantizationReport:
     layers: list = field(default_factory=list)    # LayerSQNR, in network order
     outputs: dict = field(default_factory=dict)   # output name -> SQNR dB
     excluded: list = field(default_factory=list)  # quantizable layers kept in float
-    thresholds: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)  # activation tensor -> (lo, hi) range
+    scheme: str = "symmetric"
+    kept_float: list = field(default_factory=list)  # kept in float by sensitivity analysis
+    sensitivity: dict = field(default_factory=dict)  # layer -> output SQNR dB with only it quantized
+    equalized: list = field(default_factory=list)   # tensors whose channels were equalized
+    bias_corrected: list = field(default_factory=list)  # layers whose bias was corrected
+    bias_gain: tuple = ()  # calibration output SQNR dB without / with bias correction
+    alpha: float = 0.0  # the equalization balance used (0: none)
+    alphas: dict = field(default_factory=dict)  # equalize="auto": each alpha tried -> output SQNR dB
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
 
     def __str__(self) -> str:
-        lines = [f"quantization report ({self.method} calibration on {self.backend}): SQNR vs float, dB"]
+        lines = [f"quantization report ({self.method} calibration on {self.backend}, {self.scheme} activations, "
+                 f"{len(self.equalized)} tensor(s) equalized, {len(self.bias_corrected)} bias(es) corrected): "
+                 f"SQNR vs float, dB"]
         w = max([len(r.name) for r in self.layers] + [10])
         for r in self.layers:
             lines.append(f"  {r.name:<{w}}  {r.op:<8} {r.sqnr_db:7.1f}")
         for k, v in self.outputs.items():
             lines.append(f"  output {k}: {v:.1f} dB")
+        if self.alphas:
+            lines.append("  equalization: output SQNR on calibration data " +
+                         ", ".join(f"alpha {a:g} {v:.1f} dB" for a, v in self.alphas.items()) + f"; alpha {self.alpha:g} used")
+        if self.bias_gain:
+            a, b = self.bias_gain
+            lines.append(f"  bias correction: output SQNR on calibration data {a:.1f} -> {b:.1f} dB"
+                         + ("" if self.bias_corrected else ", not kept"))
+        if self.sensitivity:
+            worst = sorted(self.sensitivity, key=self.sensitivity.get)[:max(5, len(self.kept_float))]
+            lines.append("  sensitivity (output SQNR with only that layer quantized): " +
+                         ", ".join(f"{n} {self.sensitivity[n]:.1f}" for n in worst))
         if self.excluded:
-            lines.append(f"  kept in float: {', '.join(self.excluded)}")
+            lines.append(f"  kept in float: {', '.join(self.excluded)}" +
+                         (f" ({', '.join(self.kept_float)} by sensitivity)" if self.kept_float else ""))
         return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """``netdsl quantize``: calibration data from .npy/.npz, the SQNR report, the cache, the artifacts."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_quantize_writes_report_cache_and_onnx(model, tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "3 calibration batch(es)" in text and "SQNR" in text and "  fc " in text
-    assert os.path.exists(cache)
+    assert json.loads(open(cache).read())["scheme"] == "asymmetric"  # uint8 activations for ONNX Runtime
     ops = [n.op_type for n in onnx.load(out).graph.node]  # the consumer's own reader
     assert ops.count("QuantizeLinear") == 2 and ops.count("DequantizeLinear") == 4
 
@@ -73,6 +74,8 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:2", "--exclude", "nomatch*"], ["exclude pattern 'nomatch*' matches no layer"]),
     (["--calibration", "garbage.npy"], ["--calibration garbage.npy: not a readable .npz/.npy file"]),
     (["--calibration", "."], ["--calibration .: a directory"]),
+    (["--calibration", "random:2", "--equalize", "2"], ["--equalize 2: auto, off, or a balance alpha in [0, 1]"]),
+    (["--calibration", "random:2", "--keep-float", "-1"], ["--keep-float: -1 is not a non-negative integer"]),
 ])
 def test_quantize_bad_arguments_one_line_exit_2(model, tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)

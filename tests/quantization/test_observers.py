@@ -49,5 +49,5 @@ def test_entropy_keeps_the_whole_range_of_a_uniform_distribution():
 def test_unknown_method_is_refused():
     o = Observer()
     o.update(np.arange(5.0))
-    with pytest.raises(ValueError, match="minmax, percentile, entropy"):
-        o.threshold("mse")
+    with pytest.raises(ValueError, match="minmax, percentile, entropy, mse"):
+        o.threshold("kl")

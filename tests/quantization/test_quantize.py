@@ -81,7 +81,12 @@ def test_the_quantized_network_runs_on_every_backend():
         assert np.abs(got - ref).max() <= 0.02 * scale, backend
     pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed")
     from netdsl.backends import tensorrt as trtb
-    rep = trtb.check(q.graph, feeds, flavour="tensorrt_rtx", dynamic={"N": (1, 8, 8)})
+    rep = trtb.check(q.graph, feeds, flavour="tensorrt_rtx", dynamic={"N": (1, 8, 8)})  # asymmetric uint8
+    assert not rep.ok and "uint8 tensors only as network inputs and outputs" in str(rep) and "target='tensorrt'" in str(rep)
+    qt = nd.quantize(net, _batches(), report=False, backend="reference", target="tensorrt")
+    assert qt.quantization.scheme == "symmetric"
+    assert {n.attrs["dtype"].value for n in qt.graph.nodes if n.op == "quantize_linear"} == {"int8"}
+    rep = trtb.check(qt.graph, feeds, flavour="tensorrt_rtx", dynamic={"N": (1, 8, 8)})
     assert rep.ok, str(rep)
 
 
@@ -107,4 +112,4 @@ def test_bad_calibration_input_names_the_inputs():
     with pytest.raises(NetdslError, match="at least one batch"):
         nd.quantize(net, [], backend="reference")
     with pytest.raises(NetdslError, match="unknown calibration method"):
-        nd.quantize(net, _batches(1), method="mse", backend="reference")
+        nd.quantize(net, _batches(1), method="kl", backend="reference")

@@ -59,6 +59,9 @@ def _quantize(ctx: Ctx, node: Node) -> list:
         if per_channel:
             layer.axis = node.attrs["axis"] % len(x.shape)
         return [ctx.add(layer).get_output(0)]
+    if out_t is DType.uint8 and all(node.outputs[0] is not o for o in ctx.graph.outputs):
+        raise ctx.error("TensorRT takes uint8 tensors only as network inputs and outputs; for a network "
+                        "made by netdsl.quantize use target='tensorrt' (symmetric int8 activations)")
     # uint8 or a non-zero zero point: round(x / s) + zp, clamped, cast
     E = trt.ElementWiseOperation
     s = _channel_shaped(ctx, node, ctx.arr(node.inputs[1]), x)

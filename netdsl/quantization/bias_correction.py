@@ -1,0 +1,134 @@
+"""Bias correction: quantization shifts each layer's mean output (int8 weights err the same way on
+every input; clipping cuts one tail). Each quantized convolution or linear layer gets, per output
+channel, the float network's mean output minus the quantized network's, measured on the calibration
+batches and added to its bias (a bias is added where the layer had none).
+
+Layers are corrected in network order and the quantized network is run layer by layer (NumPy, in
+float32, every calibration batch at once), so each correction sees the upstream layers already
+corrected (the empirical bias correction of Nagel et al. 2019 and of NNCF's BiasCorrection).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import NetdslError
+from ..graph import Graph, Node, Param, Value
+from ..ops import get_op
+from ..passes.rewrite import clone_graph
+from .calibrate import run_observed
+
+CORRECTED = ("conv", "linear")
+
+
+def _axis(node: Node) -> int:
+    return 1 if node.op == "conv" else node.outputs[0].rank - 1
+
+
+def _channel_mean(a: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    """(sum over every axis but ``axis``, count of summed values per channel)."""
+    axis %= a.ndim
+    red = tuple(i for i in range(a.ndim) if i != axis)
+    return a.sum(axis=red, dtype=np.float64), int(a.size // a.shape[axis])
+
+
+def float_means(graph: Graph, layers: Sequence[Node], batches: list, backend: str) -> dict:
+    """{layer name: per-channel mean of its output} in the float network."""
+    names = [n.outputs[0].name for n in layers]
+    acc: dict = {}
+    for values in run_observed(graph, names, batches, backend, "bias correction: float"):
+        for n, nm in zip(layers, names):
+            s, c = _channel_mean(values[nm], _axis(n))
+            t = acc.get(n.name)
+            acc[n.name] = (s, c) if t is None else (t[0] + s, t[1] + c)
+    return {k: s / max(c, 1) for k, (s, c) in acc.items()}
+
+
+def _with_bias(g: Graph, node: Node, delta: np.ndarray) -> None:
+    """Input 2 (the bias) of ``node`` becomes its old value plus ``delta`` (lazily for parameters)."""
+    old = node.inputs[2] if len(node.inputs) > 2 else None
+    dt = node.outputs[0].dtype
+    if old is None:
+        read = lambda: 0.0  # noqa: E731
+        base = f"{node.name}.bias"
+    elif old.producer.op == "constant":
+        arr = np.asarray(old.producer.attrs["value"])
+        read, base = (lambda: arr), old.name
+    else:
+        read, base = g.params[old.producer.attrs["name"]].value, old.name
+    name = f"{base}+bias_correction"
+    k = 1
+    while name in g.params or any(n.name == name for n in g.nodes):
+        name, k = f"{base}+bias_correction_{k}", k + 1
+    g.params[name] = Param(name, dt, (len(delta),), lambda: (np.asarray(read(), np.float64) + delta).astype(dt.numpy),
+                           f"{base} corrected for quantization", "normal")
+    pn = Node("parameter", name, [], {"name": name, "dtype": dt, "shape": (len(delta),)}, node.location)
+    pn.outputs.append(Value(name, dt, (len(delta),), pn, 0))
+    g.nodes.insert(g.nodes.index(node), pn)
+    node.inputs = list(node.inputs[:2]) + [pn.outputs[0]] + list(node.inputs[3:])
+
+
+def bias_deltas(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batches: list, backend: str) -> dict:
+    """{layer: per-channel correction} for the corrected layers among ``layers`` of ``qgraph`` (run here
+    layer by layer in NumPy, the float network on ``backend``)."""
+    g = qgraph
+    by_name = {n.name: n for n in g.nodes}
+    todo = [by_name[n] for n in layers if n in by_name and by_name[n].op in CORRECTED
+            and by_name[n].outputs[0].dtype.is_float]
+    if not todo:
+        return {}
+    want = float_means(float_graph, [float_graph.node(n.name) for n in todo], batches, backend)
+    fix = {id(n) for n in todo}
+    deltas: dict = {}
+    env: dict = {}
+    for v in g.inputs:
+        env[id(v)] = [np.asarray(b[v.name]).astype(np.float32 if v.dtype.is_float else v.dtype.numpy, copy=False)
+                      for b in batches]
+    readers = {k: len(v) for k, v in g.consumers().items()}
+    for node in g.nodes:
+        if node.op == "parameter":
+            p = g.params[node.attrs["name"]]
+            a = p.value()
+            res = [[a.astype(np.float32) if a.dtype.kind == "f" else a] * len(batches)]
+        else:
+            op = get_op(node.op)
+            res = [[] for _ in node.outputs]
+            for i in range(len(batches)):
+                args = [None if v is None else env[id(v)][i] for v in node.inputs]
+                try:
+                    out = op.run_reference(args, node.attrs)
+                except Exception as e:
+                    raise NetdslError(f"bias correction: layer '{node.name}' ({node.op}, {node.location}) failed: "
+                                      f"{type(e).__name__}: {e}") from e
+                for j, r in enumerate(out):
+                    r = np.asarray(r)
+                    res[j].append(r.astype(np.float32) if r.dtype.kind == "f" else r)
+        if id(node) in fix:
+            axis = _axis(node)
+            acc = [_channel_mean(r, axis) for r in res[0]]
+            mean = sum(a[0] for a in acc) / max(sum(a[1] for a in acc), 1)
+            delta = want[node.name] - mean
+            deltas[node.name] = delta
+            shape = [1] * node.outputs[0].rank
+            shape[axis] = -1
+            res[0] = [(r + delta.reshape(shape)).astype(np.float32) for r in res[0]]
+        for v, r in zip(node.outputs, res):
+            env[id(v)] = r
+        for v in node.inputs:
+            if v is not None and id(v) in readers:
+                readers[id(v)] -= 1
+                if readers[id(v)] == 0:
+                    env.pop(id(v), None)
+    return deltas
+
+
+def apply_biases(qgraph: Graph, deltas: dict) -> Graph:
+    """A copy of ``qgraph`` whose layers in ``deltas`` have the correction added to their bias."""
+    if not deltas:
+        return qgraph
+    g = clone_graph(qgraph)
+    for node in [n for n in g.nodes if n.name in deltas]:
+        _with_bias(g, node, np.asarray(deltas[node.name], np.float64))
+    g.validate()
+    return g

@@ -1,0 +1,161 @@
+"""What post-training quantization decides from calibration data, and applying it to a graph.
+
+A :class:`QuantPlan` holds every data-dependent decision, so the calibration cache can store it and a
+second run needs no data: per-channel equalization factors, activation ranges, the layers kept in
+float by sensitivity analysis, and per-channel bias corrections. ``make_plan`` runs the float network
+on the calibration batches in this order:
+
+1. channel equalization (passes/equalize.py) from per-channel ranges;
+2. activation ranges of the equalized network (``method``, shaped by ``scheme``);
+3. sensitivity analysis when ``keep_float`` > 0: the layers whose quantization alone costs the most
+   output SQNR stay in float;
+4. bias correction (bias_correction.py) of the quantized network against the float one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..graph import Graph
+from ..passes.equalize import channel_scales, consumer_column_amax, equalize, find_chains
+from ..passes.qdq import activations, insert_qdq, targets
+from .bias_correction import apply_biases, bias_deltas
+from .calibrate import observe, run_observed
+from .observers import Observer
+from .sensitivity import layer_sensitivity, literal, network_outputs, output_sqnr
+
+
+AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
+
+
+@dataclass
+class QuantPlan:
+    scales: dict = field(default_factory=dict)       # equalized tensor -> per-channel factor s
+    ranges: dict = field(default_factory=dict)       # activation tensor -> (lo, hi)
+    keep_float: list = field(default_factory=list)   # layers kept in float by sensitivity analysis
+    sensitivity: dict = field(default_factory=dict)  # layer -> output SQNR dB with only it quantized
+    biases: dict = field(default_factory=dict)       # layer -> per-channel bias correction
+    bias_gain: tuple = ()                            # output SQNR dB without / with the corrections
+    alpha: float = 0.0                               # the equalization balance used (0: none)
+    alphas: dict = field(default_factory=dict)       # with equalize="auto": alpha -> output SQNR dB
+
+    def to_json(self) -> dict:
+        return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
+                "bias_gain": list(self.bias_gain),
+                "channel_scales": {k: np.asarray(v).tolist() for k, v in self.scales.items()},
+                "thresholds": {k: [float(v[0]), float(v[1])] for k, v in self.ranges.items()},
+                "float_layers": list(self.keep_float), "sensitivity": dict(self.sensitivity),
+                "bias_corrections": {k: np.asarray(v).tolist() for k, v in self.biases.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict, ranges: dict) -> "QuantPlan":
+        return cls({k: np.asarray(v, np.float64) for k, v in d.get("channel_scales", {}).items()}, ranges,
+                   [str(x) for x in d.get("float_layers", [])], {str(k): float(v) for k, v in d.get("sensitivity", {}).items()},
+                   {k: np.asarray(v, np.float64) for k, v in d.get("bias_corrections", {}).items()},
+                   tuple(float(x) for x in d.get("bias_gain", ())), float(d.get("alpha", 0.0)),
+                   {float(k): float(v) for k, v in d.get("alphas", {}).items()})
+
+
+def quantized_inputs(graph: Graph, exclude: Sequence[str]) -> set:
+    return {n.name for n, acts, _ in targets(graph, exclude) if 0 in acts}
+
+
+def equalized(graph: Graph, scales: dict, exclude: Sequence[str]) -> Graph:
+    """``graph`` with the chains named in ``scales`` equalized."""
+    if not scales:
+        return graph
+    q = quantized_inputs(graph, exclude)
+    chains = [c for c in find_chains(graph) if c.tensor.name in scales and all(n.name in q for n in c.consumers)]
+    return equalize(graph, chains, scales)
+
+
+def observe_channels(graph: Graph, batches: list, exclude: Sequence[str], backend: str) -> list:
+    """[(chain, per-channel max |x|)] for every equalizable chain whose consumers are quantized."""
+    q = quantized_inputs(graph, exclude)
+    chains = [c for c in find_chains(graph) if all(n.name in q for n in c.consumers)]
+    if not chains:
+        return []
+    obs = {c.tensor.name: Observer(False, channel_axis=c.axis) for c in chains}
+    for values in run_observed(graph, list(obs), batches, backend, "equalizing"):
+        for n, a in values.items():
+            obs[n].update(a)
+    return [(c, obs[c.tensor.name].channel_amax) for c in chains if obs[c.tensor.name].channel_amax is not None]
+
+
+def scales_for(graph: Graph, observed: list, alpha: float) -> dict:
+    """{tensor: s} with SmoothQuant balance ``alpha`` (1 where every consumer is depthwise)."""
+    out = {}
+    for c, amax in observed:
+        s = channel_scales(amax, consumer_column_amax(graph, c), 1.0 if c.depthwise else alpha)
+        if not np.allclose(s, 1.0):
+            out[c.tensor.name] = s
+    return out
+
+
+def observe_ranges(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
+                   percentile: float, scheme: str) -> dict:
+    """{activation tensor: (lo, hi)} for every quantized layer's activation inputs."""
+    obs = observe(graph, activations(graph, exclude), batches, backend, method != "minmax")
+    return {n: o.range(method, percentile, scheme) for n, o in obs.items()}
+
+
+class _Outputs:
+    """The float network's outputs on a few calibration batches, and the SQNR of a graph against them."""
+
+    def __init__(self, graph: Graph, batches: list, backend: str):
+        self.batches, self.backend = batches, backend
+        self.names = [v.name for v in graph.outputs if v.dtype.is_float]
+        self.ref = network_outputs(graph, batches, backend, self.names)
+
+    def sqnr(self, graph: Graph) -> float:
+        return output_sqnr(self.ref, network_outputs(graph, self.batches, self.backend, self.names))
+
+
+def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
+                        percentile: float, scheme: str, alpha: Any, outputs: _Outputs, plan: QuantPlan) -> None:
+    """Set ``plan``'s equalization factors and ranges: for ``alpha="auto"`` those of the candidate
+    alpha (0: none) whose quantized network has the best output SQNR on calibration data."""
+    observed = observe_channels(graph, batches, exclude, backend) if alpha else []
+    candidates = (AUTO_ALPHAS if alpha == "auto" else (float(alpha),)) if observed else (0.0,)
+    best = None
+    for a in candidates:
+        scales = scales_for(graph, observed, a) if a else {}
+        g = equalized(graph, scales, exclude)
+        ranges = observe_ranges(g, batches, exclude, backend, method, percentile, scheme)
+        if len(candidates) > 1:
+            plan.alphas[a] = outputs.sqnr(insert_qdq(g, ranges, exclude, scheme))
+        if best is None or plan.alphas.get(a, 0.0) > plan.alphas.get(best[0], 0.0):
+            best = (a, scales, ranges)
+    plan.alpha, plan.scales, plan.ranges = best
+
+
+def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
+              scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4) -> QuantPlan:
+    """Every data-dependent decision of post-training quantization (see the module docstring)."""
+    plan = QuantPlan()
+    outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
+    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, outputs, plan)
+    g = equalized(graph, plan.scales, exclude)
+    if keep_float:
+        layers = [t[0].name for t in targets(g, exclude)]
+        plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)
+        plan.keep_float = sorted(plan.sensitivity, key=plan.sensitivity.get)[:keep_float]
+    if bias_correction:
+        ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
+        qg = insert_qdq(g, plan.ranges, ex, scheme)
+        deltas = bias_deltas(g, qg, [t[0].name for t in targets(g, ex)], outputs.batches, backend)
+        # a mean shift that is not the same on every input (an outlier channel of some tokens) can make
+        # things worse downstream (a layer norm): keep the corrections only if the outputs gain
+        plan.bias_gain = (outputs.sqnr(qg), outputs.sqnr(apply_biases(qg, deltas)))
+        if plan.bias_gain[1] > plan.bias_gain[0]:
+            plan.biases = deltas
+    return plan
+
+
+def apply_plan(graph: Graph, plan: QuantPlan, exclude: Sequence[str], scheme: str) -> tuple[Graph, Graph]:
+    """(the equalized float graph, the quantized graph) that ``plan`` makes of ``graph``."""
+    g = equalized(graph, plan.scales, exclude)
+    ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
+    return g, apply_biases(insert_qdq(g, plan.ranges, ex, scheme), plan.biases)

@@ -1,0 +1,53 @@
+"""Sensitivity analysis: how much the network's outputs lose when one layer alone is quantized.
+
+Each quantizable layer is quantized on its own (its activation inputs and its weights, every other
+layer in float) and the SQNR of the network's float outputs against the float network is measured
+on calibration batches. The layers with the lowest SQNR are the ones to keep in float first
+(``quantize(..., keep_float=k)``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..graph import Graph
+from ..passes.qdq import insert_qdq
+from ..progress import progress
+from .calibrate import run_observed
+
+
+def network_outputs(graph: Graph, batches: list, backend: str, names: list) -> dict:
+    """{output name: every batch's values, flattened and concatenated}."""
+    got: dict = {n: [] for n in names}
+    for values in run_observed(graph, names, batches, backend, ""):
+        for n in names:
+            got[n].append(np.asarray(values[n], np.float64).reshape(-1))
+    return {n: np.concatenate(v) for n, v in got.items()}
+
+
+def output_sqnr(ref: dict, got: dict) -> float:
+    """SQNR in dB of every output together (each output weighted by its own signal power)."""
+    from .report import sqnr_db
+    noise = sum(10 ** (-sqnr_db(ref[k], got[k]) / 10) for k in ref) / max(len(ref), 1)
+    return float("inf") if noise == 0 else float(-10 * np.log10(noise))
+
+
+def layer_sensitivity(graph: Graph, ranges: dict, layers: Sequence[str], batches: list, backend: str,
+                      scheme: str, exclude: Sequence[str] = ()) -> dict:
+    """{layer: output SQNR dB with only that layer quantized}, for each of ``layers``."""
+    names = [v.name for v in graph.outputs if v.dtype.is_float]
+    ref = network_outputs(graph, batches, backend, names)
+    out = {}
+    with progress(total=len(layers), desc="sensitivity", unit="layer") as bar:
+        for layer in layers:
+            others = [n for n in layers if n != layer] + list(exclude)
+            q = insert_qdq(graph, ranges, [literal(n) for n in others], scheme)
+            out[layer] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            bar.update(1)
+    return out
+
+
+def literal(name: str) -> str:
+    """An fnmatch pattern matching exactly ``name``."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)

@@ -1,0 +1,69 @@
+"""What quantize() adds to plain per-tensor ranges: uint8 activations that OpenVINO still runs in 8-bit,
+bias correction, sensitivity analysis (keep_float) and equalization, each checked on the float64
+reference with fresh inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+from netdsl.backends import reference
+from netdsl.quantization.report import sqnr_db
+
+from .test_quantize import _batches, _net
+
+
+def _channel_mean_error(f: nd.Network, q: nd.Network, batches: list) -> float:
+    d = np.concatenate([reference.run(q.graph, b)["logits"] - reference.run(f.graph, b)["logits"] for b in batches])
+    return float(np.abs(d.mean(axis=0)).max())
+
+
+def test_asymmetric_activations_run_in_8_bit_on_openvino():
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    net = _net()
+    q = nd.quantize(net, _batches(), report=False, backend="reference")  # auto: asymmetric uint8
+    dtypes = {n.name: n.attrs["dtype"].value for n in q.graph.nodes if n.op == "quantize_linear"}
+    assert set(dtypes.values()) == {"uint8"} and q.quantization.scheme == "asymmetric"
+    m = nd.compile(q, "openvino")
+    ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
+           for n in m.compiled.get_runtime_model().get_ordered_ops()]
+    layers = [r for r in ran if r[0] in ("Convolution", "FullyConnected")]
+    assert len(layers) == 4 and all(p in ("u8", "i8") for _, p in layers), ran
+    feeds = _batches(1, seed=11)[0]
+    assert sqnr_db(reference.run(net.graph, feeds)["logits"], m(feeds)["logits"]) > 25
+
+
+def test_bias_correction_removes_the_mean_shift_of_clipping():
+    net = _net()
+    kw = dict(method="percentile", percentile=90.0, backend="reference", equalize=None)  # clips the tails
+    plain = nd.quantize(net, _batches(), bias_correction=False, **kw)
+    fixed = nd.quantize(net, _batches(), bias_correction=True, **kw)
+    rep = fixed.quantization
+    assert rep.bias_corrected and rep.bias_gain[1] > rep.bias_gain[0], str(rep)
+    assert "bias correction" in str(rep)
+    fresh = _batches(4, seed=21)
+    assert _channel_mean_error(net, fixed, fresh) < 0.5 * _channel_mean_error(net, plain, fresh)
+
+
+def test_keep_float_keeps_the_most_sensitive_layers():
+    net = _net()
+    q = nd.quantize(net, _batches(), keep_float=1, backend="reference")
+    rep = q.quantization
+    assert set(rep.sensitivity) == {"c1", "c2", "fc", "head"}
+    worst = min(rep.sensitivity, key=rep.sensitivity.get)
+    assert rep.kept_float == [worst] and rep.excluded == [worst] and "by sensitivity" in str(rep)
+    assert q.graph.node(worst).inputs[1].producer.op == "parameter"
+    assert q.graph.params[q.graph.node(worst).inputs[1].producer.attrs["name"]].dtype.value == "float32"
+    with pytest.raises(nd.NetdslError, match="keep_float"):
+        nd.quantize(net, _batches(1), keep_float=-1, backend="reference")
+
+
+def test_equalization_is_chosen_by_output_sqnr_and_keeps_the_function():
+    net = _net()
+    q = nd.quantize(net, _batches(), equalize="auto", backend="reference")
+    rep = q.quantization
+    assert set(rep.alphas) == {0.0, 0.25, 0.5, 0.75} and rep.alphas[rep.alpha] == max(rep.alphas.values())
+    fixed = nd.quantize(net, _batches(), equalize=0.5, backend="reference", bias_correction=False)
+    assert fixed.quantization.alpha == 0.5 and fixed.quantization.equalized
+    feeds = _batches(1, seed=13)[0]
+    assert sqnr_db(reference.run(net.graph, feeds)["logits"], reference.run(fixed.graph, feeds)["logits"]) > 25
