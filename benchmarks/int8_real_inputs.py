@@ -133,20 +133,36 @@ def run(model: Any, feeds: dict, out: str) -> np.ndarray:
     return np.concatenate([model(b)[out] for b in batches(feeds, 64)])
 
 
-def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: list, backends: list) -> list:
+# technique configurations (--configs): quantize() keyword arguments, each adding one technique
+CONFIGS = {
+    "baseline": {"scheme": "symmetric", "equalize": None, "bias_correction": False},
+    "uint8": {"scheme": "asymmetric", "equalize": None, "bias_correction": False},
+    "uint8+bias": {"scheme": "asymmetric", "equalize": None, "bias_correction": True},
+    "uint8+bias+eq": {"scheme": "asymmetric", "equalize": "auto", "bias_correction": True},
+    "default": {},
+    "default+keep1": {"keep_float": 1},
+    "default+keep2": {"keep_float": 2},
+    "tensorrt": {"target": "tensorrt"},
+}
+
+
+def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: list, backends: list,
+             configs: list) -> list:
     rows = []
     f32 = {b: run(nd.compile(net, b), test, out) for b in backends}
     for method in methods:
-        q = nd.quantize(net, batches(calib, 16), method=method, report=False)
-        for backend in backends:
-            got, ref = run(nd.compile(q, backend), test, out), f32[backend]
-            agree = float(np.mean(np.argmax(got, 1) == np.argmax(ref, 1)))
-            rows.append((name, backend, method, len(ref), agree, sqnr_db(ref.astype(np.float64), got)))
-            print(f"| {name} | {backend} | {method} | {len(ref)} | {100 * agree:.2f}% | {rows[-1][5]:.1f} |", flush=True)
+        for config in configs:
+            q = nd.quantize(net, batches(calib, 16), method=method, report=False, **CONFIGS[config])
+            for backend in backends:
+                got, ref = run(nd.compile(q, backend), test, out), f32[backend]
+                agree = float(np.mean(np.argmax(got, 1) == np.argmax(ref, 1)))
+                rows.append((name, backend, method, len(ref), agree, sqnr_db(ref.astype(np.float64), got)))
+                print(f"| {name} | {backend} | {method} | {config} | {len(ref)} | {100 * agree:.2f}% | "
+                      f"{rows[-1][5]:.1f} |", flush=True)
     return rows
 
 
-def minilm(methods: list, backends: list) -> None:
+def minilm(methods: list, backends: list, configs: list) -> None:
     from fetch import reference_data
     net = _zoo("minilm").network()
     data = np.load(reference_data("all_minilm_l6_v2"))
@@ -154,11 +170,12 @@ def minilm(methods: list, backends: list) -> None:
     for backend in backends:
         f32 = nd.compile(net, backend)(feeds)["sentence_embedding"]
         for method in methods:
-            q = nd.quantize(net, [feeds], method=method, report=False)
-            got = nd.compile(q, backend)(feeds)["sentence_embedding"]
-            cos = np.sum(f32 * got, 1) / (np.linalg.norm(f32, axis=1) * np.linalg.norm(got, axis=1))
-            print(f"| all_minilm_l6_v2 | {backend} | {method} | 3 sentences | cosine {cos.min():.4f} (min) | "
-                  f"{sqnr_db(f32.astype(np.float64), got):.1f} |", flush=True)
+            for config in configs:
+                q = nd.quantize(net, [feeds], method=method, report=False, **CONFIGS[config])
+                got = nd.compile(q, backend)(feeds)["sentence_embedding"]
+                cos = np.sum(f32 * got, 1) / (np.linalg.norm(f32, axis=1) * np.linalg.norm(got, axis=1))
+                print(f"| all_minilm_l6_v2 | {backend} | {method} | {config} | 3 sentences | cosine {cos.min():.4f} "
+                      f"(min) | {sqnr_db(f32.astype(np.float64), got):.1f} |", flush=True)
 
 
 def main(argv: list | None = None) -> int:
@@ -170,15 +187,17 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--calibration", type=int, default=64, help="calibration inputs per model")
     ap.add_argument("--methods", default="percentile,entropy")
     ap.add_argument("--backends", default="openvino,onnx")
+    ap.add_argument("--configs", default="default", help=f"techniques, comma-separated: {', '.join(CONFIGS)}")
     args = ap.parse_args(argv)
-    methods, backends = args.methods.split(","), args.backends.split(",")
-    print("| model | backend | calibration | inputs | INT8 top-1 = f32 top-1 | SQNR dB |\n|---|---|---|---|---|---|")
+    methods, backends, configs = args.methods.split(","), args.backends.split(","), args.configs.split(",")
+    print("| model | backend | calibration | techniques | inputs | INT8 top-1 = f32 top-1 | SQNR dB |\n"
+          "|---|---|---|---|---|---|---|")
     table = models()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             try:
                 if name == "all_minilm_l6_v2":
-                    minilm(methods, backends)
+                    minilm(methods, backends, configs)
                     continue
                 build, make, out = table[name]
                 if name == "digits":
@@ -189,7 +208,7 @@ def main(argv: list | None = None) -> int:
                     net = build()
                     calib = make(args.calibration, np.random.default_rng(1))
                     test = make(args.inputs, np.random.default_rng(2))
-                evaluate(name, net, calib, test, out, methods, backends)
+                evaluate(name, net, calib, test, out, methods, backends, configs)
             except ZooUnavailable as e:
                 print(f"| {name} | skipped: {str(e)[:120]} |")
     return 0
