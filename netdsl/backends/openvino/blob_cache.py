@@ -129,12 +129,12 @@ def compile_cached(core: Any, ov_model: Any, device: str, config: dict, cache_di
     return compiled
 
 
-def store_blob(path: str, kind: str, key: str, compiled: Any, device: str) -> None:
+def store_blob(path: str, kind: str, key: str, compiled: Any, device: str, meta: Optional[dict] = None) -> None:
     """Write ``compiled``'s exported blob as a verified entry (a failure is logged, not raised)."""
     try:
         blob = compiled.export_model()
         payload = blob.getvalue() if hasattr(blob, "getvalue") else bytes(blob)
-        verified_cache.write(path, kind, key, payload, {"device": device})
+        verified_cache.write(path, kind, key, payload, {"device": device, **(meta or {})})
     except (RuntimeError, OSError) as e:
         log.warning("OpenVINO: compiled model not cached in %s (%s)", os.path.dirname(path), str(e)[:200])
 

@@ -346,18 +346,21 @@ def _compile_graph_cached(graph: Graph, device: str, cfg: dict, cache: str, dyna
     """``(compiled, ov.Model or None, blob or None)`` through :mod:`graph_cache`: served without lowering
     on a hit; lowered, compiled and stored on a miss (unless a weight's file changed meanwhile)."""
     from . import graph_cache
+    from .weightless import CACHE_MODE, attach, checkpoint_files
     weights = graph_cache.weight_ids(graph)
+    files = checkpoint_files(weights)
     key = graph_cache.graph_key(core(), graph, device, cfg, dynamic, keep, weights)
-    hit = graph_cache.load(core(), cache, key, device, cfg)
+    hit = graph_cache.load(core(), cache, key, device, cfg, files)
     if hit is not None:
         return hit[0], None, hit[1]
     ov_model = lowered()
+    weights_file = attach(core(), ov_model, files) if files and device.upper().startswith("CPU") else None
     try:
-        compiled = core().compile_model(ov_model, device, cfg)
+        compiled = core().compile_model(ov_model, device, {**cfg, **CACHE_MODE} if weights_file else cfg)
     except RuntimeError as e:
         raise _compile_error(ov_model.get_friendly_name(), device, cfg, e) from e
     if graph_cache.unchanged(graph, weights):
-        graph_cache.store(cache, key, compiled, device)
+        graph_cache.store(cache, key, compiled, device, weights_file)
     return compiled, ov_model, None
 
 

@@ -151,3 +151,31 @@ def test_key_covers_options_and_structure(tmp_path):
     got = ovb.compile(other.graph, cache_dir=str(cache))
     assert not got.from_cache
     assert_close(got(X)["y"], reference.run(other.graph, X)["y"], "float32")
+
+
+def test_entry_of_checkpoint_weights_is_weightless(tmp_path, monkeypatch):
+    """The entry holds no weights that are checkpoint bytes: OpenVINO reads them from the checkpoint again."""
+    monkeypatch.setattr(identity, "RECENT_S", 0.0)
+
+    def wide() -> nd.Network:
+        net = nd.Network("wide")
+        x = net.input("x", ("N", 64))
+        h = F.relu(F.linear(x, net.parameter("a.weight", (512, 64)), net.parameter("a.bias", (512,)), name="a"))
+        net.output(F.linear(h, net.parameter("b.weight", (3, 512)), None, name="b"), "y")
+        return net
+
+    ckpt, cache = tmp_path / "w.safetensors", tmp_path / "cache"
+    rng = np.random.default_rng(7)
+    safetensors_numpy.save_file({n: rng.standard_normal(p.shape).astype(np.float32)
+                                 for n, p in wide().graph.params.items()}, str(ckpt))
+    feeds = {"x": rng.standard_normal((2, 64)).astype(np.float32)}
+    nets = [wide(), wide()]
+    for n in nets:
+        n.load_weights(str(ckpt))
+    first = ovb.compile(nets[0].graph, cache_dir=str(cache))
+    [entry] = entries(cache)
+    assert os.path.getsize(cache / entry) < os.path.getsize(ckpt) / 4  # the weights stayed in the checkpoint
+    second = ovb.compile(nets[1].graph, cache_dir=str(cache))
+    assert second.from_cache
+    np.testing.assert_array_equal(second(feeds)["y"], first(feeds)["y"])
+    assert_close(second(feeds)["y"], reference.run(nets[1].graph, feeds)["y"], "float32")
