@@ -175,6 +175,10 @@ CATALOGUE: list[Mutation] = [
     M("conv_pads_swapped", "lower", "convolution pre/post padding swapped (lower.py only)", [
         (LOWER, "    layer.pre_padding = tuple(pads[:n])\n    layer.post_padding = tuple(pads[n:])\n    layer.num_groups = a[\"groups\"]\n    y = ctx.add(layer, \"conv2d\"",
          "    layer.pre_padding = tuple(pads[n:])\n    layer.post_padding = tuple(pads[:n])\n    layer.num_groups = a[\"groups\"]\n    y = ctx.add(layer, \"conv2d\"")]),
+    M("conv_dilation_ignored", "lower", "convolution dilation not set", [
+        (LOWER, "    layer.dilation_nd = tuple(dil)\n", "    layer.dilation_nd = (1,) * len(dil)\n")]),
+    M("deconv_groups_ignored", "lower", "transposed convolution groups not set", [
+        (LOWER, "    layer.post_padding = post\n    layer.num_groups = a[\"groups\"]", "    layer.post_padding = post\n    layer.num_groups = 1")]),
     M("avg_count_inverted", "lower", "average pooling counts padding when told not to", [
         (LOWER, "layer.average_count_excludes_padding = not a[\"count_include_pad\"]", "layer.average_count_excludes_padding = a[\"count_include_pad\"]")]),
     M("ceil_mode_ignored", "lower", "pooling ceil_mode ignored (always rounds down)", [
@@ -233,6 +237,13 @@ CATALOGUE: list[Mutation] = [
          "        period = 2 * d\n        m = np.mod(idx, period)\n        return np.where(m >= d, period - 1 - m, m)")]),
     M("inspect_topk_order", "inspect", "evaluator top-k MIN takes the largest", [
         (INSPECT, "        key = -x if l.op.name == \"MAX\" else x", "        key = -x")]),
+    M("inspect_gelu_tanh_constant", "inspect", "evaluator GELU_TANH with 0.0447 for 0.044715 (relative error < 1e-5)", [
+        (INSPECT, "(x + 0.044715 * x ** 3)", "(x + 0.0447 * x ** 3)")]),
+    M("inspect_norm_unbiased_var", "inspect", "evaluator normalization with the unbiased variance", [
+        (INSPECT, "        var = ((x - mu) ** 2).mean(axis=ax, keepdims=True)",
+         "        var = ((x - mu) ** 2).sum(axis=ax, keepdims=True) / (np.prod([x.shape[a] for a in ax]) - 1)")]),
+    M("inspect_linear_no_clamp", "inspect", "evaluator linear resize does not clamp source coordinates", [
+        (INSPECT, "            src = np.clip(src, 0, in_len - 1)\n", "            src = np.clip(src, -1, in_len)\n")]),
 
     # ---- other backends -------------------------------------------------------------------------------------
     M("ov_avg_exclude", "openvino", "OpenVINO average pooling exclude_pad inverted", [

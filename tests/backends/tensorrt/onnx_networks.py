@@ -31,7 +31,10 @@ class OnnxNet:
     inits: dict = field(default_factory=dict)
     outputs: tuple = ("y",)
     opset: int = 21
-    tol: tuple = (1e-5, 1e-5)          # (rtol, atol): |inspect - onnxruntime| <= atol + rtol*|onnxruntime|
+    # (rtol, atol): |inspect - onnxruntime| <= atol + rtol*|onnxruntime|. Both compute on this CPU (the evaluator
+    # in float64 rounded to float32 per layer): measured worst 1.2e-6 absolute (3-d grouped convolutions), so
+    # 2e-6 is 5x tighter than the conformance table's float32 limit
+    tol: tuple = (2e-6, 2e-6)
     asymmetric_quantization: bool = False  # parser flag needed for non-zero zero points
     output_types: dict = field(default_factory=dict)  # name -> (elem type, shape) where ONNX cannot infer it
     deprecated_op: bool = False        # uses an op version the ONNX checker refuses as deprecated (still valid)
