@@ -21,6 +21,7 @@ Usage::
     python scripts/mutate_lowerings.py                 # every mutation; a Markdown table on stdout
     python scripts/mutate_lowerings.py --check         # only verify that every edit applies
     python scripts/mutate_lowerings.py --only selu_pair gelu_tanh --json out.json
+    python scripts/mutate_lowerings.py --only conv_dilation_ignored --groups tensorrt
 """
 from __future__ import annotations
 
@@ -320,6 +321,8 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the catalogue")
     ap.add_argument("--json", help="write the results as JSON to this file")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per test group")
+    ap.add_argument("--groups", nargs="*", choices=sorted(GROUPS), help="run these test groups instead of each "
+                    "mutation's own (e.g. --groups tensorrt: does the conformance table alone catch it?)")
     args = ap.parse_args(argv)
     chosen = [m for m in CATALOGUE if not args.only or m.id in args.only]
     if args.list:
@@ -342,7 +345,7 @@ def main(argv: list | None = None) -> int:
                 continue
             try:
                 rec = {"id": m.id, "kind": m.kind, "what": m.what, "status": "MISSED", "groups": {}}
-                for g in m.groups:
+                for g in args.groups or m.groups:
                     caught, detail, dt = run_group(scratch, g, args.timeout)
                     rec["groups"][g] = {"caught": caught, "detail": detail, "seconds": round(dt, 1)}
                     if caught:
