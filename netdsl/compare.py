@@ -52,8 +52,16 @@ OP_TOLERANCES: dict[str, dict[str, Tolerance]] = {
 
 # Whole networks of many layers (end-to-end model checks, not the per-op conformance table): float32
 # rounding accumulates with depth and near-zero outputs inherit errors of the size of the large ones.
-WHOLE_MODEL_FLOAT32 = Tolerance(1e-4, 1e-4, range_atol=True, why="a deep network: errors scale with the output's "
-                                "range and depth")
+_DEEP = "a deep network: rounding accumulates over its layers, and errors scale with the output's range"
+WHOLE_MODEL = {"float64": Tolerance(1e-8, 1e-8, range_atol=True, why=_DEEP),
+               "float32": Tolerance(1e-4, 1e-4, range_atol=True, why=_DEEP),
+               "float16": Tolerance(*TOLERANCES["float16"], range_atol=True, why=_DEEP),
+               "bfloat16": Tolerance(*TOLERANCES["bfloat16"], range_atol=True, why=_DEEP)}
+WHOLE_MODEL_FLOAT32 = WHOLE_MODEL["float32"]
+# ops that sum many products (their rounding errors add up along a path) and the path length from which a
+# network counts as deep
+ACCUMULATING = frozenset({"conv", "conv_transpose", "matmul", "linear", "attention"})
+DEEP_PATH = 8
 
 
 def tolerance(precision: str = "float32", ops: Optional[Iterable[str]] = None) -> Tolerance:
@@ -66,6 +74,26 @@ def tolerance(precision: str = "float32", ops: Optional[Iterable[str]] = None) -
             best = Tolerance(max(best.rtol, t.rtol), max(best.atol, t.atol), best.range_atol or t.range_atol,
                              "; ".join(w for w in (best.why, f"{op}: {t.why}") if w))
     return best
+
+
+def accumulation_depth(graph: object) -> int:
+    """The most :data:`ACCUMULATING` ops on any path from an input to an output."""
+    depth: dict[int, int] = {}
+    for n in getattr(graph, "nodes", ()):
+        d = max((depth.get(id(v), 0) for v in n.inputs if v is not None), default=0) + (n.op in ACCUMULATING)
+        for v in n.outputs:
+            depth[id(v)] = d
+    return max((depth.get(id(v), 0) for v in getattr(graph, "outputs", ())), default=0)
+
+
+def graph_tolerance(graph: object, precision: str = "float32") -> Tolerance:
+    """The limit for a network's outputs: :func:`tolerance` of its ops; for a deep network (more than
+    :data:`DEEP_PATH` accumulating ops on a path) no tighter than :data:`WHOLE_MODEL`."""
+    t = tolerance(precision, graph_ops(graph))
+    if accumulation_depth(graph) <= DEEP_PATH:
+        return t
+    w = WHOLE_MODEL[precision]
+    return Tolerance(max(t.rtol, w.rtol), max(t.atol, w.atol), True, "; ".join(x for x in (t.why, w.why) if x))
 
 
 def graph_ops(graph: object) -> set[str]:

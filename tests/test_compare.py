@@ -56,3 +56,23 @@ def test_integer_and_non_finite_outputs():
     assert close(np.array([np.inf, 1.0]), np.array([np.inf, 1.0]))[0]
     assert not close(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))[0]
     assert not close(np.zeros(3), np.zeros(4))[0]
+
+
+def test_deep_networks_get_the_whole_model_limit():
+    import netdsl.functional as F
+    from netdsl.compare import DEEP_PATH, accumulation_depth, graph_tolerance
+    from netdsl.dsl import Network
+
+    def chain(n_layers):
+        net = Network(f"chain{n_layers}")
+        y = net.input("x", (2, 8))
+        for i in range(n_layers):
+            y = F.relu(F.linear(y, net.parameter(f"w{i}", (8, 8))))
+        net.output(y, "y")
+        return net.graph
+
+    shallow, deep = chain(DEEP_PATH), chain(DEEP_PATH + 1)
+    assert accumulation_depth(shallow) == DEEP_PATH and accumulation_depth(deep) == DEEP_PATH + 1
+    assert graph_tolerance(shallow) == tolerance("float32", {"linear", "relu", "parameter"})
+    t = graph_tolerance(deep)
+    assert t.range_atol and t.rtol == compare.WHOLE_MODEL["float32"].rtol and "deep network" in t.why

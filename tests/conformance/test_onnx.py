@@ -10,7 +10,7 @@ import pytest
 from netdsl.backends import reference
 
 from .cases import CASES
-from .compare import assert_close, graph_ops
+from .compare import assert_close, graph_tolerance
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
@@ -44,5 +44,5 @@ def test_onnx(case):
             for k in ref:
                 if ref[k].dtype.kind != "f":
                     assert got[k].dtype == ref[k].dtype, f"{k}: {got[k].dtype} != {ref[k].dtype}"
-                assert_close(got[k], ref[k], "float32", case.tol, ops=graph_ops(net.graph),
+                assert_close(got[k], ref[k], "float32", case.tol, tol=graph_tolerance(net.graph, "float32"),
                              what=f"{case.name}:{k} opset {opset} batch {b}")

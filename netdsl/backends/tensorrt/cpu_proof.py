@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ...compare import close, errors, graph_ops
+from ...compare import close, errors, graph_tolerance
 from ...graph import Graph
 from ._ctx import dims_of
 
@@ -141,8 +141,8 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
           device: int = 0, tf32: bool = False, timing_cache: Optional[str] = None, **_: Any) -> CheckReport:
     """Run 4a-4c for ``graph`` on these inputs; never raises for a failed step (see ``report.ok``).
 
-    Outputs pass when every element is within ``atol + rtol * |ref|`` (:func:`netdsl.compare.tolerance`
-    for the precision and the graph's ops), times ``tol``.
+    Outputs pass when every element is within ``atol + rtol * |ref|`` (:func:`netdsl.compare.graph_tolerance`:
+    by precision and the graph's ops, range-scaled for deep networks), times ``tol``.
     ``static={"N": 2}`` binds symbolic dims first (a static network; 4b then compares static shapes).
     At reduced precision integer outputs (argmax, topk indices) are reported but not required to match.
     """
@@ -191,11 +191,11 @@ def check(graph: Graph, feeds: dict, *, precision: str = "float32", profiles: An
     except Exception as e:
         rep.steps.append(Step("4c evaluate", False, f"{type(e).__name__}: {e}"))
         return rep
-    ops = graph_ops(graph)
+    limit = graph_tolerance(graph, precision)
     bad = []
     for k, r in ref.items():
         g = got[k]
-        ok, note = close(g, r, precision, tol, ops)
+        ok, note = close(g, r, precision, scale=tol, tol=limit)
         try:
             mx, rel = errors(g, r)
         except AssertionError:
