@@ -5,7 +5,8 @@ second run needs no data: per-channel equalization factors, activation ranges, t
 float by sensitivity analysis, and per-channel bias corrections. ``make_plan`` runs the float network
 on the calibration batches in this order:
 
-1. channel equalization (passes/equalize.py) from per-channel ranges;
+1. channel equalization (passes/equalize.py) from per-channel ranges, its balance chosen on held-out
+   calibration batches;
 2. activation ranges of the equalized network (``method``, shaped by ``scheme``);
 3. sensitivity analysis when ``keep_float`` > 0: the layers whose quantization alone costs the most
    output SQNR stay in float;
@@ -114,21 +115,27 @@ class _Outputs:
 
 
 def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
-                        percentile: float, scheme: str, alpha: Any, outputs: _Outputs, plan: QuantPlan) -> None:
-    """Set ``plan``'s equalization factors and ranges: for ``alpha="auto"`` those of the candidate
-    alpha (0: none) whose quantized network has the best output SQNR on calibration data."""
-    observed = observe_channels(graph, batches, exclude, backend) if alpha else []
-    candidates = (AUTO_ALPHAS if alpha == "auto" else (float(alpha),)) if observed else (0.0,)
-    best = None
-    for a in candidates:
-        scales = scales_for(graph, observed, a) if a else {}
-        g = equalized(graph, scales, exclude)
-        ranges = observe_ranges(g, batches, exclude, backend, method, percentile, scheme)
-        if len(candidates) > 1:
-            plan.alphas[a] = outputs.sqnr(insert_qdq(g, ranges, exclude, scheme))
-        if best is None or plan.alphas.get(a, 0.0) > plan.alphas.get(best[0], 0.0):
-            best = (a, scales, ranges)
-    plan.alpha, plan.scales, plan.ranges = best
+                        percentile: float, scheme: str, alpha: Any, plan: QuantPlan) -> None:
+    """Set ``plan``'s equalization factors and ranges. For ``alpha="auto"`` each candidate alpha (0: none)
+    is fitted on the even calibration batches and scored by the quantized network's output SQNR on the
+    odd ones (scored on the data it was fitted on, equalization looked best and was worst on new
+    inputs: it scales up channels that happened to stay small); the best is refitted on every batch."""
+    auto = alpha == "auto" and len(batches) >= 2
+    observed = observe_channels(graph, batches, exclude, backend) if alpha and (alpha != "auto" or auto) else []
+    if auto and observed:
+        fit, held = batches[0::2], batches[1::2]
+        fit_observed = observe_channels(graph, fit, exclude, backend)
+        scored = _Outputs(graph, held, backend)
+        for a in AUTO_ALPHAS:
+            g = equalized(graph, scales_for(graph, fit_observed, a) if a else {}, exclude)
+            ranges = observe_ranges(g, fit, exclude, backend, method, percentile, scheme)
+            plan.alphas[a] = scored.sqnr(insert_qdq(g, ranges, exclude, scheme))
+        plan.alpha = max(AUTO_ALPHAS, key=lambda a: (plan.alphas[a], -a))
+    else:
+        plan.alpha = 0.0 if alpha == "auto" or not observed else float(alpha)
+    plan.scales = scales_for(graph, observed, plan.alpha) if plan.alpha else {}
+    plan.ranges = observe_ranges(equalized(graph, plan.scales, exclude), batches, exclude, backend, method,
+                                 percentile, scheme)
 
 
 def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
@@ -136,7 +143,7 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     """Every data-dependent decision of post-training quantization (see the module docstring)."""
     plan = QuantPlan()
     outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
-    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, outputs, plan)
+    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, plan)
     g = equalized(graph, plan.scales, exclude)
     if keep_float:
         layers = [t[0].name for t in targets(g, exclude)]
