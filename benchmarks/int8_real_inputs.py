@@ -142,6 +142,7 @@ CONFIGS = {
     "default": {},
     "default+keep1": {"keep_float": 1},
     "default+keep2": {"keep_float": 2},
+    "default+keep4": {"keep_float": 4},
     "tensorrt": {"target": "tensorrt"},
 }
 
