@@ -8,7 +8,7 @@ symlink resolved) lies inside one of its roots:
 * the real directory of the checkpoint file itself when that file is a symlink;
 * the ``blobs/`` folder of a Hugging Face cache when the checkpoint lies under
   ``<repo>/snapshots/<revision>/`` (the cache keeps snapshot files as relative symlinks into
-  ``<repo>/blobs/``).
+  ``<repo>/blobs/``) and ``blobs`` is a folder itself, not a symlink.
 
 So a Hugging Face cache loads as it is, while a ``data.bin`` that is a symlink to ``/etc/passwd``
 (or to any file outside those directories) is refused, as are absolute and ``..`` names.
@@ -32,8 +32,12 @@ def allowed_roots(path: str) -> list[str]:
     while True:
         parent = os.path.dirname(d)
         if os.path.basename(parent) == "snapshots":
-            blobs = os.path.join(os.path.dirname(parent), "blobs")
-            if os.path.isdir(blobs):
+            repo = os.path.dirname(parent)
+            blobs = os.path.join(repo, "blobs")
+            # a real folder beside snapshots/, not a link: a tree shaped like a hub cache whose blobs/ links
+            # to / (or anywhere) would otherwise open every file to the checkpoint
+            if os.path.isdir(blobs) and not os.path.islink(blobs) \
+                    and os.path.realpath(blobs) == os.path.join(os.path.realpath(repo), "blobs"):
                 roots.append(os.path.realpath(blobs))
             break
         if parent == d:

@@ -156,3 +156,17 @@ def test_special_files_and_cfg_symlinks(tmp_path, outside):
     os.symlink(outside / "secret.bin", d / "yolo.cfg")
     with pytest.raises(WeightError, match="yolo.cfg' resolves to .*secret.bin, outside"):
         open_checkpoint(d / "yolo.weights", format="darknet")
+
+
+def test_hub_shaped_tree_with_linked_blobs_refused(tmp_path, outside):
+    """A tree shaped like a hub cache whose blobs/ is a symlink (to / or anywhere) opens nothing outside."""
+    repo = tmp_path / "hub" / "models--org--name"
+    snap = repo / "snapshots" / "0123abc"
+    snap.mkdir(parents=True)
+    os.symlink(outside, repo / "blobs")
+    os.symlink("../../blobs/other.safetensors", snap / "model.safetensors")
+    with pytest.raises(WeightError, match="outside the checkpoint's directory"):
+        open_checkpoint(snap)
+    (snap / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "model.safetensors"}}))
+    with pytest.raises(WeightError, match="other.safetensors, outside"):
+        open_checkpoint(snap / "model.safetensors.index.json")
