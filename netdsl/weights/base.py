@@ -29,6 +29,7 @@ from .budget import Budget
 MAX_TENSORS = 10_000_000
 MAX_RANK = 32
 MAX_HEADER = 512 * 1024 * 1024
+MAX_NAME = 4096  # characters of a tensor name (real ones are a few hundred at most)
 # what a parser may raise on malformed input; turned into WeightError naming the file (and tensor)
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, OverflowError, MemoryError,
                RecursionError, UnicodeError, AttributeError, LookupError, ArithmeticError, zipfile.BadZipFile,
@@ -176,12 +177,14 @@ class Checkpoint:
 
     def add(self, info: TensorInfo, heap: int = 0) -> None:
         """Index one tensor; ``heap`` = bytes of heap memory reading it will allocate (charged now)."""
+        if len(info.name) > MAX_NAME:  # long names repeated per tensor would multiply a small file's bytes
+            raise self.error(f"a tensor name is longer than {MAX_NAME} characters ({describe(info.name)})")
         if info.name in self._infos:
             raise self.error(f"tensor name {info.name!r} occurs twice")
         if len(self._infos) >= MAX_TENSORS:
             raise self.error(f"more than {MAX_TENSORS} tensors")
         if len(info.shape) > MAX_RANK or any((not isinstance(d, (int, np.integer))) or d < 0 for d in info.shape):
-            raise self.error(f"invalid shape {info.shape}", info.name)
+            raise self.error(f"invalid shape {describe(info.shape)}", info.name)
         self._declared += info.nbytes
         if self._declared > self.budget.input + self.budget.limit:
             raise self.error(f"the tensors declare {self._declared} bytes in total from {self.budget.input} bytes "
@@ -457,3 +460,13 @@ def zip_data_offset(f: Any, zi: zipfile.ZipInfo, file_size: int, where: str) -> 
     if off + zi.file_size > file_size or zi.compress_size != zi.file_size:
         raise WeightError(f"{where}: zip member {zi.filename} runs past the end of the file (truncated?)")
     return off
+
+
+def read_zip_member(zf: zipfile.ZipFile, zi: zipfile.ZipInfo, file_size: int, where: str) -> bytes:
+    """The bytes of a stored or deflated zip member, inflating no more than the size its entry declares
+    (``ZipFile.read`` inflates up to 2 GiB per step, bzip2/lzma without any bound, before cutting the
+    result to the declared size: a 1 MB member could make the reader allocate gigabytes)."""
+    with open(zf.filename, "rb") as f:  # type: ignore[arg-type]
+        zip_data_offset(f, zi, file_size, where)  # refuses other compression methods
+    with zf.open(zi) as m:
+        return m.read(zi.file_size)

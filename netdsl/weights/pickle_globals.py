@@ -9,8 +9,10 @@ unpickler can charge its memory budget before calling them.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -73,12 +75,47 @@ class StorageRef:
 
 _MAX_KEY_NODES = 256
 _HASH_MODULUS = (1 << 61) - 1  # ints this large can be chosen to collide in a dict (hash flooding)
+MAX_SAME_HASH = 64  # distinct composite keys one pickle may give the same hash
+_ATOMIC_KEYS = (str, bytes, int, float, bool, type(None))  # hashes a file cannot make collide in bulk
+
+
+class KeyLedger:
+    """The composite dict keys and set items (tuples, complex numbers, frozensets) one unpickler has seen,
+    by hash: their hashes are simple functions of their parts, so a file can build thousands of distinct
+    keys with one hash, and every insertion would then compare against all earlier ones (quadratic)."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[int, list] = {}
+
+    def note(self, key: Any) -> None:
+        if isinstance(key, _ATOMIC_KEYS):
+            return
+        same = self.by_hash.setdefault(hash(key), [])
+        if key not in same:  # at most MAX_SAME_HASH comparisons of bounded keys
+            if len(same) >= MAX_SAME_HASH:
+                raise WeightError(f"pickle has more than {MAX_SAME_HASH} distinct dict keys or set items with one "
+                                  "hash value: refused (built to collide, hash flooding)")
+            same.append(key)
+
+
+_ledger = threading.local()
+
+
+@contextmanager
+def key_ledger(ledger: KeyLedger) -> Iterator[None]:
+    """Make :func:`check_key` record keys in ``ledger`` (one unpickler's) in this thread."""
+    old = getattr(_ledger, "current", None)
+    _ledger.current = ledger
+    try:
+        yield
+    finally:
+        _ledger.current = old
 
 
 def check_key(key: Any) -> int:
     """Dict keys and set items must be plain values of bounded size (returns how many values the key is
-    made of): hashing a tuple nested out of shared tuples never finishes, and huge ints can be chosen to
-    collide."""
+    made of): hashing a tuple nested out of shared tuples never finishes, huge ints can be chosen to
+    collide, and composite keys built to share one hash are counted (:class:`KeyLedger`)."""
     todo, n = [key], 0
     while todo:
         x = todo.pop()
@@ -89,6 +126,9 @@ def check_key(key: Any) -> int:
             todo.extend(x)
         elif isinstance(x, int) and not -_HASH_MODULUS < x < _HASH_MODULUS:
             raise WeightError(f"pickle has an integer dict key or set item of {x.bit_length()} bits: refused")
+    ledger = getattr(_ledger, "current", None)
+    if ledger is not None:
+        ledger.note(key)
     return n
 
 
@@ -327,15 +367,24 @@ def _safe_complex(*a: Any) -> complex:
     return complex(*a)
 
 
+_TEXT_CODECS = ("latin1", "latin-1", "utf8", "utf-8", "ascii")  # at most 4 bytes per character (the charged cost)
+
+
 def _safe_bytearray(*a: Any) -> bytearray:
-    if a and not isinstance(a[0], (bytes, bytearray, str)):
-        raise WeightError("builtins.bytearray of something other than bytes or text: refused")
-    return bytearray(*a) if a else bytearray()
+    """``bytearray(bytes)`` (protocols 3+) or ``bytearray(text, 'latin-1')`` (protocol 2); other codecs could
+    expand text far beyond what the call was charged, or run for long (punycode)."""
+    if not a:
+        return bytearray()
+    if isinstance(a[0], (bytes, bytearray)) and len(a) == 1:
+        return bytearray(a[0])
+    if isinstance(a[0], str) and len(a) in (2, 3) and a[1] in _TEXT_CODECS and a[2:] in ((), ("strict",)):
+        return bytearray(a[0], a[1])
+    raise WeightError("builtins.bytearray of something other than bytes, or text in latin-1/utf-8/ascii: refused")
 
 
 def _codecs_encode(obj: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
     """How protocol-2 pickles store bytes: ``_codecs.encode(text, 'latin1')``."""
-    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf8", "utf-8", "ascii"):
+    if not isinstance(obj, str) or encoding not in _TEXT_CODECS:
         raise WeightError("_codecs.encode with unexpected arguments")
     return obj.encode(encoding)
 
@@ -351,7 +400,9 @@ def _torch_device(*a: Any) -> str:
 
 
 def _get_layout(name: Any) -> str:
-    return str(name)[:64]
+    if not isinstance(name, str):  # str() of a nested structure of shared lists never finishes
+        raise WeightError(f"torch.serialization._get_layout of a {type(name).__name__}, not a name: refused")
+    return name[:64]
 
 
 def _torch_version(v: Any = "") -> str:

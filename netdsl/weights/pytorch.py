@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import struct
 import zipfile
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..errors import WeightError
-from .base import Checkpoint, FormatSpec, TensorInfo, raw_dtype, read_dtype, register_format, widen, zip_data_offset
+from .base import (MAX_NAME, Checkpoint, FormatSpec, TensorInfo, raw_dtype, read_dtype, read_zip_member, register_format,
+                   widen, zip_data_offset)
 from .budget import heap_bytes
 from .npz import zip_members
 from .pickle_globals import itemsize as _itemsize
@@ -64,12 +65,13 @@ class PyTorchCheckpoint(Checkpoint):
             raise WeightError(f"{self.path}: unsupported persistent id {describe(pid)}")
         _, stype, key, location, numel = pid[:5]
         if not isinstance(stype, StorageType) or not isinstance(numel, int) or isinstance(numel, bool) \
-                or numel < 0 or not isinstance(key, (str, int)) or len(str(key)) > 256:
+                or numel < 0 or not isinstance(key, (str, int)) or len(str(key)) > 256 \
+                or not isinstance(location, str):  # str() of anything else may never finish
             raise WeightError(f"{self.path}: malformed storage reference {describe(pid)}")
         key = str(key)
         root = refs.get(key)
         if root is None:
-            root = refs[key] = StorageRef(key, stype.dtype, numel, str(location)[:64])
+            root = refs[key] = StorageRef(key, stype.dtype, numel, location[:64])
         elif root.dtype != stype.dtype or root.numel != numel:
             raise WeightError(f"{self.path}: storage {key} is referenced as {stype.dtype} x {numel} and as "
                               f"{root.dtype} x {root.numel}")
@@ -98,12 +100,11 @@ class PyTorchCheckpoint(Checkpoint):
         if prefix + "byteorder" in names:
             if members[prefix + "byteorder"].file_size > 16:
                 raise self.error("byteorder record is implausibly large")
-            self._big_endian = self._zip.read(prefix + "byteorder").strip() == b"big"
+            order = read_zip_member(self._zip, members[prefix + "byteorder"], self._size, self.path)
+            self._big_endian = order.strip() == b"big"
         zi = members[pkl]
-        with open(self.path, "rb") as f:
-            zip_data_offset(f, zi, self._size, self.path)  # refuses methods other than stored/deflated
         self.charge(zi.file_size, "its data.pkl")
-        data = self._zip.read(pkl)
+        data = read_zip_member(self._zip, zi, self._size, self.path)
         refs: dict[str, StorageRef] = {}
 
         def pload(pid: Any) -> Any:
@@ -150,6 +151,8 @@ class PyTorchCheckpoint(Checkpoint):
                 raise self.error("malformed storage key list")
             pos = f.tell()
             for key in keys:
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    raise self.error(f"storage key {describe(key)} is not a name")
                 key = str(key)
                 if key not in refs:
                     raise self.error(f"storage {key} is listed but never referenced")
@@ -182,7 +185,10 @@ class PyTorchCheckpoint(Checkpoint):
                     self.notes.append(f"tensors taken from checkpoint[{k!r}] (pass key='' to list everything)")
                     obj = obj[k]
                     break
-        _walk(obj, "", found)
+        try:
+            _walk(obj, "", found, charge=lambda n: self.charge(n, "the names of its tensors"))
+        except WeightError as e:
+            raise e if self.path in str(e) else self.error(str(e)) from None
         self._arrays: dict[str, np.ndarray] = {}
         for i, (name, t) in enumerate(found.items()):
             name = name or os.path.splitext(os.path.basename(self.path))[0]
@@ -265,14 +271,24 @@ def _child(o: Any, part: str) -> Any:
 
 
 def _join(a: str, b: Any) -> str:
-    return f"{a}.{b}" if a else str(b)
+    """``a.b`` (a key that is not a str or an int is described briefly: str() of a big tuple can be huge)."""
+    b = b if isinstance(b, str) else str(b) if isinstance(b, int) else describe(b)
+    if len(a) + len(b) >= MAX_NAME:
+        raise WeightError(f"checkpoint has a tensor name longer than {MAX_NAME} characters "
+                          f"({describe(a + '.' + b[:100])})")
+    return f"{a}.{b}" if a else b
 
 
-def _walk(obj: Any, name: str, out: dict, limit: int = 0, depth: int = 0, seen: Optional[set] = None) -> int:
-    """Collect tensors (torch state_dict naming for modules) into ``out``; returns how many were found."""
+def _walk(obj: Any, name: str, out: dict, limit: int = 0, depth: int = 0, seen: Optional[set] = None,
+          charge: Optional[Callable[[int], None]] = None) -> int:
+    """Collect tensors (torch state_dict naming for modules) into ``out``; returns how many were found.
+    ``charge(n)`` is told the bytes of every name made (long keys repeated along a path of nested dicts
+    would otherwise make names of gigabytes from a small file)."""
     seen = set() if seen is None else seen
     if depth > 200:
         raise WeightError("checkpoint object nests more than 200 levels deep")
+    if charge is not None and name:
+        charge(64 + 4 * len(name))
     if isinstance(obj, TensorRef):
         out.setdefault(name, obj)
         return 1
@@ -309,7 +325,7 @@ def _walk(obj: Any, name: str, out: dict, limit: int = 0, depth: int = 0, seen: 
             items = [("", st)] if not isinstance(st, (list, tuple)) else list(enumerate(st))
         items += obj._items
     for k, v in items:
-        n += _walk(v, _join(name, k) if k != "" else name, out, limit, depth + 1, seen)
+        n += _walk(v, _join(name, k) if k != "" else name, out, limit, depth + 1, seen, charge)
         if limit and n >= limit:
             break
     return n

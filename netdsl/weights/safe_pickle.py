@@ -27,9 +27,9 @@ from typing import Any, Callable, Optional, Union
 from ..errors import WeightError
 from .base import describe
 from .budget import Budget
-from .pickle_globals import (ALLOWED, BUILD_TYPES, NEWOBJ_CLASSES, RENAMES, Inert, NumpyArrayStub,  # noqa: F401
-                             ODict, StorageRef, StorageType, TensorRef, TorchDType, check_key, is_denied,
-                             placeholder)
+from .pickle_globals import (ALLOWED, BUILD_TYPES, NEWOBJ_CLASSES, RENAMES, Inert, KeyLedger,  # noqa: F401
+                             NumpyArrayStub, ODict, StorageRef, StorageType, TensorRef, TorchDType, check_key,
+                             is_denied, key_ledger, placeholder)
 
 class RefusedGlobal(WeightError):
     """The pickle names a global that is not allowed (``module``/``name`` say which)."""
@@ -92,6 +92,11 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         if budget is None:
             self.budget.add_input(end - pos)
         self.stubs: dict[tuple[str, str], type] = {}
+        self.keys = KeyLedger()
+
+    def load(self) -> Any:
+        with key_ledger(self.keys):  # every dict key / set item this pickle makes is counted by hash
+            return super().load()
 
     # ---- globals ---------------------------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:
@@ -177,14 +182,23 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         for k in keys:  # hashing a key costs as much as checking it: charged per value, key by key
             self._charge(128 + 256 * check_key(k), what)
 
+    def _check_target(self, target: Any, op: str) -> None:
+        """SETITEM(S) fill dicts (and placeholders); on a list or bytearray, ``x[slice(0, 0)] = y`` would copy
+        ``y`` in again for every few bytes of pickle."""
+        if not isinstance(target, (dict, Inert)):
+            raise WeightError(f"{self.path}: pickle {op} on a {type(target).__name__}: refused (only dicts take "
+                              "items)")
+
     def load_setitem(self) -> None:
+        self._check_target(self.stack[-3], "SETITEM")
         self._check_keys([self.stack[-2]], "a pickled dict item")
         super().load_setitem()
 
     def load_setitems(self) -> None:
         items = self.pop_mark()
-        self._check_keys(items[::2], "pickled dict items")
         target = self.stack[-1]
+        self._check_target(target, "SETITEMS")
+        self._check_keys(items[::2], "pickled dict items")
         for i in range(0, len(items) - 1, 2):
             target[items[i]] = items[i + 1]
 
@@ -202,6 +216,10 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         items = self.pop_mark()
         self._check_keys(items, "a pickled frozenset")
         self.append(frozenset(items))
+
+    def get_extension(self, code: int) -> None:  # EXT1/2/4
+        # the pure-Python unpickler would consult (and fill) copyreg's process-wide extension cache
+        raise pickle.UnpicklingError(f"extension code {code} (EXT opcodes name registered globals): refused")
 
     dispatch = dict(pickle._Unpickler.dispatch)
     for _op, _fn in ((pickle.REDUCE, load_reduce), (pickle.NEWOBJ, load_newobj), (pickle.NEWOBJ_EX, load_newobj_ex),

@@ -131,6 +131,14 @@ def write_seeds(d: str) -> None:
         [H.Put((), 0)] + [H.Put((H.Get(i), H.Get(i)), i + 1) for i in range(40)] + [{H.Get(40): 1}],
         [H.Put("x" * 4096, 0)] + [H.Call(H.Global("_codecs", "encode"), H.Get(0), "latin1") for _ in range(64)],
         {"m": H.Build(H.Call(H.Global("mymodels", "Net")), {"_parameters": {"w": H.tensor(st0, (3, 4), (4, 1))}})},
+        # keys built to share one hash; SETITEMS on a list; str() of shared nested lists; costly codecs; EXT
+        {H.Call(H.Global("builtins", "complex"), -1000003 * k, k): 1 for k in range(1, 100)},
+        [H.Put(list(range(1000)), 0),
+         H.Raw(b"](" + H.encode(H.Call(H.Global("builtins", "slice"), 0, 0))[2:-1] + b"h\x00u")],
+        [H.Put([], 0)] + [H.Put([H.Get(i), H.Get(i)], i + 1) for i in range(40)]
+        + [H.Call(H.Global("torch.serialization", "_get_layout"), H.Get(40))],
+        [H.Call(H.Global("builtins", "bytearray"), "".join(chr(0x100 + i) for i in range(200)), "punycode")],
+        [H.Raw(b"\x82\xf0"), {"w": H.tensor(st0, (12,), (1,))}],
     ]
     targets.append(Target("pytorch-pickle", "pytorch", "f.pt", [pkl] + [H.encode(e) for e in evil],
                           wrap="torch-pickle", options={"pickle_mode": "inert"}))

@@ -146,3 +146,35 @@ def torch_zip(path: Any, pkl: bytes, storages: dict, compress: bool = False) -> 
         for k, v in storages.items():
             z.writestr(f"archive/data/{k}", v)
         z.writestr("archive/version", "3\n")
+
+
+@dataclass
+class Member:
+    """One zip member written as given: ``data`` are its bytes as stored (compressed for method 8), ``size``
+    and ``crc`` what the headers declare about the uncompressed bytes."""
+
+    name: str
+    data: bytes
+    size: int
+    crc: int
+    method: int = 0
+
+
+def member(name: str, plain: bytes) -> Member:
+    """A stored member whose headers tell the truth."""
+    import zlib
+    return Member(name, plain, len(plain), zlib.crc32(plain))
+
+
+def raw_zip(path: Any, members: list) -> None:
+    """A zip archive of :class:`Member` s, headers written as declared (sizes, CRCs, names may lie)."""
+    out, central = bytearray(), bytearray()
+    for m in members:
+        name = m.name.encode()
+        fields = struct.pack("<HHHHHIII", 20, 0, m.method, 0, 0, m.crc, len(m.data), m.size)
+        central += b"PK\x01\x02" + struct.pack("<H", 20) + fields + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, 0,
+                                                                               len(out)) + name
+        out += b"PK\x03\x04" + fields + struct.pack("<HH", len(name), 0) + name + m.data
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(members), len(members), len(central), len(out), 0)
+    with open(path, "wb") as f:
+        f.write(bytes(out + central + end))

@@ -85,3 +85,13 @@ def test_corrupt(tmp_path, rng):
         with pytest.raises(WeightError, match=str(q)):
             with open_checkpoint(q, format="caffe") as c:
                 [c.read(n) for n in c.names()]
+
+
+def test_long_layer_name_times_many_blobs_refused(tmp_path):
+    """A 400 kB layer name with 40000 one-value blobs (920 kB) named 16 GB of tensors, one copy per blob."""
+    from tests.limited import read_checkpoint
+    p = tmp_path / "m.caffemodel"
+    p.write_bytes(encode_caffemodel([("n" * 400_000, "Convolution", [np.ones(1, np.float32)] * 40_000)]))
+    got = read_checkpoint(p, "caffe", timeout=60)
+    assert got.outcome == "error" and str(p) in got.message and "longer than 4096 characters" in got.message, got
+    assert got.data["length"] < 1000  # the error describes the name, it does not print it

@@ -1,10 +1,14 @@
 """The safe unpickler under attack: globals, BUILD, memory and CPU bombs, torch archives built by hand."""
 from __future__ import annotations
 
+import re
 import resource
 import struct
+import subprocess
+import sys
 import time
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -12,7 +16,8 @@ import pytest
 from netdsl.errors import WeightError
 from netdsl.weights import open_checkpoint
 from netdsl.weights import pickle_globals as pg
-from tests.weights.hostile import ODICT, Build, Call, Get, Global, Put, Raw, encode, storage, tensor, torch_zip
+from tests.weights.hostile import (ODICT, Build, Call, Get, Global, Member, PersId, Put, Raw, encode, member, raw_zip,
+                                   storage, tensor, torch_zip)
 
 F32 = np.arange(12, dtype="<f4")
 
@@ -244,3 +249,131 @@ def test_many_costly_keys_refused(tmp_path):
     with pytest.raises(WeightError, match=f"{p}.*budget"):
         open_checkpoint(p)
     assert time.time() - t0 < 20
+
+
+# ---- issue 14 acceptance: new hostile pickles, each read in a child under RLIMIT_AS 3 GiB and a timeout -----
+from tests.limited import read_checkpoint  # noqa: E402
+
+_W = {"w": tensor(storage("0", 12), (12,), (1,))}
+
+
+def _refused(p, match, timeout=60, **options):
+    got = read_checkpoint(p, "pytorch", timeout=timeout, **options)
+    assert got.outcome == "error" and str(p) in got.message and re.search(match, got.message), got
+
+
+def _shared_lists(depth):
+    """Memo slot ``depth`` holds a list whose str() has 2**depth leaves (each level lists the one below twice)."""
+    return [Put([], 0)] + [Put([Get(i), Get(i)], i + 1) for i in range(depth)]
+
+
+def test_colliding_complex_keys_refused(tmp_path):
+    """complex(-1000003 k, k) all hash to 0: 50000 of them as dict keys took half a minute (quadratic inserts)."""
+    n = 50_000
+    keys = b"".join(b"h\x00\x8a\x05" + (-1000003 * k).to_bytes(5, "little", signed=True) + b"J"
+                    + struct.pack("<i", k) + b"\x86RK\x01" for k in range(1, n))
+    p = _ckpt(tmp_path, [Put(Global("builtins", "complex"), 0), Raw(b"}(" + keys + b"u"), _W])
+    assert p.stat().st_size < 1 << 20
+    _refused(p, "one hash value", timeout=20)
+
+
+@pytest.mark.parametrize("op", [b"s", b"u"])
+def test_setitem_on_a_list_refused(tmp_path, op):
+    """SETITEM(S) with key slice(0, 0) on a list inserts the whole value list again each time (copy bomb)."""
+    big = Put(list(range(100_000)), 0)
+    sl = Put(Call(Global("builtins", "slice"), 0, 0), 1)
+    one = b"h\x01h\x00s" if op == b"s" else b"(h\x01h\x00u"
+    p = _ckpt(tmp_path, [big, sl, Raw(b"]" + one * 20_000), _W])
+    _refused(p, "on a list: refused", timeout=30)
+
+
+def test_get_layout_of_nested_lists_refused(tmp_path):
+    """str() of 60 levels of shared lists never ends."""
+    p = _ckpt(tmp_path, [_shared_lists(60), Call(Global("torch.serialization", "_get_layout"), Get(60)), _W])
+    _refused(p, "_get_layout of a list", timeout=30)
+
+
+def test_storage_location_must_be_text(tmp_path):
+    st = PersId(("storage", Global("torch", "FloatStorage"), "0", Get(60), 12))
+    p = _ckpt(tmp_path, [_shared_lists(60), {"w": tensor(st, (12,), (1,))}])
+    _refused(p, "malformed storage reference", timeout=30)
+
+
+def test_bytearray_of_text_in_other_codecs_refused(tmp_path):
+    """bytearray(text, 'punycode') of 20000 distinct characters takes a minute (58 kB of pickle)."""
+    text = "".join(chr(0x100 + i) for i in range(20_000))
+    for codec in ("punycode", "utf-32"):
+        p = _ckpt(tmp_path, [Call(Global("builtins", "bytearray"), text, codec), _W], name=f"{codec}.pt")
+        _refused(p, "bytearray of something other", timeout=30)
+    p = _ckpt(tmp_path, [Call(Global("builtins", "bytearray"), "abc", "latin1"), _W], name="ok.pt")
+    assert read_checkpoint(p, "pytorch").outcome == "ok"
+
+
+def test_extension_codes_refused(tmp_path):
+    """EXT1 names a global through copyreg's registry (and would fill its process-wide cache)."""
+    p = _ckpt(tmp_path, [Raw(b"\x82\xf0"), _W])
+    code = ("import copyreg, sys; copyreg.add_extension('mymodels', 'Net', 240)\n"
+            "from netdsl.weights import open_checkpoint\n"
+            "try:\n    open_checkpoint(sys.argv[1], pickle_mode='inert')\nexcept Exception as e:\n    print(e)\n"
+            "print(sorted(copyreg._extension_cache.items()))")
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=60)
+    assert f"{p}" in r.stdout and "extension code 240" in r.stdout and r.stdout.strip().endswith("[]"), r.stdout
+
+
+def test_long_names_refused(tmp_path):
+    """A 64 kB key shared through the memo along 200 nested dicts would make every tensor name 13 MB."""
+    key = "k" * 65536
+    obj = _W["w"]
+    for _ in range(199):
+        obj = {Get(0): obj}
+    p = _ckpt(tmp_path, [Put(key, 0), obj])
+    _refused(p, "longer than 4096 characters", timeout=30)
+
+
+def test_tuple_keys_described_not_printed(tmp_path):
+    """A key tuple of 200 references to one 1 MB string would be a 200 MB tensor name."""
+    big = Put("x" * (1 << 20), 0)
+    p = _ckpt(tmp_path, [big, {tuple(Get(0) for _ in range(200)): _W["w"]}])
+    got = read_checkpoint(p, "pytorch", timeout=30)
+    assert got.outcome in ("ok", "error") and got.data["max_rss_mb"] < 150, got
+
+
+def _inflating_to(head: bytes, zeros_mb: int) -> bytes:
+    """A raw deflate stream of ``head`` then ``zeros_mb`` MiB of zeros (1 kB per MiB: repeated flushed blocks)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    return first + block * zeros_mb + c.flush()
+
+
+@pytest.mark.parametrize("where", ["data.pkl", "byteorder"])
+def test_member_inflating_past_its_declared_size(tmp_path, where):
+    """A 900 kB member declaring 100-odd bytes inflated 900 MiB before being cut to its declared size."""
+    pkl, order = encode(_W), b"little"
+    plain = pkl if where == "data.pkl" else order
+    bomb = Member(f"archive/{where}", _inflating_to(plain, 900), len(plain), zlib.crc32(plain), 8)
+    p = tmp_path / "m.pt"
+    raw_zip(p, [bomb if where == "data.pkl" else member("archive/data.pkl", pkl),
+                bomb if where == "byteorder" else member("archive/byteorder", order),
+                member("archive/data/0", F32.tobytes())])
+    assert p.stat().st_size < 1 << 20
+    got = read_checkpoint(p, "pytorch")
+    assert got.outcome == "ok" and got.data["arrays"]["w"] == F32.tolist() and got.data["max_rss_mb"] < 300, got
+
+
+def test_legacy_storage_keys_must_be_names(tmp_path):
+    """A legacy file's storage key list holding 60 levels of shared lists: str() of it never ends."""
+    from netdsl.weights.pytorch import LEGACY_MAGIC
+    memo = Raw(b"(" + encode(_shared_lists(60))[2:-1] + b"1")  # fill the memo, leave nothing on the stack
+    p = tmp_path / "legacy.pt"
+    p.write_bytes(encode(LEGACY_MAGIC) + encode(1001) + encode({"little_endian": True}) + encode(_W)
+                  + encode([memo, Get(60)]) + struct.pack("<q", 12) + F32.tobytes())
+    _refused(p, "storage key .* is not a name", timeout=30)
+
+
+def test_tensor_names_are_charged(tmp_path):
+    """20000 references to one tensor under a 4000-character key: 80 MB of names from a 200 kB file."""
+    t = Put(_W["w"], 1)
+    items = Raw(b"}(" + b"".join(b"J" + struct.pack("<i", i) + b"h\x01" for i in range(20_000)) + b"u")
+    p = _ckpt(tmp_path, [Put("k" * 4000, 0), t, {Get(0): items}])
+    _refused(p, "names of its tensors.*budget", memory_budget=32 << 20)
