@@ -19,6 +19,7 @@ import numpy as np
 from .dsl import Network, Tensor, user_location
 from .dtypes import as_dtype
 from .errors import ShapeError
+from .ops.nn import same_pads
 from .shapes import normalize_axis
 
 IntOrSeq = Union[int, Sequence[int]]
@@ -64,37 +65,33 @@ def _tuple(v: IntOrSeq, n: int, what: str) -> tuple:
     return v
 
 
+_SAME = {"same": "same_upper", "same_upper": "same_upper", "same_lower": "same_lower"}
+
+
 def _pads(padding: Any, nd: int, x: Tensor, kernel: Sequence[int], strides: Sequence[int],
-          dilations: Sequence[int], op: str) -> tuple:
-    """Explicit pads (begins then ends) from int / tuple / 'valid' / 'same'."""
+          dilations: Sequence[int], op: str) -> dict:
+    """The op's padding attributes from int / tuple / 'valid' / 'same' ('same_upper') / 'same_lower':
+    explicit ``pads`` (begins then ends), or ``auto_pad`` where SAME's padding depends on a spatial size
+    known only at run time (a stride > 1 on a symbolic dim)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0,) * (2 * nd)
-        if padding != "same":
-            raise _err(f"{op}: padding must be an int, a tuple, 'same' or 'valid'; got {padding!r}")
-        begins, ends = [], []
-        for i in range(nd):
-            d = x.shape[2 + i]
-            eff = dilations[i] * (kernel[i] - 1) + 1
-            if isinstance(d, int):
-                out = -(-d // strides[i])
-                total = builtins.max((out - 1) * strides[i] + eff - d, 0)
-            elif strides[i] == 1:
-                total = eff - 1
-            else:
-                raise _err(f"{op}: padding='same' with stride {strides[i]} needs a static spatial size, "
-                           f"got {x}" + (" (max pooling with kernel == stride == 2 works on any size)"
-                                         if op == "max_pool" else ""))
-            begins.append(total // 2)
-            ends.append(total - total // 2)
-        return tuple(begins + ends)
+            return {"pads": (0,) * (2 * nd)}
+        if padding not in _SAME:
+            raise _err(f"{op}: padding must be an int, a tuple, 'valid', 'same' (= 'same_upper') or 'same_lower'; "
+                       f"got {padding!r}")
+        mode = _SAME[padding]
+        sizes = x.shape[2:]
+        if any(not isinstance(d, int) and s > 1 for d, s in zip(sizes, strides)):
+            return {"pads": (), "auto_pad": mode}
+        # static sizes, or stride 1 (total padding (k - 1) * d whatever the size): explicit pads
+        return {"pads": same_pads([d if isinstance(d, int) else 1 for d in sizes], kernel, strides, dilations, mode)}
     if isinstance(padding, int):
-        return (padding,) * (2 * nd)
+        return {"pads": (padding,) * (2 * nd)}
     padding = tuple(padding)
     if len(padding) == nd:
-        return padding * 2
+        return {"pads": padding * 2}
     if len(padding) == 2 * nd:
-        return padding
+        return {"pads": padding}
     raise _err(f"{op}: padding {padding} needs {nd} or {2 * nd} values")
 
 
@@ -108,7 +105,7 @@ def conv(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOr
     s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
     k = tuple(int(v) if isinstance(v, int) else 1 for v in weight.shape[2:])
     pads = _pads(padding, nd, x, k, s, d, "conv")
-    return x.net.apply("conv", [x, weight, bias], name=name, strides=s, dilations=d, pads=pads, groups=groups)
+    return x.net.apply("conv", [x, weight, bias], name=name, strides=s, dilations=d, groups=groups, **pads)
 
 
 conv1d = conv2d = conv3d = conv
@@ -138,27 +135,25 @@ def max_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None
         raise _err("max_pool: dilation > 1 and return_indices are not supported")
     k = _tuple(kernel_size, nd, "kernel_size")
     s = _tuple(stride if stride is not None else k, nd, "stride")
-    if padding == "same" and not ceil_mode and all(kk == ss <= 2 for kk, ss in zip(k, s)) \
-            and not all(isinstance(d, int) for d in x.shape[2:]):
-        # TensorFlow's 'same' for kernel == stride <= 2 pads at most one row/column at the end: the windows
-        # of ceil_mode, which also works when the spatial size is known only at run time
-        padding, ceil_mode = 0, True
-    return x.net.apply("max_pool", [x], name=name, kernel=k, strides=s,
-                       pads=_pads(padding, nd, x, k, s, (1,) * nd, "max_pool"), ceil_mode=ceil_mode)
+    return x.net.apply("max_pool", [x], name=name, kernel=k, strides=s, ceil_mode=ceil_mode,
+                       **_pads(padding, nd, x, k, s, (1,) * nd, "max_pool"))
 
 
 def avg_pool(x: Tensor, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None, padding: Any = 0,
-             ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Optional[int] = None,
-             name: Optional[str] = None) -> Tensor:
-    """Average pooling (PyTorch's arguments; ``divisor_override`` must be None)."""
+             ceil_mode: bool = False, count_include_pad: Optional[bool] = None,
+             divisor_override: Optional[int] = None, name: Optional[str] = None) -> Tensor:
+    """Average pooling (PyTorch's arguments; ``divisor_override`` must be None). ``count_include_pad``
+    defaults to True (PyTorch) with numeric padding and to False with ``padding="same"`` (TensorFlow's
+    SAME average pooling divides by the number of input elements in each window)."""
     nd = x.rank - 2
     if divisor_override is not None:
         raise _err("avg_pool: divisor_override is not supported")
     k = _tuple(kernel_size, nd, "kernel_size")
     s = _tuple(stride if stride is not None else k, nd, "stride")
-    return x.net.apply("avg_pool", [x], name=name, kernel=k, strides=s,
-                       pads=_pads(padding, nd, x, k, s, (1,) * nd, "avg_pool"), ceil_mode=ceil_mode,
-                       count_include_pad=count_include_pad)
+    if count_include_pad is None:
+        count_include_pad = not (isinstance(padding, str) and padding in _SAME)
+    return x.net.apply("avg_pool", [x], name=name, kernel=k, strides=s, ceil_mode=ceil_mode,
+                       count_include_pad=count_include_pad, **_pads(padding, nd, x, k, s, (1,) * nd, "avg_pool"))
 
 
 max_pool1d = max_pool2d = max_pool3d = max_pool

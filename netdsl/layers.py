@@ -724,19 +724,23 @@ class MaxPool3d(_MaxPool):
 
 
 class AvgPool1d(_Apply):
+    """``count_include_pad`` defaults to True (PyTorch), or False with ``padding="same"`` (TensorFlow)."""
+
     fn = _fn(F.avg_pool)
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, *, name: Optional[str] = None):
+                 count_include_pad: Optional[bool] = None, *, name: Optional[str] = None):
         super().__init__(name, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                          count_include_pad=count_include_pad)
 
 
 class AvgPool2d(_Apply):
+    """``count_include_pad`` defaults to True (PyTorch), or False with ``padding="same"`` (TensorFlow)."""
+
     fn = _fn(F.avg_pool)
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: Optional[int] = None, *,
+                 count_include_pad: Optional[bool] = None, divisor_override: Optional[int] = None, *,
                  name: Optional[str] = None):
         super().__init__(name, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                          count_include_pad=count_include_pad, divisor_override=divisor_override)

@@ -29,6 +29,8 @@ KNOWN = {
     ("dropout", "training"): "inference only: dropout is the identity, training=True is refused",
     ("gather", "dim"): "ONNX Gather (numpy.take / torch.index_select), not torch.gather; see index_select",
     ("gather", "index"): "ONNX Gather (numpy.take / torch.index_select), not torch.gather; see index_select",
+    **{(f"avg_pool{d}d", "count_include_pad"): "None: True (PyTorch's) with numeric padding, False with "
+       "padding='same' (TensorFlow's SAME; PyTorch pools have no 'same')" for d in (1, 2, 3)},
 }
 # same signature, different result: documented in the function's docstring
 SEMANTIC = {"max": "no indices", "min": "see :func:`max`", "equal": "Element-wise"}

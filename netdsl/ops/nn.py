@@ -35,6 +35,28 @@ def _check_spatial(op, nd, strides, dilations, pads, kernel=None):
         raise ShapeError(f"{op}: kernel {kernel} must have {nd} sizes >= 1")
 
 
+AUTO_PADS = ("notset", "same_upper", "same_lower")
+
+
+def same_pads(sizes, kernel, strides, dilations, auto_pad: str) -> tuple:
+    """TensorFlow's SAME padding for known ``sizes``: ``ceil(H / s)`` outputs, total padding
+    ``max((ceil(H / s) - 1) * s + (k - 1) * d + 1 - H, 0)``, the odd one at the end (``same_upper``) or at
+    the beginning (``same_lower``); returns pads (begins then ends)."""
+    begins, ends = [], []
+    for h, k, s, d in zip(sizes, kernel, strides, dilations):
+        total = max((-(-h // s) - 1) * s + (k - 1) * d + 1 - h, 0)
+        small = total // 2
+        begins.append(small if auto_pad == "same_upper" else total - small)
+        ends.append(total - begins[-1])
+    return tuple(begins + ends)
+
+
+def _check_auto_pad(op, auto_pad, pads, ceil_mode=False):
+    if auto_pad != "notset" and (any(pads) or ceil_mode):
+        raise ShapeError(f"{op}: auto_pad={auto_pad!r} computes the padding; pads {tuple(pads)} and ceil_mode "
+                         "must not be given with it")
+
+
 def conv_out_dim(d, k, s, dil, pb, pe, ceil=False):
     eff = dil * (k - 1) + 1
     return affine(d, pb + pe - eff, s, 1, ceil=ceil)
@@ -53,8 +75,13 @@ def _conv_common(op, x, w, b, strides, dilations, pads):
     return nd, strides, dilations, pads
 
 
-def _conv_infer(x, w, b=None, *, strides, dilations, pads, groups):
+def _conv_infer(x, w, b=None, *, strides, dilations, pads, groups, auto_pad="notset"):
     nd, strides, dilations, pads = _conv_common("conv", x, w, b, strides, dilations, pads)
+    _check_auto_pad("conv", auto_pad, pads)
+    if auto_pad != "notset" and max(dilations) > 1:
+        raise ShapeError(f"conv: auto_pad={auto_pad!r} with dilation {dilations}: TensorFlow refuses SAME with a "
+                         "stride and a dilation > 1, ONNX Runtime auto_pad with any dilation; give the input a "
+                         "static spatial size (explicit SAME pads) or pad explicitly")
     o, cg = w.shape[0], w.shape[1]
     if groups < 1 or (isinstance(o, int) and o % groups):
         raise ShapeError(f"conv: {o} output channels are not divisible by groups={groups}")
@@ -67,6 +94,9 @@ def _conv_infer(x, w, b=None, *, strides, dilations, pads, groups):
     out = []
     for i in range(nd):
         k = w.shape[2 + i]
+        if auto_pad != "notset":
+            out.append(affine(x.shape[2 + i], 0, strides[i], 0, ceil=True))
+            continue
         od = conv_out_dim(x.shape[2 + i], k, strides[i], dilations[i], pads[i], pads[nd + i])
         if isinstance(od, int) and od < 1:
             raise ShapeError(f"conv: kernel {fmt_shape(w.shape[2:])} (dilation {dilations}) is larger than "
@@ -97,9 +127,11 @@ def im2col_conv(x, w, strides, dilations, pads, groups):
     return np.concatenate(outs, axis=1) if groups > 1 else outs[0]
 
 
-def _conv_ref(x, w, b=None, *, strides, dilations, pads, groups):
+def _conv_ref(x, w, b=None, *, strides, dilations, pads, groups, auto_pad="notset"):
     nd = x.ndim - 2
     strides, dilations, pads = spatial_attrs(nd, strides, dilations, pads)
+    if auto_pad != "notset":
+        pads = same_pads(x.shape[2:], w.shape[2:], strides, dilations, auto_pad)
     y = im2col_conv(x, w, strides, dilations, pads, groups)
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * nd)
@@ -116,8 +148,11 @@ def _n(d) -> int:
 
 _CONV_ATTRS = {"strides": Attr("ints", ()), "dilations": Attr("ints", ()), "pads": Attr("ints", ()),
                "groups": Attr("int", 1)}
-define("conv", inputs=("x", "w", "b?"), attrs=_CONV_ATTRS, infer=_conv_infer, reference=_conv_ref,
-       macs=_conv_macs, category="nn", doc="N-d convolution (1d/2d/3d), grouped/depthwise, with dilation")
+_AUTO_PAD = Attr("str", "notset", choices=AUTO_PADS)
+define("conv", inputs=("x", "w", "b?"), attrs={**_CONV_ATTRS, "auto_pad": _AUTO_PAD}, infer=_conv_infer,
+       reference=_conv_ref, macs=_conv_macs, category="nn",
+       doc="N-d convolution (1d/2d/3d), grouped/depthwise, with dilation; auto_pad='same_upper'/'same_lower' "
+           "pads as TensorFlow's SAME from the size at run time (ceil(H / stride) outputs)")
 
 
 # ---- conv_transpose --------------------------------------------------------------------------
@@ -192,12 +227,17 @@ define("conv_transpose", inputs=("x", "w", "b?"),
 
 
 # ---- pooling ----------------------------------------------------------------------------------
-def _pool_out(op, x, kernel, strides, pads, ceil_mode, dilations=None):
+def _pool_out(op, x, kernel, strides, pads, ceil_mode, dilations=None, auto_pad="notset"):
     nd = x.rank - 2
     strides = tuple(strides) or tuple(kernel)
     pads = tuple(pads) or (0,) * (2 * nd)
     dil = dilations or (1,) * nd
     _check_spatial(op, nd, strides, dil, pads, kernel)
+    _check_auto_pad(op, auto_pad, pads, ceil_mode)
+    if auto_pad != "notset":
+        if all(isinstance(d, int) for d in x.shape[2:]):
+            pads = same_pads(x.shape[2:], kernel, strides, dil, auto_pad)
+        return strides, pads, [affine(x.shape[2 + i], 0, strides[i], 0, ceil=True) for i in range(nd)]
     out = []
     for i in range(nd):
         k = kernel[i]
@@ -214,13 +254,13 @@ def _pool_out(op, x, kernel, strides, pads, ceil_mode, dilations=None):
 
 
 def _pool_infer(op):
-    def infer(x, *, kernel, strides, pads, ceil_mode, **_):
+    def infer(x, *, kernel, strides, pads, ceil_mode, auto_pad="notset", **_):
         require_float(op, x)
         if x.rank not in (3, 4, 5):
             raise ShapeError(f"{op}: input must be (N, C, *spatial) with 1-3 spatial dims, got {x}")
         if len(kernel) != x.rank - 2:
             raise ShapeError(f"{op}: kernel {kernel} needs {x.rank - 2} sizes for input {x}")
-        _, _, out = _pool_out(op, x, kernel, strides, pads, ceil_mode)
+        _, _, out = _pool_out(op, x, kernel, strides, pads, ceil_mode, auto_pad=auto_pad)
         return TensorSpec(x.dtype, (*x.shape[:2], *out))
     return infer
 
@@ -235,17 +275,17 @@ def _pool_windows(x, kernel, strides, pads, out, fill):
     return win[sl], ends
 
 
-def _max_pool_ref(x, *, kernel, strides, pads, ceil_mode):
+def _max_pool_ref(x, *, kernel, strides, pads, ceil_mode, auto_pad="notset"):
     spec = TensorSpec(DType.float32, x.shape)
-    strides, pads, out = _pool_out("max_pool", spec, kernel, strides, pads, ceil_mode)
+    strides, pads, out = _pool_out("max_pool", spec, kernel, strides, pads, ceil_mode, auto_pad=auto_pad)
     win, _ = _pool_windows(x, kernel, strides, pads, out, -np.inf)
     nd = x.ndim - 2
     return win.max(axis=tuple(range(-nd, 0)))
 
 
-def _avg_pool_ref(x, *, kernel, strides, pads, ceil_mode, count_include_pad):
+def _avg_pool_ref(x, *, kernel, strides, pads, ceil_mode, count_include_pad, auto_pad="notset"):
     spec = TensorSpec(DType.float32, x.shape)
-    strides, pads, out = _pool_out("avg_pool", spec, kernel, strides, pads, ceil_mode)
+    strides, pads, out = _pool_out("avg_pool", spec, kernel, strides, pads, ceil_mode, auto_pad=auto_pad)
     nd = x.ndim - 2
     win, ends = _pool_windows(x, kernel, strides, pads, out, 0)
     s = win.sum(axis=tuple(range(-nd, 0)))
@@ -263,12 +303,13 @@ def _avg_pool_ref(x, *, kernel, strides, pads, ceil_mode, count_include_pad):
 
 
 _POOL_ATTRS = {"kernel": Attr("ints"), "strides": Attr("ints", ()), "pads": Attr("ints", ()),
-               "ceil_mode": Attr("bool", False)}
+               "ceil_mode": Attr("bool", False), "auto_pad": _AUTO_PAD}
 define("max_pool", attrs=_POOL_ATTRS, infer=_pool_infer("max_pool"), reference=_max_pool_ref, category="nn",
-       doc="max pooling; strides default to the kernel; padding never wins the max")
+       doc="max pooling; strides default to the kernel; padding never wins the max; auto_pad as conv's")
 define("avg_pool", attrs={**_POOL_ATTRS, "count_include_pad": Attr("bool", False)}, infer=_pool_infer("avg_pool"),
        reference=_avg_pool_ref, category="nn",
-       doc="average pooling; count_include_pad counts declared padding (never the ceil_mode overhang)")
+       doc="average pooling; count_include_pad counts declared padding (never the ceil_mode overhang); "
+           "auto_pad as conv's (TensorFlow's SAME average pooling is count_include_pad=False)")
 
 
 def _gpool_infer(op):

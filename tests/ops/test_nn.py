@@ -100,6 +100,104 @@ def test_conv_same_padding_via_functional():
         np.testing.assert_allclose(got, torch_conv(x, w, None, (stride,) * 2, (1, 1), pads, 1).numpy(), atol=1e-10)
 
 
+def _tf_same(size, k, s, d, lower=False):
+    """TensorFlow's SAME (tf.nn.conv2d / tf.nn.pool docs): out = ceil(size / s), pad_along =
+    max((out - 1) * s + (k - 1) * d + 1 - size, 0), pad_before = pad_along // 2 (ONNX SAME_LOWER: the
+    larger half first)."""
+    out = math.ceil(size / s)
+    along = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    before = along - along // 2 if lower else along // 2
+    return out, before, along - before
+
+
+# (kernel, strides, auto_pad) on sizes 5, 7 and 8 (odd and even totals), H and W symbolic
+SAME = [((3, 3), (2, 2), "same_upper"), ((3, 2), (2, 3), "same_lower"), ((4, 1), (3, 1), "same_upper"),
+        ((2, 3), (1, 2), "same_lower")]
+
+
+def _same_net(op, attrs, w_shape=None):
+    from netdsl.dsl import Network
+    net = Network("same")
+    ins = [net.input("x", (2, 2, "H", "W"))] + ([net.input("w", w_shape)] if w_shape else [])
+    y = net.apply(op, ins, **attrs)
+    net.output(y, "y")
+    assert all(not isinstance(d, int) for d in y.shape[2:])  # ceil(H / s), sized at run time
+    return net
+
+
+@pytest.mark.parametrize("i", range(len(SAME)), ids=lambda i: SAME[i][2] + str(i))
+@pytest.mark.parametrize("op", ["conv", "max_pool", "avg_pool", "avg_pool_include_pad"])
+def test_auto_pad_same_on_symbolic_sizes(op, i):
+    """auto_pad on run-time sizes against naive loops with TensorFlow's SAME pads computed here."""
+    from netdsl.backends import reference
+    k, s, mode = SAME[i]
+    d = (1, 1)
+    rng = np.random.default_rng(40 + i)
+    kind = {"conv": "conv", "max_pool": "max_pool"}.get(op, "avg_pool")
+    attrs = dict(strides=s, auto_pad=mode)
+    if kind != "conv":
+        attrs["kernel"] = k
+    if kind == "avg_pool":
+        attrs["count_include_pad"] = op == "avg_pool_include_pad"
+    w_shape = (3, 2, *k) if kind == "conv" else None
+    net = _same_net(kind, attrs, w_shape)
+    for h, wd in ((7, 8), (8, 7), (5, 5)):
+        x = rnd(rng, 2, 2, h, wd)
+        (oh, ph0, ph1), (ow, pw0, pw1) = (_tf_same(n, k[j], s[j], d[j], mode == "same_lower")
+                                          for j, n in enumerate((h, wd)))
+        pads = (ph0, pw0, ph1, pw1)
+        feeds = {"x": x}
+        if kind == "conv":
+            w = rnd(rng, *w_shape)
+            feeds["w"] = w
+            want = naive_conv(x, w, None, s, d, pads, 1)
+        else:
+            want = naive_pool(x, k, s, pads, False, kind[:3], op == "avg_pool_include_pad")
+        got = reference.run(net.graph, feeds, dtype="float64")["y"]
+        assert got.shape == (2, 3 if kind == "conv" else 2, oh, ow)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{op} {SAME[i]} on {h}x{wd}")
+
+
+def test_auto_pad_refuses_explicit_pads_ceil_mode_and_dilation():
+    from netdsl.dsl import Network
+    from netdsl.errors import NetdslError
+    net = Network("bad")
+    x = net.input("x", (1, 2, "H", "W"))
+    w = net.input("w", (3, 2, 3, 3))
+    with pytest.raises(NetdslError, match="auto_pad"):
+        net.apply("max_pool", [x], kernel=(2, 2), strides=(2, 2), pads=(1, 1, 1, 1), auto_pad="same_upper")
+    with pytest.raises(NetdslError, match="auto_pad"):
+        net.apply("max_pool", [x], kernel=(2, 2), strides=(2, 2), ceil_mode=True, auto_pad="same_upper")
+    with pytest.raises(NetdslError, match="dilation"):
+        net.apply("conv", [x, w], strides=(2, 2), dilations=(2, 2), auto_pad="same_upper")
+
+
+def test_same_stride_matches_keras():
+    """Keras (torch backend) conv and max pooling with padding='same' and strides on odd and even sizes."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="keras is not installed")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+    import netdsl.functional as F
+    from netdsl.backends import reference
+    from netdsl.dsl import Network
+    rng = np.random.default_rng(11)
+    net = Network("keras_same")
+    x_ = net.input("x", (1, 2, "H", "W"))
+    w_ = net.input("w", (3, 2, 3, 2))
+    net.output(F.conv(x_, w_, stride=(2, 3), padding="same"), "c")
+    net.output(F.max_pool(x_, 3, 2, padding="same"), "m")
+    for h, wd in ((7, 8), (8, 9)):
+        x, w = rnd(rng, 1, 2, h, wd), rnd(rng, 3, 2, 3, 2)
+        got = reference.run(net.graph, {"x": x, "w": w}, dtype="float64")
+        xt = x.transpose(0, 2, 3, 1).astype(np.float32)
+        c = keras.ops.conv(xt, w.transpose(2, 3, 1, 0).astype(np.float32), strides=(2, 3), padding="same")
+        m = keras.ops.max_pool(xt, 3, 2, padding="same")
+        np.testing.assert_allclose(got["c"], np.asarray(c).transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["m"], np.asarray(m).transpose(0, 3, 1, 2), rtol=1e-6, atol=1e-6)
+
+
 # ---- transposed convolution ------------------------------------------------------------------------
 def naive_conv_transpose(x, w, b, strides, dils, pads, out_pad, groups):
     """Scatter: every input pixel adds its weighted kernel into the (uncropped) output, then crop."""

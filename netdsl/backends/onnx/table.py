@@ -138,6 +138,13 @@ def _dropout(ctx, node):
 
 
 # ---- nn ---------------------------------------------------------------------------------------
+def _padding(a: dict, nd: int) -> dict:
+    """ONNX's auto_pad (SAME_UPPER / SAME_LOWER: TensorFlow's SAME) or explicit pads."""
+    if a.get("auto_pad", "notset") != "notset":
+        return {"auto_pad": a["auto_pad"].upper()}
+    return {"pads": list(a["pads"]) or [0] * (2 * nd)}
+
+
 def _spatial(node) -> dict:
     nd = node.inputs[0].rank - 2
     a = node.attrs
@@ -149,7 +156,10 @@ def _spatial(node) -> dict:
 
 
 def _conv(ctx, node):
-    ctx.add("Conv", [ctx.inp(node, i) for i in range(len(node.inputs))], [ctx.out(node)], **_spatial(node))
+    attrs = _spatial(node)
+    del attrs["pads"]
+    attrs.update(_padding(node.attrs, node.inputs[0].rank - 2))
+    ctx.add("Conv", [ctx.inp(node, i) for i in range(len(node.inputs))], [ctx.out(node)], **attrs)
 
 
 def _conv_transpose(ctx, node):
@@ -165,7 +175,7 @@ def _pool(op_type: str) -> ExportFn:
         nd = len(a["kernel"])
         kernel, strides = list(a["kernel"]), list(a["strides"]) or list(a["kernel"])
         pads = list(a["pads"]) or [0] * (2 * nd)
-        attrs = {"kernel_shape": kernel, "strides": strides, "pads": pads, "ceil_mode": int(a["ceil_mode"])}
+        attrs = {"kernel_shape": kernel, "strides": strides, "ceil_mode": int(a["ceil_mode"]), **_padding(a, nd)}
         if "count_include_pad" in a:
             attrs["count_include_pad"] = int(a["count_include_pad"])
         # ceil_mode: the catalogue drops a last window that would start in the end padding (as PyTorch

@@ -401,6 +401,12 @@ def _spatial(node: Node, nd: int) -> tuple:
     return strides, dil, pads[:nd], pads[nd:]
 
 
+def _auto_pad(node: Node) -> str:
+    """OpenVINO's auto_pad: 'same_upper' / 'same_lower' (TensorFlow's SAME, sized at run time) or 'explicit'."""
+    mode = node.attrs.get("auto_pad", "notset")
+    return "explicit" if mode == "notset" else mode
+
+
 def _add_bias(ctx: Lowering, y: Any, b: Optional[Any], rank: int) -> Any:
     if b is None:
         return y
@@ -414,11 +420,11 @@ def _conv(ctx: Lowering, node: Node, x: Any, w: Any, b: Optional[Any] = None) ->
     s, d, pb, pe = _spatial(node, nd)
     g = node.attrs["groups"]
     if g == 1:
-        y = ctx.ops.convolution(x, w, s, pb, pe, d)
+        y = ctx.ops.convolution(x, w, s, pb, pe, d, _auto_pad(node))
     else:
         wshape = node.inputs[1].shape  # (O, C/g, *k) -> (g, O/g, C/g, *k)
         w = ctx.ops.reshape(w, ctx.i64([g, wshape[0] // g, *wshape[1:]]), False)
-        y = ctx.ops.group_convolution(x, w, s, pb, pe, d)
+        y = ctx.ops.group_convolution(x, w, s, pb, pe, d, _auto_pad(node))
     return _add_bias(ctx, y.output(0), b, rank)
 
 
@@ -453,7 +459,7 @@ def _max_pool(ctx: Lowering, node: Node, x: Any) -> Any:
     nd = node.inputs[0].rank - 2
     k, s, pb, pe, rt = _pool_attrs(node, nd)
     # MaxPool has two outputs (values, indices): the values are output 0
-    return ctx.ops.max_pool(x, s, [1] * nd, pb, pe, k, rounding_type=rt).output(0)
+    return ctx.ops.max_pool(x, s, [1] * nd, pb, pe, k, rounding_type=rt, auto_pad=_auto_pad(node)).output(0)
 
 
 @L("avg_pool")
@@ -469,7 +475,8 @@ def _avg_pool(ctx: Lowering, node: Node, x: Any) -> Any:
             x = ctx.ops.pad(x, ctx.i64(zeros + pb), ctx.i64(zeros + pe), "constant", ctx.scalar(0, x)).output(0)
         pb, pe, exclude = [0] * nd, [0] * nd, True
     # dilations must be explicit: opset16 avg_pool without them segfaults in compile (OpenVINO 2026.4)
-    y = ctx.ops.avg_pool(x, s, pb, pe, k, exclude, rounding_type=rt, dilations=[1] * nd).output(0)
+    y = ctx.ops.avg_pool(x, s, pb, pe, k, exclude, rounding_type=rt, auto_pad=_auto_pad(node),
+                         dilations=[1] * nd).output(0)
     out = node.outputs[0].shape[2:]
     if node.attrs["ceil_mode"] and all(isinstance(d, int) for d in out):  # windows starting in the end pad
         y = ctx.ops.slice(y, ctx.i64([0] * nd), ctx.i64(list(out)), ctx.i64([1] * nd), ctx.i64(list(range(2, 2 + nd))))

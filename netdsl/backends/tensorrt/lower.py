@@ -225,6 +225,11 @@ def _from_2d(ctx: Ctx, y: Any) -> Any:
     return ctx.reshape(y, [("in", 0), ("in", 1), ("in", 2)], None)
 
 
+def _same_mode(trt: Any, auto_pad: str) -> Any:
+    """PaddingMode.SAME_UPPER / SAME_LOWER: ceil(H / stride) outputs, the odd padding at the end / beginning."""
+    return trt.PaddingMode.SAME_UPPER if auto_pad == "same_upper" else trt.PaddingMode.SAME_LOWER
+
+
 @_reg("conv")
 def _conv(ctx: Ctx, node: Node) -> list:
     trt = ctx.trt
@@ -262,6 +267,8 @@ def _conv(ctx: Ctx, node: Node) -> list:
     layer.dilation_nd = tuple(dil)
     layer.pre_padding = tuple(pads[:n])
     layer.post_padding = tuple(pads[n:])
+    if a["auto_pad"] != "notset":  # TensorFlow's SAME, sized at run time
+        layer.padding_mode = _same_mode(trt, a["auto_pad"])
     layer.num_groups = a["groups"]
     y = ctx.add(layer, "conv2d" if one_d else None).get_output(0)
     return [_from_2d(ctx, y) if one_d else y]
@@ -358,7 +365,7 @@ def _pool(ctx: Ctx, node: Node) -> list:
         else:
             mode = trt.PaddingMode.EXPLICIT_ROUND_UP
             clip = [i for i in range(n) if ins[i] < 0 and (pads[n + i] > 0 or kernel[i] < strides[i])]
-    layer.padding_mode = mode
+    layer.padding_mode = mode if a["auto_pad"] == "notset" else _same_mode(trt, a["auto_pad"])
     if node.op == "avg_pool":
         layer.average_count_excludes_padding = not a["count_include_pad"]
     y = ctx.add(layer, "pool2d" if one_d or clip else None).get_output(0)

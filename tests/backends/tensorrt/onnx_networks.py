@@ -227,6 +227,8 @@ def _conv() -> None:
         "3d_groups_stride": ((1, 4, 5, 6, 5), (6, 2, 3, 3, 3), {"pads": [1, 1, 1, 1, 1, 1], "strides": [1, 2, 1],
                                                                "group": 2}),
         "same_upper_stride2": ((1, 2, 8, 7), (3, 2, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+        "same_lower_stride_groups": ((2, 4, 8, 7), (6, 2, 3, 2), {"auto_pad": "SAME_LOWER", "strides": [2, 3],
+                                                                  "group": 2}),
         "1d_asym_groups": ((2, 4, 9), (6, 2, 3), {"pads": [2, 1], "group": 2}),
     }
     for g, (xs, ws, attrs) in geometries.items():
@@ -285,6 +287,13 @@ def _conv() -> None:
                                              "ceil_mode": 1, "count_include_pad": 1}, x),
         "avg_ceil_exclude": ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
                                              "ceil_mode": 1}, x),
+        # TensorFlow's SAME: odd total padding on both axes (7 -> 4 and 8 -> 4 with stride 2, kernel 3 and 2)
+        "max_same_upper": ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}, x),
+        "max_same_lower": ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_LOWER"}, x),
+        "avg_same_upper_exclude": ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+                                   x),
+        "avg_same_lower_include": ("AveragePool", {"kernel_shape": [4, 2], "strides": [3, 2], "auto_pad": "SAME_LOWER",
+                                                   "count_include_pad": 1}, x),
         "avg_1d_include": ("AveragePool", {"kernel_shape": [3], "strides": [1], "pads": [1, 1], "count_include_pad": 1},
                            u(r, (2, 3, 9))),
     }
