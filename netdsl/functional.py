@@ -716,6 +716,9 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
         raise _err(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
     if size is not None:
         sz = _tuple(size, nd, "size")
+        if not all(isinstance(d, (int, np.integer)) for d in sz):  # y.shape[-2:]: sizes read at run time
+            like, axes = _dims_source(x.net, sz)
+            return resize_to(x, like, axes, mode=m, coordinate_transformation=ct, nearest_mode="floor", name=name)
         if all(isinstance(d, int) for d in x.shape[:2]):
             return resize(x, sizes=tuple(x.shape[:2]) + sz, mode=m, coordinate_transformation=ct,
                           nearest_mode="floor", name=name)
@@ -732,6 +735,33 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
     sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) else (float(scale_factor),) * nd
     return resize(x, scales=(1.0, 1.0) + tuple(float(s) for s in sc), mode=m, coordinate_transformation=ct,
                   nearest_mode="floor", name=name)
+
+
+def resize_to(x: Tensor, like: Tensor, like_axes: Optional[IntOrSeq] = None, mode: str = "nearest",
+              coordinate_transformation: str = "half_pixel", nearest_mode: str = "round_prefer_floor",
+              name: Optional[str] = None) -> Tensor:
+    """Resize ``x``'s spatial axes to the sizes of ``like``'s ``like_axes`` (default: its last ``x.rank - 2``
+    axes), read at run time, so they may be symbolic; as :func:`resize` otherwise. ``interpolate(x,
+    size=y.shape[-2:])`` with symbolic dims does this by itself."""
+    nd = x.rank - 2
+    axes = tuple(range(like.rank - nd, like.rank)) if like_axes is None else _tuple(like_axes, nd, "like_axes")
+    return x.net.apply("resize_to", [x, like], name=name, like_axes=axes, mode=mode,
+                       coordinate_transformation=coordinate_transformation, nearest_mode=nearest_mode)
+
+
+def _dims_source(net: Network, dims: Sequence[Any]) -> tuple:
+    """``(tensor, axes)``: a tensor of ``net`` that has every one of ``dims`` (symbolic ones, and the static
+    ones too) at ``axes``, inputs first."""
+    for v in list(net.graph.inputs) + [o for n in net.graph.nodes for o in n.outputs]:
+        axes: list = []
+        for d in dims:
+            i = next((i for i, e in enumerate(v.shape) if e == d and i not in axes), None)
+            if i is None:
+                break
+            axes.append(i)
+        else:
+            return Tensor(net, v), tuple(axes)
+    raise _err(f"no tensor of network '{net.name}' has the dims {tuple(dims)}; use resize_to(x, like, like_axes)")
 
 
 def upsample(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Optional[Any] = None, mode: str = "nearest",
@@ -979,6 +1009,7 @@ __all__ = [
     "relu6",
     "reshape",
     "resize",
+    "resize_to",
     "rsqrt",
     "scaled_dot_product_attention",
     "selu",

@@ -1,8 +1,9 @@
-"""Ops whose sizes come from another tensor's dims at run time: ``arange`` and ``slice_to``.
+"""Ops whose sizes come from another tensor's dims at run time: ``arange``, ``slice_to`` and ``resize_to``.
 
-Both take an optional/second input ``like`` whose values are never read: only the size of one of
-its axes, which may be symbolic (a sequence length ``S``). So ``position_ids = arange(S)`` and
-``table[:S]`` need neither an extra input nor a fixed length.
+Each takes an optional/second input ``like`` whose values are never read: only the sizes of some of
+its axes, which may be symbolic (a sequence length ``S``, an image height ``H``). So ``position_ids =
+arange(S)``, ``table[:S]`` and ``interpolate(x, size=y.shape[-2:])`` need neither an extra input nor a
+fixed size.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from ..dtypes import DType
 from ..errors import ShapeError
 from ..graph import TensorSpec
 from ..shapes import Sym, normalize_axis
-from .registry import Attr, define
-from .tensor import slice_len
+from .registry import Attr, define, require_float
+from .tensor import _COORD, _NEAREST, _resize_ref, slice_len
 
 
 # ---- arange ----------------------------------------------------------------------------------------
@@ -115,3 +116,33 @@ define("slice_to", inputs=("x", "like"), attrs={
     doc="x[starts:like.shape[like_axes]+offsets:steps] on each of axes, the end read at run time (like's values "
         "are not read); Python slice semantics for the resulting integers (negative counts from the end, "
         "clamped)")
+
+
+# ---- resize_to -------------------------------------------------------------------------------------
+def _resize_to_axes(x_rank: int, like_rank: int, like_axes) -> list:
+    if len(like_axes) != x_rank - 2 or x_rank < 3:
+        raise ShapeError(f"resize_to: like_axes {tuple(like_axes)} must name one axis of like per spatial axis of "
+                         f"x (rank {x_rank}: {x_rank - 2})")
+    return [normalize_axis(a, like_rank, "resize_to like axis") for a in like_axes]
+
+
+def _resize_to_infer(x, like, *, like_axes, mode, coordinate_transformation, nearest_mode):
+    require_float("resize_to", x)
+    lax = _resize_to_axes(x.rank, like.rank, like_axes)
+    return TensorSpec(x.dtype, tuple(x.shape[:2]) + tuple(like.shape[a] for a in lax))
+
+
+def _resize_to_ref(x, like, *, like_axes, mode, coordinate_transformation, nearest_mode):
+    lax = _resize_to_axes(x.ndim, like.ndim, like_axes)
+    sizes = tuple(x.shape[:2]) + tuple(like.shape[a] for a in lax)
+    return _resize_ref(x, scales=None, sizes=sizes, mode=mode, coordinate_transformation=coordinate_transformation,
+                       nearest_mode=nearest_mode)
+
+
+define("resize_to", inputs=("x", "like"), attrs={
+    "like_axes": Attr("ints"), "mode": Attr("str", "nearest", choices=("nearest", "linear")),
+    "coordinate_transformation": Attr("str", "half_pixel", choices=_COORD),
+    "nearest_mode": Attr("str", "round_prefer_floor", choices=_NEAREST)},
+    infer=_resize_to_infer, reference=_resize_to_ref, category="shape",
+    doc="resize as resize(sizes=...) to the sizes of like's like_axes, read at run time (like's values are not "
+        "read): PyTorch's interpolate(x, size=y.shape[-2:]), TensorFlow's image.resize(x, tf.shape(y)[1:3])")

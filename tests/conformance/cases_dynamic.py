@@ -46,3 +46,24 @@ add(
 def ids_f(ids):
     """(N, S, 1) ids as float32 (so a table slice of (S, 4) broadcasts against them)."""
     return F.cast(ids, "float32")
+
+
+def _resize_like(mode, align=False, like_axes=None):
+    """interpolate(x, size=y.shape[-2:]) (PyTorch) / resize_to: x resized to another input's run-time size."""
+    def fn(n, x, y):
+        if like_axes is None:
+            return F.interpolate(x, size=y.shape[-2:], mode=mode, align_corners=align if mode != "nearest" else None)
+        return F.resize_to(x, y, like_axes, mode="linear", coordinate_transformation="half_pixel")
+    return fn
+
+
+add(  # x (1, 2, 5, 4) to y's (S, S) or (S, 6): up (S = 7, 9) and down (S = 3); nearest floor, linear half pixel / corners
+    case("resize_to", "resize_to_nearest_symbolic", _resize_like("nearest"), [f32((1, 2, 5, 4)), f32((1, 1, "S", 6))],
+         batches=(3, 7, 9)),
+    case("resize_to", "resize_to_bilinear_symbolic", _resize_like("bilinear"),
+         [f32(("S", 2, 5, 4)), f32((1, 3, "S", "S"))], batches=(3, 7)),
+    case("resize_to", "resize_to_bilinear_align_corners_symbolic", _resize_like("bilinear", True),
+         [f32((1, 2, 5, 4)), f32((2, 1, "S", "S"))], batches=(3, 9)),
+    case("resize_to", "resize_to_like_axes_nhwc_half_pixel", _resize_like("linear", like_axes=(1, 2)),
+         [f32((2, 3, 4, 6)), f32((2, "S", 5, 3))], batches=(2, 7)),
+)

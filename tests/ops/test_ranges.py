@@ -1,4 +1,4 @@
-"""arange and slice_to against torch.arange and Python list slicing, with symbolic limits."""
+"""arange, slice_to and resize_to against naive loops, Python list slicing and torch, with symbolic limits."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ from netdsl.shapes import Sym
 
 from .helpers import rnd
 
-COVERS = {"arange", "slice_to"}
+COVERS = {"arange", "slice_to", "resize_to"}
 
 
 def _run(net, feeds, dtype="float64"):
@@ -90,3 +90,44 @@ def test_getitem_with_a_symbolic_end():
         np.testing.assert_array_equal(out["odd"], np.array([r[::-1] for r in t.tolist()[1:s:2]]).reshape(-1, 4))
     with pytest.raises(ShapeError, match="only the end"):
         table[ids.shape[1]:]
+
+
+@pytest.mark.parametrize("mode,align", [("nearest", None), ("bilinear", False), ("bilinear", True)], ids=str)
+def test_resize_to_is_torch_interpolate_to_a_run_time_size(mode, align):
+    """F.interpolate(x, size=y.shape[-2:]) with y's H, W symbolic: torch's interpolate on each run's sizes."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (its interpolate is the oracle)")
+    net = Network("rt")
+    x = net.input("x", (2, 3, 5, 4))
+    y = net.input("y", (1, 1, "H", "W"))
+    out = nd.interpolate(x, size=y.shape[-2:], mode=mode, align_corners=align)
+    assert [n.op for n in net.graph.nodes][-1] == "resize_to" and out.shape[2:] == y.shape[2:]
+    net.output(out, "z")
+    rng = np.random.default_rng(21)
+    xv = rnd(rng, 2, 3, 5, 4)
+    for h, w in ((9, 7), (3, 2), (5, 4), (2, 6)):
+        got = _run(net, {"x": xv, "y": np.zeros((1, 1, h, w))})["z"]
+        want = torch.nn.functional.interpolate(torch.from_numpy(xv), size=(h, w), mode=mode, align_corners=align)
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"{mode} to {h}x{w}")
+
+
+def test_resize_to_like_axes_and_errors():
+    net = Network("rt")
+    x = net.input("x", (1, 2, 4, 4))
+    y = net.input("y", (1, "H", "W", 3))  # NHWC: tf.image.resize(x, tf.shape(y)[1:3])
+    z = nd.resize_to(x, y, (1, 2), mode="linear", coordinate_transformation="half_pixel")
+    assert z.shape[2:] == y.shape[1:3]
+    net.output(z, "z")
+    xv = rnd(np.random.default_rng(3), 1, 2, 4, 4)
+    got = _run(net, {"x": xv, "y": np.zeros((1, 8, 2, 3))})["z"]
+    # half_pixel, 4 -> 8: source (o + 0.5) / 2 - 0.5, clamped; 4 -> 2: source 0.5 and 2.5 (the pair means)
+    rows = np.clip((np.arange(8) + 0.5) / 2 - 0.5, 0, 3)
+    lo = np.floor(rows).astype(int)
+    hi = np.minimum(lo + 1, 3)
+    f = (rows - lo)[:, None]
+    up = xv[:, :, lo] * (1 - f) + xv[:, :, hi] * f
+    want = (up[..., [0, 2]] + up[..., [1, 3]]) / 2
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ShapeError, match="like_axes"):
+        nd.resize_to(x, y, (1,))
+    with pytest.raises(Exception, match="no tensor"):
+        nd.interpolate(x, size=(Sym.of("Q"), 3))

@@ -1,4 +1,5 @@
-"""ONNX export of ``arange`` (Range) and ``slice_to`` (Slice with ends from Shape)."""
+"""ONNX export of ``arange`` (Range), ``slice_to`` (Slice with ends from Shape) and ``resize_to`` (Resize with
+sizes from Shape)."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,5 +49,17 @@ def _slice_to(ctx, node):
                       ctx.ints(steps, "steps")], [ctx.out(node)])
 
 
+def _resize_to(ctx, node):
+    a = node.attrs
+    lr = node.inputs[1].rank
+    sizes = ctx.add1("Concat", [ctx.shape_of(ctx.inp(node, 0), 0, 2),
+                                like_dims(ctx, ctx.inp(node, 1), [la % lr for la in a["like_axes"]])], axis=0)
+    attrs = dict(mode=a["mode"], coordinate_transformation_mode=a["coordinate_transformation"])
+    if a["mode"] == "nearest":
+        attrs["nearest_mode"] = a["nearest_mode"]
+    ctx.add("Resize", [ctx.inp(node, 0), "", "", sizes], [ctx.out(node)], **attrs)
+
+
 register_export("arange", _arange)
+register_export("resize_to", _resize_to)
 register_export("slice_to", _slice_to)

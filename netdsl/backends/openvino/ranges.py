@@ -1,4 +1,5 @@
-"""OpenVINO lowerings of ``arange`` (Range) and ``slice_to`` (Slice with ends from ShapeOf)."""
+"""OpenVINO lowerings of ``arange`` (Range), ``slice_to`` (Slice with ends from ShapeOf) and ``resize_to``
+(Interpolate to sizes from ShapeOf)."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -41,3 +42,13 @@ def _slice_to(ctx: Lowering, node: Node, x: Any, like: Any) -> Any:
     starts = list(a["starts"]) if a["starts"] is not None else [0] * n
     steps = list(a["steps"]) if a["steps"] is not None else [1] * n
     return ctx.ops.slice(x, ctx.i64(starts), ends, ctx.i64(steps), ctx.i64([ax % r for ax in a["axes"]])).output(0)
+
+
+@register_lowering("resize_to")
+def _resize_to(ctx: Lowering, node: Node, x: Any, like: Any) -> Any:
+    a = node.attrs
+    lr = node.inputs[1].rank
+    sizes = like_dims(ctx, like, [la % lr for la in a["like_axes"]])
+    mode = "nearest" if a["mode"] == "nearest" else "linear_onnx"
+    return ctx.ops.interpolate(x, sizes, mode, "sizes", coordinate_transformation_mode=a["coordinate_transformation"],
+                               nearest_mode=a["nearest_mode"], axes=ctx.i64(list(range(2, node.inputs[0].rank)))).output(0)

@@ -864,6 +864,11 @@ def _resize(ctx: Ctx, node: Node) -> list:
         layer.scales = (1.0, 1.0) + tuple(a["sizes"][i] / ins[i] for i in range(2, len(ins)))
     else:
         raise ctx.unsupported("resize to sizes needs static spatial dims")
+    return [ctx.add(resize_modes(trt, layer, a)).get_output(0)]
+
+
+def resize_modes(trt: Any, layer: Any, a: dict) -> Any:
+    """Set an IResizeLayer's mode, coordinate transformation and rounding from resize's attributes."""
     layer.resize_mode = trt.InterpolationMode.NEAREST if a["mode"] == "nearest" else trt.InterpolationMode.LINEAR
     ct = a["coordinate_transformation"]
     C = trt.ResizeCoordinateTransformation
@@ -874,7 +879,7 @@ def _resize(ctx: Ctx, node: Node) -> list:
     R = trt.ResizeRoundMode
     layer.nearest_rounding = {"floor": R.FLOOR, "ceil": R.CEIL, "round_prefer_floor": R.HALF_DOWN,
                               "round_prefer_ceil": R.HALF_UP}[a["nearest_mode"]]
-    return [ctx.add(layer).get_output(0)]
+    return layer
 
 
 @_reg("tile")

@@ -1,5 +1,6 @@
-"""TensorRT lowerings of ``arange`` (a LINSPACE fill sized at run time) and ``slice_to`` (a slice whose
-start and size are computed from the run-time dims with Python's clamping)."""
+"""TensorRT lowerings of ``arange`` (a LINSPACE fill sized at run time), ``slice_to`` (a slice whose
+start and size are computed from the run-time dims with Python's clamping) and ``resize_to`` (a resize
+whose output shape is a shape tensor: input 1)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +9,7 @@ import numpy as np
 
 from ...graph import Node
 from ._ctx import Ctx
-from .lower import register_lowering
+from .lower import register_lowering, resize_modes
 
 
 def _i64(ctx: Ctx, v: int, what: str) -> Any:
@@ -111,5 +112,22 @@ def _slice_to(ctx: Ctx, node: Node) -> list:
     return [ctx.add(layer).get_output(0)]
 
 
+def _resize_to(ctx: Ctx, node: Node) -> list:
+    a = node.attrs
+    x, like = ctx.t(node.inputs[0]), ctx.t(node.inputs[1])
+    lr = len(like.shape)
+    layer = ctx.net.add_resize(x)
+    out = node.outputs[0].shape
+    if all(isinstance(d, int) for d in out):  # sizes known when the network is built
+        layer.shape = tuple(int(d) for d in out)
+    else:
+        cat = ctx.net.add_concatenation([ctx.shape_tensor(x, [("in", 0), ("in", 1)], "batch_channels"),
+                                         ctx.shape_tensor(like, [("in", la % lr) for la in a["like_axes"]], "sizes")])
+        cat.axis = 0
+        layer.set_input(1, ctx.add(cat, "shape").get_output(0))
+    return [ctx.add(resize_modes(ctx.trt, layer, a)).get_output(0)]
+
+
 register_lowering("arange", _arange)
+register_lowering("resize_to", _resize_to)
 register_lowering("slice_to", _slice_to)

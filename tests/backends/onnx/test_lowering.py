@@ -159,6 +159,8 @@ s("arange", "arange_float16_via_cast", lambda n, x: (x + 1.0, F.arange(0.5, x.sh
 s("arange", "arange_static_initializer", lambda n, x: x * F.arange(1, 6, net=n, dtype="float32"), [(N, 5)])
 s("slice_to", "slice_to_two_axes_offsets", lambda n, x, y: F.slice_to(x, y, (0, 1), (0, 0), offsets=(0, -1)),
   [(6, 7), (N, 2)])
+s("resize_to", "resize_to_like_symbolic", lambda n, x, y: F.interpolate(x, size=y.shape[-2:], mode="bilinear"),
+  [(1, 2, 3, 4), (1, 1, N, N)])
 s("preprocess", "preprocess_nchw_identity", lambda n, x: F.preprocess(x, "NCHW", mean=(0.5, 1.0, -1.0)), [(N, 3, 2, 2)])
 s("preprocess", "preprocess_nhwc_int32_reversed", lambda n, x: F.preprocess(x, "NHWC", scale=2.0, reverse_channels=True),
   [(N, 2, 3, 3)], dtypes=["int32"], ranges=[(0, 256)])

@@ -490,6 +490,24 @@ def _resize() -> None:
         extra_inputs=("", "sc"), mode="linear", coordinate_transformation_mode="align_corners")
     one("resize_linear_dynamic", "Resize", x, shape=["N", 2, 8, 6], inits={"sc": np.array([1, 1, 2, 2], np.float32)},
         extra_inputs=("", "sc"), mode="linear")
+    # static sizes, downscaling only
+    for name, attrs in (("linear_align_down", {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
+                        ("linear_half_pixel_sizes_down", {"mode": "linear"}),
+                        ("nearest_asym_floor_down_sizes", {"coordinate_transformation_mode": "asymmetric",
+                                                           "nearest_mode": "floor"})):
+        one(f"resize_{name}", "Resize", x, inits={"sz": np.array([1, 2, 5, 3], np.int64)}, extra_inputs=("", "", "sz"),
+            **attrs)
+    # sizes read at run time from another input's dims (a shape tensor on the resize layer's input 1)
+    like = u(r, (1, 1, 11, 5))
+    for name, attrs in (("nearest_asym_floor", {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}),
+                        ("linear_align", {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
+                        ("linear_half_pixel", {"mode": "linear"}),
+                        ("linear_pytorch", {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"})):
+        net(f"resize_to_like_{name}", [node("Shape", ["x"], "nc", start=0, end=2),
+                                       node("Shape", ["like"], "hw", start=2, end=4),
+                                       node("Concat", ["nc", "hw"], "sz", axis=0),
+                                       node("Resize", ["x", "", "", "sz"], **attrs)],
+            {"x": f32(x), "like": f32(like, [1, 1, "H", "W"])}, output_types={"y": (FLOAT, [1, 2, "H", "W"])})
 
 
 # ---- quantization ---------------------------------------------------------------------------------------
