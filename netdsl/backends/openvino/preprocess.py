@@ -11,8 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from ...graph import Node
+from ...ops import get_op
 from ...ops.preprocess import channel_values, model_layout, model_perm
 from .lower import Lowering, ov_type, partial_shape, register_lowering
+
+
+def _shape_is_read(ctx: Lowering, node: Node) -> bool:
+    """Whether an op reads the size of this node's output at run time (its ``like`` input)."""
+    out = node.outputs[0]
+    return any(u is out and get_op(n.op).input_name(i) == "like"
+               for n in ctx.graph.nodes for i, u in enumerate(n.inputs))
 
 
 def _only_reads_an_input(ctx: Lowering, node: Node) -> int:
@@ -20,6 +28,11 @@ def _only_reads_an_input(ctx: Lowering, node: Node) -> int:
     g, v = ctx.graph, node.inputs[0]
     idx = next((i for i, u in enumerate(g.inputs) if u is v), -1)
     if idx < 0 or any(o is v for o in g.outputs) or v.dtype.value == "bfloat16":
+        return -1
+    if node.attrs["reverse_channels"] and _shape_is_read(ctx, node) \
+            and not all(isinstance(d, int) for d in node.outputs[0].shape):
+        # OpenVINO 2026.4's PrePostProcessor reverse_channels on an input with dynamic spatial dims whose
+        # ShapeOf feeds another op gives wrong values downstream (a conv read 1e3 off): plain ops instead
         return -1
     readers = [n for n in g.nodes if any(u is v for u in n.inputs)]
     return idx if readers == [node] else -1
