@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import MappedCheckpoint, FormatSpec, TensorInfo, mmap_array, register_format
+from .base import FormatSpec, MappedCheckpoint, TensorInfo, describe, mmap_array, register_format
 from .protobuf import FIXED32, FIXED64, LEN, VARINT, ProtoError, collect_repeated, fields, packed_varints, \
     read_varint, signed64, string
 
@@ -105,7 +105,7 @@ class CaffeCheckpoint(MappedCheckpoint):
             shape = tuple(legacy[k] for k in (1, 2, 3, 4))
             flat = True
         if any(d < 0 for d in shape) or len(shape) > 32:
-            raise self.error(f"invalid blob shape {shape}", tname)
+            raise self.error(f"invalid blob shape {describe(shape)}", tname)
         n = math.prod(shape)
         dtype = "float64" if ddata and not data else "float32"
         items = ddata if dtype == "float64" else data

@@ -43,6 +43,8 @@ def parse_npy_header(head: bytes, where: str) -> tuple[tuple, np.dtype, bool, in
     dt = np.dtype(descr)
     if dt.hasobject or dt.kind in "OV":
         raise ValueError(f"{where}: dtype {descr!r} would need pickle; refused")
+    if dt.itemsize == 0:  # 'S0' / 'U0': any shape, however huge, in zero bytes
+        raise ValueError(f"{where}: dtype {descr!r} has no bytes per element; not a tensor")
     return tuple(shape), dt, bool(d["fortran_order"]), start + hlen
 
 

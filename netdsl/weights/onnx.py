@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WeightError
-from .base import MappedCheckpoint, FormatSpec, TensorInfo, mmap_array, read_dtype, register_format
+from .base import FormatSpec, MappedCheckpoint, TensorInfo, describe, mmap_array, read_dtype, register_format
 from .budget import heap_bytes
 from .caffe import probe_fields
 from .paths import allowed_roots, resolve_inside
@@ -148,7 +148,7 @@ class OnnxCheckpoint(MappedCheckpoint):
         stored = DATA_TYPES[dtype_code]
         shape = tuple(dims)
         if len(shape) > 32 or any(d < 0 for d in shape):
-            raise self.error(f"invalid dims {shape}", name)
+            raise self.error(f"invalid dims {describe(shape)}", name)
         n = math.prod(shape)
         nbytes = n * _itemsize(stored)
         heap = heap_bytes(n, _itemsize(stored), stored)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import WeightError
-from .base import (MAX_HEADER, Checkpoint, FormatSpec, TensorInfo, describe, mmap_array, read_dtype,
+from .base import (MAX_HEADER, MAX_RANK, Checkpoint, FormatSpec, TensorInfo, describe, mmap_array, read_dtype,
                    register_format)
 from .budget import heap_bytes
 from .paths import allowed_roots, resolve_inside
@@ -118,12 +118,14 @@ class SafetensorsCheckpoint(Checkpoint):
                 b, e = ent["data_offsets"]
             except (KeyError, TypeError, ValueError):
                 raise self.error(f"{path}: malformed header entry {describe(ent)}", name) from None
+            if len(shape) > MAX_RANK:  # before multiplying: the product of 50000 huge dims takes seconds per MB
+                raise self.error(f"{path}: shape of rank {len(shape)} (more than {MAX_RANK}) in header", name)
             if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape) \
                     or not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, e)):
                 raise self.error(f"{path}: bad shape/offsets in header", name)
             nbytes = math.prod(shape) * _itemsize(stored) if shape else _itemsize(stored)
             if b < 0 or e - b != nbytes or e > data_len:
-                raise self.error(f"{path}: data_offsets [{b}, {e}] do not fit shape {list(shape)} {ent['dtype']} "
+                raise self.error(f"{path}: data_offsets [{b}, {e}] do not fit shape {describe(list(shape))} {ent['dtype']} "
                                  f"in a {data_len}-byte data buffer (truncated?)", name)
             spans.append((b, e))
             self._where[name] = (path, data_start + b, stored, size)

@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .base import Checkpoint, FormatSpec, TensorInfo, register_format
+from .base import Checkpoint, FormatSpec, TensorInfo, describe, register_format
 
 _HEX_WORD = re.compile(rb"^[0-9a-fA-F]{1,8}$")
 
@@ -95,7 +95,7 @@ class WtsCheckpoint(Checkpoint):
                 try:
                     words = np.array([int(t, 16) for t in toks], dtype=np.uint64)
                 except ValueError as ex:
-                    raise self.error(f"bad hex value: {ex}", info.name) from ex
+                    raise self.error(f"bad hex value: {describe(str(ex))}", info.name) from ex
                 if words.size and words.max() > 0xFFFFFFFF:
                     raise self.error("hex value wider than 32 bits", info.name)
             return words.astype(np.uint32).view(np.float32)
@@ -105,7 +105,7 @@ class WtsCheckpoint(Checkpoint):
         try:
             return np.array([float(t) for t in toks], dtype=np.float32)
         except ValueError as ex:
-            raise self.error(f"bad float value: {ex}", info.name) from ex
+            raise self.error(f"bad float value: {describe(str(ex))}", info.name) from ex
 
     def close(self) -> None:
         for a in ("_mm", "_f"):

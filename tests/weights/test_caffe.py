@@ -95,3 +95,14 @@ def test_long_layer_name_times_many_blobs_refused(tmp_path):
     got = read_checkpoint(p, "caffe", timeout=60)
     assert got.outcome == "error" and str(p) in got.message and "longer than 4096 characters" in got.message, got
     assert got.data["length"] < 1000  # the error describes the name, it does not print it
+
+
+def test_error_for_a_huge_rank_is_short(tmp_path):
+    """A blob of 200000 dims: the error printed every one of them."""
+    from netdsl.weights.protobuf import enc_field
+    blob = enc_field(7, enc_field(1, 1) * 200_000)  # BlobShape { dim: 1 ... } (not packed)
+    p = tmp_path / "m.caffemodel"
+    p.write_bytes(enc_field(100, enc_field(1, "conv") + enc_field(2, "Convolution") + enc_field(7, blob)))
+    with pytest.raises(WeightError, match=f"{p}.*invalid blob shape") as e:
+        open_checkpoint(p, format="caffe")
+    assert len(str(e.value)) < 1000

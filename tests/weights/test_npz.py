@@ -1,6 +1,8 @@
 """NumPy .npz / .npy checkpoints: never unpickled; stored members are memory-mapped."""
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,23 @@ def test_truncated(tmp_path, rng):
         with pytest.raises(WeightError, match=str(q)):
             with open_checkpoint(q, format="npz") as c:
                 [c.read(n) for n in c.names()]
+
+
+def _npy_header(descr, shape):
+    h = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode().ljust(118) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h
+
+
+@pytest.mark.parametrize("descr", ["|S0", "<U0"])
+@pytest.mark.parametrize("shape", [(10**12,), (2**62, 2**62)])
+def test_zero_byte_dtypes_refused(tmp_path, descr, shape):
+    """'S0' holds any shape in no bytes: NumPy then allocated (or refused with a ValueError) 10^12 elements."""
+    from tests.limited import read_checkpoint
+    p = tmp_path / "a.npy"
+    p.write_bytes(_npy_header(descr, shape))
+    z = tmp_path / "a.npz"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("w.npy", _npy_header(descr, shape))
+    for path, fmt in ((p, "npy"), (z, "npz")):
+        got = read_checkpoint(path, fmt, timeout=30)
+        assert got.outcome == "error" and str(path) in got.message and "no bytes per element" in got.message, got

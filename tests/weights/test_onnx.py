@@ -104,3 +104,14 @@ def test_truncated(tmp_path, rng):
         with pytest.raises(WeightError, match=str(q)):
             with open_checkpoint(q, format="onnx") as c:
                 [c.read(n) for n in c.names()]
+
+
+def test_error_for_a_huge_rank_is_short(tmp_path):
+    """An initializer of 200000 dims: the error printed every one of them."""
+    w = onnx.TensorProto(name="W", data_type=1, dims=[-1] * 200_000)
+    g = helper.make_graph([], "g", [], [], initializer=[w])
+    p = tmp_path / "m.onnx"
+    p.write_bytes(helper.make_model(g).SerializeToString())
+    with pytest.raises(WeightError, match=f"{p}.*invalid dims") as e:
+        open_checkpoint(p, format="onnx")
+    assert len(str(e.value)) < 1000

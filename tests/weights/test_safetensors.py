@@ -102,3 +102,13 @@ def test_corrupt_headers(tmp_path, rng):
                 for k in c.names():
                     c.read(k)
         assert str(q) in str(ei.value), what
+
+
+def test_header_with_a_huge_rank_refused_before_multiplying(tmp_path):
+    """150000 dims of 2**60 (3 MB of header): their product took over a minute to compute."""
+    from tests.limited import read_checkpoint
+    h = json.dumps({"w": {"dtype": "F32", "shape": [2**60] * 150_000, "data_offsets": [0, 0]}}).encode()
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(struct.pack("<Q", len(h)) + h)
+    got = read_checkpoint(p, "safetensors", timeout=20)
+    assert got.outcome == "error" and str(p) in got.message and "rank 150000" in got.message, got

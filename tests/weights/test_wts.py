@@ -57,3 +57,13 @@ def test_corrupt(tmp_path):
         with pytest.raises(WeightError, match=str(p)):
             with open_checkpoint(p, format="wts") as c:
                 [c.read(n) for n in c.names()]
+
+
+def test_bad_value_error_is_short(tmp_path):
+    """A 500 kB bad token was copied into the error message whole."""
+    p = tmp_path / "m.wts"
+    p.write_bytes(b"1\nw 1 " + b"z" * 500_000 + b"\n")
+    with open_checkpoint(p, format="wts") as c:
+        with pytest.raises(WeightError, match=f"{p}.*bad float value") as e:
+            c.read("w")
+    assert len(str(e.value)) < 1000
