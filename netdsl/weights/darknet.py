@@ -103,6 +103,7 @@ class _Layout:
             self.bn(p, outputs, layer)
 
 
+_INT_MAX = 2**31 - 1  # darknet keeps sizes in C ints: larger ones (e.g. upsampling a huge stride 10^5 times) are corrupt
 _NO_WEIGHTS = ("dropout", "yolo", "region", "detection", "softmax", "soft", "cost", "activation", "gaussian_yolo",
                "contrastive", "empty", "silence", "logistic", "l2norm", "normalization", "lrn", "sam",
                "scale_channels")
@@ -312,6 +313,9 @@ class DarknetCheckpoint(Checkpoint):
                 pass
             else:
                 raise self.error(f"{where}: layer type [{kind}] is not supported")
+            if not all(-_INT_MAX <= v <= _INT_MAX for v in (c, h, w, inputs)):
+                raise self.error(f"{where}: output size {c} x {h} x {w} exceeds darknet's int (2^31 - 1): "
+                                 "the .cfg is corrupt")
             shapes.append((c, h, w))
             lay.ends.append((li, lay.pos))
         return lay

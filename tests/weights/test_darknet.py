@@ -146,3 +146,14 @@ def test_bind_warns_about_batch_norm_formula(tmp_path, rng, bn_kw, warned):
     assert bool(msgs) == warned, rep.warnings
     if warned:
         assert 'eps=1e-6, eps_mode="outside_sqrt"' in msgs[0] and "test_darknet.py" in msgs[0]
+
+
+def test_sizes_beyond_darknet_int_refused(tmp_path):
+    """35000 [upsample] stride=99999 sections (840 kB of .cfg): sizes of 175000 digits, never finished."""
+    from tests.limited import read_checkpoint
+    cfg = "[net]\nheight=4\nwidth=4\nchannels=2\n" + "[upsample]\nstride=99999\n" * 35_000 + "[connected]\noutput=3\n"
+    (tmp_path / "m.cfg").write_text(cfg)
+    p = tmp_path / "m.weights"
+    p.write_bytes(struct.pack("<3iq", 0, 2, 0, 7) + bytes(64))
+    got = read_checkpoint(p, "darknet", timeout=30)
+    assert got.outcome == "error" and str(p) in got.message and "exceeds darknet's int" in got.message, got
