@@ -183,8 +183,12 @@ class HDF5Checkpoint(Checkpoint):
     def _open_keras3(self) -> None:
         import h5py
         entries: list[tuple] = []
+        groups: set = set()
 
         def walk(group: Any, prefix: str) -> None:
+            if group.id in groups:  # a group linked from several places (or from inside itself): once
+                return
+            groups.add(group.id)
             if "vars" in group and isinstance(self._get(group, "vars"), h5py.Group):
                 v = self._get(group, "vars")
                 layer = safe_attr(v, "name") if "name" in v.attrs else prefix.rsplit("/", 1)[-1]

@@ -160,6 +160,15 @@ def write_seeds(d: str) -> None:
               (os.path.join(out, "secret.bin"), 0, 128)])), "t.h5"),
           tmpfile(lambda p: keras2(p, lambda g, n: g.__setitem__(n, h5py.ExternalLink(
               os.path.join(out, "secret.h5"), "/x"))), "t.h5")]
+    def dag(p: str) -> None:  # Keras 3 groups each linking the next one twice: 2^30 paths, 31 groups
+        with h5py.File(p, "w") as f:
+            f.create_group("vars")
+            gs = [f.create_group("layers/l0")] + [f.create_group(f"pool/g{i}") for i in range(1, 31)]
+            for i, g in enumerate(gs):
+                g.create_group("vars")["0"] = a[0]
+                if i < 30:
+                    g["a"] = g["b"] = gs[i + 1]
+    h5.append(tmpfile(dag, "t.h5"))
     with h5py.File(os.path.join(out, "secret.h5"), "w") as f:
         f["x"] = np.frombuffer(SECRET * 4, np.float32)
     targets.append(Target("hdf5", "hdf5", "f.h5", h5, options={"sandbox_timeout": 5.0}))

@@ -137,3 +137,19 @@ def test_keras_archive_compressed_member_and_not_an_archive(tmp_path):
         z.writestr("config.json", "{}")
     with pytest.raises(WeightError, match="other.zip"):
         open_checkpoint(tmp_path / "other.zip")
+
+
+def test_keras3_groups_linked_twice_walked_once(tmp_path):
+    """40 groups each linking the next one twice (105 kB): the Keras 3 walk took 2^40 steps."""
+    from tests.limited import read_checkpoint
+    p = tmp_path / "m.weights.h5"
+    with h5py.File(p, "w") as f:
+        f.create_group("vars")
+        gs = [f.create_group("layers/l0")] + [f.create_group(f"pool/g{i}") for i in range(1, 41)]
+        for i, g in enumerate(gs):
+            g.create_group("vars")["0"] = np.full(3, i, np.float32)
+            if i < 40:
+                g["a"] = g["b"] = gs[i + 1]
+    got = read_checkpoint(p, "hdf5", timeout=30)
+    assert got.outcome == "ok" and len(got.data["arrays"]) == 41, got
+    assert sorted(v[0] for v in got.data["arrays"].values()) == list(range(41))
