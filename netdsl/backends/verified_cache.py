@@ -4,8 +4,9 @@ A cache directory is treated as untrusted: it may be shared, copied from another
 or written by someone else. A checksum alone would not do (whoever can write the directory can
 recompute it), so entries are sealed with a secret kept outside any cache directory:
 ``$NETDSL_CACHE_SECRET`` (hex), else ``$XDG_CONFIG_HOME/netdsl/cache-secret`` (default
-``~/.config/netdsl``), created with 32 random bytes and mode 0600 on first use. When it cannot be
-created, a secret for this process alone is used (entries then serve only this process).
+``~/.config/netdsl``), created with 32 random bytes and mode 0600 on first use. It is used only when
+it is a regular file of this user that nobody else may read or write (not a symlink); when it cannot
+be trusted or created, a secret for this process alone is used (entries then serve only this process).
 
 An entry is one file: :data:`MAGIC`, a 4-byte header length, a JSON header ``{kind, key, size,
 hmac, meta}``, then the payload. :func:`read` returns the payload only when the magic, kind, key,
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -53,25 +55,51 @@ def secret() -> bytes:
         return _secret
 
 
-def _load_or_create(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            s = f.read(256)
-        if len(s) >= 32:
-            return s
-    except OSError:
-        pass
+def _trusted(fd: int, path: str) -> bool:
+    """Whether the open secret file ``fd`` can be trusted: a regular file of this user that no one else
+    may read or write (anyone who can read it can forge entries; anyone who can write it can choose it)."""
+    st = os.fstat(fd)
+    why = ("not a regular file" if not stat.S_ISREG(st.st_mode) else
+           "owned by another user" if hasattr(os, "geteuid") and st.st_uid != os.geteuid() else
+           f"mode {stat.S_IMODE(st.st_mode):o}: others may read or write it" if st.st_mode & 0o077 else "")
+    if why:
+        log.warning("cache secret %s is %s: not used; cache entries will serve this process only "
+                    "(remove the file to have a new one made)", path, why)
+    return not why
+
+
+def _load_or_create(path: str, retry: bool = True) -> bytes:
+    """The secret stored at ``path`` (made on first use), or one for this process only when the file cannot
+    be trusted or made (see :func:`_trusted`)."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
     s = secrets.token_bytes(32)
     try:
+        fd = os.open(path, os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        fd = -1
+    except OSError as e:  # a symlink (ELOOP), a directory, unreadable ...
+        log.warning("cannot read the cache secret %s (%s): cache entries will serve this process only", path, e)
+        return s
+    if fd >= 0:
+        try:
+            if not _trusted(fd, path):
+                return s
+            got = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        if len(got) >= 32:
+            return got
+        log.warning("cache secret %s is shorter than 32 bytes: not used; cache entries will serve this process "
+                    "only (remove the file to have a new one made)", path)
+        return s
+    try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(s)
         return s
-    except FileExistsError:  # another process created it meanwhile
-        with open(path, "rb") as f:
-            got = f.read(256)
-        return got if len(got) >= 32 else s
+    except FileExistsError:  # another process created it meanwhile: use theirs
+        return _load_or_create(path, retry=False) if retry else s
     except OSError as e:
         log.warning("cannot store the cache secret at %s (%s): cache entries will serve this process only", path, e)
         return s
@@ -164,22 +192,32 @@ def verify(data: Any, kind: str, key: str) -> tuple[memoryview, dict]:
 def read(path: str, kind: str, key: str) -> Optional[tuple[memoryview, dict]]:
     """``(payload, meta)`` of a verified entry at ``path``, or None (absent or unusable: rebuild). The
     entry is read into private, writable memory first (nothing can change it between the check and its
-    use); entries owned by another user are not used."""
+    use); only regular files of this user are read (not symlinks, FIFOs or devices, which could point at
+    another file, block for ever, or never end)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if hasattr(os, "getuid") and st.st_uid != os.getuid():
-                log.warning("cache entry %s belongs to another user: rebuilding", path)
-                return None
-            data = bytearray(st.st_size)
-            got = f.readinto(data)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         return None
     except OSError as e:
         log.warning("cache entry %s is unreadable (%s): rebuilding", path, e)
         return None
     try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                log.warning("cache entry %s is not a regular file: rebuilding", path)
+                return None
+            if hasattr(os, "getuid") and st.st_uid != os.getuid():
+                log.warning("cache entry %s belongs to another user: rebuilding", path)
+                return None
+            data = bytearray(st.st_size)
+            got = f.readinto(data)
+    except (OSError, MemoryError) as e:
+        log.warning("cache entry %s is unreadable (%s): rebuilding", path, type(e).__name__ if not str(e) else e)
+        return None
+    try:
         return verify(memoryview(data)[:got], kind, key)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # OSError: the secret could not be read
         log.warning("cache entry %s is unusable (%s): rebuilding", path, e)
         return None

@@ -80,3 +80,50 @@ def test_large_payload_of_many_pieces(tmp_path, monkeypatch):
         bad = bytearray(raw)
         bad[where] ^= 0x10
         assert _bad(tmp_path, bytes(bad)) is None
+
+
+def _plant_secret(data, mode=0o600):
+    path = vc.secret_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o620, 0o666])
+def test_secret_others_may_read_or_write_is_not_used(mode, caplog):
+    """Whoever can read the secret can forge entries; whoever can write it can choose it."""
+    known = bytes(range(32))
+    _plant_secret(known, mode)
+    assert vc.secret() != known
+    assert "others may read or write it" in caplog.text
+
+
+def test_secret_symlink_is_not_followed(tmp_path, caplog):
+    planted = tmp_path / "planted"
+    planted.write_bytes(bytes(range(32)))
+    os.chmod(planted, 0o600)
+    os.makedirs(os.path.dirname(vc.secret_path()))
+    os.symlink(planted, vc.secret_path())
+    assert vc.secret() != bytes(range(32))
+    assert "cannot read the cache secret" in caplog.text
+
+
+def test_private_secret_is_used():
+    _plant_secret(bytes(range(40)))
+    assert vc.secret() == bytes(range(40))
+
+
+def test_entries_that_are_not_regular_files_are_not_read(tmp_path):
+    """A FIFO in the cache directory blocked the reader for ever; a symlink may point anywhere."""
+    from tests.limited import run_limited
+    good = tmp_path / "good.bin"
+    vc.write(str(good), "kind", "k1", b"payload")
+    os.symlink(good, tmp_path / "link.bin")
+    os.mkfifo(tmp_path / "fifo.bin")
+    code = ("import json, sys\nfrom netdsl.backends import verified_cache as vc\n"
+            "print(json.dumps({'outcome': 'ok', 'got': [vc.read(p, 'kind', 'k1') is None for p in sys.argv[1:]]}))")
+    got = run_limited(code, str(tmp_path / "link.bin"), str(tmp_path / "fifo.bin"), timeout=30,
+                      env={"NETDSL_CACHE_SECRET": vc.secret().hex()})
+    assert got.outcome == "ok" and got.data["got"] == [True, True], got
