@@ -114,13 +114,27 @@ conv1d = conv2d = conv3d = conv
 def conv_transpose(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
                    output_padding: IntOrSeq = 0, groups: int = 1, dilation: IntOrSeq = 1,
                    name: Optional[str] = None) -> Tensor:
-    """Transposed convolution; weight (C_in, O/groups, *k) as in PyTorch."""
+    """Transposed convolution; weight (C_in, O/groups, *k) as in PyTorch. ``padding="same"`` is Keras'
+    ``Conv2DTranspose(padding="same")``: ``H * stride`` outputs on any (also symbolic) size, the transpose of
+    TensorFlow's SAME convolution (end-heavy crop of ``max(k_eff - stride, 0)``, output padding
+    ``max(stride - k_eff, 0)``); ``"valid"`` is 0."""
     nd = x.rank - 2
     s, d = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
-    p = padding if not isinstance(padding, int) else (padding,) * nd
-    p = tuple(p) * 2 if len(tuple(p)) == nd else tuple(p)
+    op_ = _tuple(output_padding, nd, "output_padding")
+    if padding == "valid":
+        padding = 0
+    if padding == "same":
+        if any(op_):
+            raise _err(f"conv_transpose: padding='same' sets the output padding itself; got output_padding={op_}")
+        eff = [d[i] * (int(weight.shape[2 + i]) - 1) + 1 for i in range(nd)]
+        total = [builtins.max(eff[i] - s[i], 0) for i in range(nd)]
+        p = tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
+        op_ = tuple(builtins.max(s[i] - eff[i], 0) for i in range(nd))
+    else:
+        p = padding if not isinstance(padding, int) else (padding,) * nd
+        p = tuple(p) * 2 if len(tuple(p)) == nd else tuple(p)
     return x.net.apply("conv_transpose", [x, weight, bias], name=name, strides=s, dilations=d, pads=p,
-                       output_padding=_tuple(output_padding, nd, "output_padding"), groups=groups)
+                       output_padding=op_, groups=groups)
 
 
 conv_transpose1d = conv_transpose2d = conv_transpose3d = conv_transpose

@@ -1,5 +1,5 @@
 """Conformance cases: TensorFlow's SAME padding (``padding="same"`` / ``"same_lower"``) with strides on
-spatial dims known only at run time (the op's ``auto_pad``), sizes chosen so that the total padding is odd
+spatial dims known only at run time (the op's ``auto_pad``; conv_transpose: Keras' Conv2DTranspose SAME), sizes chosen so that the total padding is odd
 on some runs (the extra row at the end for SAME_UPPER, at the beginning for SAME_LOWER) and even on others.
 """
 from __future__ import annotations
@@ -26,6 +26,12 @@ add(
          [f32((2, 2, "H", "H"))], batches=HW),
     case("conv", "conv1d_same_stride3_symbolic", _conv((3, 2, 4), stride=3, padding="same"),
          [f32((2, 2, "L"))], batches=(7, 8, 9)),
+    case("conv_transpose", "convT2d_same_k3s2_symbolic",
+         lambda n, x: F.conv_transpose(x, n.parameter("w", (2, 3, 3, 3)), n.parameter("b", (3,), init="small"),
+                                       stride=2, padding="same"), [f32((1, 2, "H", 4))], batches=HW),
+    case("conv_transpose", "convT2d_same_k2s3_output_padding_symbolic",
+         lambda n, x: F.conv_transpose(x, n.parameter("w", (2, 3, 2, 1)), stride=(3, 2), padding="same"),
+         [f32((2, 2, "H", 3))], batches=HW),
     case("max_pool", "maxpool_same_k3s2_symbolic", lambda n, x: F.max_pool(x, 3, 2, padding="same"),
          [f32((1, 3, "H", "H"))], batches=HW),
     case("max_pool", "maxpool_same_lower_k2s2_symbolic", lambda n, x: F.max_pool(x, 2, 2, padding="same_lower"),

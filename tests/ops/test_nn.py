@@ -198,6 +198,32 @@ def test_same_stride_matches_keras():
         np.testing.assert_allclose(got["m"], np.asarray(m).transpose(0, 3, 1, 2), rtol=1e-6, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("k,s,dil", [(3, 2, 1), (4, 2, 1), (2, 3, 1), (5, 3, 1), (1, 2, 1), (3, 2, 2)], ids=str)
+def test_conv_transpose_same_matches_keras(k, s, dil):
+    """Keras' Conv2DTranspose(padding='same') (torch backend): H * stride outputs on symbolic sizes."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="keras is not installed")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+    import netdsl.functional as F
+    from netdsl.backends import reference
+    from netdsl.dsl import Network
+    rng = np.random.default_rng(12)
+    net = Network("keras_same_t")
+    x_ = net.input("x", (1, 2, "H", "W"))
+    net.output(F.conv_transpose(x_, net.input("w", (2, 3, k, k)), stride=s, padding="same", dilation=dil), "y")
+    for h, wd in ((5, 4), (6, 7)):
+        x, w = rnd(rng, 1, 2, h, wd), rnd(rng, 2, 3, k, k)
+        got = reference.run(net.graph, {"x": x, "w": w}, dtype="float64")["y"]
+        want = keras.ops.conv_transpose(x.transpose(0, 2, 3, 1).astype(np.float32),
+                                        w.transpose(2, 3, 1, 0).astype(np.float32), s, padding="same",
+                                        dilation_rate=dil)
+        assert got.shape == (1, 3, h * s, wd * s)
+        np.testing.assert_allclose(got, np.asarray(want).transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+
+
 # ---- transposed convolution ------------------------------------------------------------------------
 def naive_conv_transpose(x, w, b, strides, dils, pads, out_pad, groups):
     """Scatter: every input pixel adds its weighted kernel into the (uncropped) output, then crop."""
