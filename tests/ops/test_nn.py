@@ -172,13 +172,19 @@ def test_auto_pad_refuses_explicit_pads_ceil_mode_and_dilation():
         net.apply("conv", [x, w], strides=(2, 2), dilations=(2, 2), auto_pad="same_upper")
 
 
-def test_same_stride_matches_keras():
-    """Keras (torch backend) conv and max pooling with padding='same' and strides on odd and even sizes."""
+def _keras_on_torch():
+    """Keras with its torch backend (an implementation of SAME padding netdsl did not write), or a skip."""
     import os
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras", reason="keras is not installed")
     if keras.backend.backend() != "torch":
         pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+    return keras
+
+
+def test_same_stride_matches_keras():
+    """Keras (torch backend) conv and max pooling with padding='same' and strides on odd and even sizes."""
+    keras = _keras_on_torch()
     import netdsl.functional as F
     from netdsl.backends import reference
     from netdsl.dsl import Network
@@ -202,11 +208,7 @@ def test_same_stride_matches_keras():
 @pytest.mark.parametrize("k,s,dil", [(3, 2, 1), (4, 2, 1), (2, 3, 1), (5, 3, 1), (1, 2, 1), (3, 2, 2)], ids=str)
 def test_conv_transpose_same_matches_keras(k, s, dil):
     """Keras' Conv2DTranspose(padding='same') (torch backend): H * stride outputs on symbolic sizes."""
-    import os
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras", reason="keras is not installed")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras runs on {keras.backend.backend()}, not torch")
+    keras = _keras_on_torch()
     import netdsl.functional as F
     from netdsl.backends import reference
     from netdsl.dsl import Network
