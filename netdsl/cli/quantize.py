@@ -104,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="calibration inputs: .npz (one array per input) or .npy (one input); random:K for a smoke test")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=8, help="samples per calibration batch")
     p.add_argument("--limit", type=nonneg_int, default=0, help="use at most this many samples (0: all)")
-    p.add_argument("--method", choices=("minmax", "percentile", "entropy", "mse"), default="percentile")
+    p.add_argument("--method", choices=("minmax", "percentile", "entropy", "mse"), default="mse",
+                   help="how each activation's range is chosen (default mse: least expected squared error)")
     p.add_argument("--scheme", choices=("auto", "symmetric", "unsigned", "asymmetric"), default="auto",
                    help="activation quantization: auto = symmetric int8 for a TensorRT plan, else asymmetric uint8")
     p.add_argument("--equalize", default="auto", metavar="auto|off|ALPHA",

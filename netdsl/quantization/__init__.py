@@ -7,10 +7,10 @@
 
 Weights: per-output-channel symmetric int8. Activations: per tensor, in the ``scheme`` the target
 engine runs fastest and most accurately (schemes.py: asymmetric uint8 for OpenVINO and ONNX
-Runtime, symmetric int8 for TensorRT), with ranges chosen by ``method`` ("percentile", "minmax",
-"mse": least squared error, or "entropy": TensorRT's KL-divergence calibrator), observed on
+Runtime, symmetric int8 for TensorRT), with ranges chosen by ``method`` ("mse": least expected squared
+error, the default; "percentile", "minmax", or "entropy": TensorRT's KL-divergence calibrator), observed on
 ``backend`` ("reference" = NumPy float32, "openvino" = OpenVINO f32, "auto" = OpenVINO when installed).
-Before the ranges are taken, channels are equalized across layers (``equalize``, passes/equalize.py);
+Before the ranges are taken, channels may be equalized across layers (``equalize``, passes/equalize.py);
 after, each layer's bias is corrected for the mean shift quantization causes (``bias_correction``);
 ``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis).
 Layers whose names match an ``exclude`` pattern stay in float.
@@ -39,7 +39,7 @@ def _check(method: str, scheme: str) -> None:
         raise NetdslError(f"unknown quantization scheme {scheme!r}; choose auto, {', '.join(SCHEMES)}")
 
 
-def calibrate(graph: Graph, batches: Iterable[Any], method: str = "percentile", exclude: Sequence[str] = (),
+def calibrate(graph: Graph, batches: Iterable[Any], method: str = "mse", exclude: Sequence[str] = (),
               backend: str = "auto", percentile: float = 99.99, scheme: str = "symmetric") -> dict:
     """{activation tensor: (lo, hi) clipping range} for the layers ``quantize`` would quantize."""
     _check(method, scheme)
@@ -47,15 +47,15 @@ def calibrate(graph: Graph, batches: Iterable[Any], method: str = "percentile", 
                           scheme)
 
 
-def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "percentile",
+def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "mse",
              exclude: Sequence[str] = (), backend: str = "auto", percentile: float = 99.99,
              cache: Optional[str] = None, report: bool = True, report_batches: int = 4,
              scheme: str = "auto", target: Optional[str] = None, equalize: Any = "auto",
              bias_correction: bool = True, keep_float: int = 0) -> Any:
     """An INT8 copy of ``network`` (a Network; ``.quantization`` holds the QuantizationReport).
 
-    calibration_batches: feed dicts (or arrays for a one-input network); method: percentile | minmax |
-    mse | entropy; exclude: fnmatch patterns of layer names kept in float; backend: where the float
+    calibration_batches: feed dicts (or arrays for a one-input network); method: mse (least expected
+    squared error of each tensor) | percentile | minmax | entropy; exclude: fnmatch patterns of layer names kept in float; backend: where the float
     network runs for calibration (reference | openvino | auto); cache: a JSON file holding every
     decision calibration made, reused when it matches (then no calibration runs); report: measure
     per-layer SQNR on the first ``report_batches`` batches; scheme: symmetric | unsigned | asymmetric
