@@ -723,7 +723,7 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
         size, scale_factor = tuple(int(math.floor(d * s)) for d, s in zip(x.shape[2:], sc)), None
     align_corners = bool(align_corners)
     if mode in ("bilinear", "linear", "trilinear"):
-        m, ct = "linear", ("align_corners" if align_corners else "pytorch_half_pixel")
+        m, ct = "linear", ("align_corners" if align_corners else "half_pixel")
     elif mode == "nearest":
         m, ct = "nearest", "asymmetric"
     else:

@@ -213,6 +213,11 @@ CASES = {
     "interpolate bilinear default align_corners": (
         lambda n, x: F.interpolate(x, scale_factor=2, mode="bilinear"),
         lambda x: TF.interpolate(x, scale_factor=2, mode="bilinear"), [X4]),
+    "interpolate bilinear to one row/column (torch samples the centre, not position 0)": (
+        lambda n, x: [F.interpolate(x, size=(1, 4), mode="bilinear"), F.interpolate(x, size=(3, 1), mode="bilinear"),
+                      F.interpolate(x[:, :, 0], size=1, mode="linear")],
+        lambda x: [TF.interpolate(x, size=(1, 4), mode="bilinear"), TF.interpolate(x, size=(3, 1), mode="bilinear"),
+                   TF.interpolate(x[:, :, 0], size=1, mode="linear")], [X4]),
 }
 
 
