@@ -32,6 +32,17 @@ def _itemsize(stored: str) -> int:
     return _ITEMSIZE.get(stored) or np.dtype(stored).itemsize
 
 
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different: with a name twice, which tensor is meant would depend on
+    the parser (the safetensors library refuses such a header; Python's json keeps the last)."""
+    seen: set = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError(f"it names {describe(k)} twice")
+        seen.add(k)
+    return dict(pairs)
+
 class SafetensorsCheckpoint(Checkpoint):
     format = "safetensors"
 
@@ -101,7 +112,7 @@ class SafetensorsCheckpoint(Checkpoint):
                                  "not safetensors")
             text = f.read(n)
         try:
-            hdr = json.loads(text)
+            hdr = json.loads(text, object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeError) as e:
             raise self.error(f"{path}: header is not valid JSON: {e}") from e
         if not isinstance(hdr, dict):

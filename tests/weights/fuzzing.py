@@ -93,7 +93,11 @@ def write_seeds(d: str) -> None:
     targets.append(Target("npy", "npy", "f.npy", [npy(a), npy(np.asfortranarray(a.astype(">f8")))]))
     # safetensors (a file; an index whose shard links outside)
     st = tmpfile(lambda p: save_file({"a": a, "b": b}, p))
-    targets.append(Target("safetensors", "safetensors", "f.safetensors", [st]))
+    dup = (b'{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, '
+           b'"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}')  # one name twice
+    rank = json.dumps({"w": {"dtype": "F32", "shape": [2**60] * 1000, "data_offsets": [0, 0]}}).encode()
+    targets.append(Target("safetensors", "safetensors", "f.safetensors", [st] + [
+        struct.pack("<Q", len(h)) + h + bytes(16) for h in (dup, rank)]))
     index = json.dumps({"weight_map": {"a": "s1.safetensors", "w": "s2.safetensors"}}).encode()
     targets.append(Target("safetensors-index", "safetensors", "model.safetensors.index.json", [index],
                           extra={"s1.safetensors": st},

@@ -112,3 +112,13 @@ def test_header_with_a_huge_rank_refused_before_multiplying(tmp_path):
     p.write_bytes(struct.pack("<Q", len(h)) + h)
     got = read_checkpoint(p, "safetensors", timeout=20)
     assert got.outcome == "error" and str(p) in got.message and "rank 150000" in got.message, got
+
+
+def test_header_naming_a_tensor_twice_refused(tmp_path):
+    """Python's json kept the last entry; the safetensors library refuses the file: which tensor is meant?"""
+    h = (b'{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, '
+         b'"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}')
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(16))
+    with pytest.raises(WeightError, match=f"{p}: header is not valid JSON: it names 'a' twice"):
+        open_checkpoint(p)
