@@ -33,7 +33,7 @@ def export_onnx(network: Any, path: Any, opset: int = 17, **options: Any) -> Any
     return _export(getattr(network, "graph", network), path, opset=opset, **options)
 
 
-def quantize(network: Any, calibration_batches: Any, method: str = "percentile", **options: Any) -> Any:
+def quantize(network: Any, calibration_batches: Any, method: str = "mse", **options: Any) -> Any:
     """INT8 post-training quantization (see :func:`netdsl.quantization.quantize`)."""
     from .quantization import quantize as _quantize
     return _quantize(network, calibration_batches, method=method, **options)

@@ -24,6 +24,7 @@ def test_asymmetric_activations_run_in_8_bit_on_openvino():
     q = nd.quantize(net, _batches(), report=False, backend="reference")  # auto: asymmetric uint8
     dtypes = {n.name: n.attrs["dtype"].value for n in q.graph.nodes if n.op == "quantize_linear"}
     assert set(dtypes.values()) == {"uint8"} and q.quantization.scheme == "asymmetric"
+    assert q.quantization.method == "mse"  # netdsl.quantize's default, as netdsl.quantization.quantize's
     m = nd.compile(q, "openvino")
     ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
            for n in m.compiled.get_runtime_model().get_ordered_ops()]
