@@ -18,7 +18,11 @@ seconds, and CPU seconds of the process):
   first inference  the first request (OpenVINO prepares its kernels for the shape)
 
 netdsl's overhead = import netdsl + define + bind + lower, shown as a ratio to OpenVINO's compile
-(goal: at most 0.2), also with NumPy's import added. Then the same run with ``cache_dir``: "cold" fills an empty cache, "warm" is a
+(goal: at most 0.2), also with NumPy's import added. The peer, in the same run (processes alternating):
+OpenVINO alone from an IR of the same network (float32 weights written beforehand) -- import openvino
+(which imports NumPy itself) + ``ov.Core()``, ``read_model``, ``compile_model`` with netdsl's
+properties, the first inference -- and netdsl's overhead against it = netdsl's total to the first
+result minus OpenVINO's. Then the same run with ``cache_dir``: "cold" fills an empty cache, "warm" is a
 second process finding the compiled model there (served without lowering), measured from the
 start of the script to its first result (goal for BERT-base: under 0.5 s). ``--static`` compiles for
 the fed shape instead of leaving the batch and sequence dims dynamic.
@@ -77,13 +81,35 @@ mark()
 print(json.dumps({"wall": t, "cpu": c, "lowered": lowered}))
 '''
 
+PEER = r'''
+import json, time
+t = [time.perf_counter()]; c = [time.process_time()]
+def mark():
+    t.append(time.perf_counter()); c.append(time.process_time())
+import openvino
+core = openvino.Core()
+mark()
+model = core.read_model(XML)
+mark()
+compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+mark()
+import numpy
+data = numpy.load(FEEDS)
+feeds = {k: data[k] for k in data.files}  # a few ms: netdsl's run counts them too
+compiled(feeds)
+mark()
+print(json.dumps({"wall": t, "cpu": c}))
+'''
+PEER_PHASES = ("import openvino (+ numpy)", "read IR", "compile", "first inference")
+
 PHASES = ("import numpy", "import netdsl", "define + bind", "import openvino", "lower", "compile",
           "first inference")
 
 
-def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dynamic: Any) -> dict:
+def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dynamic: Any, xml: str = "") -> dict:
+    """One fresh process: netdsl from model file to first result, or (``xml``) OpenVINO alone from the IR."""
     code = (f"ROOT={ROOT!r}; MODEL={model!r}; NET_ARGS={net_args!r}; WEIGHTS={weights!r}; FEEDS={feeds!r}; "
-            f"CACHE={cache!r}; DYNAMIC={dynamic!r}\n" + CHILD)
+            f"CACHE={cache!r}; DYNAMIC={dynamic!r}; XML={xml!r}\n" + (PEER if xml else CHILD))
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
@@ -115,6 +141,18 @@ def prepare(model: str, seq: int, tmp: str) -> tuple:
     return net_args, weights, feeds
 
 
+def write_ir(model: str, net_args: dict, weights: str, dynamic: Any, tmp: str) -> str:
+    """The network bound to ``weights`` as an OpenVINO IR (float32 weights), for OpenVINO alone to read."""
+    import importlib
+    import openvino
+    from netdsl.backends.openvino.lower import lower
+    net = importlib.import_module(model).network(**net_args)
+    net.load_weights(weights)
+    xml = os.path.join(tmp, f"{model}.xml")
+    openvino.save_model(lower(net.graph, dynamic=dynamic), xml, compress_to_fp16=False)
+    return xml
+
+
 def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="bert")
@@ -131,11 +169,27 @@ def main(argv: list | None = None) -> int:
         dynamic = {s: (1 if s == "N" else args.seq) for s in g.symbols} if args.static else None
         print(f"{args.model}: {os.cpu_count()} CPUs, checkpoint {os.path.getsize(weights) / 1e6:.0f} MB, "
               f"{'static' if args.static else 'dynamic'} shapes, {args.runs} runs (medians; wall s / CPU s)")
-        plain = [child(args.model, net_args, weights, feeds, "", dynamic) for _ in range(args.runs)]
+        xml = write_ir(args.model, net_args, weights, dynamic, tmp)
+        plain, peer = [], []
+        for _ in range(args.runs):  # alternating, so that both see the same machine
+            plain.append(child(args.model, net_args, weights, feeds, "", dynamic))
+            peer.append(child(args.model, net_args, weights, feeds, "", dynamic, xml))
         wall = np.median([r["wall_d"] for r in plain], axis=0)
         cpu = np.median([r["cpu_d"] for r in plain], axis=0)
         for name, w, c in zip(PHASES, wall, cpu):
             print(f"  {name:<16} {w:7.3f} {c:7.3f}")
+        pw = np.median([r["wall_d"] for r in peer], axis=0)
+        pc = np.median([r["cpu_d"] for r in peer], axis=0)
+        print("  OpenVINO alone (its IR of the same network, same properties):")
+        for name, w, c in zip(PEER_PHASES, pw, pc):
+            print(f"    {name:<26} {w:7.3f} {c:7.3f}")
+        for label, runs, peers in (("wall", plain, peer), ("CPU", plain, peer)):
+            key = "wall" if label == "wall" else "cpu"
+            tot = float(np.median([r[key][-1] - r[key][0] for r in runs]))
+            ptot = float(np.median([r[key][-1] - r[key][0] for r in peers]))
+            pcomp = float(np.median([r[f"{key}_d"][2] for r in peers]))
+            print(f"  netdsl overhead vs OpenVINO alone ({label}): {tot:.3f} - {ptot:.3f} = {tot - ptot:.3f} s = "
+                  f"{(tot - ptot) / pcomp:.2f}x OpenVINO's compile (goal <= 0.2x)")
         for label, ph in (("wall", wall), ("CPU", cpu)):
             own = ph[1] + ph[2] + ph[4]
             print(f"  netdsl overhead ({label}): import netdsl + define + bind + lower = {own:.3f} s = "
