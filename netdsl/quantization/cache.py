@@ -55,15 +55,3 @@ def save(path: str, key: dict, plan: dict) -> None:
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
-
-
-def write_tensorrt_cache(path: str, thresholds: dict, header: str = "TRT-8601-EntropyCalibration2") -> None:
-    """The ranges as a TensorRT calibration table (``name: hex of the float32 scale`` per line;
-    TensorRT's scales are symmetric: max(|lo|, |hi|) / 127)."""
-    import struct
-    with open(path, "w") as f:
-        f.write(header + "\n")
-        for name, r in thresholds.items():
-            t = max(abs(float(x)) for x in _range(list(r) if isinstance(r, tuple) else r))
-            scale = t / 127.0 if t > 0 else 1.0
-            f.write(f"{name}: {struct.pack('>f', scale).hex()}\n")
