@@ -179,6 +179,18 @@ def artifact_files(graph: Any, backend: str, **build_options: Any) -> dict:
     return out
 
 
+def _init_ray(ray: Any, address: Optional[str]) -> None:
+    """``ray.init`` on ``address`` (None: a local instance); a cluster it cannot join is a netdsl error."""
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    except ConnectionError as e:
+        msg = f"cannot join the Ray cluster at {address!r} ({e}): is it running (ray start --head)?"
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            msg += (" A cluster using token authentication (the default of ray start) is joined with "
+                    "RAY_AUTH_MODE=token set here and its token in ~/.ray/auth_token or $RAY_AUTH_TOKEN")
+        raise NetdslError(msg) from None
+
+
 def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: Optional[str] = None,
           host: str = "127.0.0.1", port: int = 8000, name: Optional[str] = None, version: Any = 1,
           max_batch_size: int = 8, batch_wait_ms: float = 2.0, threads: Optional[int] = None,
@@ -204,7 +216,7 @@ def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: O
     ray, rserve = _ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
+        _init_ray(ray, address)
     local = address is None
     cpus = float(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
     if replica_cpus is None:

@@ -15,7 +15,7 @@ import pytest
 
 from netdsl.compare import assert_close
 
-from .nets import EXAMPLES, lenet, ref
+from .nets import EXAMPLES, ROOT, lenet, ref
 
 pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'netdsl[serve]')")
 th = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not installed")
@@ -104,3 +104,39 @@ def test_stops_cleanly_on_sigint(server):
     _, proc, log = server
     proc.send_signal(signal.SIGINT)
     assert proc.wait(120) == 0, log.read_text()[-4000:]
+
+
+def test_cluster_that_cannot_be_joined_is_a_usage_error(tmp_path):
+    """--address of a cluster started by `ray start --head` (token authentication by default) joined without
+    its token: one netdsl error naming the address and what to set, not an internal error."""
+    import shutil
+    import tempfile
+    ray_bin = shutil.which("ray")
+    if ray_bin is None:
+        pytest.skip("the ray command line is not installed")
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="nr")  # short: Ray's unix socket paths must stay under 108 bytes
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port), "--node-ip-address",
+                             "127.0.0.1", "--include-dashboard=false", "--num-cpus", "1", "--temp-dir", temp],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:  # until its GCS port takes connections
+            assert head.poll() is None and time.time() < deadline, "ray start --head did not come up"
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        r = subprocess.run([sys.executable, "-m", "netdsl.cli", "serve", os.path.join(EXAMPLES, "lenet.py"),
+                            "--address", f"127.0.0.1:{port}", "--port", str(_free_port())],
+                           capture_output=True, text=True, timeout=300, env={**env, "PYTHONPATH": ROOT})
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"cannot join the Ray cluster at '127.0.0.1:{port}'" in r.stderr and "RAY_AUTH_MODE=token" in r.stderr
