@@ -59,3 +59,27 @@ def test_uint64_into_int64_input():
     with pytest.raises(ShapeError, match="do not fit its dtype int64"):
         model(x=np.array([1, 2, 2**63], np.uint64))
     np.testing.assert_array_equal(model(x=np.array([1, 2, 3], np.uint64))["y"], [2, 3, 4])
+
+
+@pytest.mark.parametrize("backend", ["reference", "openvino"])
+def test_checks_hold_after_a_shape_was_accepted(backend):
+    """check_inputs skips the shape checks for shapes it accepted before: every other check still runs."""
+    pytest.importorskip({"reference": "numpy", "openvino": "openvino"}[backend], reason=f"{backend} not installed")
+    model = nd.compile(_emb_net(), backend)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 10, (3, 5)).astype(np.int32)
+    first = model(ids=ids)["e"]
+    np.testing.assert_array_equal(model(ids=ids.copy())["e"], first)  # the accepted shape, again
+    with pytest.raises(ShapeError, match=r"'ids'.*\[-10, 10\).*embedding"):  # values: checked every time
+        model(ids=np.full((3, 5), 12, np.int32))
+    with pytest.raises(ShapeError, match="do not fit its dtype int32"):  # another dtype: the full checks
+        model(ids=np.full((3, 5), 2**32 + 3, np.int64))
+    with pytest.raises(ShapeError, match="input 'ids': expected shape"):
+        model(ids=np.zeros((3, 6), np.int32))
+    with pytest.raises(ShapeError, match="unknown input"):
+        model(ids=ids, other=ids)
+    wide = np.asfortranarray(rng.integers(0, 10, (3, 5)).astype(np.int32))  # accepted shape, not C-contiguous
+    np.testing.assert_array_equal(model(ids=wide)["e"], model(ids=np.ascontiguousarray(wide))["e"])
+    model.dim_ranges = {"N": (1, 2)}  # a new range: shapes are checked against it again
+    with pytest.raises(ShapeError, match="outside the range 1..2"):
+        model(ids=ids)

@@ -156,9 +156,10 @@ class OpenVINOModel(CompiledModel):
         for i, n in zip(self._in_index, self.input_names):
             arr = feeds[n]
             t = req.get_input_tensor(i)
-            if tuple(t.shape) != arr.shape:
+            dst = t.data  # its shape is the tensor's (tuple(t.shape) costs ~15 us, 50x more)
+            if dst.shape != arr.shape:
                 t.shape = arr.shape
-            dst = t.data
+                dst = t.data
             if dst.dtype == arr.dtype:
                 np.copyto(dst, arr)
             else:  # an element type NumPy spells differently: let OpenVINO convert a copy

@@ -191,6 +191,16 @@ def test_dynamic_batch_compiled_once(net, model):
         check(net, got, f)
 
 
+def test_run_many_batch_shrinks_and_grows(net):
+    """A request's input tensor takes each feed's shape: larger, smaller, then larger again."""
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(9)
+    batches = [feeds(rng, b) for b in (8, 3, 8, 1, 5, 8)]
+    for f, got in zip(batches, m.run_many(batches, jobs=2)):
+        assert got["prob"].shape == (f["data"].shape[0], 10)
+        check(net, got, f)
+
+
 def test_dynamic_batch_range(net):
     m = ovb.compile(net.graph, dynamic={"N": (1, 4)})
     assert str(m.ov_model.input(0).get_partial_shape()) == "[1..4,3,12,12]"
