@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
@@ -67,7 +68,7 @@ def decode_tensor(datatype: str, shape: list, raw: Optional[bytes], data: Any, n
         raise ProtocolError(f"input '{name}': shape must be a list of integers, got {shape!r}") from None
     if any(d < 0 for d in shape):
         raise ProtocolError(f"input '{name}': shape {shape} has a negative dim")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # Python ints: a product that wraps in int64 would match too few bytes
     if raw is not None:
         if datatype == "BF16":
             if len(raw) != 2 * count:
@@ -109,15 +110,23 @@ class InferRequest:
     outputs: list              # [(output name, binary?)]
 
 
+MAX_INFLATED = 256 << 20  # bytes a compressed request body may inflate to (a 1 MB gzip bomb makes 1 GB)
+
+
 def decode_body(body: bytes, headers: dict) -> bytes:
     enc = headers.get("content-encoding", "").lower()
-    try:
-        if enc == "gzip":
-            return gzip.decompress(body)
-        if enc == "deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error) as e:
-        raise ProtocolError(f"request body is not valid {enc} data ({e})") from None
+    if enc in ("gzip", "deflate"):
+        d = zlib.decompressobj(31 if enc == "gzip" else 15)
+        try:
+            out = d.decompress(body, MAX_INFLATED + 1)
+        except zlib.error as e:
+            raise ProtocolError(f"request body is not valid {enc} data ({e})") from None
+        if len(out) > MAX_INFLATED:
+            raise ProtocolError(f"request body inflates to more than {MAX_INFLATED} bytes: refused (send large "
+                                "tensors uncompressed)", 413)
+        if not d.eof or d.unused_data:
+            raise ProtocolError(f"request body is not valid {enc} data (truncated, or data after its end)")
+        return out
     if enc not in ("", "identity"):
         raise ProtocolError(f"Content-Encoding {enc!r} is not supported (gzip, deflate)", 415)
     return body
@@ -134,7 +143,7 @@ def parse_infer(body: bytes, headers: dict, iface: Interface) -> InferRequest:
         raise ProtocolError(f"Inference-Header-Content-Length {hl} exceeds the body ({len(body)} bytes)")
     try:
         doc = json.loads(body[:hl])
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ProtocolError(f"request header is not JSON ({e})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise ProtocolError("request has no 'inputs' list")
@@ -159,7 +168,9 @@ def parse_infer(body: bytes, headers: dict, iface: Interface) -> InferRequest:
             raise ProtocolError(f"input '{name}': datatype {datatype}, model '{iface.name}' expects {want.kserve_type}")
         raw = None
         if "binary_data_size" in params:
-            size = int(params["binary_data_size"])
+            size = params["binary_data_size"]
+            if not isinstance(size, int) or isinstance(size, bool):
+                raise ProtocolError(f"input '{name}': binary_data_size {size!r} is not a number of bytes")
             if size < 0 or pos + size > len(binary):
                 raise ProtocolError(f"input '{name}': binary_data_size {size} runs past the body's binary data "
                                     f"({len(binary) - pos} bytes left)")

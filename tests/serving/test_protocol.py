@@ -135,3 +135,38 @@ def test_bf16_and_fp16_tensors_as_tritonclient_writes_them():
     j = th.InferInput("h", [5], "FP16")
     j.set_data_from_numpy(h, binary_data=True)
     np.testing.assert_array_equal(decode_tensor("FP16", [5], j._get_binary_data(), None, "h"), h)
+
+
+@pytest.mark.parametrize("enc", ["gzip", "deflate"])
+def test_compressed_body_inflating_past_the_limit_refused(enc):
+    """300 kB of gzip inflated to 300 MB in the replica before the JSON was even looked at."""
+    import zlib
+
+    from netdsl.serving.protocol import MAX_INFLATED
+    c = zlib.compressobj(1, zlib.DEFLATED, 31 if enc == "gzip" else 15)
+    chunk = bytes(1 << 20)
+    body = b"".join(c.compress(chunk) for _ in range((MAX_INFLATED >> 20) + 16)) + c.flush()
+    assert len(body) < 2 << 20
+    ep = _endpoint(lenet())
+    resp = _call(ep, "POST", "/v2/models/lenet/infer", body, {"Content-Encoding": enc})
+    assert resp.status == 413 and b"inflates to more than" in resp.body, resp.body[:300]
+    for bad in (body[:1000], zlib.compress(b"{}") + b"junk" if enc == "deflate" else gzip.compress(b"{}") + b"junk"):
+        resp = _call(ep, "POST", "/v2/models/lenet/infer", bad, {"Content-Encoding": enc})
+        assert resp.status == 400 and b"not valid" in resp.body, resp.body[:300]
+
+
+@pytest.mark.parametrize("item,body_tail,match", [
+    ({"shape": [2**32, 2**32], "parameters": {"binary_data_size": 0}}, b"", "0 bytes of FP32 data for shape"),
+    ({"shape": [2**70], "data": []}, b"", "'data' has 0 values"),
+    ({"shape": [1, 1, 28, 28], "parameters": {"binary_data_size": "abc"}}, b"", "binary_data_size 'abc' is not a number"),
+    ({"shape": [1], "data": "NEST"}, b"", "request header is not JSON"),
+])
+def test_malformed_requests_are_client_errors(item, body_tail, match):
+    """A shape whose int64 product wraps, a huge dim, a size that is not a number, JSON nested 100000 deep:
+    answered 400 naming the problem (were 500 with a NumPy/JSON exception)."""
+    ep = _endpoint(lenet())
+    head = json.dumps({"inputs": [{"name": "data", "datatype": "FP32", **item}]}).encode()
+    head = head.replace(b'"NEST"', b"[" * 100_000 + b"]" * 100_000)
+    resp = _call(ep, "POST", "/v2/models/lenet/infer", head + body_tail,
+                 {"Inference-Header-Content-Length": str(len(head))})
+    assert resp.status == 400 and match.encode() in resp.body, resp.body[:300]
