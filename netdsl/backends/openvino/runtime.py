@@ -13,9 +13,9 @@ flight (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: one per stream), started an
 robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncInferQueue``. Measured
 (benchmarks/throughput.py, batch 8, float32, RESULTS.md), which is why the defaults are what they are:
 
-* ``hint="throughput"`` with the batch (and sequence) dims left dynamic beats ONNX Runtime on every
-  example but the tiny digits CNN on 16 cores (BERT-base 1.18x, ResNet-50 1.04x); OpenVINO then runs
-  BERT as 4 streams of 4 threads.
+* ``hint="throughput"`` with the batch (and sequence) dims left dynamic beats ONNX Runtime on the
+  examples (BERT-base 1.18x, ResNet-50 1.06x, the tiny digits CNN 2.12x; MobileNetV2 0.92-1.03x across
+  runs on 16 cores); OpenVINO then runs BERT as 4 streams of 4 threads.
 * Fixing the dims (``dynamic={"N": 8}``) makes OpenVINO choose 16 single-thread streams for BERT and
   YOLOv3-tiny: 0.96x and 0.84x ONNX Runtime (an earlier 0.70-0.83x for BERT came from this plus only 8
   requests in flight for 16 streams). For small CNNs fixed dims help (MobileNetV2 1.24x, ViT 1.41x).
