@@ -281,6 +281,20 @@ class HDF5Checkpoint(Checkpoint):
         super().close()
 
 
+def _limit_cpu(timeout: float) -> None:
+    """Stop this (probe) process after about ``timeout`` seconds of CPU even when nobody waits for it any
+    more: the parent kills it at its timeout, but a parent killed first would leave it spinning."""
+    import resource
+    if not math.isfinite(timeout):
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    cpu = int(timeout) + 2
+    if hard != resource.RLIM_INFINITY:
+        cpu = min(cpu, hard)
+    if soft == resource.RLIM_INFINITY or soft > cpu:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
+
+
 def _probe_in_child(ck: "HDF5Checkpoint", timeout: float) -> None:
     """Parse the file's index in a forked child first: the HDF5 C library can hang or crash on corrupt
     metadata, and only a separate process can be stopped. Raises WeightError if the child fails."""
@@ -290,6 +304,7 @@ def _probe_in_child(ck: "HDF5Checkpoint", timeout: float) -> None:
         msg = b"ok"
         try:
             os.close(r)
+            _limit_cpu(timeout)
             HDF5Checkpoint(ck.path, **{**ck.options, "sandbox": False}).close()
         except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
             msg = str(e).encode("utf8", "replace")[:8000] or type(e).__name__.encode()

@@ -153,3 +153,38 @@ def test_keras3_groups_linked_twice_walked_once(tmp_path):
     got = read_checkpoint(p, "hdf5", timeout=30)
     assert got.outcome == "ok" and len(got.data["arrays"]) == 41, got
     assert sorted(v[0] for v in got.data["arrays"].values()) == list(range(41))
+
+
+def test_probe_child_cannot_outlive_its_parent_for_long(tmp_path):
+    """The forked HDF5 probe is killed by its parent at the timeout; when the parent itself was killed first
+    it kept parsing (an endless parse spun on for ever). Its CPU time is now limited to about the timeout."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.limited import ROOT
+    p = tmp_path / "many.h5"
+    with h5py.File(p, "w", libver="latest") as f:
+        for i in range(5000):
+            f.create_dataset(f"g{i % 50}/d{i}", data=np.float32(i))
+    code = "import sys; from netdsl.weights import open_checkpoint; open_checkpoint(sys.argv[1], sandbox_timeout=7)"
+    parent = subprocess.Popen([sys.executable, "-c", code, str(p)], env={**os.environ, "PYTHONPATH": ROOT},
+                              start_new_session=True)
+    limits = None
+    try:
+        deadline = time.time() + 60
+        while limits is None and parent.poll() is None and time.time() < deadline:
+            try:
+                kids = open(f"/proc/{parent.pid}/task/{parent.pid}/children").read().split()
+                if kids:
+                    limits = open(f"/proc/{kids[0]}/limits").read()
+            except OSError:
+                pass
+            time.sleep(0.01)
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+    assert limits is not None, "no probe child seen"
+    cpu = next(line for line in limits.splitlines() if line.startswith("Max cpu time"))
+    assert cpu.split()[3] == "9", cpu  # the soft limit: SIGXCPU after 9 s of CPU
