@@ -3,27 +3,25 @@
 The directory is ``cache_path`` (``cache_dir=`` on the command line), else ``$NETDSL_CACHE``, else
 ``~/.cache/netdsl/tensorrt``. The key hashes the graph structure, the weights, the TensorRT flavour and
 version, precision, TF32, profiles, target and workspace. An entry is one file
-``<key[:2]>/<key>.engine``: a magic line, a JSON header holding **the key, the payload size and its
-SHA-256**, then the plan. :func:`load` serves an entry only when the magic, the key, the size and the
-checksum all match; an empty, truncated, corrupted, foreign (another key's) or swapped entry is
-reported in the log and rebuilt, never loaded.
+``<key[:2]>/<key>.engine`` of :mod:`netdsl.backends.verified_cache` (as OpenVINO's blobs): a header
+holding **the key, the payload size and an HMAC-SHA256 of both under the user's cache secret**, then
+the plan. :func:`load` serves an entry only when all of them match and the entry is a regular file of
+this user; an empty, truncated, corrupted, foreign (another key's), swapped or re-sealed entry, a
+symlink or a FIFO is reported in the log and rebuilt, never loaded.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from typing import Any, Optional
 
 from ...graph import Graph
 from . import _trt
-from .plan_file import atomic_write, digest
+from .. import verified_cache
 
-log = logging.getLogger("netdsl.tensorrt")
-
-MAGIC = b"NETDSL-TRT-ENGINE-CACHE\n"
-FORMAT = 2
+KIND = "tensorrt-engine"
+FORMAT = 3
 
 
 def directory(path: Optional[str] = None) -> str:
@@ -47,47 +45,11 @@ def entry_path(cache_key: str, path: Optional[str] = None) -> str:
 
 
 def store(cache_key: str, plan: bytes, meta: Optional[dict] = None, path: Optional[str] = None) -> str:
-    """Write an entry atomically; returns its file name."""
-    head = json.dumps({"key": cache_key, **digest(plan), "meta": meta or {}}, default=str).encode()
-    file = entry_path(cache_key, path)
-    atomic_write(file, MAGIC + len(head).to_bytes(4, "little") + head + plan)
-    return file
-
-
-def verify(data: bytes, cache_key: str) -> tuple[bytes, dict]:
-    """The plan and metadata of an entry's bytes, or ValueError saying why the entry is unusable."""
-    if not data:
-        raise ValueError("empty file")
-    if not data.startswith(MAGIC):
-        raise ValueError("not a netdsl engine cache entry (no header)")
-    n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "little")
-    try:
-        head = json.loads(data[len(MAGIC) + 4:len(MAGIC) + 4 + n])
-    except ValueError:
-        raise ValueError("unreadable header") from None
-    if not isinstance(head, dict) or head.get("key") != cache_key:
-        raise ValueError(f"it holds another key ({str(head.get('key') if isinstance(head, dict) else '?')[:12]}...)")
-    plan = data[len(MAGIC) + 4 + n:]
-    got = digest(plan)
-    if not plan or got["size"] != head.get("size") or got["sha256"] != head.get("sha256"):
-        raise ValueError(f"payload of {got['size']} bytes does not match its header (size {head.get('size')}, "
-                         "SHA-256): truncated or corrupted")
-    return plan, dict(head.get("meta") or {})
+    """Write an entry atomically, sealed with the user's cache secret; returns its file name."""
+    return verified_cache.write(entry_path(cache_key, path), KIND, cache_key, plan, dict(meta or {}))
 
 
 def load(cache_key: str, path: Optional[str] = None) -> Optional[tuple[bytes, dict]]:
     """``(plan, meta)`` of a verified entry, or None (absent or unusable: the caller rebuilds)."""
-    file = entry_path(cache_key, path)
-    try:
-        with open(file, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        log.warning("engine cache entry %s is unreadable (%s): rebuilding", file, e)
-        return None
-    try:
-        return verify(data, cache_key)
-    except ValueError as e:
-        log.warning("engine cache entry %s is unusable (%s): rebuilding", file, e)
-        return None
+    hit = verified_cache.read(entry_path(cache_key, path), KIND, cache_key)
+    return None if hit is None else (bytes(hit[0]), hit[1])

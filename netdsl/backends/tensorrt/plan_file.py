@@ -14,7 +14,7 @@ import os
 from typing import Any, Optional
 
 from ...errors import NetdslError
-from ..verified_cache import atomic_write  # noqa: F401 (engine_cache imports it from here)
+from ..verified_cache import atomic_write
 
 SIDECAR_FORMAT = "netdsl-tensorrt-plan"
 LEGACY_MAGIC = b"NETDSL-TRT-PLAN\n"  # plans with a netdsl header inside (netdsl 0.1): refused with advice

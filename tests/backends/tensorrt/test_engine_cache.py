@@ -1,14 +1,19 @@
-"""The engine cache serves a plan only when the entry's key, size and SHA-256 match; an empty, corrupt,
-truncated, headerless, foreign or swapped entry is rebuilt (never loaded) and replaced."""
+"""The engine cache serves a plan only when the entry's key, size and HMAC match; an empty, corrupt,
+truncated, headerless, foreign, swapped or re-checksummed entry, a symlink or a FIFO is rebuilt (never
+loaded) and replaced."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import shutil
 
 import pytest
 
 pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed (pip install tensorrt-rtx)")
 
+from netdsl.backends import verified_cache  # noqa: E402
 from netdsl.backends.tensorrt import builder as B, engine_cache  # noqa: E402
 
 from ._nets import small  # noqa: E402
@@ -43,26 +48,42 @@ def _bad_entries(entry, tmp_path):
     foreign_entry = tmp_path / foreign.key[:2] / (foreign.key + ".engine")
     payload_flip = bytearray(good)
     payload_flip[-100] ^= 0x40
-    head_end = len(engine_cache.MAGIC) + 4 + int.from_bytes(good[len(engine_cache.MAGIC):len(engine_cache.MAGIC) + 4],
-                                                            "little")
+    m = verified_cache.MAGIC
+    n = int.from_bytes(good[len(m):len(m) + 4], "little")
+    head = json.loads(good[len(m) + 4:len(m) + 4 + n])
+    other_plan = foreign_entry.read_bytes()[len(m) + 4 + int.from_bytes(foreign_entry.read_bytes()[len(m):len(m) + 4],
+                                                                       "little"):]
+    # whoever can write the directory can recompute a plain checksum: another plan under this key
+    rehead = json.dumps({**head, "size": len(other_plan), "sha256": hashlib.sha256(other_plan).hexdigest()}).encode()
     return {
         "empty": b"",
         "truncated": good[:len(good) // 2],
         "corrupted payload": bytes(payload_flip),
-        "headerless plan": good[head_end:],
+        "headerless plan": good[len(m) + 4 + n:],
         "foreign entry": foreign_entry.read_bytes(),
+        "another plan, checksum recomputed": m + len(rehead).to_bytes(4, "little") + rehead + other_plan,
     }
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted payload", "headerless plan", "foreign entry"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted payload", "headerless plan", "foreign entry",
+                                  "another plan, checksum recomputed", "symlink", "fifo"])
 def test_bad_entry_is_rebuilt_never_served(tmp_path, fresh, caplog, kind):
     first, entry, plan = fresh
-    bad = _bad_entries(entry, tmp_path)[kind]
-    entry.write_bytes(bad)
-    with caplog.at_level(logging.WARNING, logger="netdsl.tensorrt"):
+    if kind == "symlink":  # a link to a valid entry kept elsewhere (it could point anywhere)
+        elsewhere = tmp_path / "elsewhere.engine"
+        elsewhere.write_bytes(entry.read_bytes())
+        entry.unlink()
+        entry.symlink_to(elsewhere)
+    elif kind == "fifo":  # reading it would block for ever
+        entry.unlink()
+        os.mkfifo(entry)
+    else:
+        entry.write_bytes(_bad_entries(entry, tmp_path)[kind])
+    with caplog.at_level(logging.WARNING):
         res = _build(small(), tmp_path)
     assert not res.cached and res.plan == plan, f"{kind} entry was served"
-    assert "is unusable" in caplog.text and str(entry) in caplog.text
+    assert ("is unusable" in caplog.text or "is unreadable" in caplog.text or "not a regular file" in caplog.text) \
+        and str(entry) in caplog.text
     assert engine_cache.load(first.key, str(tmp_path))[0] == plan, "the entry was replaced by a good one"
 
 
