@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import NetdslError
 from ..graph import Graph, Node, Param, Value
 from ..ops import get_op
-from ..passes.rewrite import clone_graph
+from ..passes.rewrite import clone_graph, prune
 from .calibrate import run_observed
 
 CORRECTED = ("conv", "linear")
@@ -130,5 +130,6 @@ def apply_biases(qgraph: Graph, deltas: dict) -> Graph:
     g = clone_graph(qgraph)
     for node in [n for n in g.nodes if n.name in deltas]:
         _with_bias(g, node, np.asarray(deltas[node.name], np.float64))
+    prune(g)  # the replaced biases
     g.validate()
     return g

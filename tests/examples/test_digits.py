@@ -28,6 +28,10 @@ def test_digits_trains_deploys_and_reaches_95_percent(tmp_path):
     int8 = dict(re.findall(r"INT8 held-out accuracy \((\w+)\): ([0-9.]+)", out))
     for backend, acc in int8.items():  # INT8 within 0.5 points of float32
         assert abs(float(acc) - float(m.group(2))) <= 0.005, out
+    trt = re.search(r"INT8 TensorRT network: CPU proof (\w+); held-out accuracy ([0-9.]+)", out)
+    if trt or "INT8 on TensorRT skipped" not in out:  # the symmetric int8 network TensorRT builds
+        assert trt and trt.group(1) == "ok", out
+        assert abs(float(trt.group(2)) - float(m.group(2))) <= 0.005, out
     with h5py.File(tmp_path / "digits.h5", "r") as f:  # the checkpoint: one dataset per layer/weight
         assert f["conv1/weight"].shape == (16, 1, 3, 3) and f["fc2/bias"].shape == (10,)
     try:

@@ -44,6 +44,12 @@ def test_bias_correction_removes_the_mean_shift_of_clipping():
     assert "bias correction" in str(rep)
     fresh = _batches(4, seed=21)
     assert _channel_mean_error(net, fixed, fresh) < 0.5 * _channel_mean_error(net, plain, fresh)
+    # the corrected biases replace the old ones: nothing dead is left (ONNX Runtime warned about unused
+    # initializers), and the graph's parameters are exactly those its nodes read
+    g = fixed.graph
+    read = {id(v) for n in g.nodes for v in n.inputs if v is not None} | {id(v) for v in g.outputs}
+    assert all(any(id(o) in read for o in n.outputs) for n in g.nodes)
+    assert set(g.params) == {n.attrs["name"] for n in g.nodes if n.op == "parameter"}
 
 
 def test_keep_float_keeps_the_most_sensitive_layers():
