@@ -179,8 +179,26 @@ def artifact_files(graph: Any, backend: str, **build_options: Any) -> dict:
     return out
 
 
+def _reachable(address: Optional[str], timeout: float = 5.0) -> None:
+    """Refuse a ``host:port`` / ``ray://host:port`` address where nothing accepts connections (``ray.init``
+    would retry there for minutes); ``auto``, ``local`` and None are left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    import socket
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise NetdslError(f"cannot join the Ray cluster at {address!r}: nothing accepts connections at "
+                          f"{host}:{port} ({e.strerror or e}); is it running (ray start --head)?") from None
+
+
 def _init_ray(ray: Any, address: Optional[str]) -> None:
     """``ray.init`` on ``address`` (None: a local instance); a cluster it cannot join is a netdsl error."""
+    _reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
     except ConnectionError as e:

@@ -140,3 +140,14 @@ def test_cluster_that_cannot_be_joined_is_a_usage_error(tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"cannot join the Ray cluster at '127.0.0.1:{port}'" in r.stderr and "RAY_AUTH_MODE=token" in r.stderr
+
+
+def test_address_where_nothing_listens_fails_at_once():
+    """ray.init on an address with no cluster retries for minutes; serve says so within seconds."""
+    port = _free_port()
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "netdsl.cli", "serve", os.path.join(EXAMPLES, "lenet.py"),
+                        "--address", f"ray://127.0.0.1:{port}", "--port", str(_free_port())],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"nothing accepts connections at 127.0.0.1:{port}" in r.stderr and time.time() - t0 < 60
