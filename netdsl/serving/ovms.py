@@ -4,7 +4,8 @@
 
 ``config.json`` holds ``model_config_list`` with one ``{"config": {"name", "base_path", ...}}`` per model;
 exporting another model (or version) into the same repository keeps the other entries. ``base_path``
-is relative to ``config.json`` (as OVMS resolves it), so the folder can be moved or mounted as a whole.
+is relative to ``config.json`` (OVMS's parameter reference: "The path can be also relative to the
+config.json location"), so the folder can be moved or mounted as a whole.
 Dynamic dims stay dynamic in the IR, which OVMS serves as they are. A plugin layer's compiled CPU
 library goes to ``REPO/extensions/`` (OVMS loads it with ``--cpu_extension``).
 """
