@@ -463,6 +463,7 @@ def _resize() -> None:
         "linear_half_pixel_same": ({"mode": "linear"}, [1, 1, 1, 2], None),
         "linear_half_pixel_down": ({"mode": "linear"}, [1, 1, 0.5, 0.5], None),
         "linear_half_pixel_length1": ({"mode": "linear"}, None, [1, 2, 1, 3]),
+        "linear_half_pixel_length1_up": ({"mode": "linear"}, None, [1, 2, 1, 9]),  # F.interpolate to one row
         "linear_pytorch_down": ({"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"},
                                 None, [1, 2, 3, 4]),
         "linear_pytorch_up": ({"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"},
@@ -508,6 +509,13 @@ def _resize() -> None:
                                        node("Concat", ["nc", "hw"], "sz", axis=0),
                                        node("Resize", ["x", "", "", "sz"], **attrs)],
             {"x": f32(x), "like": f32(like, [1, 1, "H", "W"])}, output_types={"y": (FLOAT, [1, 2, "H", "W"])})
+    # one output row from a size read at run time: F.interpolate(x, size=y.shape[-2:]) to length 1 (half_pixel
+    # samples the centre, as PyTorch), the other axis widened
+    net("resize_to_like_linear_half_pixel_length1", [node("Shape", ["x"], "nc", start=0, end=2),
+                                                     node("Shape", ["like"], "hw", start=2, end=4),
+                                                     node("Concat", ["nc", "hw"], "sz", axis=0),
+                                                     node("Resize", ["x", "", "", "sz"], mode="linear")],
+        {"x": f32(x), "like": f32(u(r, (1, 1, 1, 9)), [1, 1, "H", "W"])}, output_types={"y": (FLOAT, [1, 2, "H", "W"])})
 
 
 # ---- quantization ---------------------------------------------------------------------------------------
