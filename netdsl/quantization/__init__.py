@@ -77,7 +77,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     if keep_float < 0:
         raise NetdslError(f"keep_float must be a number of layers >= 0, got {keep_float}")
     backend = pick_backend(backend)
-    key = {"network": graph.name, "structure": graph.structure_hash(), "method": method,
+    key = {"network": graph.name, "structure": graph.structure_hash(),
+           "weights": getattr(network, "graph", network).weights_hash(), "method": method,
            "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude),
            "scheme": scheme, "equalize": equalize if equalize == "auto" else float(equalize or 0), "bias_correction": bool(bias_correction),
            "keep_float": int(keep_float)}

@@ -1,5 +1,6 @@
-"""The calibration cache: activation ranges in a JSON file, reused when the network, the method
-and the excluded layers are the same (a changed network is refused, naming the file)."""
+"""The calibration cache: activation ranges in a JSON file, reused when the network, its weights, the
+method and the excluded layers are the same (a changed network, or other weights, is refused, naming
+the file)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-2"
+FORMAT = "netdsl-calibration-3"  # 3: keyed by the weights too
 
 
 def load(path: str, key: dict) -> Optional[tuple]:
@@ -26,7 +27,10 @@ def load(path: str, key: dict) -> Optional[tuple]:
     if data.get("format") != FORMAT:
         raise NetdslError(f"calibration cache {path} is {data.get('format')!r}, made by another netdsl version "
                           f"(this one reads {FORMAT}): delete it to calibrate again")
-    diff = [k for k in key if data.get(k) != key[k]]
+    diff = [k for k in key if data.get(k) != key[k] and k != "weights"]
+    if not diff and data.get("weights") != key.get("weights"):  # ranges, scales, bias corrections: weights'
+        raise NetdslError(f"calibration cache {path} was made for other weights of network "
+                          f"'{key.get('network')}': delete it to calibrate again")
     if diff:
         raise NetdslError(f"calibration cache {path} was made for {', '.join(f'{k}={data.get(k)!r}' for k in diff)}, "
                           f"not {', '.join(f'{k}={key[k]!r}' for k in diff)}: delete it to calibrate again")

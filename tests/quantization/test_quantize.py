@@ -107,6 +107,16 @@ def test_calibration_cache_is_reused_and_refuses_another_network(tmp_path):
         nd.quantize(other, _batches(1), method="entropy", cache=cache, report=False, backend="reference")
 
 
+def test_calibration_cache_refuses_the_same_network_with_other_weights(tmp_path):
+    """Ranges, equalization scales and bias corrections are made from the weights: another checkpoint of
+    the same architecture must calibrate again (a stale plan dropped the output SQNR from 45 to 23 dB)."""
+    cache = str(tmp_path / "calib.json")
+    nd.quantize(_net(0), _batches(), cache=cache, report=False, backend="reference")
+    with pytest.raises(NetdslError, match="calib.json was made for other weights"):
+        nd.quantize(_net(5), _batches(), cache=cache, report=False, backend="reference")
+    nd.quantize(_net(0), _batches(1, seed=7), cache=cache, report=False, backend="reference")  # same weights: reused
+
+
 def test_bad_calibration_input_names_the_inputs():
     net = _net()
     with pytest.raises(NetdslError, match="at least one batch"):
