@@ -36,9 +36,15 @@ class QParams(NamedTuple):
 def pick_scheme(scheme: str, target: Optional[str]) -> str:
     """The scheme ``auto`` stands for when the network is meant for backend ``target`` (None: OpenVINO
     or ONNX Runtime)."""
-    if scheme != "auto":
-        return scheme
-    return BACKEND_SCHEME.get(target or "openvino", "asymmetric")
+    from ..errors import NetdslError
+    if target is not None and target not in BACKEND_SCHEME:
+        raise NetdslError(f"unknown target {target!r}; choose {', '.join(BACKEND_SCHEME)}")
+    if scheme == "auto":
+        return BACKEND_SCHEME[target or "openvino"]
+    if target == "tensorrt" and scheme in SCHEMES and scheme != "symmetric":
+        raise NetdslError(f"scheme {scheme!r} makes uint8 activations, and TensorRT takes symmetric int8 ones "
+                          "(uint8 tensors only as network inputs and outputs): use scheme 'symmetric' or 'auto'")
+    return scheme
 
 
 def qparams(lo: float, hi: float, scheme: str) -> QParams:

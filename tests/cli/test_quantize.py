@@ -76,6 +76,8 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "."], ["--calibration .: a directory"]),
     (["--calibration", "random:2", "--equalize", "2"], ["--equalize 2: auto, off, or a balance alpha in [0, 1]"]),
     (["--calibration", "random:2", "--keep-float", "-1"], ["--keep-float: -1 is not a non-negative integer"]),
+    (["--calibration", "random:2", "--scheme", "asymmetric", "-o", "q.plan"], ["scheme 'asymmetric'", "symmetric"]),
+    (["--calibration", "random:2", "--scheme", "unsigned", "-o", "q.plan"], ["scheme 'unsigned'", "TensorRT"]),
 ])
 def test_quantize_bad_arguments_one_line_exit_2(model, tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)

@@ -117,6 +117,16 @@ def test_calibration_cache_refuses_the_same_network_with_other_weights(tmp_path)
     nd.quantize(_net(0), _batches(1, seed=7), cache=cache, report=False, backend="reference")  # same weights: reused
 
 
+@pytest.mark.parametrize("opts, words", [
+    ({"target": "tensorrt", "scheme": "asymmetric"}, "scheme 'asymmetric' makes uint8 activations"),
+    ({"target": "tensorrt", "scheme": "unsigned"}, "TensorRT takes symmetric int8"),
+    ({"target": "tensorrtt"}, "unknown target 'tensorrtt'"),
+])
+def test_scheme_a_target_cannot_run_is_refused_before_calibration(opts, words):
+    with pytest.raises(NetdslError, match=words):
+        nd.quantize(_net(), _batches(1), report=False, backend="reference", **opts)
+
+
 def test_bad_calibration_input_names_the_inputs():
     net = _net()
     with pytest.raises(NetdslError, match="at least one batch"):

@@ -26,7 +26,7 @@ def test_each_scheme_makes_its_grid():
     # the grid covers the whole range and holds 0 exactly
     assert -z * s <= -1.0 + 1e-9 and (255 - z) * s >= 3.0 - 1e-9 and s <= 4.0 / 254
     assert pick_scheme("auto", "tensorrt") == "symmetric" and pick_scheme("auto", None) == "asymmetric"
-    assert pick_scheme("unsigned", "tensorrt") == "unsigned"
+    assert pick_scheme("symmetric", "tensorrt") == "symmetric" and pick_scheme("unsigned", "onnx") == "unsigned"
 
 
 @pytest.mark.parametrize("seed", [0, 1])
