@@ -17,6 +17,7 @@ Layers whose names match an ``exclude`` pattern stay in float.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import NetdslError
@@ -74,8 +75,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
             raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
     scheme = pick_scheme(scheme, target)
     _check(method, scheme)
-    if keep_float < 0:
-        raise NetdslError(f"keep_float must be a number of layers >= 0, got {keep_float}")
+    _check_options(graph, exclude, keep_float, equalize, method, percentile)
     backend = pick_backend(backend)
     key = {"network": graph.name, "structure": graph.structure_hash(),
            "weights": getattr(network, "graph", network).weights_hash(), "method": method,
@@ -100,6 +100,21 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     qnet = Network.from_graph(qgraph)
     qnet.quantization = rep
     return qnet
+
+
+def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equalize: Any, method: str,
+                   percentile: float) -> None:
+    """One NetdslError for an option out of its domain (as the CLI's argument checks), before calibration."""
+    if isinstance(keep_float, bool) or not isinstance(keep_float, numbers.Integral) or keep_float < 0:
+        raise NetdslError(f"keep_float must be a whole number of layers >= 0, got {keep_float!r}")
+    n = len(targets(graph, exclude))
+    if keep_float > n:
+        raise NetdslError(f"keep_float={keep_float}: network '{graph.name}' has {n} layers to quantize"
+                          + (" (after exclude)" if exclude else ""))
+    if not (equalize in ("auto", None) or (isinstance(equalize, (int, float)) and 0 <= equalize <= 1)):
+        raise NetdslError(f"equalize must be 'auto', None or 0 (off), or a balance alpha in [0, 1]; got {equalize!r}")
+    if method == "percentile" and not 0 < percentile <= 100:
+        raise NetdslError(f"percentile must lie in (0, 100], got {percentile!r}")
 
 
 def _cached_plan(path: str, key: dict, graph: Graph, exclude: Sequence[str]) -> Optional[QuantPlan]:

@@ -127,6 +127,21 @@ def test_scheme_a_target_cannot_run_is_refused_before_calibration(opts, words):
         nd.quantize(_net(), _batches(1), report=False, backend="reference", **opts)
 
 
+@pytest.mark.parametrize("opts, words", [
+    ({"keep_float": 2.5}, "keep_float must be a whole number of layers >= 0, got 2.5"),
+    ({"keep_float": 5}, "keep_float=5: network 'small_cnn' has 4 layers to quantize"),  # c1, c2, fc, head
+    ({"keep_float": 4, "exclude": ["head"]}, r"keep_float=4: network 'small_cnn' has 3 layers to quantize \(after exclude"),
+    ({"equalize": 1.5}, r"equalize must be 'auto', None or 0 \(off\), or a balance alpha in \[0, 1\]; got 1.5"),
+    ({"equalize": "yes"}, "got 'yes'"),
+    ({"method": "percentile", "percentile": 0}, r"percentile must lie in \(0, 100\], got 0"),
+])
+def test_bad_options_are_one_netdsl_error(opts, words):
+    """Options the CLI checks are checked by the library too (they raised TypeError/ValueError, or a
+    keep_float beyond the layer count silently kept every layer in float)."""
+    with pytest.raises(NetdslError, match=words):
+        nd.quantize(_net(), _batches(1), report=False, backend="reference", **opts)
+
+
 def test_bad_calibration_input_names_the_inputs():
     net = _net()
     with pytest.raises(NetdslError, match="at least one batch"):
