@@ -765,11 +765,13 @@ def resize_to(x: Tensor, like: Tensor, like_axes: Optional[IntOrSeq] = None, mod
 
 def _dims_source(net: Network, dims: Sequence[Any]) -> tuple:
     """``(tensor, axes)``: a tensor of ``net`` that has every one of ``dims`` (symbolic ones, and the static
-    ones too) at ``axes``, inputs first."""
+    ones too) at ``axes`` (distinct axes where it has them), inputs first."""
     for v in list(net.graph.inputs) + [o for n in net.graph.nodes for o in n.outputs]:
         axes: list = []
         for d in dims:
             i = next((i for i, e in enumerate(v.shape) if e == d and i not in axes), None)
+            if i is None:  # (P, P): one axis read twice
+                i = next((i for i, e in enumerate(v.shape) if e == d), None)
             if i is None:
                 break
             axes.append(i)

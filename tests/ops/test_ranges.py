@@ -131,3 +131,20 @@ def test_resize_to_like_axes_and_errors():
         nd.resize_to(x, y, (1,))
     with pytest.raises(Exception, match="no tensor"):
         nd.interpolate(x, size=(Sym.of("Q"), 3))
+
+
+def test_interpolate_to_one_run_time_dim_twice():
+    """``size=(y.shape[1], y.shape[1])`` (a square of y's one symbolic dim) reads that dim twice; it was
+    refused ('no tensor has the dims (P, P)') although resize_to takes like_axes=(1, 1)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (its interpolate is the oracle)")
+    net = Network("sq")
+    x = net.input("x", (2, 3, 5, 4))
+    y = net.input("y", (1, "P", "Q"))
+    out = nd.interpolate(x, size=(y.shape[1], y.shape[1]), mode="bilinear")
+    assert out.shape[2:] == (y.shape[1], y.shape[1])
+    net.output(out, "z")
+    xv = rnd(np.random.default_rng(5), 2, 3, 5, 4)
+    for p in (7, 2):
+        got = _run(net, {"x": xv, "y": np.zeros((1, p, 3))})["z"]
+        want = torch.nn.functional.interpolate(torch.from_numpy(xv), size=(p, p), mode="bilinear")
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
