@@ -78,7 +78,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     _check_options(graph, exclude, keep_float, equalize, method, percentile)
     backend = pick_backend(backend)
     key = {"network": graph.name, "structure": graph.structure_hash(),
-           "weights": getattr(network, "graph", network).weights_hash(), "method": method,
+           "weights": getattr(network, "graph", network).weights_hash() if cache else None, "method": method,
            "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude),
            "scheme": scheme, "equalize": equalize if equalize == "auto" else float(equalize or 0), "bias_correction": bool(bias_correction),
            "keep_float": int(keep_float)}
