@@ -715,6 +715,10 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
     nd = x.rank - 2
     if antialias:
         raise _err("interpolate: antialias=True is not supported")
+    if (size is None) == (scale_factor is None):  # PyTorch refuses both and neither
+        raise _err("interpolate: give size or scale_factor" + (", not both" if size is not None else ""))
+    if align_corners and mode == "nearest":
+        raise _err("interpolate: align_corners applies to the linear modes only (as in PyTorch), not 'nearest'")
     if recompute_scale_factor and scale_factor is not None:  # PyTorch then uses the output size alone
         sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) \
             else (float(scale_factor),) * nd

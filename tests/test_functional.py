@@ -287,3 +287,17 @@ def test_max_pool_same_with_symbolic_size_is_keras_same(backend):
         v = rng.standard_normal((2, 3, h, w)).astype(np.float32)
         want = np.asarray(pool(v.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
         np.testing.assert_array_equal(model(x=v)["y"], want)
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(size=(3, 3), mode="nearest", align_corners=True), "align_corners applies to the linear modes"),
+    (dict(size=(3, 3), scale_factor=2), "size or scale_factor, not both"),
+    (dict(), "size or scale_factor"),
+])
+def test_interpolate_refuses_what_torch_refuses(kw, words):
+    """PyTorch raises for these; netdsl ignored align_corners with nearest and scale_factor beside size."""
+    with pytest.raises(ValueError):
+        TF.interpolate(torch.zeros(1, 1, 2, 2), **kw)
+    net = nd.Network("i")
+    with pytest.raises(nd.ShapeError, match=words):
+        F.interpolate(net.input("x", (1, 1, 2, 2)), **kw)
