@@ -9,7 +9,8 @@ import time
 import numpy as np
 
 from ..errors import NetdslError
-from .common import add_model_args, artifact_backend, nonneg_int, positive_int, prepare, random_inputs
+from .common import (add_model_args, artifact_backend, nonneg_int, parse_dynamic, positive_int, prepare,
+                     random_inputs)
 
 COMMAND, ORDER = "quantize", 35
 
@@ -72,6 +73,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         args.backend = artifact_backend(args.output, args.backend)
     elif args.backend:
         raise NetdslError(f"--backend {args.backend} sets the format of the artifact -o writes: give -o too")
+    if args.dynamic and not args.output:
+        raise NetdslError("--dynamic shapes the artifact -o writes: give -o too")
+    if args.dynamic and args.backend not in ("openvino", "tensorrt"):
+        raise NetdslError(f"--dynamic applies to an OpenVINO IR or a TensorRT plan (-o .xml/.plan); the "
+                          f"{args.backend} artifact keeps the symbolic dims")
     if not 0 < args.percentile <= 100:
         raise NetdslError(f"--percentile {args.percentile}: a percentile lies in (0, 100]")
     if args.percentile != 99.99 and args.method != "percentile":
@@ -91,7 +97,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         print(f"calibration cache: {args.cache}")
     if args.output:
         be = get_backend(args.backend)
-        opts = {"dynamic": args.dynamic_opts} if args.dynamic_opts else {}
+        opts = {"dynamic": parse_dynamic(args.dynamic, args.backend)} if args.dynamic else {}
         out = be.build(qnet.graph, args.output, **opts)
         print(f"wrote {args.backend} INT8 artifact {out or args.output}")
     return 0
@@ -124,4 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("openvino", "onnx", "tensorrt"),
                    help="artifact format: openvino (IR), onnx (QDQ), tensorrt (plan); default: from the -o extension")
     p.add_argument("--output", "-o", help="write the INT8 network (e.g. model.xml, model.onnx, model.plan)")
-    p.set_defaults(fn=cmd_quantize, dynamic_opts=None)
+    p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI",
+                   help="with -o .xml/.plan: range of a symbolic dim (OpenVINO LO:HI; TensorRT profile MIN:OPT:MAX; "
+                        "INT fixes it), as for build")
+    p.set_defaults(fn=cmd_quantize)

@@ -78,6 +78,9 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:2", "--keep-float", "-1"], ["--keep-float: -1 is not a non-negative integer"]),
     (["--calibration", "random:2", "--scheme", "asymmetric", "-o", "q.plan"], ["scheme 'asymmetric'", "symmetric"]),
     (["--calibration", "random:2", "--scheme", "unsigned", "-o", "q.plan"], ["scheme 'unsigned'", "TensorRT"]),
+    (["--calibration", "random:2", "--dynamic", "N=1:4", "-o", "q.onnx"], ["--dynamic", "OpenVINO IR or a TensorRT plan"]),
+    (["--calibration", "random:2", "--dynamic", "N=1:4"], ["--dynamic shapes the artifact", "-o"]),
+    (["--calibration", "random:2", "--dynamic", "Q=1:4", "-o", "q.xml"], ["--dynamic Q", "no symbolic dim 'Q'"]),
 ])
 def test_quantize_bad_arguments_one_line_exit_2(model, tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
@@ -101,3 +104,15 @@ def test_quantize_backend_from_the_output_extension(model, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(out)).graph.node}
     assert not (tmp_path / "q.onnx.xml").exists()
+
+
+def test_quantize_dynamic_sets_the_plans_profile(model, tmp_path, capsys):
+    """``--dynamic N=1:8:64`` shapes the TensorRT plan's profile as for ``netdsl build`` (quantize had no
+    way to: its plans took N up to 32, whatever batch the user runs)."""
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed (its builder writes the plan)")
+    out = tmp_path / "q.plan"
+    rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report",
+               "--calibration-backend", "reference", "--dynamic", "N=1:8:64", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "q.plan.json").read_text())["profiles"] == [{"x": [[1, 2, 8, 8], [8, 2, 8, 8],
+                                                                                      [64, 2, 8, 8]]}]
