@@ -45,4 +45,11 @@ add(
          [f32((2, 3, "L"))], batches=(7, 8)),
     case("avg_pool", "avgpool_same_k3s2_static", lambda n, x: F.avg_pool(x, 3, 2, padding="same"),
          [f32((1, 2, 7, 8))]),
+    # kernel below stride: ONNX's auto_pad total is negative on multiples of the stride (6), clamped at 0
+    case("max_pool", "maxpool_same_k2s3_symbolic", lambda n, x: F.max_pool(x, 2, 3, padding="same"),
+         [f32((1, 2, "H", "H"))], batches=(6, 7)),
+    case("avg_pool", "avgpool_same_lower_k2s3_symbolic", lambda n, x: F.avg_pool(x, 2, 3, padding="same_lower"),
+         [f32((1, 2, "H", 5))], batches=(6, 7)),
+    case("avg_pool", "avgpool_same_k1s2_include_pad_symbolic",
+         lambda n, x: F.avg_pool(x, 1, 2, padding="same", count_include_pad=True), [f32((2, 3, "L"))], batches=(4, 5)),
 )

@@ -169,11 +169,56 @@ def _conv_transpose(ctx, node):
     ctx.add("ConvTranspose", [ctx.inp(node, i) for i in range(len(node.inputs))], [ctx.out(node)], **attrs)
 
 
+def _same_pads(ctx, x: str, kernel: list, strides: list, lower: bool) -> str:
+    """ONNX Pad's pads for TensorFlow's SAME on sizes read at run time: ``max((ceil(n / s) - 1) * s + k - n,
+    0)`` per spatial axis, the odd one at the end (``lower``: at the start)."""
+    nd = len(kernel)
+    begins, ends = [], []
+    for i, (k, st) in enumerate(zip(kernel, strides)):
+        n = ctx.shape_of(x, 2 + i, 3 + i)
+        out = ctx.add1("Div", [ctx.add1("Add", [n, ctx.ints([st - 1])]), ctx.ints([st])])
+        span = ctx.add1("Add", [ctx.add1("Mul", [ctx.add1("Sub", [out, ctx.ints([1])]), ctx.ints([st])]),
+                                ctx.ints([k])])
+        total = ctx.add1("Max", [ctx.add1("Sub", [span, n]), ctx.ints([0])])
+        half = ctx.add1("Div", [total, ctx.ints([2])])
+        rest = ctx.add1("Sub", [total, half])
+        begins.append(rest if lower else half)
+        ends.append(half if lower else rest)
+    return ctx.add1("Concat", [ctx.ints([0, 0])] + begins + [ctx.ints([0, 0])] + ends, axis=0)
+
+
+def _same_pool_padded(ctx, node, op_type: str, attrs: dict) -> None:
+    """SAME pooling where a kernel is smaller than its stride: ONNX's auto_pad total is then negative on
+    sizes that are multiples of the stride, which ONNX Runtime's pools refuse; pad explicitly (clamped
+    at 0, as TensorFlow) and pool without padding. Average pooling that excludes the padding divides
+    the window sums by the window counts of a padded mask of ones."""
+    a, xv = node.attrs, node.inputs[0]
+    x = ctx.inp(node, 0)
+    pads = _same_pads(ctx, x, attrs["kernel_shape"], attrs["strides"], a["auto_pad"] == "same_lower")
+    attrs = {k: v for k, v in attrs.items() if k != "auto_pad"}
+    if op_type == "MaxPool":
+        low = -np.inf if xv.dtype.is_float else np.iinfo(xv.dtype.numpy).min
+        ctx.add("MaxPool", [ctx.add1("Pad", [x, pads, ctx.scalar(low, xv, "low")])], [ctx.out(node)], **attrs)
+        return
+    attrs["count_include_pad"] = 1
+    padded = ctx.add1("Pad", [x, pads])
+    if a["count_include_pad"]:
+        ctx.add("AveragePool", [padded], [ctx.out(node)], **attrs)
+        return
+    summed = ctx.add1("AveragePool", [padded], **attrs)
+    ones = ctx.add1("ConstantOfShape", [ctx.shape_of(x)], value=ctx.helper.make_tensor("one", ctx.dtype(xv), [1], [1]))
+    counts = ctx.add1("AveragePool", [ctx.add1("Pad", [ones, pads])], **attrs)
+    ctx.add("Div", [summed, counts], [ctx.out(node)])
+
+
 def _pool(op_type: str) -> ExportFn:
     def fn(ctx, node):
         a, xv = node.attrs, node.inputs[0]
         nd = len(a["kernel"])
         kernel, strides = list(a["kernel"]), list(a["strides"]) or list(a["kernel"])
+        if a.get("auto_pad", "notset") != "notset" and any(k < st for k, st in zip(kernel, strides)):
+            return _same_pool_padded(ctx, node, op_type, {"kernel_shape": kernel, "strides": strides,
+                                                          "auto_pad": a["auto_pad"]})
         pads = list(a["pads"]) or [0] * (2 * nd)
         attrs = {"kernel_shape": kernel, "strides": strides, "ceil_mode": int(a["ceil_mode"]), **_padding(a, nd)}
         if "count_include_pad" in a:

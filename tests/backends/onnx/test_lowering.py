@@ -201,3 +201,26 @@ def test_table_covers_every_catalogue_op():
     builtin = {n for n, d in all_ops().items() if d.plugin is None}
     assert not builtin - set(TABLE), f"ops without an ONNX exporter: {sorted(builtin - set(TABLE))}"
     assert not (builtin - {"parameter"}) - {c.op for c in C}
+
+
+@pytest.mark.parametrize("pool", ["max", "avg", "avg_include_pad"])
+@pytest.mark.parametrize("mode", ["same", "same_lower"])
+def test_same_pool_with_kernel_below_stride_on_run_time_sizes(pool, mode):
+    """kernel 2, stride 3, SAME on sizes known at run time: ONNX's auto_pad total (out - 1) * s + k - n is
+    negative when n is a multiple of s, which ONNX Runtime's pools refuse ('padding values must be
+    non-negative'); TensorFlow's SAME clamps it to 0."""
+    from netdsl.dsl import Network
+    net = Network("p")
+    x = net.input("x", (N, 2, "H", "W"))
+    if pool == "max":
+        y = F.max_pool(x, 2, 3, padding=mode)
+    else:
+        y = F.avg_pool(x, (2, 2), 3, padding=mode, count_include_pad=pool == "avg_include_pad")
+    net.output(y, "y")
+    check_model(to_model(net.graph, opset=onnx.defs.onnx_opset_version()))
+    ref_model = reference.compile(net.graph, dtype="float64")
+    compiled = onnx_compile(net.graph, opset=17)
+    rng = np.random.default_rng(1)
+    for h, w in ((3, 6), (4, 7), (1, 2), (9, 5)):
+        feeds = {"x": rng.standard_normal((2, 2, h, w)).astype(np.float32)}
+        assert_close(compiled(feeds)["y"], ref_model(feeds)["y"], "float32", what=f"{pool} {mode} {h}x{w}")
