@@ -294,6 +294,12 @@ def _conv() -> None:
                                    x),
         "avg_same_lower_include": ("AveragePool", {"kernel_shape": [4, 2], "strides": [3, 2], "auto_pad": "SAME_LOWER",
                                                    "count_include_pad": 1}, x),
+        # windows that do not overlap (kernel == stride; ONNX Runtime refuses SAME with a kernel below the stride)
+        "max_same_upper_k2s2": ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER"}, x),
+        "avg_same_lower_exclude_k2s2": ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2],
+                                                        "auto_pad": "SAME_LOWER"}, x),
+        "avg_same_upper_include_k2s2": ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2],
+                                                        "auto_pad": "SAME_UPPER", "count_include_pad": 1}, x),
         "avg_1d_include": ("AveragePool", {"kernel_shape": [3], "strides": [1], "pads": [1, 1], "count_include_pad": 1},
                            u(r, (2, 3, 9))),
     }
