@@ -268,7 +268,8 @@ def deploy_int8(ckpt: str, x_cal: np.ndarray, x_test: np.ndarray, y_test: np.nda
     from netdsl.errors import BackendUnavailable
 
     net = network(weights=ckpt)
-    qnet = nd.quantize(net, [x_cal[i:i + 64] for i in range(0, len(x_cal), 64)], method="percentile")
+    batches = [x_cal[i:i + 64] for i in range(0, len(x_cal), 64)]
+    qnet = nd.quantize(net, batches, method="percentile")
     print(qnet.quantization)
     acc = {}
     for backend in ("openvino", "onnx"):
@@ -278,11 +279,11 @@ def deploy_int8(ckpt: str, x_cal: np.ndarray, x_test: np.ndarray, y_test: np.nda
             print(f"  note: INT8 on {backend} skipped: {e}")
             continue
         acc[backend] = float((prob.argmax(1) == y_test).mean())
-    deploy_int8_tensorrt(net, x_cal, x_test, y_test)
+    deploy_int8_tensorrt(net, batches, x_test, y_test)
     return acc
 
 
-def deploy_int8_tensorrt(net, x_cal: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> None:
+def deploy_int8_tensorrt(net, batches: list, x_test: np.ndarray, y_test: np.ndarray) -> None:
     """INT8 for TensorRT (symmetric int8 Q/DQ, the only form its explicit quantization takes): build the
     network and run the CPU proof (no engine can run without a GPU); the accuracy is the reference's on
     the same quantized network, which the proof shows TensorRT's network computes."""
@@ -290,8 +291,7 @@ def deploy_int8_tensorrt(net, x_cal: np.ndarray, x_test: np.ndarray, y_test: np.
     from netdsl.backends import reference
     from netdsl.errors import BackendUnavailable
 
-    qt = nd.quantize(net, [x_cal[i:i + 64] for i in range(0, len(x_cal), 64)], method="percentile",
-                     target="tensorrt", report=False)
+    qt = nd.quantize(net, batches, method="percentile", target="tensorrt", report=False)
     try:
         from netdsl.backends import tensorrt as trtb
         rep = trtb.check(qt.graph, {"image": x_test[:64]}, dynamic={"N": (1, 64, 64)})
