@@ -710,15 +710,17 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
                 mode: str = "nearest", align_corners: Optional[bool] = None,
                 recompute_scale_factor: Optional[bool] = None, antialias: bool = False,
                 name: Optional[str] = None) -> Tensor:
-    """PyTorch's ``F.interpolate`` semantics: 'nearest' (floor, asymmetric) or 'bilinear'/'linear'
-    (``antialias`` must be False)."""
+    """PyTorch's ``F.interpolate`` semantics: 'nearest' (floor, asymmetric), 'nearest-exact' or
+    'bilinear'/'linear' (``antialias`` must be False). Nearest modes on static sizes pick PyTorch's
+    source pixels exactly (its float32 index arithmetic, as gathers where a ratio is not an integer);
+    on sizes known only at run time they follow ONNX's Resize (docs/ENGINE-NOTES.md)."""
     nd = x.rank - 2
     if antialias:
         raise _err("interpolate: antialias=True is not supported")
     if (size is None) == (scale_factor is None):  # PyTorch refuses both and neither
         raise _err("interpolate: give size or scale_factor" + (", not both" if size is not None else ""))
-    if align_corners and mode == "nearest":
-        raise _err("interpolate: align_corners applies to the linear modes only (as in PyTorch), not 'nearest'")
+    if align_corners and mode in ("nearest", "nearest-exact"):
+        raise _err(f"interpolate: align_corners applies to the linear modes only (as in PyTorch), not {mode!r}")
     if recompute_scale_factor and scale_factor is not None:  # PyTorch then uses the output size alone
         sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) \
             else (float(scale_factor),) * nd
@@ -726,20 +728,31 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
             raise _err("interpolate: recompute_scale_factor needs static spatial dims")
         size, scale_factor = tuple(int(math.floor(d * s)) for d, s in zip(x.shape[2:], sc)), None
     align_corners = bool(align_corners)
+    nm = "floor"
     if mode in ("bilinear", "linear", "trilinear"):
         m, ct = "linear", ("align_corners" if align_corners else "half_pixel")
     elif mode == "nearest":
         m, ct = "nearest", "asymmetric"
+    elif mode == "nearest-exact":  # floor((o + 0.5) * in / out) = ONNX half_pixel + round_prefer_ceil
+        m, ct, nm = "nearest", "half_pixel", "round_prefer_ceil"
     else:
-        raise _err(f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear, trilinear)")
+        raise _err(f"interpolate: mode {mode!r} is not supported (nearest, nearest-exact, linear, bilinear, "
+                   "trilinear)")
+    sc = None if scale_factor is None else (
+        _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float))
+        else (float(scale_factor),) * nd)
+    if m == "nearest":
+        picked = _nearest_by_gather(x, size, sc, mode == "nearest-exact", name)
+        if picked is not None:
+            return picked
     if size is not None:
         sz = _tuple(size, nd, "size")
         if not all(isinstance(d, (int, np.integer)) for d in sz):  # y.shape[-2:]: sizes read at run time
             like, axes = _dims_source(x.net, sz)
-            return resize_to(x, like, axes, mode=m, coordinate_transformation=ct, nearest_mode="floor", name=name)
+            return resize_to(x, like, axes, mode=m, coordinate_transformation=ct, nearest_mode=nm, name=name)
         if all(isinstance(d, int) for d in x.shape[:2]):
             return resize(x, sizes=tuple(x.shape[:2]) + sz, mode=m, coordinate_transformation=ct,
-                          nearest_mode="floor", name=name)
+                          nearest_mode=nm, name=name)
         # symbolic batch/channels: express the target size as exact scales of static spatial dims
         scales = []
         for d, o in zip(x.shape[2:], sz):
@@ -749,10 +762,46 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
                                  "is exact; use a static batch or scale_factor")
             scales.append(s)
         return resize(x, scales=(1.0, 1.0) + tuple(scales), mode=m, coordinate_transformation=ct,
-                      nearest_mode="floor", name=name)
-    sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) else (float(scale_factor),) * nd
+                      nearest_mode=nm, name=name)
     return resize(x, scales=(1.0, 1.0) + tuple(float(s) for s in sc), mode=m, coordinate_transformation=ct,
-                  nearest_mode="floor", name=name)
+                  nearest_mode=nm, name=name)
+
+
+def torch_nearest_index(in_len: int, out_len: int, scale_factor: Optional[float] = None,
+                        exact: bool = False) -> np.ndarray:
+    """PyTorch's source index of each output along one axis for 'nearest' / 'nearest-exact': float32
+    ``floor(o * s)`` / ``floor((o + 0.5) * s)`` with ``s = 1 / scale_factor`` or ``in / out``, as its kernels."""
+    s = np.float32(1.0 / scale_factor) if scale_factor else np.float32(in_len) / np.float32(out_len)
+    o = np.arange(out_len, dtype=np.float32)
+    v = np.floor((o + np.float32(0.5)) * s) if exact else np.floor(o * s)
+    return np.minimum(v.astype(np.int64), in_len - 1)
+
+
+def _nearest_by_gather(x: Tensor, size: Any, sc: Optional[tuple], exact: bool,
+                       name: Optional[str]) -> Optional[Tensor]:
+    """Nearest resize of static sizes with a non-integer ratio as gathers of PyTorch's indices along each
+    resized axis; None where a Resize is exact on every engine (integer up/down factors only) or where a
+    size is known only at run time."""
+    ins = x.shape[2:]
+    if not all(isinstance(d, int) for d in ins):
+        return None
+    if size is not None:
+        outs = _tuple(size, len(ins), "size")
+        if not all(isinstance(d, (int, np.integer)) for d in outs):
+            return None
+        facs: tuple = (None,) * len(ins)
+    else:
+        outs, facs = tuple(int(math.floor(float(d) * s)) for d, s in zip(ins, sc)), sc
+    if any(o < 1 for o in outs):
+        raise _err(f"interpolate: output size {tuple(outs)} of input {x} has an empty axis")
+    if all((o % i == 0 or i % o == 0) and (f is None or f * i == o) for i, o, f in zip(ins, outs, facs)):
+        return None
+    moved = [(ax + 2, torch_nearest_index(i, int(o), f, exact))
+             for ax, (i, o, f) in enumerate(zip(ins, outs, facs)) if not (o == i and f is None)]
+    y = x
+    for k, (ax, idx) in enumerate(moved):
+        y = gather(y, idx, axis=ax, name=name if k == len(moved) - 1 else None)
+    return y
 
 
 def resize_to(x: Tensor, like: Tensor, like_axes: Optional[IntOrSeq] = None, mode: str = "nearest",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import re
 import warnings
 
@@ -301,3 +302,48 @@ def test_interpolate_refuses_what_torch_refuses(kw, words):
     net = nd.Network("i")
     with pytest.raises(nd.ShapeError, match=words):
         F.interpolate(net.input("x", (1, 1, 2, 2)), **kw)
+
+
+# ---- nearest interpolate picks PyTorch's source pixels at any ratio --------------------------------------
+def _nearest_pairs():
+    """(in, out) sizes whose ratio is not an integer, where float index arithmetic disagrees somewhere."""
+    return [(14, 4), (20, 12), (21, 3), (14, 18), (14, 36), (21, 27), (13, 5), (7, 10), (25, 39), (3, 2)]
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_interpolate_matches_pytorch_on_a_size_sweep(mode):
+    """Every (in, out) of 1..25 -> 1..39 by size, and scale factors, on the reference: PyTorch's pixels."""
+    for i in range(1, 26):
+        x = np.arange(2 * i, dtype=np.float32).reshape(1, 2, i)
+        for o in range(1, 40):
+            got = _run(lambda n, t: F.interpolate(t, size=o, mode=mode), x)[0]
+            np.testing.assert_array_equal(got, TF.interpolate(torch.from_numpy(x), size=o, mode=mode).numpy(),
+                                          err_msg=f"{mode} {i} -> {o}")
+        for sf in (0.3, 0.55, 0.7, 1.3, 1.5, 2.5, 3.7):
+            if math.floor(i * sf) < 1:
+                continue
+            got = _run(lambda n, t: F.interpolate(t, scale_factor=sf, mode=mode), x)[0]
+            np.testing.assert_array_equal(got, TF.interpolate(torch.from_numpy(x), scale_factor=sf, mode=mode).numpy(),
+                                          err_msg=f"{mode} {i} x {sf}")
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnx", "tensorrt"])
+def test_nearest_interpolate_matches_pytorch_on_engines(backend):
+    """The pairs where ONNX's float32 Resize picks a neighbouring pixel: every engine gives PyTorch's."""
+    pytest.importorskip({"openvino": "openvino", "onnx": "onnxruntime", "tensorrt": "tensorrt_rtx"}[backend],
+                        reason=f"{backend} engine not installed")
+    rng = np.random.default_rng(3)
+    for (i, o), mode in zip(_nearest_pairs(), ["nearest", "nearest-exact"] * 5):
+        net = nd.Network("up")
+        x = net.input("x", ("N", 3, i, i + 1))
+        net.output(F.interpolate(x, size=(o, o + 2), mode=mode), "y")
+        v = rng.standard_normal((2, 3, i, i + 1)).astype(np.float32)
+        want = TF.interpolate(torch.from_numpy(v), size=(o, o + 2), mode=mode).numpy()
+        if backend == "tensorrt":  # the network TensorRT's builder accepted, read back and evaluated
+            from netdsl.backends.tensorrt import cpu_proof
+            rep = cpu_proof.check(net.graph, {"x": v})  # a wrong pixel is an error of order 1: far outside
+            assert rep.ok, str(rep)
+            got = reference.run(net.graph, {"x": v})["y"]
+        else:
+            got = nd.compile(net, backend)(x=v)["y"]
+        np.testing.assert_array_equal(got, want, err_msg=f"{backend} {mode} {i} -> {o}")
