@@ -7,17 +7,22 @@
 One process, same network (the example's ``network()``), same seeded weights and the same inputs
 for every engine; outputs are cross-checked against ONNX Runtime before timing; engines take turns
 (interleaved rounds, the starting engine rotating) and each measurement processes ``--requests``
-different batches (repeated for small models until it lasts ``--min-seconds``). Throughput = samples per second (median over rounds).
+different batches (repeated for small models until it lasts ``--min-seconds``), after one untimed
+pass of them per engine (netdsl's static copy is compiled there; its time is printed). Throughput = samples per second (median over rounds).
 
 Engines:
   netdsl      what netdsl does by default for throughput: ``netdsl.compile(net, "openvino",
-              hint="throughput")`` then ``model.run_many(batches)`` (float32)
+              hint="throughput")`` then ``model.run_many(batches)`` (float32; symbolic dims dynamic,
+              and from the second call on one shape run_many runs a static copy compiled for it at
+              the dynamic model's streams)
   ort         ONNX Runtime CPU on the network exported by ``netdsl.export_onnx`` (all graph
               optimizations, default threads), batches run back to back, its usual way
-Variants (opt-in, ``--variants``; for finding the defaults):
+Variants (opt-in, ``--variants``; for finding the defaults; none of them specializes):
   lat-dyn / lat-static       latency hint (one stream, every core on each request), symbolic dims
                              left dynamic / fixed to the fed shape; requests back to back
-  tput-dyn / tput-static     throughput hint (several streams) through run_many, dynamic / static
+  tput-dyn / tput-static     throughput hint (several streams) through run_many, dynamic (netdsl's
+                             default before run_many specialized) / static (OpenVINO's streams)
+  tput-bounded               throughput hint, dims bounded to 1..2x the fed size (``dynamic={"N": (1, 16)}``)
   tput-static-x2             as tput-static with twice OPTIMAL_NUMBER_OF_INFER_REQUESTS in flight
   tput-hinted                throughput hint told how many requests will be in flight
                              (PERFORMANCE_HINT_NUM_REQUESTS = --requests), static
@@ -78,8 +83,10 @@ def ov_engine(graph: Any, variant: str, batch: int, seq: int, requests: int) -> 
     else:
         hint = "latency" if variant.startswith("lat") else "throughput"
         dyn = None if variant.endswith("dyn") else static
+        if variant == "tput-bounded":
+            dyn = {k: (1, 2 * v) for k, v in static.items()}
         config = {"PERFORMANCE_HINT_NUM_REQUESTS": str(requests)} if variant == "tput-hinted" else None
-        m = ovb.compile(graph, hint=hint, dynamic=dyn, config=config)
+        m = ovb.compile(graph, hint=hint, dynamic=dyn, config=config, specialize=False)
         jobs = 2 * m.optimal_requests() if variant.endswith("x2") else None
         run = (lambda feeds: [m.run(f) for f in feeds]) if hint == "latency" else \
             (lambda feeds: m.run_many(feeds, jobs=jobs))
@@ -91,8 +98,11 @@ def streams(run: Callable) -> str:
     m = getattr(run, "model", None)
     if m is None:
         return ""
+    special = [s for s in m._special.values() if s is not None]
+    note = f"; static copy compiled in {m.specialize_seconds:.2f} s" if special else ""
+    m = special[0] if special else m
     return (f"{m.compiled.get_property('NUM_STREAMS')} streams, {m.compiled.get_property('INFERENCE_NUM_THREADS')} "
-            f"threads, {m.optimal_requests()} requests")
+            f"threads, {m.optimal_requests()} requests{note}")
 
 
 def bench(name: str, engines: list, batch: int, seq: int, requests: int, rounds: int,
@@ -118,13 +128,16 @@ def bench(name: str, engines: list, batch: int, seq: int, requests: int, rounds:
                 scale = max(1.0, float(np.max(np.abs(r)))) if r.size else 1.0
                 if err > 1e-3 * scale:
                     raise SystemExit(f"{name}: {e} output {k} differs from ONNX Runtime by {err:g} (scale {scale:g})")
-        t = time.perf_counter()
-        runners["ort"](feeds)
-        reps = max(1, int(np.ceil(min_seconds / (time.perf_counter() - t))))  # small models: repeat the list
+        for e, run in runners.items():  # one untimed pass each (netdsl compiles its static copy here)
+            t = time.perf_counter()
+            run(feeds)
+            if e == "ort":
+                reps = max(1, int(np.ceil(min_seconds / (time.perf_counter() - t))))  # small models: repeat
         times: dict[str, list] = {e: [] for e in runners}
         order = list(runners)
         for r in range(rounds):
             for e in order[r % len(order):] + order[:r % len(order)]:
+                time.sleep(0.05)  # the previous engine's spinning worker threads settle first
                 t = time.perf_counter()
                 for _ in range(reps):
                     runners[e](feeds)

@@ -13,12 +13,16 @@ flight (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: one per stream), started an
 robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncInferQueue``. Measured
 (benchmarks/throughput.py, batch 8, float32, RESULTS.md), which is why the defaults are what they are:
 
-* ``hint="throughput"`` with the batch (and sequence) dims left dynamic beats ONNX Runtime on the
-  examples (BERT-base 1.18x, ResNet-50 1.06x, the tiny digits CNN 2.12x; MobileNetV2 0.92-1.03x across
-  runs on 16 cores); OpenVINO then runs BERT as 4 streams of 4 threads.
-* Fixing the dims (``dynamic={"N": 8}``) makes OpenVINO choose 16 single-thread streams for BERT and
-  YOLOv3-tiny: 0.96x and 0.84x ONNX Runtime (an earlier 0.70-0.83x for BERT came from this plus only 8
-  requests in flight for 16 streams). For small CNNs fixed dims help (MobileNetV2 1.24x, ViT 1.41x).
+* ``hint="throughput"`` with the batch (and sequence) dims left dynamic lets OpenVINO pick the streams
+  that suit BERT (4 streams of 4 threads on 16 cores); fixing the dims (``dynamic={"N": 8}``) makes it
+  choose 16 single-thread streams for BERT and YOLOv3-tiny: 0.96x and 0.84x ONNX Runtime (an earlier
+  0.70-0.83x for BERT came from this plus only 8 requests in flight for 16 streams).
+* But a dynamic-shape model runs slower than one compiled for the fed shape at the same streams
+  (MobileNetV2 0.92x against 1.06x ONNX Runtime). So ``run_many``, from the second call whose feeds
+  all have one set of shapes on, runs them on a static copy compiled for those shapes at the dynamic
+  model's NUM_STREAMS (:mod:`.specialize`; at most two copies per model, each with its own weights;
+  ``compile(..., specialize=False)`` turns it off). Single calls (``model(...)``) and mixed shapes
+  stay on the dynamic model.
 * Fewer requests in flight than streams leave cores idle; ``hint="latency"`` (one stream, every core
   on each request) suits few large requests (AlexNet's 4096-wide layers: 1.43x).
 """
@@ -120,6 +124,12 @@ class OpenVINOModel(CompiledModel):
         self._queue_lock = threading.Lock()
         self._many: dict = {}  # run_many's kept infer requests, by number in flight
         self._many_locks: dict = {}
+        self.specialize = True  # run_many compiles a static copy for a repeated set of input shapes
+        self.specialize_seconds = 0.0  # spent compiling those copies
+        self._special: dict = {}  # input shapes -> static OpenVINOModel (None: could not be made)
+        self._special_seen: dict = {}  # input shapes -> run_many calls so far
+        self._special_lock = threading.Lock()
+        self._dynamic_inputs: Optional[bool] = None
         names = [set(o.get_names()) for o in compiled.outputs]
         self._out_index = []
         for n in self.output_names:
@@ -236,8 +246,57 @@ class OpenVINOModel(CompiledModel):
         1 for a model compiled with ``hint="latency"``, so compile with ``hint="throughput"`` to run
         several at once). The requests are started and collected round robin by the calling thread
         (no callbacks: measured 1.5-2x less overhead per request than an AsyncInferQueue for small
-        networks) and kept for the next call."""
+        networks) and kept for the next call.
+
+        A model with dynamic dims runs the second and later calls whose feeds all have one set of
+        shapes on a static copy compiled for those shapes at the same streams (see
+        :mod:`~netdsl.backends.openvino.specialize`; ``compile(..., specialize=False)`` turns it off)."""
         feeds = [self.check_inputs(dict(f)) for f in batch]
+        special = self._specialized(feeds)
+        return (special or self)._run_checked(feeds, jobs)
+
+    def _specialized(self, feeds: list) -> Optional["OpenVINOModel"]:
+        """The static copy for ``feeds``' one set of shapes, compiled on that shape's second call;
+        None while there is none (mixed shapes, first call, static model, limit reached, failed)."""
+        if not self.specialize or not feeds:
+            return None
+        if self._dynamic_inputs is None:
+            from .specialize import has_dynamic_inputs
+            self._dynamic_inputs = has_dynamic_inputs(self.compiled)
+        if not self._dynamic_inputs:
+            return None
+        key = tuple(feeds[0][n].shape for n in self.input_names)
+        if any(f[n].shape != s for f in feeds[1:] for n, s in zip(self.input_names, key)):
+            return None
+        if key in self._special:
+            return self._special[key]
+        if not self._special_lock.acquire(blocking=False):  # another thread is compiling one
+            return None
+        try:
+            from .specialize import MAX_SPECIALIZATIONS, SPECIALIZE_AFTER, static_copy, streams_of
+            if key in self._special or len(self._special) >= MAX_SPECIALIZATIONS:
+                return self._special.get(key)
+            if len(self._special_seen) > 64:  # many shapes come and go: count afresh
+                self._special_seen.clear()
+            seen = self._special_seen[key] = self._special_seen.get(key, 0) + 1
+            if seen < SPECIALIZE_AFTER:
+                return None
+            t0 = time.perf_counter()
+            made = static_copy(self.ov_model, dict(zip(self.input_names, key)), streams_of(self.compiled),
+                               self.device, self.options)
+            special = None
+            if made is not None:
+                special = OpenVINOModel(self.graph, made[0], made[1], self.device, self.options)
+                special.specialize, special.dim_ranges = False, self.dim_ranges
+                special.compile_seconds = time.perf_counter() - t0
+            self.specialize_seconds += time.perf_counter() - t0
+            self._special[key] = special
+            return special
+        finally:
+            self._special_lock.release()
+
+    def _run_checked(self, feeds: list, jobs: Optional[int]) -> list[dict]:
+        """run_many on feeds already checked."""
         jobs = max(1, jobs or self.optimal_requests())
         lock = self._many_locks.setdefault(jobs, threading.Lock())
         mine = lock.acquire(blocking=False)  # another thread is using the kept requests: make new ones
@@ -301,7 +360,8 @@ class OpenVINOModel(CompiledModel):
 
 def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str = "latency",  # noqa: A001
             cache_dir: Optional[str] = None, num_streams: Optional[int] = None,
-            dynamic: Optional[dict] = None, config: Optional[dict] = None, **unused: Any) -> OpenVINOModel:
+            dynamic: Optional[dict] = None, config: Optional[dict] = None, specialize: bool = True,
+            **unused: Any) -> OpenVINOModel:
     """Lower ``graph`` to OpenVINO and compile it.
 
     device: "CPU", "GPU", "AUTO" ...; precision: "f32" (default, matches the reference), "bf16",
@@ -309,12 +369,13 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
     "throughput"; cache_dir: compiled-blob cache, content-verified (a corrupted or foreign blob is
     rebuilt, never served); num_streams: CPU streams;
     dynamic: ``{"N": (1, 16)}`` bounds (or ``{"N": 8}`` fixes) symbolic dims, which are otherwise
-    fully dynamic; config: extra raw OpenVINO properties.
+    fully dynamic; config: extra raw OpenVINO properties; specialize: let ``run_many`` compile a static
+    copy for a set of input shapes it runs repeatedly (dynamic dims only; see ``run_many``).
     """
     bad = [k for k in unused if k not in _FOREIGN]
     if bad:
         raise TypeError(f"OpenVINO backend: unknown option(s) {', '.join(bad)}; it takes device, precision, "
-                        "hint, cache_dir, num_streams, dynamic, config")
+                        "hint, cache_dir, num_streams, dynamic, config, specialize")
     t0 = time.perf_counter()
     keep = _f32_layers(graph) if PRECISIONS.get(str(precision).lower(), "x") != "f32" else set()
 
@@ -336,6 +397,7 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
         compiled = compile_ov_model(ov_model, device, **opts)
     m = OpenVINOModel(graph, ov_model, compiled, device, opts, lower=lowered)
     m.dim_ranges = dim_ranges(dynamic)
+    m.specialize = bool(specialize)
     m.from_cache, m._blob = ov_model is None, blob  # the compiled model may point into the blob
     m.compile_seconds = time.perf_counter() - t0
     _check_precision(m, precision, device)

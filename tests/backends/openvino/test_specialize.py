@@ -1,0 +1,147 @@
+"""run_many's static copies of a dynamic-shape OpenVINO model: made on a shape's second call, at the
+dynamic model's streams, same results; other shapes, checks and errors unchanged."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from netdsl.backends import reference
+from netdsl.compare import assert_close
+from netdsl.errors import NetdslError, ShapeError
+
+pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
+from netdsl.backends import openvino as ovb  # noqa: E402
+from netdsl.backends.openvino.specialize import MAX_SPECIALIZATIONS, static_copy  # noqa: E402
+
+from .test_runtime import feeds, small_cnn  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def net():
+    return small_cnn()
+
+
+def check_all(net, outs, batch):
+    assert len(outs) == len(batch)
+    for f, got in zip(batch, outs):
+        ref = reference.run(net.graph, f)
+        for k in ref:
+            assert_close(got[k], ref[k], "float32", what=k)
+
+
+def static_shapes(m) -> list:
+    return [str(i.get_partial_shape()) for i in m.compiled.inputs]
+
+
+def test_second_call_on_one_shape_runs_a_static_copy_at_the_same_streams(net):
+    m = ovb.compile(net.graph, hint="throughput", num_streams=2)
+    rng = np.random.default_rng(0)
+    batch = [feeds(rng, 3) for _ in range(5)]
+    check_all(net, m.run_many(batch), batch)
+    assert m._special == {}  # one call: nothing compiled yet
+    again = [feeds(rng, 3) for _ in range(5)]
+    check_all(net, m.run_many(again), again)
+    (special,) = m._special.values()
+    assert static_shapes(special) == ["[3,3,12,12]"] and static_shapes(m) == ["[?,3,12,12]"]
+    assert special.compiled.get_property("NUM_STREAMS") == m.compiled.get_property("NUM_STREAMS") == 2
+    assert m.specialize_seconds > 0
+    check_all(net, m.run_many(again), again)  # served by the copy from now on
+    assert list(m._special) == [((3, 3, 12, 12),)]
+
+
+def test_streams_follow_the_dynamic_model_not_the_hint_for_fixed_dims(net):
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        m.run_many([feeds(rng, 2) for _ in range(3)])
+    (special,) = m._special.values()
+    assert special.compiled.get_property("NUM_STREAMS") == m.compiled.get_property("NUM_STREAMS")
+    assert special.optimal_requests() == m.optimal_requests()
+
+
+def test_other_and_mixed_shapes_still_run_on_the_dynamic_model(net):
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        m.run_many([feeds(rng, 4) for _ in range(3)])
+    mixed = [feeds(rng, b) for b in (1, 4, 7, 4)]
+    check_all(net, m.run_many(mixed), mixed)
+    other = [feeds(rng, 5) for _ in range(3)]
+    check_all(net, m.run_many(other), other)
+    check_all(net, [m(f) for f in mixed], mixed)  # single calls: the dynamic model
+    assert list(m._special) == [((4, 3, 12, 12),)]
+
+
+def test_at_most_a_few_copies_per_model(net):
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(3)
+    sizes = list(range(1, MAX_SPECIALIZATIONS + 3))
+    for b in sizes:
+        for _ in range(2):
+            batch = [feeds(rng, b) for _ in range(2)]
+            check_all(net, m.run_many(batch), batch)
+    assert len(m._special) == MAX_SPECIALIZATIONS
+    assert [k[0][0] for k in m._special] == sizes[:MAX_SPECIALIZATIONS]
+
+
+def test_errors_still_name_the_input_after_specializing(net):
+    m = ovb.compile(net.graph, hint="throughput", dynamic={"N": (1, 4)})
+    rng = np.random.default_rng(4)
+    for _ in range(2):
+        m.run_many([feeds(rng, 2) for _ in range(2)])
+    assert m._special
+    with pytest.raises(ShapeError, match="data"):
+        m.run_many([feeds(rng, 2), {"data": np.ones((2, 3, 5, 5), np.float32)}])
+    with pytest.raises(ShapeError, match="data"):
+        m.run_many([{"data": np.ones((2, 3, 12, 12), np.float32)}, {}])
+    with pytest.raises(NetdslError, match="outside the range"):  # the compiled range still holds
+        m.run_many([feeds(rng, 5), feeds(rng, 5)])
+    ok = [feeds(rng, 2) for _ in range(2)]
+    check_all(net, m.run_many(ok), ok)
+
+
+def test_no_copy_when_turned_off_or_when_dims_are_fixed(net):
+    rng = np.random.default_rng(5)
+    off = ovb.compile(net.graph, hint="throughput", specialize=False)
+    fixed = ovb.compile(net.graph, hint="throughput", dynamic={"N": 2})
+    for m in (off, fixed):
+        for _ in range(3):
+            batch = [feeds(rng, 2) for _ in range(3)]
+            check_all(net, m.run_many(batch), batch)
+        assert m._special == {}
+
+
+def test_threads_running_one_shape_at_once_get_right_results(net):
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(6)
+    batches = [[feeds(rng, 3) for _ in range(4)] for _ in range(3)]
+    expected = [[reference.run(net.graph, f) for f in b] for b in batches]
+    errors: list = []
+    start = threading.Barrier(3)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for _ in range(4):
+            for got, ref in zip(m.run_many(batches[t]), expected[t]):
+                try:
+                    assert_close(got["logits"], ref["logits"], "float32", what=f"thread {t}")
+                except AssertionError as e:
+                    errors.append(str(e))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[:3]
+    assert list(m._special) == [((3, 3, 12, 12),)]
+
+
+def test_a_shape_the_network_cannot_take_gives_no_copy(net):
+    m = ovb.compile(net.graph)
+    assert static_copy(m.ov_model, {"data": (2, 4, 12, 12)}, "1", "CPU", m.options) is None  # 4 != 3 channels
+    made = static_copy(m.ov_model, {"data": (2, 3, 12, 12)}, "1", "CPU", m.options)
+    assert made is not None and str(made[0].input(0).get_partial_shape()) == "[2,3,12,12]"
+    assert str(m.ov_model.input(0).get_partial_shape()) == "[?,3,12,12]"  # the original is untouched
