@@ -7,19 +7,22 @@ in one process, same networks, weights and calibration data.
 
 Engines:
   netdsl-int8  netdsl.quantize (percentile calibration on OpenVINO f32, per-channel int8 weights)
-               compiled by OpenVINO (latency hint at batch 1, throughput hint + AsyncInferQueue at 8)
+               compiled by OpenVINO for the fed shape (latency hint at batch 1, throughput hint +
+               run_many at 8)
   ort-int8     onnxruntime.quantization.quantize_static on the exported float model (QDQ,
                per-channel, its defaults otherwise), same calibration batches
   ort-f32      ONNX Runtime on the exported float model (all graph optimizations)
 Variants of netdsl-int8 (opt-in, ``--variants``):
   int8-defaults  netdsl's defaults: dims left dynamic (``compile(qnet)`` called per batch-1 request;
-                 ``compile(qnet, hint="throughput").run_many`` at batch 8, which specializes)
+                 ``compile(qnet, hint="throughput").run_many`` at batch 8); both run static copies
+                 compiled for the fed shape after the untimed pass (see runtime.py)
   int8-sK        batch 8 at K streams (NUM_STREAMS=K, static dims; batch 1 as netdsl-int8)
   int8-x2        batch 8 with twice OPTIMAL_NUMBER_OF_INFER_REQUESTS in flight
 
-Engines take turns: ``--rounds`` rounds, the starting engine rotating; each round times ``--iters``
-batch-1 calls for each engine, then one pass over the batch-8 requests for each (medians), with a
-50 ms pause before each engine's turn (ONNX Runtime's and OpenVINO's idle workers spin for a while).
+An untimed pass first (``--iters`` batch-1 calls, two batch-8 passes), then engines take turns:
+``--rounds`` rounds, the starting engine rotating; each round times ``--iters`` batch-1 calls for each
+engine, then one pass over the batch-8 requests for each (medians), with a 50 ms pause before each
+engine's turn (ONNX Runtime's and OpenVINO's idle workers spin for a while).
 
 Prints batch-1 latency (median), batch-8 throughput (images or sequences per second, ``--requests``
 batch-8 requests per measurement), how often INT8 top-1 agrees with float32 for the classifiers and
@@ -98,6 +101,16 @@ def int8_variant(variant: str, q: Any, m1: Any) -> tuple:
     return m1, run8, time.perf_counter() - t0
 
 
+def streams(run8: Any) -> str:
+    """'streams x threads' of the OpenVINO model behind a batch-8 runner (its static copy if any)."""
+    m = getattr(run8, "__self__", None)
+    if m is None or not hasattr(m, "compiled"):
+        return ""
+    m = next((c for c in m.specializations().values() if c is not None), m)
+    n = int(m.compiled.get_property("NUM_STREAMS"))
+    return f"{n} x {int(m.compiled.get_property('INFERENCE_NUM_THREADS')) // max(1, n)}"
+
+
 def first(out: dict) -> np.ndarray:
     return np.asarray(next(iter(out.values())), np.float64)
 
@@ -128,7 +141,9 @@ def bench(name: str, iters: int, calib_batches: int, requests: int, rounds: int 
         ref = [first(o) for o in engines["ort-f32"][1](eight)]
         res: dict[str, dict] = {}
         for e, (run1, run8, prep) in engines.items():  # untimed pass (warms up; checks the answers)
-            run1(one)
+            for _ in range(iters):
+                run1(one)
+            getattr(run1, "wait_specialized", lambda: None)()  # netdsl's defaults: the static copy
             got = [first(o) for o in run8(eight)]
             run8(eight)
             top1 = float(np.mean([np.mean(g.argmax(-1) == r.argmax(-1)) for g, r in zip(got, ref)]))
@@ -154,6 +169,7 @@ def bench(name: str, iters: int, calib_batches: int, requests: int, rounds: int 
         for e in engines:
             res[e]["b1_ms"] = 1e3 * float(np.median(lat[e]))
             res[e]["b8_per_s"] = 8 * len(eight) / float(np.median(thr[e]))
+            res[e]["streams"] = streams(engines[e][1])
     return res
 
 
@@ -173,10 +189,10 @@ def main(argv: list | None = None) -> int:
     for name in args.models.split(","):
         r = bench(name, args.iters, args.calib_batches, args.requests, args.rounds, variants)
         print(f"\n{name}")
-        print(f"  {'engine':<12} {'b1 ms':>9} {'b8 /s':>9} {'top1=f32':>9} {'SQNR dB':>8} {'prep s':>8}")
+        print(f"  {'engine':<14} {'b1 ms':>9} {'b8 /s':>9} {'top1=f32':>9} {'SQNR dB':>8} {'prep s':>8}  b8 streams")
         for e, v in r.items():
-            print(f"  {e:<12} {v['b1_ms']:9.2f} {v['b8_per_s']:9.1f} {v['top1']:9.3f} {v['sqnr']:8.1f} "
-                  f"{v['prep_s']:8.2f}")
+            print(f"  {e:<14} {v['b1_ms']:9.2f} {v['b8_per_s']:9.1f} {v['top1']:9.3f} {v['sqnr']:8.1f} "
+                  f"{v['prep_s']:8.2f}  {v['streams']}")
         for own in ("netdsl-int8",) + variants:
             n = r[own]
             for peer in ("ort-int8", "ort-f32"):

@@ -98,7 +98,7 @@ def streams(run: Callable) -> str:
     m = getattr(run, "model", None)
     if m is None:
         return ""
-    special = [s for s in m._special.values() if s is not None]
+    special = [s for s in m.specializations().values() if s is not None]
     note = f"; static copy compiled in {m.specialize_seconds:.2f} s" if special else ""
     m = special[0] if special else m
     return (f"{m.compiled.get_property('NUM_STREAMS')} streams, {m.compiled.get_property('INFERENCE_NUM_THREADS')} "

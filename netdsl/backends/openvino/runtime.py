@@ -21,8 +21,9 @@ robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncIn
   (MobileNetV2 0.92x against 1.06x ONNX Runtime). So ``run_many``, from the second call whose feeds
   all have one set of shapes on, runs them on a static copy compiled for those shapes at the dynamic
   model's NUM_STREAMS (:mod:`.specialize`; at most two copies per model, each with its own weights;
-  ``compile(..., specialize=False)`` turns it off). Single calls (``model(...)``) and mixed shapes
-  stay on the dynamic model.
+  ``compile(..., specialize=False)`` turns it off). Single calls (``model(...)``) get one too, from a
+  set of shapes' 8th call on, compiled in a background thread (the dynamic model serves meanwhile);
+  mixed shapes stay on the dynamic model.
 * Fewer requests in flight than streams leave cores idle; ``hint="latency"`` (one stream, every core
   on each request) suits few large requests (AlexNet's 4096-wide layers: 1.43x).
 """
@@ -41,6 +42,7 @@ from ...shapes import as_shape
 from ...dtypes import as_dtype
 from ..base import CompiledModel, dim_ranges, layer_context
 from .lower import import_openvino, lower
+from .specialize import Specializer, has_dynamic_inputs
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16",
               "f16": "f16", "fp16": "f16", "float16": "f16", "auto": None}
@@ -124,12 +126,8 @@ class OpenVINOModel(CompiledModel):
         self._queue_lock = threading.Lock()
         self._many: dict = {}  # run_many's kept infer requests, by number in flight
         self._many_locks: dict = {}
-        self.specialize = True  # run_many compiles a static copy for a repeated set of input shapes
-        self.specialize_seconds = 0.0  # spent compiling those copies
-        self._special: dict = {}  # input shapes -> static OpenVINOModel (None: could not be made)
-        self._special_seen: dict = {}  # input shapes -> run_many calls so far
-        self._special_lock = threading.Lock()
-        self._dynamic_inputs: Optional[bool] = None
+        self.specialize = True  # static copies for repeated input shapes (see run_many)
+        self._special = Specializer(self.input_names, self._static_copy) if has_dynamic_inputs(compiled) else None
         names = [set(o.get_names()) for o in compiled.outputs]
         self._out_index = []
         for n in self.output_names:
@@ -182,6 +180,10 @@ class OpenVINOModel(CompiledModel):
                 for n, i in zip(self.output_names, self._out_index)}
 
     def run(self, feeds: dict) -> dict:
+        sp = self._specializer()
+        copy = sp.for_call(feeds) if sp is not None else None
+        if copy is not None:
+            return copy.run(feeds)
         req = self._request()
         try:
             self._bind(req, feeds)
@@ -249,51 +251,50 @@ class OpenVINOModel(CompiledModel):
         networks) and kept for the next call.
 
         A model with dynamic dims runs the second and later calls whose feeds all have one set of
-        shapes on a static copy compiled for those shapes at the same streams (see
-        :mod:`~netdsl.backends.openvino.specialize`; ``compile(..., specialize=False)`` turns it off)."""
+        shapes on a static copy compiled for those shapes at the same streams (the second call waits
+        for its compilation; see :mod:`~netdsl.backends.openvino.specialize`;
+        ``compile(..., specialize=False)`` turns it off; single calls get one too, compiled in the
+        background)."""
         feeds = [self.check_inputs(dict(f)) for f in batch]
         special = self._specialized(feeds)
         return (special or self)._run_checked(feeds, jobs)
 
     def _specialized(self, feeds: list) -> Optional["OpenVINOModel"]:
-        """The static copy for ``feeds``' one set of shapes, compiled on that shape's second call;
-        None while there is none (mixed shapes, first call, static model, limit reached, failed)."""
-        if not self.specialize or not feeds:
+        """run_many's static copy for ``feeds`` (see :class:`.specialize.Specializer`), or None."""
+        sp = self._specializer()
+        return sp.for_batch(feeds) if sp is not None and feeds else None
+
+    def _specializer(self) -> Optional[Any]:
+        """The :class:`.specialize.Specializer` of a model with dynamic inputs (None otherwise, or when
+        ``specialize`` is off)."""
+        return self._special if self.specialize else None
+
+    def _static_copy(self, shapes: tuple) -> Optional["OpenVINOModel"]:
+        """This model compiled for ``shapes`` (one per input) at its own NUM_STREAMS; None if it cannot be."""
+        from .specialize import static_copy, streams_of
+        t0 = time.perf_counter()
+        made = static_copy(self.ov_model, dict(zip(self.input_names, shapes)), streams_of(self.compiled),
+                           self.device, self.options)
+        if made is None:
             return None
-        if self._dynamic_inputs is None:
-            from .specialize import has_dynamic_inputs
-            self._dynamic_inputs = has_dynamic_inputs(self.compiled)
-        if not self._dynamic_inputs:
-            return None
-        key = tuple(feeds[0][n].shape for n in self.input_names)
-        if any(f[n].shape != s for f in feeds[1:] for n, s in zip(self.input_names, key)):
-            return None
-        if key in self._special:
-            return self._special[key]
-        if not self._special_lock.acquire(blocking=False):  # another thread is compiling one
-            return None
-        try:
-            from .specialize import MAX_SPECIALIZATIONS, SPECIALIZE_AFTER, static_copy, streams_of
-            if key in self._special or len(self._special) >= MAX_SPECIALIZATIONS:
-                return self._special.get(key)
-            if len(self._special_seen) > 64:  # many shapes come and go: count afresh
-                self._special_seen.clear()
-            seen = self._special_seen[key] = self._special_seen.get(key, 0) + 1
-            if seen < SPECIALIZE_AFTER:
-                return None
-            t0 = time.perf_counter()
-            made = static_copy(self.ov_model, dict(zip(self.input_names, key)), streams_of(self.compiled),
-                               self.device, self.options)
-            special = None
-            if made is not None:
-                special = OpenVINOModel(self.graph, made[0], made[1], self.device, self.options)
-                special.specialize, special.dim_ranges = False, self.dim_ranges
-                special.compile_seconds = time.perf_counter() - t0
-            self.specialize_seconds += time.perf_counter() - t0
-            self._special[key] = special
-            return special
-        finally:
-            self._special_lock.release()
+        copy = OpenVINOModel(self.graph, made[0], made[1], self.device, self.options)
+        copy.specialize, copy.dim_ranges = False, self.dim_ranges
+        copy.compile_seconds = time.perf_counter() - t0
+        return copy
+
+    @property
+    def specialize_seconds(self) -> float:
+        """Seconds spent compiling static copies of this model (see :meth:`run_many`)."""
+        return self._special.seconds if self._special else 0.0
+
+    def specializations(self) -> dict:
+        """``{input shapes: static copy}`` made so far (a copy is None where it could not be compiled)."""
+        return dict(self._special.copies) if self._special else {}
+
+    def wait_specialized(self, timeout: Optional[float] = None) -> None:
+        """Wait until a static copy being compiled in the background for single calls is ready."""
+        if self._special:
+            self._special.wait(timeout)
 
     def _run_checked(self, feeds: list, jobs: Optional[int]) -> list[dict]:
         """run_many on feeds already checked."""

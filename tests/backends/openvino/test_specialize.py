@@ -1,5 +1,6 @@
-"""run_many's static copies of a dynamic-shape OpenVINO model: made on a shape's second call, at the
-dynamic model's streams, same results; other shapes, checks and errors unchanged."""
+"""Static copies of a dynamic-shape OpenVINO model: run_many makes one on a shape's second call, at the
+dynamic model's streams, single calls in the background on a shape's 8th; same results; other shapes,
+checks and errors unchanged."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ from netdsl.errors import NetdslError, ShapeError
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
 from netdsl.backends import openvino as ovb  # noqa: E402
-from netdsl.backends.openvino.specialize import MAX_SPECIALIZATIONS, static_copy  # noqa: E402
+from netdsl.backends.openvino.specialize import MAX_SPECIALIZATIONS, SPECIALIZE_AFTER_CALLS, static_copy  # noqa: E402,E501
 
 from .test_runtime import feeds, small_cnn  # noqa: E402
 
@@ -40,15 +41,15 @@ def test_second_call_on_one_shape_runs_a_static_copy_at_the_same_streams(net):
     rng = np.random.default_rng(0)
     batch = [feeds(rng, 3) for _ in range(5)]
     check_all(net, m.run_many(batch), batch)
-    assert m._special == {}  # one call: nothing compiled yet
+    assert m.specializations() == {}  # one call: nothing compiled yet
     again = [feeds(rng, 3) for _ in range(5)]
     check_all(net, m.run_many(again), again)
-    (special,) = m._special.values()
+    (special,) = m.specializations().values()
     assert static_shapes(special) == ["[3,3,12,12]"] and static_shapes(m) == ["[?,3,12,12]"]
     assert special.compiled.get_property("NUM_STREAMS") == m.compiled.get_property("NUM_STREAMS") == 2
     assert m.specialize_seconds > 0
     check_all(net, m.run_many(again), again)  # served by the copy from now on
-    assert list(m._special) == [((3, 3, 12, 12),)]
+    assert list(m.specializations()) == [((3, 3, 12, 12),)]
 
 
 def test_streams_follow_the_dynamic_model_not_the_hint_for_fixed_dims(net):
@@ -56,7 +57,7 @@ def test_streams_follow_the_dynamic_model_not_the_hint_for_fixed_dims(net):
     rng = np.random.default_rng(1)
     for _ in range(2):
         m.run_many([feeds(rng, 2) for _ in range(3)])
-    (special,) = m._special.values()
+    (special,) = m.specializations().values()
     assert special.compiled.get_property("NUM_STREAMS") == m.compiled.get_property("NUM_STREAMS")
     assert special.optimal_requests() == m.optimal_requests()
 
@@ -71,7 +72,7 @@ def test_other_and_mixed_shapes_still_run_on_the_dynamic_model(net):
     other = [feeds(rng, 5) for _ in range(3)]
     check_all(net, m.run_many(other), other)
     check_all(net, [m(f) for f in mixed], mixed)  # single calls: the dynamic model
-    assert list(m._special) == [((4, 3, 12, 12),)]
+    assert list(m.specializations()) == [((4, 3, 12, 12),)]
 
 
 def test_at_most_a_few_copies_per_model(net):
@@ -82,8 +83,8 @@ def test_at_most_a_few_copies_per_model(net):
         for _ in range(2):
             batch = [feeds(rng, b) for _ in range(2)]
             check_all(net, m.run_many(batch), batch)
-    assert len(m._special) == MAX_SPECIALIZATIONS
-    assert [k[0][0] for k in m._special] == sizes[:MAX_SPECIALIZATIONS]
+    assert len(m.specializations()) == MAX_SPECIALIZATIONS
+    assert [k[0][0] for k in m.specializations()] == sizes[:MAX_SPECIALIZATIONS]
 
 
 def test_errors_still_name_the_input_after_specializing(net):
@@ -91,7 +92,7 @@ def test_errors_still_name_the_input_after_specializing(net):
     rng = np.random.default_rng(4)
     for _ in range(2):
         m.run_many([feeds(rng, 2) for _ in range(2)])
-    assert m._special
+    assert m.specializations()
     with pytest.raises(ShapeError, match="data"):
         m.run_many([feeds(rng, 2), {"data": np.ones((2, 3, 5, 5), np.float32)}])
     with pytest.raises(ShapeError, match="data"):
@@ -110,7 +111,7 @@ def test_no_copy_when_turned_off_or_when_dims_are_fixed(net):
         for _ in range(3):
             batch = [feeds(rng, 2) for _ in range(3)]
             check_all(net, m.run_many(batch), batch)
-        assert m._special == {}
+        assert m.specializations() == {}
 
 
 def test_threads_running_one_shape_at_once_get_right_results(net):
@@ -136,7 +137,7 @@ def test_threads_running_one_shape_at_once_get_right_results(net):
     for th in threads:
         th.join()
     assert not errors, errors[:3]
-    assert list(m._special) == [((3, 3, 12, 12),)]
+    assert list(m.specializations()) == [((3, 3, 12, 12),)]
 
 
 def test_a_shape_the_network_cannot_take_gives_no_copy(net):
@@ -145,3 +146,23 @@ def test_a_shape_the_network_cannot_take_gives_no_copy(net):
     made = static_copy(m.ov_model, {"data": (2, 3, 12, 12)}, "1", "CPU", m.options)
     assert made is not None and str(made[0].input(0).get_partial_shape()) == "[2,3,12,12]"
     assert str(m.ov_model.input(0).get_partial_shape()) == "[?,3,12,12]"  # the original is untouched
+
+
+def test_single_calls_get_a_copy_compiled_in_the_background(net):
+    m = ovb.compile(net.graph)
+    rng = np.random.default_rng(7)
+    calls = [feeds(rng, 2) for _ in range(SPECIALIZE_AFTER_CALLS + 4)]
+    check_all(net, [m(f) for f in calls[:SPECIALIZE_AFTER_CALLS - 1]], calls[:SPECIALIZE_AFTER_CALLS - 1])
+    assert m.specializations() == {}
+    check_all(net, [m(calls[SPECIALIZE_AFTER_CALLS - 1])], calls[SPECIALIZE_AFTER_CALLS - 1:SPECIALIZE_AFTER_CALLS])
+    m.wait_specialized(60)
+    (copy,) = m.specializations().values()
+    assert static_shapes(copy) == ["[2,3,12,12]"]
+    assert getattr(copy._local, "request", None) is None
+    rest = calls[SPECIALIZE_AFTER_CALLS:]
+    check_all(net, [m(f) for f in rest], rest)
+    assert copy._local.request is not None  # the copy ran them
+    other = feeds(rng, 5)
+    check_all(net, [m(other)], [other])
+    with pytest.raises(ShapeError, match="data"):
+        m({"data": np.ones((2, 3, 5, 5), np.float32)})
