@@ -15,10 +15,17 @@ from .errors import (AttrError, BackendUnavailable, GraphError, ModuleError, Net
                      ShapeError, UnknownOpError, UnsupportedOpError, WeightError)
 from .functional import *  # noqa: F401,F403
 from .graph import Graph  # noqa: F401
-from .preprocessing import Preprocess  # noqa: F401
 from .shapes import Sym  # noqa: F401
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``netdsl.Preprocess`` is imported on first use (most networks never need it)."""
+    if name == "Preprocess":
+        from .preprocessing import Preprocess
+        return Preprocess
+    raise AttributeError(f"module 'netdsl' has no attribute {name!r}")
 
 
 def compile(network: Any, backend: str = "reference", **options: Any) -> Any:  # noqa: A001

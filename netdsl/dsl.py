@@ -31,8 +31,8 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _SHOWN: dict = {}  # (code file name, cwd) -> how locations show it, None inside netdsl (once per file)
 
 
-def _shown_file(co_filename: str) -> Optional[str]:
-    key = (co_filename, os.getcwd())
+def _shown_file(co_filename: str, cwd: str) -> Optional[str]:
+    key = (co_filename, cwd)
     if key not in _SHOWN:
         fn = os.path.abspath(co_filename)
         rel = os.path.relpath(fn)
@@ -44,8 +44,9 @@ def _shown_file(co_filename: str) -> Optional[str]:
 def user_location() -> str:
     """file:line of the innermost stack frame outside the netdsl package (the user's code)."""
     f = sys._getframe(1)
+    cwd = os.getcwd()  # once per call, not per frame
     while f is not None:
-        shown = _shown_file(f.f_code.co_filename)
+        shown = _shown_file(f.f_code.co_filename, cwd)
         if shown is not None:
             return f"{shown}:{f.f_lineno}"
         f = f.f_back

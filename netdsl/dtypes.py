@@ -1,6 +1,7 @@
 """Element types of netdsl tensors and their NumPy counterparts."""
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Any
 
@@ -69,6 +70,12 @@ def as_dtype(x: Any) -> DType:
         raise TypeError(f"unsupported dtype {x!r}; netdsl knows {', '.join(d.value for d in DType)}") from None
 
 
+@functools.lru_cache(maxsize=64)
+def _canonical(dtype: Any) -> np.dtype:
+    """NumPy's canonical, native-order dtype object for ``dtype`` (``'<f4'`` -> float32)."""
+    return np.dtype(np.dtype(dtype).name)
+
+
 def canonical_array(arr: Any, dtype: Any = None) -> np.ndarray:
     """``arr`` as engines expect array data: NumPy's canonical ``dtype`` object (native byte order),
     C-contiguous and aligned; no copy when it already is (memory-mapped weights stay mapped).
@@ -78,7 +85,11 @@ def canonical_array(arr: Any, dtype: Any = None) -> np.ndarray:
     canonical form, so every parameter's data passes through here (``Param.value``).
     """
     arr = np.asarray(arr)
-    want = np.dtype(np.dtype(dtype if dtype is not None else arr.dtype).name)  # canonical, native
+    dt = dtype if dtype is not None else arr.dtype
+    try:
+        want = _canonical(dt)
+    except TypeError:  # an unhashable dtype description
+        want = np.dtype(np.dtype(dt).name)
     if arr.dtype != want or not arr.dtype.isnative:
         arr = arr.astype(want)
     elif arr.dtype is not want:  # same values and byte order, another dtype object ('<f4' vs float32)

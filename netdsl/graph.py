@@ -6,7 +6,6 @@ are named and carry a lazy *source* that is read only when a backend lowers the 
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -204,6 +203,7 @@ class Graph:
     # ---- hashing ------------------------------------------------------------------------
     def structure_hash(self) -> str:
         """A stable hash of the structure (ops, attributes, names, shapes), not of weight data."""
+        import hashlib  # on use: loading OpenSSL would cost every ``import netdsl`` a few ms
         h = hashlib.sha256()
         h.update(self.name.encode())
         for v in self.inputs:
@@ -224,6 +224,7 @@ class Graph:
 
     def weights_hash(self) -> str:
         """A hash of every parameter's data (reads all weights)."""
+        import hashlib
         h = hashlib.sha256()
         for name in sorted(self.params):
             p = self.params[name]
@@ -234,6 +235,7 @@ class Graph:
 
     def content_hash(self) -> str:
         """Hash of structure and weights together (use as a cache key)."""
+        import hashlib
         return hashlib.sha256((self.structure_hash() + self.weights_hash()).encode()).hexdigest()
 
     # ---- printing -----------------------------------------------------------------------

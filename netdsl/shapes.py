@@ -23,7 +23,7 @@ class Sym:
         for name, p in terms:
             merged[name] = merged.get(name, 0) + p
         self.terms = tuple(sorted((n, p) for n, p in merged.items() if p != 0))
-        self.coeff = Fraction(coeff)
+        self.coeff = coeff if type(coeff) is Fraction else Fraction(coeff)  # immutable: shared as is
 
     @classmethod
     def of(cls, name: str) -> "Sym":

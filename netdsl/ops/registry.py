@@ -14,8 +14,8 @@ as a separate positional argument.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -105,16 +105,16 @@ class OpDef:
     plugin: Any = None     # a plugin declaration, for custom ops
     extra: dict = field(default_factory=dict)
 
-    # ---- input arity ---------------------------------------------------------------------
-    @property
+    # ---- input arity (computed once: infer_specs asks for every node) ----------------------
+    @cached_property
     def variadic(self) -> bool:
         return bool(self.inputs) and self.inputs[-1].endswith("*")
 
-    @property
+    @cached_property
     def min_inputs(self) -> int:
         return sum(1 for i in self.inputs if not i.endswith(("?", "*")))
 
-    @property
+    @cached_property
     def max_inputs(self) -> Optional[int]:
         return None if self.variadic else len(self.inputs)
 
@@ -187,6 +187,7 @@ def get_op(name: str) -> OpDef:
     try:
         return _REGISTRY[name]
     except KeyError:
+        import difflib  # only for this message
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownOpError(f"unknown op '{name}'{hint} (custom layers are declared as plugins: "

@@ -9,6 +9,7 @@ charged to the checkpoint's memory :class:`~netdsl.weights.budget.Budget` first.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import mmap
@@ -286,6 +287,7 @@ def raw_dtype(stored: str) -> np.dtype:
     return np.dtype(RAW_DTYPES.get(stored, stored))
 
 
+@functools.lru_cache(maxsize=None)
 def read_dtype(stored: str) -> str:
     """The dtype that read() returns for a stored dtype."""
     return "float32" if stored in RAW_DTYPES else np.dtype(stored).name

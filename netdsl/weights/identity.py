@@ -43,7 +43,12 @@ def tensor_identity(ckpt: Any, tensor: str, transform: Any, dtype: Any) -> Optio
         return None
     if transform is not None and not str(getattr(transform.fn, "__module__", "")).startswith("netdsl.weights."):
         return None
-    fixed = [os.path.realpath(path), ckpt.format, sorted((str(k), repr(v)) for k, v in ckpt.options.items()),
+    real = getattr(ckpt, "_realpaths", None)  # one realpath per file of this checkpoint, not one per tensor
+    if real is None:
+        real = ckpt._realpaths = {}
+    if path not in real:
+        real[path] = os.path.realpath(path)
+    fixed = [real[path], ckpt.format, sorted((str(k), repr(v)) for k, v in ckpt.options.items()),
              tensor, None if transform is None else transform.name, str(np.dtype(dtype))]
 
     def identity() -> Optional[str]:

@@ -156,9 +156,9 @@ def lower(graph: Graph, dynamic: Optional[dict] = None, keep_f32: Any = ()) -> A
     Layers named in ``keep_f32`` are marked to stay in f32 under bf16/f16 inference (see precision.py)."""
     from ...ops import get_op
 
+    graph.validate()  # before the engine is imported: a network error needs no engine
     ctx = Lowering(graph, dynamic)
     ov, ops = ctx.ov, ctx.ops
-    graph.validate()
     env: dict[int, Any] = {}
     params = ctx.params
     for v in graph.inputs:
