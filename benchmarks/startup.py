@@ -22,7 +22,12 @@ netdsl's overhead = import netdsl + define + bind + lower, shown as a ratio to O
 OpenVINO alone from an IR of the same network (float32 weights written beforehand) -- import openvino
 (which imports NumPy itself) + ``ov.Core()``, ``read_model``, ``compile_model`` with netdsl's
 properties, the first inference -- and netdsl's overhead against it = netdsl's total to the first
-result minus OpenVINO's. Then the same run with ``cache_dir``: "cold" fills an empty cache, "warm" is a
+result minus OpenVINO's. The same pair again with OpenVINO's telemetry declined (``CI=true`` in both
+processes): by default ``import openvino`` forks a process that sends a telemetry event; on a
+machine with few free cores that process takes CPU time from whatever runs next: netdsl's lowering
+in netdsl's run, OpenVINO's read and compile in the peer's. ``--diagnose`` adds two more pairs: the peer importing NumPy first (as netdsl's
+run does), and both with one BLAS thread (``import numpy`` starts OpenBLAS threads that spin for
+about 0.1 s). Then the same run with ``cache_dir``: "cold" fills an empty cache, "warm" is a
 second process finding the compiled model there (served without lowering), measured from the
 start of the script to its first result (goal for BERT-base: under 0.5 s). ``--static`` compiles for
 the fed shape instead of leaving the batch and sequence dims dynamic.
@@ -36,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -86,6 +91,8 @@ import json, time
 t = [time.perf_counter()]; c = [time.process_time()]
 def mark():
     t.append(time.perf_counter()); c.append(time.process_time())
+if NUMPY_FIRST:
+    import numpy
 import openvino
 core = openvino.Core()
 mark()
@@ -106,11 +113,22 @@ PHASES = ("import numpy", "import netdsl", "define + bind", "import openvino", "
           "first inference")
 
 
-def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dynamic: Any, xml: str = "") -> dict:
+# conditions netdsl and the peer are measured under besides the defaults (environment of both processes)
+TELEMETRY_OFF = {"CI": "true"}  # OpenVINO's telemetry declines in CI: no process forked at `import openvino`
+VARIANTS = {  # --diagnose: (label, environment of both, peer imports NumPy before openvino as netdsl's run does)
+    "numpy-first": ("the peer imports NumPy first, as netdsl's run does", {}, True),
+    "blas1": ("OPENBLAS_NUM_THREADS=1 in both (no BLAS threads started by `import numpy`)",
+              {"OPENBLAS_NUM_THREADS": "1"}, False),
+}
+
+
+def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dynamic: Any, xml: str = "",
+          env_extra: Optional[dict] = None, numpy_first: bool = False) -> dict:
     """One fresh process: netdsl from model file to first result, or (``xml``) OpenVINO alone from the IR."""
     code = (f"ROOT={ROOT!r}; MODEL={model!r}; NET_ARGS={net_args!r}; WEIGHTS={weights!r}; FEEDS={feeds!r}; "
-            f"CACHE={cache!r}; DYNAMIC={dynamic!r}; XML={xml!r}\n" + (PEER if xml else CHILD))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            f"CACHE={cache!r}; DYNAMIC={dynamic!r}; XML={xml!r}; NUMPY_FIRST={numpy_first!r}\n"
+            + (PEER if xml else CHILD))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env_extra or {}))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
     if r.returncode:
@@ -119,6 +137,16 @@ def child(model: str, net_args: dict, weights: str, feeds: str, cache: str, dyna
     d["wall_d"] = list(np.diff(d["wall"]))
     d["cpu_d"] = list(np.diff(d["cpu"]))
     return d
+
+
+def vs_peer(runs: list, peers: list, indent: str = "  ") -> None:
+    """Print netdsl's overhead against the peer's processes (totals' medians), wall and CPU."""
+    for label, key in (("wall", "wall"), ("CPU", "cpu")):
+        tot = float(np.median([r[key][-1] - r[key][0] for r in runs]))
+        ptot = float(np.median([r[key][-1] - r[key][0] for r in peers]))
+        pcomp = float(np.median([r[f"{key}_d"][2] for r in peers]))
+        print(f"{indent}netdsl overhead vs OpenVINO alone ({label}): {tot:.3f} - {ptot:.3f} = {tot - ptot:.3f} s = "
+              f"{(tot - ptot) / pcomp:.2f}x OpenVINO's compile (goal <= 0.2x)")
 
 
 def prepare(model: str, seq: int, tmp: str) -> tuple:
@@ -159,6 +187,8 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--static", action="store_true", help="compile for the fed shape (batch 1, --seq)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also measure the overhead with the peer importing NumPy first, and with one BLAS thread")
     args = ap.parse_args(argv)
     subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "netdsl"),
                     os.path.join(ROOT, "examples")], check=False, capture_output=True)
@@ -183,19 +213,24 @@ def main(argv: list | None = None) -> int:
         print("  OpenVINO alone (its IR of the same network, same properties):")
         for name, w, c in zip(PEER_PHASES, pw, pc):
             print(f"    {name:<26} {w:7.3f} {c:7.3f}")
-        for label, runs, peers in (("wall", plain, peer), ("CPU", plain, peer)):
-            key = "wall" if label == "wall" else "cpu"
-            tot = float(np.median([r[key][-1] - r[key][0] for r in runs]))
-            ptot = float(np.median([r[key][-1] - r[key][0] for r in peers]))
-            pcomp = float(np.median([r[f"{key}_d"][2] for r in peers]))
-            print(f"  netdsl overhead vs OpenVINO alone ({label}): {tot:.3f} - {ptot:.3f} = {tot - ptot:.3f} s = "
-                  f"{(tot - ptot) / pcomp:.2f}x OpenVINO's compile (goal <= 0.2x)")
+        vs_peer(plain, peer)
         for label, ph in (("wall", wall), ("CPU", cpu)):
             own = ph[1] + ph[2] + ph[4]
             print(f"  netdsl overhead ({label}): import netdsl + define + bind + lower = {own:.3f} s = "
                   f"{own / ph[5]:.2f}x OpenVINO's compile; with NumPy's import {own + ph[0]:.3f} s = "
                   f"{(own + ph[0]) / ph[5]:.2f}x")
         print(f"  total to first result {sum(wall):.3f} s")
+        variants = [("telemetry-off", ("OpenVINO's telemetry declined (CI=true) in both: `import openvino` forks "
+                                       "no process", TELEMETRY_OFF, False))]
+        variants += list(VARIANTS.items()) if args.diagnose else []
+        for _key, (label, env_extra, numpy_first) in variants:
+            vp, vq = [], []
+            for _ in range(args.runs):
+                vp.append(child(args.model, net_args, weights, feeds, "", dynamic, env_extra=env_extra))
+                vq.append(child(args.model, net_args, weights, feeds, "", dynamic, xml, env_extra=env_extra,
+                                numpy_first=numpy_first))
+            print(f"  {label}:")
+            vs_peer(vp, vq, "    ")
         cold, warm = [], []
         for i in range(args.runs):
             cache = os.path.join(tmp, f"cache{i}")

@@ -34,7 +34,7 @@ class TensorSpec:
 class Value:
     """A tensor in the graph: produced by one node (or a graph input)."""
 
-    __slots__ = ("name", "dtype", "shape", "producer", "index")
+    __slots__ = ("name", "dtype", "shape", "producer", "index", "_spec")
 
     def __init__(self, name: str, dtype: DType, shape: tuple, producer: "Optional[Node]" = None, index: int = 0):
         self.name = name
@@ -42,10 +42,14 @@ class Value:
         self.shape = shape
         self.producer = producer
         self.index = index
+        self._spec: Optional[TensorSpec] = None
 
     @property
     def spec(self) -> TensorSpec:
-        return TensorSpec(self.dtype, self.shape)
+        s = self._spec  # made again only when dtype or shape was replaced (specs are immutable)
+        if s is None or s.dtype is not self.dtype or s.shape is not self.shape:
+            s = self._spec = TensorSpec(self.dtype, self.shape)
+        return s
 
     @property
     def rank(self) -> int:

@@ -293,12 +293,16 @@ def read_dtype(stored: str) -> str:
     return "float32" if stored in RAW_DTYPES else np.dtype(stored).name
 
 
+@functools.lru_cache(maxsize=None)
+def _mapped_dtype(stored: str, byteorder: str) -> np.dtype:
+    dt = raw_dtype(stored)
+    return dt.newbyteorder(byteorder) if dt.itemsize > 1 else dt
+
+
 def mmap_array(path: str, offset: int, stored: str, shape: tuple, file_size: Optional[int] = None,
                order: str = "C", byteorder: str = "<") -> np.ndarray:
     """Memory-map ``shape`` elements of ``stored`` at ``offset`` (read-only), widened if needed."""
-    dt = raw_dtype(stored)
-    if dt.itemsize > 1:
-        dt = dt.newbyteorder(byteorder)
+    dt = _mapped_dtype(stored, byteorder)
     n = math.prod(shape) if shape else 1
     size = file_size if file_size is not None else os.path.getsize(path)
     if offset < 0 or offset + n * dt.itemsize > size:
