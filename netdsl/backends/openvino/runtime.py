@@ -18,12 +18,15 @@ robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncIn
   choose 16 single-thread streams for BERT and YOLOv3-tiny: 0.96x and 0.84x ONNX Runtime (an earlier
   0.70-0.83x for BERT came from this plus only 8 requests in flight for 16 streams).
 * But a dynamic-shape model runs slower than one compiled for the fed shape at the same streams
-  (MobileNetV2 0.92x against 1.06x ONNX Runtime). So ``run_many``, from the second call whose feeds
+  (MobileNetV2 batch 8 at 4 x 4 on 16 cores: 7% per request, its depthwise convolutions 1.42x;
+  benchmarks/dynamic_vs_static.py). So ``run_many``, from the second call whose feeds
   all have one set of shapes on, runs them on a static copy compiled for those shapes at the dynamic
   model's NUM_STREAMS (:mod:`.specialize`; at most two copies per model, each with its own weights;
   ``compile(..., specialize=False)`` turns it off). Single calls (``model(...)``) get one too, from a
   set of shapes' 8th call on, compiled in a background thread (the dynamic model serves meanwhile);
-  mixed shapes stay on the dynamic model.
+  mixed shapes stay on the dynamic model. Measured at batch 8 on 16 cores: every example 1.07x-3.6x
+  ONNX Runtime (MobileNetV2 1.11-1.18x, BERT 1.18x at 4 x 4; the dynamic model alone 1.03-1.18x and
+  1.13x).
 * Fewer requests in flight than streams leave cores idle; ``hint="latency"`` (one stream, every core
   on each request) suits few large requests (AlexNet's 4096-wide layers: 1.43x).
 """
