@@ -7,7 +7,8 @@ Both models: float32, throughput hint, the same NUM_STREAMS (the dynamic model's
 PERF_COUNT on; one request at a time (one stream busy, its threads only), the two models taking
 turns. Prints the median wall time per request, the median sum of OpenVINO's per-node times, the
 process's minor page faults per request, and the per-node time summed by node type and kernel (median
-over runs), dynamic against static.
+over runs), dynamic against static; then the compiled-model properties in which that static model
+(explicit NUM_STREAMS, as netdsl's static copies) differs from one left to OpenVINO's THROUGHPUT hint.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def requests(name: str, batch: int) -> dict:
     streams = int(dyn.compiled.get_property("NUM_STREAMS"))
     static = ovb.compile(g, hint="throughput", dynamic=dims(g, batch), num_streams=streams,
                          config={"PERF_COUNT": "YES"})
-    out = {}
+    out = {"graph": g}
     for tag, m in (("dynamic", dyn), ("static", static)):
         req = m.compiled.create_infer_request()
         for k, v in feeds.items():
@@ -51,8 +52,26 @@ def requests(name: str, batch: int) -> dict:
     return out
 
 
+def property_differences(compiled: Any, graph: Any, batch: int) -> list:
+    """``(property, explicit-streams value, hint-chosen value)`` where ``compiled`` (static, explicit
+    NUM_STREAMS) differs from the same model compiled static with the streams left to the hint."""
+    auto = ovb.compile(graph, hint="throughput", dynamic=dims(graph, batch), config={"PERF_COUNT": "YES"}).compiled
+
+    def props(c: Any) -> dict:
+        out = {}
+        for p in c.get_property("SUPPORTED_PROPERTIES"):
+            try:
+                out[str(p)] = str(c.get_property(str(p)))
+            except RuntimeError:
+                out[str(p)] = "?"
+        return out
+    a, b = props(compiled), props(auto)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def profile(name: str, batch: int, runs: int) -> None:
     reqs = requests(name, batch)
+    graph = reqs.pop("graph")
     wall: dict = {t: [] for t in reqs}
     nodes: dict = {t: [] for t in reqs}
     kinds: dict = {t: {} for t in reqs}
@@ -83,6 +102,9 @@ def profile(name: str, batch: int, runs: int) -> None:
         d, s = med["dynamic"].get(k, 0.0), med["static"].get(k, 0.0)
         if max(d, s) >= 1.0:
             print(f"  {k[0]:<20}{k[1]:<32}{d:12.0f}{s:12.0f}{(d / s if s else float('inf')):10.2f}x")
+    diff = property_differences(reqs["static"][0], graph, batch)
+    print("  static, explicit NUM_STREAMS vs streams left to the hint: "
+          + ("; ".join(f"{k} {a} vs {b}" for k, a, b in diff) if diff else "same properties"))
 
 
 def main(argv: list | None = None) -> int:
