@@ -144,6 +144,11 @@ CONFIGS = {
     "default+keep2": {"keep_float": 2},
     "default+keep4": {"keep_float": 4},
     "tensorrt": {"target": "tensorrt"},
+    "gptq": {"rounding": "gptq"},
+    "rounding-auto": {"rounding": "auto"},
+    "keep-auto-sqnr32": {"keep_float": "auto", "min_sqnr": 32.0},
+    "keep-auto-top1": {"keep_float": "auto", "min_top1": 1.0},
+    "gptq+keep-auto-top1": {"rounding": "gptq", "keep_float": "auto", "min_top1": 1.0},
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..dtypes import DType
+from ..errors import NetdslError
 from ..graph import Graph, Node, Param, Value
 from .rewrite import clone_graph, prune
 
@@ -114,7 +115,7 @@ class _Builder:
         return n.outputs[0]
 
 
-def _weight_data(g: Graph, v: Value) -> Callable[[], np.ndarray]:
+def weight_data(g: Graph, v: Value) -> Callable[[], np.ndarray]:
     p = v.producer
     if p.op == "constant":
         arr = np.asarray(p.attrs["value"])
@@ -130,10 +131,12 @@ def _activation_qparams(r: Any, scheme: str) -> Any:
     return qparams(r[0], r[1], scheme)
 
 
-def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: str = "symmetric") -> Graph:
+def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: str = "symmetric",
+               rounded: Optional[dict] = None) -> Graph:
     """A copy of ``graph`` with Q/DQ pairs on the activations in ``ranges`` ({tensor: (lo, hi)}, or
     {tensor: |x| threshold} for symmetric ranges) quantized by ``scheme`` (symmetric | unsigned |
-    asymmetric), and int8 per-channel weights, for every quantizable layer not matching ``exclude``."""
+    asymmetric), and int8 per-channel weights, for every quantizable layer not matching ``exclude``:
+    rounded to nearest, or for a layer in ``rounded`` ({layer: int8 array}) those integers."""
     g = clone_graph(graph)
     b = _Builder(g)
     todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
@@ -161,11 +164,16 @@ def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: 
             if w is not None:
                 wi, axis = w
                 wv = inputs[wi]
-                read = _weight_data(g, wv)
+                read = weight_data(g, wv)
                 data = read()
                 scales = weight_scales(data, axis)
+                fixed = (rounded or {}).get(n.name)
+                if fixed is not None and tuple(np.shape(fixed)) != tuple(data.shape):
+                    raise NetdslError(f"layer '{n.name}' ({n.location}): fitted int8 weights of shape {np.shape(fixed)} "
+                                      f"for its weight of shape {data.shape}")
                 qp = Param("", DType.int8, tuple(wv.shape),
-                           (lambda read=read, scales=scales, axis=axis: quantize_weight(read(), scales, axis)),
+                           (lambda read=read, scales=scales, axis=axis: quantize_weight(read(), scales, axis))
+                           if fixed is None else (lambda fixed=fixed: np.asarray(fixed, np.int8)),
                            f"{wv.name} quantized to int8 per channel", "normal")
                 qv = b.param(f"{wv.name}/int8", qp, n.location)
                 s = b.const(f"{wv.name}/scale", scales, n.location)

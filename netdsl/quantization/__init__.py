@@ -12,7 +12,11 @@ error, the default; "percentile", "minmax", or "entropy": TensorRT's KL-divergen
 ``backend`` ("reference" = NumPy float32, "openvino" = OpenVINO f32, "auto" = OpenVINO when installed).
 Before the ranges are taken, channels may be equalized across layers (``equalize``, passes/equalize.py);
 after, each layer's bias is corrected for the mean shift quantization causes (``bias_correction``);
-``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis).
+``rounding="gptq"`` fits each layer's int8 weights to its quantized inputs (GPTQ, rounding.py;
+``"auto"``: kept only where it raises the output SQNR on held-out calibration batches);
+``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis), and
+``keep_float="auto"`` the fewest such layers for the output to reach ``min_sqnr`` dB and/or a top-1
+agreement ``min_top1`` with the float network on the calibration data (accuracy-aware quantization).
 Layers whose names match an ``exclude`` pattern stay in float.
 """
 from __future__ import annotations
@@ -27,9 +31,11 @@ from ..passes.qdq import QUANTIZABLE, activations, excluded, targets
 from . import cache as _cache
 from .calibrate import as_batches, pick_backend
 from .observers import METHODS
-from .plan import QuantPlan, apply_plan, make_plan, observe_ranges
+from .plan import ROUNDINGS, QuantPlan, apply_plan, make_plan, observe_ranges
 from .report import QuantizationReport, measure
 from .schemes import SCHEMES, pick_scheme
+
+DEFAULT_MIN_SQNR = 30.0  # keep_float="auto"'s target when neither min_sqnr nor min_top1 is given
 from .sensitivity import literal
 
 
@@ -52,7 +58,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
              exclude: Sequence[str] = (), backend: str = "auto", percentile: float = 99.99,
              cache: Optional[str] = None, report: bool = True, report_batches: int = 4,
              scheme: str = "auto", target: Optional[str] = None, equalize: Any = "auto",
-             bias_correction: bool = True, keep_float: int = 0) -> Any:
+             bias_correction: bool = True, keep_float: Any = 0, rounding: str = "nearest",
+             min_sqnr: Optional[float] = None, min_top1: Optional[float] = None) -> Any:
     """An INT8 copy of ``network`` (a Network; ``.quantization`` holds the QuantizationReport).
 
     calibration_batches: feed dicts (or arrays for a one-input network); method: mse (least expected
@@ -64,7 +71,11 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     equalization, "auto" (per tensor, the SmoothQuant balance alpha -- or none -- of least estimated
     noise), a fixed alpha in [0, 1], or 0 / None (off); bias_correction: correct each layer's mean
     output (kept when it raises the output SQNR on calibration data); keep_float: keep the k most
-    sensitive layers in float.
+    sensitive layers in float, or "auto": the fewest of them that reach ``min_sqnr`` (output SQNR dB,
+    30 when neither target is given) and ``min_top1`` (fraction of calibration inputs -- and positions,
+    for a map -- whose arg-max over axis 1 agrees with the float network's); rounding: "nearest" (the
+    default), "gptq" (weights fitted to the quantized layer inputs, in network order) or "auto" (GPTQ
+    where it raises the output SQNR on held-out calibration batches).
     """
     from ..dsl import Network
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
@@ -75,24 +86,29 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
             raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
     scheme = pick_scheme(scheme, target)
     _check(method, scheme)
-    _check_options(graph, exclude, keep_float, equalize, method, percentile)
+    _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1)
+    if keep_float == "auto" and min_sqnr is None and min_top1 is None:
+        min_sqnr = DEFAULT_MIN_SQNR
     backend = pick_backend(backend)
     key = {"network": graph.name, "structure": graph.structure_hash(),
            "weights": getattr(network, "graph", network).weights_hash() if cache else None, "method": method,
            "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude),
            "scheme": scheme, "equalize": equalize if equalize == "auto" else float(equalize or 0), "bias_correction": bool(bias_correction),
-           "keep_float": int(keep_float)}
+           "keep_float": keep_float if keep_float == "auto" else int(keep_float), "rounding": rounding,
+           "keep_target": [min_sqnr, min_top1] if keep_float == "auto" else None}
     plan = _cached_plan(cache, key, graph, exclude) if cache else None
     if plan is None:
         plan = make_plan(graph, batches, exclude, backend, method, percentile, scheme, equalize, keep_float,
-                         bias_correction, report_batches)
+                         bias_correction, report_batches, rounding, min_sqnr, min_top1)
         if cache:
             _cache.save(cache, key, plan.to_json())
     fgraph, qgraph = apply_plan(graph, plan, exclude, scheme)
     rep = QuantizationReport(method, backend, thresholds=plan.ranges, scheme=scheme, kept_float=plan.keep_float,
                              sensitivity=plan.sensitivity, equalized=sorted(plan.scales),
                              bias_corrected=sorted(plan.biases), bias_gain=plan.bias_gain,
-                             alpha=plan.alpha, alphas=plan.alphas)
+                             alpha=plan.alpha, alphas=plan.alphas, rounded=sorted(plan.rounded),
+                             rounding_gain=plan.rounding_gain, kept_scores=plan.kept_scores,
+                             keep_target=(min_sqnr, min_top1) if keep_float == "auto" else ())
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     if report:
@@ -103,16 +119,28 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
 
 
 def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equalize: Any, method: str,
-                   percentile: float) -> None:
+                   percentile: float, rounding: str = "nearest", min_sqnr: Any = None, min_top1: Any = None) -> None:
     """One NetdslError for an option out of its domain (as the CLI's argument checks), before calibration."""
-    if isinstance(keep_float, bool) or not isinstance(keep_float, numbers.Integral) or keep_float < 0:
-        raise NetdslError(f"keep_float must be a whole number of layers >= 0, got {keep_float!r}")
+    if keep_float == "auto":
+        pass
+    elif isinstance(keep_float, bool) or not isinstance(keep_float, numbers.Integral) or keep_float < 0:
+        raise NetdslError(f"keep_float must be a whole number of layers >= 0 or 'auto', got {keep_float!r}")
     n = len(targets(graph, exclude))
-    if keep_float > n:
+    if keep_float != "auto" and keep_float > n:
         raise NetdslError(f"keep_float={keep_float}: network '{graph.name}' has {n} layers to quantize"
                           + (" (after exclude)" if exclude else ""))
     if not (equalize in ("auto", None) or (isinstance(equalize, (int, float)) and 0 <= equalize <= 1)):
         raise NetdslError(f"equalize must be 'auto', None or 0 (off), or a balance alpha in [0, 1]; got {equalize!r}")
+    if rounding not in ROUNDINGS:
+        raise NetdslError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
+    if min_sqnr is not None and (isinstance(min_sqnr, bool) or not isinstance(min_sqnr, numbers.Real)
+                                 or not 0 < min_sqnr < 200):
+        raise NetdslError(f"min_sqnr must be an output SQNR in dB in (0, 200), got {min_sqnr!r}")
+    if min_top1 is not None and (isinstance(min_top1, bool) or not isinstance(min_top1, numbers.Real)
+                                 or not 0 < min_top1 <= 1):
+        raise NetdslError(f"min_top1 must be a fraction of inputs in (0, 1], got {min_top1!r}")
+    if (min_sqnr is not None or min_top1 is not None) and keep_float != "auto":
+        raise NetdslError("min_sqnr / min_top1 are keep_float='auto''s targets: give keep_float='auto' with them")
     if method == "percentile" and not 0 < percentile <= 100:
         raise NetdslError(f"percentile must lie in (0, 100], got {percentile!r}")
 

@@ -9,15 +9,14 @@ corrected (the empirical bias correction of Nagel et al. 2019 and of NNCF's Bias
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import NetdslError
 from ..graph import Graph, Node, Param, Value
-from ..ops import get_op
 from ..passes.rewrite import clone_graph, prune
 from .calibrate import run_observed
+from .sequential import run_sequential
 
 CORRECTED = ("conv", "linear")
 
@@ -81,45 +80,19 @@ def bias_deltas(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batche
     want = float_means(float_graph, [float_graph.node(n.name) for n in todo], batches, backend)
     fix = {id(n) for n in todo}
     deltas: dict = {}
-    env: dict = {}
-    for v in g.inputs:
-        env[id(v)] = [np.asarray(b[v.name]).astype(np.float32 if v.dtype.is_float else v.dtype.numpy, copy=False)
-                      for b in batches]
-    readers = {k: len(v) for k, v in g.consumers().items()}
-    for node in g.nodes:
-        if node.op == "parameter":
-            p = g.params[node.attrs["name"]]
-            a = p.value()
-            res = [[a.astype(np.float32) if a.dtype.kind == "f" else a] * len(batches)]
-        else:
-            op = get_op(node.op)
-            res = [[] for _ in node.outputs]
-            for i in range(len(batches)):
-                args = [None if v is None else env[id(v)][i] for v in node.inputs]
-                try:
-                    out = op.run_reference(args, node.attrs)
-                except Exception as e:
-                    raise NetdslError(f"bias correction: layer '{node.name}' ({node.op}, {node.location}) failed: "
-                                      f"{type(e).__name__}: {e}") from e
-                for j, r in enumerate(out):
-                    r = np.asarray(r)
-                    res[j].append(r.astype(np.float32) if r.dtype.kind == "f" else r)
-        if id(node) in fix:
-            axis = _axis(node)
-            acc = [_channel_mean(r, axis) for r in res[0]]
-            mean = sum(a[0] for a in acc) / max(sum(a[1] for a in acc), 1)
-            delta = want[node.name] - mean
-            deltas[node.name] = delta
-            shape = [1] * node.outputs[0].rank
-            shape[axis] = -1
-            res[0] = [(r + delta.reshape(shape)).astype(np.float32) for r in res[0]]
-        for v, r in zip(node.outputs, res):
-            env[id(v)] = r
-        for v in node.inputs:
-            if v is not None and id(v) in readers:
-                readers[id(v)] -= 1
-                if readers[id(v)] == 0:
-                    env.pop(id(v), None)
+
+    def after(node: Node, res: list) -> Optional[list]:
+        if id(node) not in fix:
+            return None
+        axis = _axis(node)
+        acc = [_channel_mean(r, axis) for r in res]
+        mean = sum(a[0] for a in acc) / max(sum(a[1] for a in acc), 1)
+        delta = want[node.name] - mean
+        deltas[node.name] = delta
+        shape = [1] * node.outputs[0].rank
+        shape[axis] = -1
+        return [(r + delta.reshape(shape)).astype(np.float32) for r in res]
+    run_sequential(g, batches, after=after)
     return deltas
 
 

@@ -2,18 +2,21 @@
 
 A :class:`QuantPlan` holds every data-dependent decision, so the calibration cache can store it and a
 second run needs no data: per-channel equalization factors, activation ranges, the layers kept in
-float by sensitivity analysis, and per-channel bias corrections. ``make_plan`` runs the float network
+float by sensitivity analysis, fitted int8 weights, and per-channel bias corrections. ``make_plan`` runs the float network
 on the calibration batches in this order:
 
 1. channel equalization (passes/equalize.py) from per-channel ranges, its balance chosen on held-out
    calibration batches;
 2. activation ranges of the equalized network (``method``, shaped by ``scheme``);
-3. sensitivity analysis when ``keep_float`` > 0: the layers whose quantization alone costs the most
-   output SQNR stay in float;
-4. bias correction (bias_correction.py) of the quantized network against the float one.
+3. sensitivity analysis when ``keep_float`` is set: the layers whose quantization alone costs the most
+   output SQNR stay in float (``"auto"``: as many as the target on calibration data needs);
+4. fitted weight rounding when ``rounding`` is not "nearest" (rounding.py: GPTQ on the quantized
+   network, layer by layer);
+5. bias correction (bias_correction.py) of the quantized network against the float one.
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -25,10 +28,12 @@ from ..passes.qdq import activations, insert_qdq, targets
 from .bias_correction import apply_biases, bias_deltas
 from .calibrate import observe, run_observed
 from .observers import Observer
-from .sensitivity import layer_sensitivity, literal, network_outputs, output_sqnr
+from .rounding import fit_rounding
+from .sensitivity import layer_sensitivity, literal, network_outputs, output_sqnr, top1_agreement
 
 
 AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
+ROUNDINGS = ("nearest", "gptq", "auto")  # weight rounding: to nearest, fitted (rounding.py), chosen on held-out data
 
 
 @dataclass
@@ -41,6 +46,9 @@ class QuantPlan:
     bias_gain: tuple = ()                            # output SQNR dB without / with the corrections
     alpha: float = 0.0                               # the equalization balance used (0: none)
     alphas: dict = field(default_factory=dict)       # with equalize="auto": alpha -> output SQNR dB
+    rounded: dict = field(default_factory=dict)      # layer -> int8 weights fitted by GPTQ
+    rounding_gain: tuple = ()                        # held-out output SQNR dB, nearest / fitted rounding
+    kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
 
     def to_json(self) -> dict:
         return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
@@ -48,7 +56,10 @@ class QuantPlan:
                 "channel_scales": {k: np.asarray(v).tolist() for k, v in self.scales.items()},
                 "thresholds": {k: [float(v[0]), float(v[1])] for k, v in self.ranges.items()},
                 "float_layers": list(self.keep_float), "sensitivity": dict(self.sensitivity),
-                "bias_corrections": {k: np.asarray(v).tolist() for k, v in self.biases.items()}}
+                "bias_corrections": {k: np.asarray(v).tolist() for k, v in self.biases.items()},
+                "rounding_gain": list(self.rounding_gain),
+                "kept_scores": {str(k): list(v) for k, v in self.kept_scores.items()},
+                "rounded_weights": {k: _pack(v) for k, v in self.rounded.items()}}
 
     @classmethod
     def from_json(cls, d: dict, ranges: dict) -> "QuantPlan":
@@ -56,7 +67,19 @@ class QuantPlan:
                    [str(x) for x in d.get("float_layers", [])], {str(k): float(v) for k, v in d.get("sensitivity", {}).items()},
                    {k: np.asarray(v, np.float64) for k, v in d.get("bias_corrections", {}).items()},
                    tuple(float(x) for x in d.get("bias_gain", ())), float(d.get("alpha", 0.0)),
-                   {float(k): float(v) for k, v in d.get("alphas", {}).items()})
+                   {float(k): float(v) for k, v in d.get("alphas", {}).items()},
+                   {k: _unpack(v) for k, v in d.get("rounded_weights", {}).items()},
+                   tuple(float(x) for x in d.get("rounding_gain", ())),
+                   {int(k): (float(v[0]), float(v[1])) for k, v in d.get("kept_scores", {}).items()})
+
+
+def _pack(q: np.ndarray) -> dict:
+    q = np.asarray(q, np.int8)
+    return {"shape": list(q.shape), "int8": base64.b64encode(q.tobytes()).decode("ascii")}
+
+
+def _unpack(d: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(d["int8"]), np.int8).reshape(d["shape"])
 
 
 def quantized_inputs(graph: Graph, exclude: Sequence[str]) -> set:
@@ -108,10 +131,19 @@ class _Outputs:
     def __init__(self, graph: Graph, batches: list, backend: str):
         self.batches, self.backend = batches, backend
         self.names = [v.name for v in graph.outputs if v.dtype.is_float]
-        self.ref = network_outputs(graph, batches, backend, self.names)
+        self.ref = network_outputs(graph, batches, backend, self.names, shaped=True)
+
+    def scores(self, graph: Graph) -> tuple[float, float]:
+        """(output SQNR dB, top-1 agreement) of ``graph`` against the float network."""
+        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True)
+        return output_sqnr(_flat(self.ref), _flat(got)), top1_agreement(self.ref, got)
 
     def sqnr(self, graph: Graph) -> float:
-        return output_sqnr(self.ref, network_outputs(graph, self.batches, self.backend, self.names))
+        return self.scores(graph)[0]
+
+
+def _flat(outputs: dict) -> dict:
+    return {k: np.concatenate([a.reshape(-1) for a in v]) for k, v in outputs.items()}
 
 
 def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
@@ -139,7 +171,9 @@ def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], bac
 
 
 def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
-              scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4) -> QuantPlan:
+              scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4,
+              rounding: str = "nearest", min_sqnr: Optional[float] = 30.0,
+              min_top1: Optional[float] = None) -> QuantPlan:
     """Every data-dependent decision of post-training quantization (see the module docstring)."""
     plan = QuantPlan()
     outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
@@ -148,10 +182,14 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     if keep_float:
         layers = [t[0].name for t in targets(g, exclude)]
         plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)
-        plan.keep_float = sorted(plan.sensitivity, key=plan.sensitivity.get)[:keep_float]
+        order = sorted(plan.sensitivity, key=plan.sensitivity.get)
+        plan.keep_float = order[:keep_float] if keep_float != "auto" else \
+            keep_until(g, plan.ranges, order, _Outputs(g, batches, backend), exclude, scheme, min_sqnr, min_top1, plan)
+    ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
+    if rounding != "nearest":
+        choose_rounding(g, batches, ex, backend, scheme, rounding, plan)
     if bias_correction:
-        ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
-        qg = insert_qdq(g, plan.ranges, ex, scheme)
+        qg = insert_qdq(g, plan.ranges, ex, scheme, plan.rounded)
         deltas = bias_deltas(g, qg, [t[0].name for t in targets(g, ex)], outputs.batches, backend)
         # a mean shift that is not the same on every input (an outlier channel of some tokens) can make
         # things worse downstream (a layer norm): keep the corrections only if the outputs gain
@@ -161,8 +199,40 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     return plan
 
 
+def keep_until(g: Graph, ranges: dict, order: list, outputs: "_Outputs", exclude: Sequence[str], scheme: str,
+               min_sqnr: Optional[float], min_top1: Optional[float], plan: QuantPlan) -> list:
+    """The fewest of the most sensitive layers (``order``, most sensitive first) to keep in float for the
+    quantized network to reach, on calibration data, an output SQNR of ``min_sqnr`` dB and a top-1
+    agreement of ``min_top1`` with the float network (weights rounded to nearest, no bias correction:
+    what comes after only adds); records each count tried."""
+    for k in range(len(order) + 1):
+        ex = tuple(exclude) + tuple(literal(n) for n in order[:k])
+        plan.kept_scores[k] = outputs.scores(insert_qdq(g, ranges, ex, scheme)) if k < len(order) else (float("inf"), 1.0)
+        sqnr, top1 = plan.kept_scores[k]
+        if (min_sqnr is None or sqnr >= min_sqnr) and (min_top1 is None or top1 >= min_top1):
+            return order[:k]
+    return list(order)
+
+
+def choose_rounding(g: Graph, batches: list, exclude: Sequence[str], backend: str, scheme: str, rounding: str,
+                    plan: QuantPlan) -> None:
+    """Set ``plan.rounded`` (GPTQ-fitted int8 weights, rounding.py). With ``rounding="auto"`` they are
+    fitted on the even calibration batches and kept only if the quantized network's output SQNR on the
+    odd ones is higher than with rounding to nearest (then refitted on every batch)."""
+    qg = insert_qdq(g, plan.ranges, exclude, scheme)
+    layers = [t[0].name for t in targets(g, exclude)]
+    if rounding == "auto" and len(batches) >= 2:
+        fit, held = batches[0::2], batches[1::2]
+        scored = _Outputs(g, held, backend)
+        trial = fit_rounding(g, qg, layers, fit, backend)
+        plan.rounding_gain = (scored.sqnr(qg), scored.sqnr(insert_qdq(g, plan.ranges, exclude, scheme, trial)))
+        if plan.rounding_gain[1] <= plan.rounding_gain[0]:
+            return
+    plan.rounded = fit_rounding(g, qg, layers, batches, backend)
+
+
 def apply_plan(graph: Graph, plan: QuantPlan, exclude: Sequence[str], scheme: str) -> tuple[Graph, Graph]:
     """(the equalized float graph, the quantized graph) that ``plan`` makes of ``graph``."""
     g = equalized(graph, plan.scales, exclude)
     ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
-    return g, apply_biases(insert_qdq(g, plan.ranges, ex, scheme), plan.biases)
+    return g, apply_biases(insert_qdq(g, plan.ranges, ex, scheme, plan.rounded), plan.biases)

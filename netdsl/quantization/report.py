@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -36,6 +36,10 @@ class QuantizationReport:
     bias_gain: tuple = ()  # calibration output SQNR dB without / with bias correction
     alpha: float = 0.0  # the equalization balance used (0: none)
     alphas: dict = field(default_factory=dict)  # equalize="auto": each alpha tried -> output SQNR dB
+    rounded: list = field(default_factory=list)  # layers whose int8 weights were fitted (GPTQ)
+    rounding_gain: tuple = ()  # rounding="auto": held-out output SQNR dB, nearest / fitted
+    kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
+    keep_target: tuple = ()  # keep_float="auto"'s (min_sqnr, min_top1)
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -56,6 +60,20 @@ class QuantizationReport:
             a, b = self.bias_gain
             lines.append(f"  bias correction: output SQNR on calibration data {a:.1f} -> {b:.1f} dB"
                          + ("" if self.bias_corrected else ", not kept"))
+        if self.rounding_gain:
+            a, b = self.rounding_gain
+            lines.append(f"  fitted weight rounding: output SQNR on held-out calibration data {a:.1f} -> {b:.1f} dB"
+                         + ("" if self.rounded else ", not kept"))
+        elif self.rounded:
+            lines.append(f"  fitted weight rounding (GPTQ): {len(self.rounded)} layer(s)")
+        if self.kept_scores:
+            k = max(self.kept_scores)
+            want = [f"{t:g} dB" for t in self.keep_target[:1] if t is not None] + \
+                [f"top-1 {100 * t:g}%" for t in self.keep_target[1:] if t is not None]
+            lines.append(f"  keep_float='auto': {k} layer(s) kept in float for an output SQNR of "
+                         f"{self.kept_scores[k][0]:.1f} dB, top-1 {100 * self.kept_scores[k][1]:.2f}% on calibration "
+                         f"data (target {', '.join(want)}; " + ", ".join(
+                             f"{n} float: {v[0]:.1f} dB {100 * v[1]:.1f}%" for n, v in sorted(self.kept_scores.items())) + ")")
         if self.sensitivity:
             worst = sorted(self.sensitivity, key=self.sensitivity.get)[:max(5, len(self.kept_float))]
             lines.append("  sensitivity (output SQNR with only that layer quantized): " +

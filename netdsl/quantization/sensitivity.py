@@ -17,13 +17,27 @@ from ..progress import progress
 from .calibrate import run_observed
 
 
-def network_outputs(graph: Graph, batches: list, backend: str, names: list) -> dict:
-    """{output name: every batch's values, flattened and concatenated}."""
+def network_outputs(graph: Graph, batches: list, backend: str, names: list, shaped: bool = False) -> dict:
+    """{output name: every batch's values, flattened and concatenated} (``shaped``: a list of each
+    batch's array)."""
     got: dict = {n: [] for n in names}
     for values in run_observed(graph, names, batches, backend, ""):
         for n in names:
-            got[n].append(np.asarray(values[n], np.float64).reshape(-1))
-    return {n: np.concatenate(v) for n, v in got.items()}
+            got[n].append(np.asarray(values[n], np.float64))
+    return got if shaped else {n: np.concatenate([a.reshape(-1) for a in v]) for n, v in got.items()}
+
+
+def top1_agreement(ref: dict, got: dict) -> float:
+    """The fraction of positions where the arg-max over axis 1 (the classes) of the outputs agrees, for
+    the least agreeing output with classes (rank >= 2, more than one class); 1.0 when none has any.
+    ``ref`` and ``got`` hold each output's per-batch arrays."""
+    worst = 1.0
+    for k, batches in ref.items():
+        if not batches or batches[0].ndim < 2 or batches[0].shape[1] < 2:
+            continue
+        same = [np.argmax(r, 1) == np.argmax(g, 1) for r, g in zip(batches, got[k])]
+        worst = min(worst, float(np.concatenate([a.reshape(-1) for a in same]).mean()))
+    return worst
 
 
 def output_sqnr(ref: dict, got: dict) -> float:

@@ -128,7 +128,7 @@ def test_scheme_a_target_cannot_run_is_refused_before_calibration(opts, words):
 
 
 @pytest.mark.parametrize("opts, words", [
-    ({"keep_float": 2.5}, "keep_float must be a whole number of layers >= 0, got 2.5"),
+    ({"keep_float": 2.5}, "keep_float must be a whole number of layers >= 0 or 'auto', got 2.5"),
     ({"keep_float": 5}, "keep_float=5: network 'small_cnn' has 4 layers to quantize"),  # c1, c2, fc, head
     ({"keep_float": 4, "exclude": ["head"]}, r"keep_float=4: network 'small_cnn' has 3 layers to quantize \(after exclude"),
     ({"equalize": 1.5}, r"equalize must be 'auto', None or 0 \(off\), or a balance alpha in \[0, 1\]; got 1.5"),
