@@ -7,7 +7,8 @@ on the calibration batches in this order:
 
 1. channel equalization (passes/equalize.py) from per-channel ranges, its balance chosen on held-out
    calibration batches;
-2. activation ranges of the equalized network (``method``, shaped by ``scheme``);
+2. activation ranges of the equalized network (``method``, shaped by ``scheme``), with
+   ``refine_ranges`` then searched tensor by tensor for the best output SQNR;
 3. sensitivity analysis when ``keep_float`` is set: the layers whose quantization alone costs the most
    output SQNR stay in float (``"auto"``: as many as the target on calibration data needs);
 4. fitted weight rounding when ``rounding`` is not "nearest" (rounding.py: GPTQ on the quantized
@@ -27,12 +28,15 @@ from ..passes.equalize import channel_scales, consumer_column_amax, equalize, fi
 from ..passes.qdq import activations, insert_qdq, targets
 from .bias_correction import apply_biases, bias_deltas
 from .calibrate import observe, run_observed
+from ..progress import progress
 from .observers import Observer
 from .rounding import fit_rounding
 from .sensitivity import layer_sensitivity, literal, network_outputs, output_sqnr, top1_agreement
 
 
 AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
+REFINE_FACTORS = (0.7, 0.85, 1.15, 1.3, 1.6)  # refine_ranges: each range scaled by these is tried
+MIN_GAIN_DB = 0.02  # a refined range must raise the output SQNR by more than this
 ROUNDINGS = ("nearest", "gptq", "auto")  # weight rounding: to nearest, fitted (rounding.py), chosen on held-out data
 
 
@@ -49,6 +53,7 @@ class QuantPlan:
     rounded: dict = field(default_factory=dict)      # layer -> int8 weights fitted by GPTQ
     rounding_gain: tuple = ()                        # held-out output SQNR dB, nearest / fitted rounding
     kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
+    refine_gain: tuple = ()                          # refine_ranges: output SQNR dB before / after
 
     def to_json(self) -> dict:
         return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
@@ -59,6 +64,7 @@ class QuantPlan:
                 "bias_corrections": {k: np.asarray(v).tolist() for k, v in self.biases.items()},
                 "rounding_gain": list(self.rounding_gain),
                 "kept_scores": {str(k): list(v) for k, v in self.kept_scores.items()},
+                "refine_gain": list(self.refine_gain),
                 "rounded_weights": {k: _pack(v) for k, v in self.rounded.items()}}
 
     @classmethod
@@ -70,7 +76,8 @@ class QuantPlan:
                    {float(k): float(v) for k, v in d.get("alphas", {}).items()},
                    {k: _unpack(v) for k, v in d.get("rounded_weights", {}).items()},
                    tuple(float(x) for x in d.get("rounding_gain", ())),
-                   {int(k): (float(v[0]), float(v[1])) for k, v in d.get("kept_scores", {}).items()})
+                   {int(k): (float(v[0]), float(v[1])) for k, v in d.get("kept_scores", {}).items()},
+                   tuple(float(x) for x in d.get("refine_gain", ())))
 
 
 def _pack(q: np.ndarray) -> dict:
@@ -119,10 +126,39 @@ def scales_for(graph: Graph, observed: list, alpha: float) -> dict:
 
 
 def observe_ranges(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
-                   percentile: float, scheme: str) -> dict:
-    """{activation tensor: (lo, hi)} for every quantized layer's activation inputs."""
+                   percentile: float, scheme: str, limits: Optional[dict] = None) -> dict:
+    """{activation tensor: (lo, hi)} for every quantized layer's activation inputs (and into ``limits``
+    each one's (min, max) seen)."""
     obs = observe(graph, activations(graph, exclude), batches, backend, method != "minmax")
+    if limits is not None:
+        limits.update({n: (min(o.lo, 0.0), max(o.hi, 0.0)) for n, o in obs.items() if o.count})
     return {n: o.range(method, percentile, scheme) for n, o in obs.items()}
+
+
+def refine_ranges(g: Graph, plan: QuantPlan, limits: dict, outputs: "_Outputs", exclude: Sequence[str],
+                  scheme: str) -> None:
+    """Output-aware range search: tensor by tensor in network order, each range scaled by each of
+    ``REFINE_FACTORS`` (within the values seen) is kept where it raises the quantized network's output
+    SQNR on calibration data (a range the tensor's own error prefers can clip values a later layer
+    needs: FER's classifier input)."""
+    cur = dict(plan.ranges)
+    before = best = outputs.sqnr(insert_qdq(g, cur, exclude, scheme))
+    with progress(total=len(cur), desc="refining ranges", unit="tensor") as bar:
+        for name in list(cur):
+            lo, hi = cur[name]
+            mn, mx = limits.get(name, (lo, hi))
+            tried = {(lo, hi)}
+            for f in REFINE_FACTORS:
+                cand = (max(lo * f, mn), min(hi * f, mx))
+                if cand in tried:
+                    continue
+                tried.add(cand)
+                trial = {**cur, name: cand}
+                score = outputs.sqnr(insert_qdq(g, trial, exclude, scheme))
+                if score > best + MIN_GAIN_DB:
+                    best, cur = score, trial
+            bar.update(1)
+    plan.ranges, plan.refine_gain = cur, (before, best)
 
 
 class _Outputs:
@@ -147,7 +183,8 @@ def _flat(outputs: dict) -> dict:
 
 
 def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
-                        percentile: float, scheme: str, alpha: Any, plan: QuantPlan) -> None:
+                        percentile: float, scheme: str, alpha: Any, plan: QuantPlan,
+                        limits: Optional[dict] = None) -> None:
     """Set ``plan``'s equalization factors and ranges. For ``alpha="auto"`` each candidate alpha (0: none)
     is fitted on the even calibration batches and scored by the quantized network's output SQNR on the
     odd ones (scored on the data it was fitted on, equalization looked best and was worst on new
@@ -167,18 +204,21 @@ def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], bac
         plan.alpha = 0.0 if alpha == "auto" or not observed else float(alpha)
     plan.scales = scales_for(graph, observed, plan.alpha) if plan.alpha else {}
     plan.ranges = observe_ranges(equalized(graph, plan.scales, exclude), batches, exclude, backend, method,
-                                 percentile, scheme)
+                                 percentile, scheme, limits)
 
 
 def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
               scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4,
               rounding: str = "nearest", min_sqnr: Optional[float] = 30.0,
-              min_top1: Optional[float] = None) -> QuantPlan:
+              min_top1: Optional[float] = None, refine: bool = False) -> QuantPlan:
     """Every data-dependent decision of post-training quantization (see the module docstring)."""
     plan = QuantPlan()
     outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
-    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, plan)
+    limits: dict = {}
+    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, plan, limits)
     g = equalized(graph, plan.scales, exclude)
+    if refine:
+        refine_ranges(g, plan, limits, outputs, exclude, scheme)
     if keep_float:
         layers = [t[0].name for t in targets(g, exclude)]
         plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)

@@ -40,6 +40,7 @@ class QuantizationReport:
     rounding_gain: tuple = ()  # rounding="auto": held-out output SQNR dB, nearest / fitted
     kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
     keep_target: tuple = ()  # keep_float="auto"'s (min_sqnr, min_top1)
+    refine_gain: tuple = ()  # refine_ranges: calibration output SQNR dB before / after
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -60,6 +61,9 @@ class QuantizationReport:
             a, b = self.bias_gain
             lines.append(f"  bias correction: output SQNR on calibration data {a:.1f} -> {b:.1f} dB"
                          + ("" if self.bias_corrected else ", not kept"))
+        if self.refine_gain:
+            lines.append(f"  output-aware ranges: output SQNR on calibration data {self.refine_gain[0]:.1f} -> "
+                         f"{self.refine_gain[1]:.1f} dB")
         if self.rounding_gain:
             a, b = self.rounding_gain
             lines.append(f"  fitted weight rounding: output SQNR on held-out calibration data {a:.1f} -> {b:.1f} dB"

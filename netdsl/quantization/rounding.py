@@ -13,7 +13,10 @@ with every layer before it already quantized (activations and weights, run layer
    rounded in proportion to H^-1 (GPTQ's optimal update, largest-H columns first); the per-output-
    channel scales are those of round-to-nearest (max |W| / 127), so only the integers change.
 
-The result is {layer: int8 weight array}, used by insert_qdq in place of round-to-nearest.
+A layer with fewer input rows than twice its weight columns (a classifier seen on 64 calibration
+inputs) keeps round-to-nearest: H has too low a rank there, and GPTQ would move the error into the
+directions the calibration inputs happen not to cover. The result is {layer: int8 weight array},
+used by insert_qdq in place of round-to-nearest.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from .calibrate import run_observed
 from .sequential import run_sequential
 
 DAMP = 0.01  # H + DAMP * mean(diag H) * I: GPTQ's damping
-MIN_ROWS = 8  # the refit needs at least this many input rows per weight column
+MIN_FIT_ROWS = 2  # a layer is fitted only with at least this many input rows per weight column
+MIN_ROWS = 8  # the least-squares refit needs at least this many
 LS_DAMP = 1e-5  # the least-squares refit's (neighbouring pixels are so correlated that 1% shrinks W by half)
 
 
@@ -113,6 +117,7 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
         f = fnodes.get(node.name)
         if f is None:
             return None
+        bar.update(1)
         wi, axis = (1, 0) if node.op in ("conv", "linear") else (1, f.inputs[1].rank - 1)
         w = np.asarray(weight_data(float_graph, f.inputs[wi])(), np.float64)
         if node.op == "matmul" and w.ndim != 2:
@@ -121,10 +126,12 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
         wm = weight_matrix(node, w)
         sm = scales.reshape(wm.shape[:2])
         h = cross = None
-        rows = 0
+        first = patches(node, args[0][0], w.shape)
+        rows = first.shape[1] * sum(len(a) for a in args[0]) // max(len(args[0][0]), 1)
+        if rows < MIN_FIT_ROWS * wm.shape[-1]:  # H of too few inputs: GPTQ would fit the calibration inputs
+            return None
         for i, xq in enumerate(args[0]):
-            pq = patches(node, xq, w.shape).astype(np.float64)
-            rows += pq.shape[1]
+            pq = (first if i == 0 else patches(node, xq, w.shape)).astype(np.float64)
             h = pq.transpose(0, 2, 1) @ pq if h is None else h + pq.transpose(0, 2, 1) @ pq
             if compensate:
                 pf = patches(node, ref[f.inputs[0].name][i], w.shape).astype(np.float64)
@@ -137,7 +144,6 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
         q = gptq(wm, h, sm)
         fitted[node.name] = from_matrix(node, q, w.shape)
         new = (from_matrix(node, q * sm[..., None], w.shape)).astype(np.float32)
-        bar.update(1)
         return [a if j != wi else [new] * len(a) for j, a in enumerate(args)]
 
     with progress(total=len(fnodes), desc="weight rounding", unit="layer") as bar:

@@ -69,7 +69,7 @@ def test_fitted_rounding_raises_the_output_sqnr_and_runs_on_the_engines():
     kw = dict(report=False, backend="reference", equalize=None, bias_correction=False)
     plain = nd.quantize(net, _smooth(8, 1), rounding="nearest", **kw)
     fitted = nd.quantize(net, _smooth(8, 1), rounding="gptq", **kw)
-    assert sorted(fitted.quantization.rounded) == ["c1", "c2", "fc", "head"] and not plain.quantization.rounded
+    assert sorted(fitted.quantization.rounded) == ["c1", "c2", "head"]  # fc: 64 rows for 576 columns and not plain.quantization.rounded
     fresh = _smooth(4, 31)
     ref = np.concatenate([reference.run(net.graph, b)["logits"] for b in fresh])
 
@@ -107,7 +107,8 @@ def test_fitted_rounding_is_cached_and_the_cache_names_the_option(tmp_path):
     net = _net()
     q1 = nd.quantize(net, _batches(8), rounding="gptq", cache=cache, report=False, backend="reference")
     data = json.loads(open(cache).read())
-    assert data["rounding"] == "gptq" and set(data["rounded_weights"]) == {"c1", "c2", "fc", "head"}
+    assert data["rounding"] == "gptq" and set(data["rounded_weights"]) == {"c1", "c2", "head"}
+    assert data["refine_ranges"] is False and data["keep_target"] is None
     q2 = nd.quantize(net, _batches(1, seed=7), rounding="gptq", cache=cache, report=False, backend="reference")
     feeds = _batches(1, seed=8)[0]
     np.testing.assert_array_equal(reference.run(q1.graph, feeds)["logits"], reference.run(q2.graph, feeds)["logits"])
@@ -137,3 +138,24 @@ def test_keep_float_auto_keeps_the_fewest_layers_that_reach_the_target():
         nd.quantize(net, _batches(1), keep_float="auto", min_sqnr=-3, **kw)
     with pytest.raises(NetdslError, match="give keep_float='auto' with them"):
         nd.quantize(net, _batches(1), min_top1=0.99, **kw)
+
+
+def test_refined_ranges_raise_the_output_sqnr_on_fresh_inputs():
+    """Ranges clipped hard by their own statistics (90th percentile) are widened by the output-aware
+    search, within the values seen, and fresh inputs gain."""
+    net = _net()
+    kw = dict(report=False, backend="reference", method="percentile", percentile=90.0, equalize=None,
+              bias_correction=False)
+    plain = nd.quantize(net, _batches(), **kw)
+    refined = nd.quantize(net, _batches(), refine_ranges=True, **kw)
+    rep = refined.quantization
+    a, b = rep.refine_gain
+    assert b > a + 3 and "output-aware ranges" in str(rep)
+    wider = [k for k, (lo, hi) in rep.thresholds.items() if hi > plain.quantization.thresholds[k][1]]
+    assert wider, rep.thresholds
+    fresh = _batches(4, seed=41)
+    ref = np.concatenate([reference.run(net.graph, f)["logits"] for f in fresh])
+
+    def sqnr(q: nd.Network) -> float:
+        return sqnr_db(ref, np.concatenate([reference.run(q.graph, f)["logits"] for f in fresh]))
+    assert sqnr(refined) > sqnr(plain) + 3, (sqnr(refined), sqnr(plain))
