@@ -152,6 +152,7 @@ CONFIGS = {
     "keep-auto-sqnr32": {"keep_float": "auto", "min_sqnr": 32.0},
     "keep-auto-sqnr35": {"keep_float": "auto", "min_sqnr": 35.0},
     "gptq+keep-auto-sqnr35": {"rounding": "gptq", "keep_float": "auto", "min_sqnr": 35.0},
+    "gptq+keep-auto-sqnr40": {"rounding": "gptq", "keep_float": "auto", "min_sqnr": 40.0},
     "gptq+keep-auto-sqnr45": {"rounding": "gptq", "keep_float": "auto", "min_sqnr": 45.0},
     "keep-auto-top1": {"keep_float": "auto", "min_top1": 1.0},
     "gptq+keep-auto-top1": {"rounding": "gptq", "keep_float": "auto", "min_top1": 1.0},
@@ -165,13 +166,22 @@ def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: li
     for method in methods:
         for config in configs:
             q = nd.quantize(net, batches(calib, 16), method=method, report=False, **CONFIGS[config])
+            rep = q.quantization
+            label = config + (f" ({len(rep.kept_float)} of {len(rep.kept_float) + len(q_layers(q))} layers float)"
+                              if rep.kept_float else "")
             for backend in backends:
                 got, ref = run(nd.compile(q, backend), test, out), f32[backend]
                 agree = float(np.mean(np.argmax(got, 1) == np.argmax(ref, 1)))
                 rows.append((name, backend, method, len(ref), agree, sqnr_db(ref.astype(np.float64), got)))
-                print(f"| {name} | {backend} | {method} | {config} | {len(ref)} | {100 * agree:.2f}% | "
+                print(f"| {name} | {backend} | {method} | {label} | {len(ref)} | {100 * agree:.2f}% | "
                       f"{rows[-1][5]:.1f} |", flush=True)
     return rows
+
+
+def q_layers(q: Any) -> list:
+    """The layers ``q`` runs in INT8 (those with an int8 weight or a quantized input)."""
+    return [n for n in q.graph.nodes if n.op in ("conv", "linear", "matmul")
+            and any(v is not None and v.producer is not None and v.producer.op == "dequantize_linear" for v in n.inputs)]
 
 
 def minilm(methods: list, backends: list, configs: list) -> None:

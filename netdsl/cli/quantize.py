@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     qnet = quantize(net, batches, method=args.method, exclude=args.exclude or (), backend=args.calibration_backend,
                     percentile=args.percentile, cache=args.cache, report=not args.no_report, scheme=args.scheme,
                     target=args.backend, equalize=_equalize(args.equalize), bias_correction=not args.no_bias_correction,
-                    keep_float=args.keep_float)
+                    keep_float=args.keep_float, rounding=args.rounding, min_sqnr=args.min_sqnr,
+                    min_top1=args.min_top1, refine_ranges=args.refine_ranges)
     print(f"quantized '{net.name}' ({args.method}, {len(batches)} calibration batch(es)) in "
           f"{time.perf_counter() - t0:.2f} s")
     if not args.no_report:
@@ -101,6 +103,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         out = be.build(qnet.graph, args.output, **opts)
         print(f"wrote {args.backend} INT8 artifact {out or args.output}")
     return 0
+
+
+def _keep_float(text: str) -> Any:
+    return "auto" if text == "auto" else nonneg_int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -118,8 +124,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cross-layer channel equalization (default auto: the balance of best calibration SQNR)")
     p.add_argument("--no-bias-correction", dest="no_bias_correction", action="store_true",
                    help="do not correct the layers' biases for the mean shift quantization causes")
-    p.add_argument("--keep-float", dest="keep_float", type=nonneg_int, default=0, metavar="K",
-                   help="keep the K layers that lose the most accuracy alone (sensitivity analysis) in float")
+    p.add_argument("--keep-float", dest="keep_float", type=_keep_float, default=0, metavar="K|auto",
+                   help="keep the K layers that lose the most accuracy alone (sensitivity analysis) in float; "
+                        "auto: the fewest that reach --min-sqnr / --min-top1 on the calibration data")
+    p.add_argument("--min-sqnr", dest="min_sqnr", type=float, metavar="DB",
+                   help="with --keep-float auto: the output SQNR to reach (default 30 dB)")
+    p.add_argument("--min-top1", dest="min_top1", type=float, metavar="FRACTION",
+                   help="with --keep-float auto: the top-1 agreement with float32 to reach (e.g. 0.99)")
+    p.add_argument("--rounding", choices=("nearest", "gptq", "auto"), default="nearest",
+                   help="int8 weights: rounded to nearest (default), fitted to the quantized inputs (GPTQ), or auto "
+                        "(GPTQ where held-out calibration data gains)")
+    p.add_argument("--refine-ranges", dest="refine_ranges", action="store_true",
+                   help="search each activation range for the best output SQNR (output-aware, slower)")
     p.add_argument("--percentile", type=float, default=99.99,
                    help="with --method percentile: the percentile of |x| kept (default 99.99)")
     p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers in float (fnmatch)")

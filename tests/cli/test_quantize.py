@@ -116,3 +116,18 @@ def test_quantize_dynamic_sets_the_plans_profile(model, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "q.plan.json").read_text())["profiles"] == [{"x": [[1, 2, 8, 8], [8, 2, 8, 8],
                                                                                       [64, 2, 8, 8]]}]
+
+
+def test_quantize_keep_float_auto_and_fitted_rounding(model, tmp_path, capsys):
+    cache = str(tmp_path / "cal.json")
+    rc = main(["quantize", model, "--random-weights", "--calibration", str(tmp_path / "cal.npy"), "--batch-size", "8",
+               "--calibration-backend", "reference", "--keep-float", "auto", "--min-sqnr", "80", "--rounding", "gptq",
+               "--refine-ranges", "--cache", cache])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "keep_float='auto'" in text and "target 80 dB" in text and "output-aware ranges" in text
+    data = json.loads(open(cache).read())
+    assert data["keep_float"] == "auto" and data["keep_target"] == [80.0, None] and data["rounding"] == "gptq"
+    assert data["refine_ranges"] is True
+    rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--min-top1", "0.99"])
+    assert rc == 2 and "give keep_float='auto' with them" in capsys.readouterr().err
