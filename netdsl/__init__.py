@@ -5,7 +5,7 @@ engine on first use and says what to install when it is missing.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import functional, layers, ops  # noqa: F401
 from . import layers as nn  # noqa: F401
@@ -16,6 +16,9 @@ from .errors import (AttrError, BackendUnavailable, GraphError, ModuleError, Net
 from .functional import *  # noqa: F401,F403
 from .graph import Graph  # noqa: F401
 from .shapes import Sym  # noqa: F401
+
+if TYPE_CHECKING:  # at run time netdsl.Preprocess is imported on first use (module __getattr__ below)
+    from .preprocessing import Preprocess  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -20,6 +20,20 @@ def test_validate_and_toposort():
     assert [n.name for n in net.graph.toposort()] == [n.name for n in net.graph.nodes]
 
 
+def test_validate_sees_a_changed_output_shape():
+    # Value.spec is made once per (dtype, shape): replacing either must show in the next validation
+    net = small_net()
+    net.graph.validate()
+    fc = net.graph.node("fc")
+    fc.outputs[0].shape = (fc.outputs[0].shape[0], 5)
+    with pytest.raises(GraphError, match="stored output types"):
+        net.graph.validate()
+    fc.outputs[0].shape = (fc.outputs[0].shape[0], 3)
+    fc.outputs[0].dtype = nd.DType.float16
+    with pytest.raises(GraphError, match="stored output types"):
+        net.graph.validate()
+
+
 def test_structure_hash_is_stable_and_sensitive():
     a, b = small_net(), small_net()
     assert a.graph.structure_hash() == b.graph.structure_hash()
