@@ -1,5 +1,6 @@
-"""The calibration cache: activation ranges in a JSON file, reused when the network, its weights, the
-method and the excluded layers are the same (a changed network, or other weights, is refused, naming
+"""The calibration cache: every decision calibration made (activation ranges, equalization factors, the
+layers kept in float, fitted int8 weights, bias corrections) in a JSON file, reused when the network,
+its weights and every option are the same (a changed network, or other weights, is refused, naming
 the file)."""
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-3"  # 3: keyed by the weights too
+FORMAT = "netdsl-calibration-4"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges
 
 
 def load(path: str, key: dict) -> Optional[tuple]:

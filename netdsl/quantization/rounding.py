@@ -16,7 +16,9 @@ with every layer before it already quantized (activations and weights, run layer
 A layer with fewer input rows than twice its weight columns (a classifier seen on 64 calibration
 inputs) keeps round-to-nearest: H has too low a rank there, and GPTQ would move the error into the
 directions the calibration inputs happen not to cover. The result is {layer: int8 weight array},
-used by insert_qdq in place of round-to-nearest.
+used by insert_qdq in place of round-to-nearest. Cost: one pass of the network in NumPy over the
+calibration batches, and per layer a K x K solve and a loop over its K weight columns (K up to a few
+thousand: seconds per layer).
 """
 from __future__ import annotations
 
@@ -111,6 +113,9 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
             for k in names:
                 got[k].append(np.asarray(values[k], np.float32))
         ref = got
+    readers: dict = {}  # float input -> fitted layers still to read it (freed after the last)
+    for n in fnodes.values():
+        readers[n.inputs[0].name] = readers.get(n.inputs[0].name, 0) + 1
     fitted: dict = {}
 
     def before(node: Node, args: list) -> Optional[list]:
@@ -118,6 +123,9 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
         if f is None:
             return None
         bar.update(1)
+        xname = f.inputs[0].name
+        readers[xname] -= 1
+        xf = ref.pop(xname, None) if readers[xname] == 0 else ref.get(xname)
         wi, axis = (1, 0) if node.op in ("conv", "linear") else (1, f.inputs[1].rank - 1)
         w = np.asarray(weight_data(float_graph, f.inputs[wi])(), np.float64)
         if node.op == "matmul" and w.ndim != 2:
@@ -134,7 +142,7 @@ def fit_rounding(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batch
             pq = (first if i == 0 else patches(node, xq, w.shape)).astype(np.float64)
             h = pq.transpose(0, 2, 1) @ pq if h is None else h + pq.transpose(0, 2, 1) @ pq
             if compensate:
-                pf = patches(node, ref[f.inputs[0].name][i], w.shape).astype(np.float64)
+                pf = patches(node, xf[i], w.shape).astype(np.float64)
                 c = pf.transpose(0, 2, 1) @ pq
                 cross = c if cross is None else cross + c
         if compensate and rows >= MIN_ROWS * wm.shape[-1]:  # fewer rows than that: the refit overfits
