@@ -18,7 +18,8 @@ after, each layer's bias is corrected for the mean shift quantization causes (``
 ``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis), and
 ``keep_float="auto"`` the fewest such layers for the output to reach ``min_sqnr`` dB and/or a top-1
 agreement ``min_top1`` with the float network on the calibration data (accuracy-aware quantization).
-Layers whose names match an ``exclude`` pattern stay in float.
+Layers whose names match an ``exclude`` pattern stay in float. A uint8 image input normalized by
+``preprocess`` is shifted so that its uint8 grid holds it exactly (image_inputs.py).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from ..passes.fold import optimize
 from ..passes.qdq import QUANTIZABLE, activations, excluded, targets
 from . import cache as _cache
 from .calibrate import as_batches, pick_backend
+from .image_inputs import exact_image_inputs
 from .observers import METHODS
 from .plan import ROUNDINGS, QuantPlan, apply_plan, make_plan, observe_ranges
 from .report import QuantizationReport, measure
@@ -94,6 +96,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     if keep_float == "auto" and min_sqnr is None and min_top1 is None:
         min_sqnr = DEFAULT_MIN_SQNR
     backend = pick_backend(backend)
+    graph, pinned = exact_image_inputs(graph, exclude, scheme)  # deterministic: the cache sees its result
     key = {"network": graph.name, "structure": graph.structure_hash(),
            "weights": getattr(network, "graph", network).weights_hash() if cache else None, "method": method,
            "percentile": percentile if method == "percentile" else None, "exclude": sorted(exclude),
@@ -104,7 +107,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     plan = _cached_plan(cache, key, graph, exclude) if cache else None
     if plan is None:
         plan = make_plan(graph, batches, exclude, backend, method, percentile, scheme, equalize, keep_float,
-                         bias_correction, report_batches, rounding, min_sqnr, min_top1, bool(refine_ranges))
+                         bias_correction, report_batches, rounding, min_sqnr, min_top1, bool(refine_ranges), pinned)
         if cache:
             _cache.save(cache, key, plan.to_json())
     fgraph, qgraph = apply_plan(graph, plan, exclude, scheme)
@@ -114,7 +117,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              alpha=plan.alpha, alphas=plan.alphas, rounded=sorted(plan.rounded),
                              rounding_gain=plan.rounding_gain, kept_scores=plan.kept_scores,
                              keep_target=(min_sqnr, min_top1) if keep_float == "auto" else (),
-                             refine_gain=plan.refine_gain)
+                             refine_gain=plan.refine_gain, exact_inputs=sorted(pinned))
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     if report:

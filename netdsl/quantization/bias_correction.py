@@ -44,7 +44,7 @@ def float_means(graph: Graph, layers: Sequence[Node], batches: list, backend: st
     return {k: s / max(c, 1) for k, (s, c) in acc.items()}
 
 
-def _with_bias(g: Graph, node: Node, delta: np.ndarray) -> None:
+def add_to_bias(g: Graph, node: Node, delta: np.ndarray) -> None:
     """Input 2 (the bias) of ``node`` becomes its old value plus ``delta`` (lazily for parameters)."""
     old = node.inputs[2] if len(node.inputs) > 2 else None
     dt = node.outputs[0].dtype
@@ -102,7 +102,7 @@ def apply_biases(qgraph: Graph, deltas: dict) -> Graph:
         return qgraph
     g = clone_graph(qgraph)
     for node in [n for n in g.nodes if n.name in deltas]:
-        _with_bias(g, node, np.asarray(deltas[node.name], np.float64))
+        add_to_bias(g, node, np.asarray(deltas[node.name], np.float64))
     prune(g)  # the replaced biases
     g.validate()
     return g

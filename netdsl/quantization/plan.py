@@ -144,9 +144,9 @@ def refine_ranges(g: Graph, plan: QuantPlan, limits: dict, outputs: "_Outputs", 
     cur = dict(plan.ranges)
     before = best = outputs.sqnr(insert_qdq(g, cur, exclude, scheme))
     with progress(total=len(cur), desc="refining ranges", unit="tensor") as bar:
-        for name in list(cur):
+        for name in [k for k in cur if k in limits]:
             lo, hi = cur[name]
-            mn, mx = limits.get(name, (lo, hi))
+            mn, mx = limits[name]
             tried = {(lo, hi)}
             for f in REFINE_FACTORS:
                 cand = (max(lo * f, mn), min(hi * f, mx))
@@ -184,7 +184,7 @@ def _flat(outputs: dict) -> dict:
 
 def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str,
                         percentile: float, scheme: str, alpha: Any, plan: QuantPlan,
-                        limits: Optional[dict] = None) -> None:
+                        limits: Optional[dict] = None, pinned: Optional[dict] = None) -> None:
     """Set ``plan``'s equalization factors and ranges. For ``alpha="auto"`` each candidate alpha (0: none)
     is fitted on the even calibration batches and scored by the quantized network's output SQNR on the
     odd ones (scored on the data it was fitted on, equalization looked best and was worst on new
@@ -197,7 +197,7 @@ def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], bac
         scored = _Outputs(graph, held, backend)
         for a in AUTO_ALPHAS:
             g = equalized(graph, scales_for(graph, fit_observed, a) if a else {}, exclude)
-            ranges = observe_ranges(g, fit, exclude, backend, method, percentile, scheme)
+            ranges = {**observe_ranges(g, fit, exclude, backend, method, percentile, scheme), **(pinned or {})}
             plan.alphas[a] = scored.sqnr(insert_qdq(g, ranges, exclude, scheme))
         plan.alpha = max(AUTO_ALPHAS, key=lambda a: (plan.alphas[a], -a))
     else:
@@ -205,20 +205,21 @@ def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], bac
     plan.scales = scales_for(graph, observed, plan.alpha) if plan.alpha else {}
     plan.ranges = observe_ranges(equalized(graph, plan.scales, exclude), batches, exclude, backend, method,
                                  percentile, scheme, limits)
+    plan.ranges.update(pinned or {})  # exact by construction (image_inputs.py)
 
 
 def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
               scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4,
               rounding: str = "nearest", min_sqnr: Optional[float] = 30.0,
-              min_top1: Optional[float] = None, refine: bool = False) -> QuantPlan:
+              min_top1: Optional[float] = None, refine: bool = False, pinned: Optional[dict] = None) -> QuantPlan:
     """Every data-dependent decision of post-training quantization (see the module docstring)."""
     plan = QuantPlan()
     outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
     limits: dict = {}
-    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, plan, limits)
+    choose_equalization(graph, batches, exclude, backend, method, percentile, scheme, alpha, plan, limits, pinned)
     g = equalized(graph, plan.scales, exclude)
     if refine:
-        refine_ranges(g, plan, limits, outputs, exclude, scheme)
+        refine_ranges(g, plan, {k: v for k, v in limits.items() if k not in (pinned or {})}, outputs, exclude, scheme)
     if keep_float:
         layers = [t[0].name for t in targets(g, exclude)]
         plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)

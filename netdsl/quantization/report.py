@@ -41,6 +41,7 @@ class QuantizationReport:
     kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
     keep_target: tuple = ()  # keep_float="auto"'s (min_sqnr, min_top1)
     refine_gain: tuple = ()  # refine_ranges: calibration output SQNR dB before / after
+    exact_inputs: list = field(default_factory=list)  # uint8 image tensors quantized exactly (image_inputs.py)
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -61,6 +62,8 @@ class QuantizationReport:
             a, b = self.bias_gain
             lines.append(f"  bias correction: output SQNR on calibration data {a:.1f} -> {b:.1f} dB"
                          + ("" if self.bias_corrected else ", not kept"))
+        if self.exact_inputs:
+            lines.append(f"  uint8 image input(s) quantized exactly: {', '.join(self.exact_inputs)}")
         if self.refine_gain:
             lines.append(f"  output-aware ranges: output SQNR on calibration data {self.refine_gain[0]:.1f} -> "
                          f"{self.refine_gain[1]:.1f} dB")

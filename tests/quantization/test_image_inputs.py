@@ -1,0 +1,81 @@
+"""A uint8 image normalized by preprocess is quantized exactly: the first convolution's quantized input
+is the image itself, the float function is unchanged, and the engines still run every convolution in
+8 bits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+from netdsl.backends import reference
+from netdsl.passes.fold import optimize
+from netdsl.quantization.calibrate import observing
+from netdsl.quantization.image_inputs import exact_image_inputs
+from netdsl.quantization.report import sqnr_db
+
+
+def _net(first_padding: int = 0, mean: tuple = (127.5,)) -> nd.Network:
+    net = nd.Network("uint8_cnn")
+    x = net.input("image", ("N", 16, 16, 3), "uint8", layout="NHWC", preprocess=nd.Preprocess(mean=mean, scale=(127.5,)))
+    y = F.relu(F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), net.parameter("c1.b", (8,)), padding=first_padding,
+                      name="c1"))
+    y = F.relu(F.conv(y, net.parameter("c2.w", (8, 8, 3, 3)), None, padding=1, name="c2"))
+    net.output(F.linear(F.flatten(F.global_avg_pool(y)), net.parameter("fc.w", (5, 8)), None, name="fc"), "logits")
+    net.init_random(3)
+    return net
+
+
+def _images(n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [{"image": rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)} for _ in range(n)]
+
+
+def test_the_quantized_first_input_is_the_image_and_the_function_is_unchanged():
+    net = _net(mean=(123.675, 116.28, 103.53))  # per-channel means: one even zero point, per-channel shifts
+    q = nd.quantize(net, _images(2, 1), backend="reference", report=False)
+    assert q.quantization.exact_inputs == ["image/preprocess/exact_shift"]
+    assert "quantized exactly" in str(q.quantization)
+    feeds = _images(1, 9)[0]
+    qname = next(n.outputs[0].name for n in q.graph.nodes if n.op == "quantize_linear"
+                 and n.inputs[0].name == "image/preprocess/exact_shift")
+    got = reference.run(observing(q.graph, [qname]), feeds)[qname]
+    np.testing.assert_array_equal(got, feeds["image"].transpose(0, 3, 1, 2))  # uint8 levels = the pixels
+    g = optimize(net.graph)
+    shifted, pinned = exact_image_inputs(g, (), "asymmetric")
+    assert set(pinned) == {"image/preprocess/exact_shift"}
+    want = reference.run(g, feeds)["logits"]
+    np.testing.assert_allclose(reference.run(shifted, feeds)["logits"], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())  # float32 shift and bias
+
+
+def test_a_padded_first_convolution_keeps_the_plain_input():
+    """Zero padding of the shifted tensor would add the shift at the borders: no shift there."""
+    g = optimize(_net(first_padding=1).graph)
+    shifted, pinned = exact_image_inputs(g, (), "asymmetric")
+    assert shifted is g and pinned == {}
+    assert exact_image_inputs(optimize(_net().graph), (), "symmetric")[1] == {}  # int8 without a zero point
+
+
+def test_exact_input_gains_and_runs_in_8_bit_on_the_engines():
+    net = _net()
+    batches, fresh = _images(4, 1), _images(2, 21)
+    q = nd.quantize(net, batches, backend="reference", report=False, equalize=None, bias_correction=False)
+    plain = nd.quantize(net, batches, backend="reference", report=False, equalize=None, bias_correction=False,
+                        exclude=["c2", "fc"])
+    assert plain.quantization.exact_inputs  # the first layer alone: only its weights lose anything now
+    ref = np.concatenate([reference.run(net.graph, f)["logits"] for f in fresh])
+    first = np.concatenate([reference.run(plain.graph, f)["logits"] for f in fresh])
+    assert sqnr_db(ref, first) > 58, sqnr_db(ref, first)  # 65.4 dB; 51.5 with the plain input
+    want = reference.run(q.graph, fresh[0])["logits"]
+    for backend in ("openvino", "onnx"):
+        try:
+            got = nd.compile(q, backend)(fresh[0])["logits"]
+        except nd.BackendUnavailable:
+            continue
+        assert np.abs(got - want).max() <= 0.02 * np.abs(want).max(), backend
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    m = nd.compile(q, "openvino")
+    ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
+           for n in m.compiled.get_runtime_model().get_ordered_ops()]
+    convs = [r for r in ran if r[0] == "Convolution"]
+    assert len(convs) == 2 and all(p in ("u8", "i8") for _, p in convs), ran
