@@ -29,6 +29,24 @@ def _net(seed: int = 0) -> nd.Network:
     return net
 
 
+def engines_agree_and_run_8_bit(q: nd.Network, feeds: dict, output: str, kinds: tuple = ("Convolution",)) -> list:
+    """Check that OpenVINO and ONNX Runtime (where installed) compute ``q`` as the reference does (one int8
+    step near a tie allowed), and return [(layer type, runtime precision)] of OpenVINO's runtime model
+    for the layer types ``kinds``."""
+    want = reference.run(q.graph, feeds)[output]
+    for backend in ("openvino", "onnx"):
+        try:
+            got = nd.compile(q, backend)(feeds)[output]
+        except nd.BackendUnavailable:
+            continue
+        assert np.abs(got - want).max() <= 0.02 * np.abs(want).max(), backend
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    m = nd.compile(q, "openvino")
+    ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
+           for n in m.compiled.get_runtime_model().get_ordered_ops()]
+    return [r for r in ran if r[0] in kinds]
+
+
 def _batches(n: int = 4, seed: int = 1) -> list:
     rng = np.random.default_rng(seed)
     return [{"x": rng.standard_normal((8, 3, 12, 12)).astype(np.float32)} for _ in range(n)]

@@ -16,7 +16,7 @@ from netdsl.passes.qdq import weight_scales
 from netdsl.quantization.report import sqnr_db
 from netdsl.quantization.rounding import gptq, patches, weight_matrix
 
-from .test_quantize import _batches, _net
+from .test_quantize import _batches, _net, engines_agree_and_run_8_bit
 
 
 @pytest.mark.parametrize("groups, cin, cout, attrs", [
@@ -79,20 +79,8 @@ def test_fitted_rounding_raises_the_output_sqnr_and_runs_on_the_engines():
     # only the integers change: the same int8 parameters and scales as rounding to nearest
     int8 = {k: p for k, p in fitted.graph.params.items() if p.dtype.value == "int8"}
     assert len(int8) == 4 and any(not np.array_equal(p.value(), plain.graph.params[k].value()) for k, p in int8.items())
-    feeds = fresh[0]
-    want = reference.run(fitted.graph, feeds)["logits"]
-    for backend in ("openvino", "onnx"):
-        try:
-            got = nd.compile(fitted, backend)(feeds)["logits"]
-        except nd.BackendUnavailable:
-            continue
-        assert np.abs(got - want).max() <= 0.02 * np.abs(want).max(), backend
-    pytest.importorskip("openvino", reason="openvino is not installed")
-    m = nd.compile(fitted, "openvino")
-    ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str))
-           for n in m.compiled.get_runtime_model().get_ordered_ops()]
-    layers = [r for r in ran if r[0] in ("Convolution", "FullyConnected")]
-    assert len(layers) == 4 and all(p in ("u8", "i8") for _, p in layers), ran
+    layers = engines_agree_and_run_8_bit(fitted, fresh[0], "logits", ("Convolution", "FullyConnected"))
+    assert len(layers) == 4 and all(p in ("u8", "i8") for _, p in layers), layers
 
 
 def test_auto_rounding_is_decided_on_held_out_batches():
