@@ -794,14 +794,28 @@ def _nearest_by_gather(x: Tensor, size: Any, sc: Optional[tuple], exact: bool,
         outs, facs = tuple(int(math.floor(float(d) * s)) for d, s in zip(ins, sc)), sc
     if any(o < 1 for o in outs):
         raise _err(f"interpolate: output size {tuple(outs)} of input {x} has an empty axis")
-    if all((o % i == 0 or i % o == 0) and (f is None or f * i == o) for i, o, f in zip(ins, outs, facs)):
+    if all(_exact_resize(i, o, f) for i, o, f in zip(ins, outs, facs)):
         return None
+    if not exact and len(ins) == 2:  # PyTorch's 2-d 'nearest' kernel copies (out == in) or halves (out == 2 in)
+        facs = tuple(None if o in (i, 2 * i) else f for i, o, f in zip(ins, outs, facs))  # whatever the scale
     moved = [(ax + 2, torch_nearest_index(i, int(o), f, exact))
              for ax, (i, o, f) in enumerate(zip(ins, outs, facs)) if not (o == i and f is None)]
     y = x
     for k, (ax, idx) in enumerate(moved):
         y = gather(y, idx, axis=ax, name=name if k == len(moved) - 1 else None)
     return y
+
+
+def _exact_resize(i: int, o: int, f: Optional[float]) -> bool:
+    """Whether a nearest Resize of ``i`` to ``o`` pixels (by scale ``f`` when given) picks PyTorch's pixels on
+    every engine: integer upscales, and downscales by a power of two (TensorRT divides by the float32 scale:
+    by 1/3 rounded it picks the pixel before every third)."""
+    if f is not None and f * i != o:
+        return False
+    if o % i == 0:
+        return True
+    k = i // o if i % o == 0 else 0
+    return k > 0 and k & (k - 1) == 0
 
 
 def resize_to(x: Tensor, like: Tensor, like_axes: Optional[IntOrSeq] = None, mode: str = "nearest",

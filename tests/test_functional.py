@@ -327,6 +327,21 @@ def test_nearest_interpolate_matches_pytorch_on_a_size_sweep(mode):
                                           err_msg=f"{mode} {i} x {sf}")
 
 
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("spatial", [(5,), (5, 7), (5, 7, 3)])
+def test_nearest_interpolate_matches_pytorch_by_scale_factor_in_every_rank(mode, spatial):
+    """Scale factors whose output size is the input's or twice it (PyTorch's 2-d 'nearest' then copies or
+    halves the index, its 1-d and 3-d kernels do not) and others, on 1-, 2- and 3-d inputs."""
+    x = np.random.default_rng(5).standard_normal((1, 2) + spatial).astype(np.float32)
+    for sf in (1.1, 2.1, 1.3, 2.0, 0.5, 1 / 3, 0.7, 2.5):
+        sfs = tuple(sf * (1 + 0.05 * k) for k in range(len(spatial)))
+        if any(math.floor(i * s) < 1 for i, s in zip(spatial, sfs)):
+            continue
+        want = TF.interpolate(torch.from_numpy(x), scale_factor=sfs, mode=mode).numpy()
+        got = _run(lambda n, t: F.interpolate(t, scale_factor=sfs, mode=mode), x)[0]
+        np.testing.assert_array_equal(got, want, err_msg=f"{mode} {spatial} x {sfs}")
+
+
 @pytest.mark.parametrize("backend", ["openvino", "onnx", "tensorrt"])
 def test_nearest_interpolate_matches_pytorch_on_engines(backend):
     """The pairs where ONNX's float32 Resize picks a neighbouring pixel: every engine gives PyTorch's."""
@@ -347,3 +362,27 @@ def test_nearest_interpolate_matches_pytorch_on_engines(backend):
         else:
             got = nd.compile(net, backend)(x=v)["y"]
         np.testing.assert_array_equal(got, want, err_msg=f"{backend} {mode} {i} -> {o}")
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnx", "tensorrt"])
+def test_nearest_interpolate_downscales_by_an_odd_integer_on_engines(backend):
+    """A downscale by 3 or 5 (scale_factor 1/3, or a size with a symbolic batch, which becomes a scale): a
+    Resize by the float32 scale picks the pixel before every third on TensorRT; every engine gives PyTorch's."""
+    pytest.importorskip({"openvino": "openvino", "onnx": "onnxruntime", "tensorrt": "tensorrt_rtx"}[backend],
+                        reason=f"{backend} engine not installed")
+    rng = np.random.default_rng(4)
+    for i, kw in [(12, dict(scale_factor=1 / 3)), (10, dict(scale_factor=0.2)), (9, dict(size=3)),
+                  (10, dict(scale_factor=0.1))]:
+        for mode in ("nearest", "nearest-exact"):
+            net = nd.Network("down")
+            net.output(F.interpolate(net.input("x", ("N", 2, i)), mode=mode, **kw), "y")
+            v = rng.standard_normal((2, 2, i)).astype(np.float32)
+            want = TF.interpolate(torch.from_numpy(v), mode=mode, **kw).numpy()
+            if backend == "tensorrt":
+                from netdsl.backends.tensorrt import cpu_proof
+                rep = cpu_proof.check(net.graph, {"x": v})
+                assert rep.ok, str(rep)
+                got = reference.run(net.graph, {"x": v})["y"]
+            else:
+                got = nd.compile(net, backend)(x=v)["y"]
+            np.testing.assert_array_equal(got, want, err_msg=f"{backend} {mode} {i} {kw}")
