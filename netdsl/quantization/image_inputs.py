@@ -4,8 +4,9 @@ A uint8 image normalized by ``(p - mean) / scale`` takes 256 values per channel,
 as 127.5 they lie half way between the levels of any uint8 grid that has 0 on it (zero points are
 integers): every pixel is off by up to half a step, and on FER this input alone cost the most output
 SQNR of any tensor (32 dB). Shifting the tensor by ``(mean - z) / scale`` (z: the even integer next
-to the mean) makes it ``(p - z) / scale``, which uint8 with scale ``1 / scale`` and zero point z holds
-exactly (the quantized value is p itself). Each convolution reading it gets the shift's contribution
+to the mean; the one below a mean that is itself one, as OpenVINO folds an exact quantization of the
+unshifted tensor away and runs the convolution in f32) makes it ``(p - z) / scale``, which uint8 with
+scale ``1 / scale`` and zero point z holds exactly (the quantized value is p itself). Each convolution reading it gets the shift's contribution
 subtracted from its bias, which is exact for a convolution without zero padding (every output sums
 every kernel tap of real pixels); other readers keep the unshifted tensor.
 """
@@ -51,6 +52,8 @@ def exact_image_inputs(graph: Graph, exclude: Sequence[str], scheme: str) -> tup
         s = float(scale[0])
         mean = np.asarray(n.attrs.get("mean") or (0.0,), np.float64)
         z = int(np.clip(2 * np.rint(mean.mean() / 2), 0, 254))  # even: one FakeQuantize on OpenVINO
+        if not np.any(mean - z):  # unshifted, OpenVINO would run the first convolution in f32
+            z += 2 if z == 0 else -2
         shift = (mean - z) / s  # per channel (or one value)
         if _exact_readers(graph, n.outputs[0], quantized, bool(np.any(shift))):
             found.append((n.name, shift, s, z))

@@ -69,3 +69,19 @@ def test_exact_input_gains_and_runs_in_8_bit_on_the_engines():
     assert sqnr_db(ref, first) > 58, sqnr_db(ref, first)  # 65.4 dB; 51.5 with the plain input
     convs = engines_agree_and_run_8_bit(q, fresh[0], "logits")
     assert len(convs) == 2 and all(p in ("u8", "i8") for _, p in convs), convs
+
+
+def test_a_mean_on_the_grid_still_runs_the_first_convolution_in_8_bit():
+    """mean 128 (or 0) is already an even zero point: the input is still quantized exactly, but through a
+    shift (OpenVINO runs the first convolution in f32 when its exact quantization sits on the plain input)."""
+    for mean in ((128.0,), (0.0,)):
+        net = _net(mean=mean)
+        q = nd.quantize(net, _images(2, 1), backend="reference", report=False)
+        assert q.quantization.exact_inputs == ["image/preprocess/exact_shift"], mean
+        g = optimize(net.graph)
+        feeds = _images(1, 5)[0]
+        want = reference.run(g, feeds)["logits"]
+        np.testing.assert_allclose(reference.run(exact_image_inputs(g, (), "asymmetric")[0], feeds)["logits"], want,
+                                   rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        convs = engines_agree_and_run_8_bit(q, feeds, "logits")
+        assert len(convs) == 2 and all(p in ("u8", "i8") for _, p in convs), (mean, convs)
