@@ -26,6 +26,8 @@ from __future__ import annotations
 import numbers
 from typing import Any, Iterable, Optional, Sequence
 
+import numpy as np
+
 from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.fold import optimize
@@ -93,6 +95,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     scheme = pick_scheme(scheme, target)
     _check(method, scheme)
     _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1)
+    if not isinstance(refine_ranges, (bool, np.bool_)):  # bool("no") would turn it on
+        raise NetdslError(f"refine_ranges must be True or False, got {refine_ranges!r}")
     if keep_float == "auto" and min_sqnr is None and min_top1 is None:
         min_sqnr = DEFAULT_MIN_SQNR
     backend = pick_backend(backend)
@@ -103,7 +107,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
            "scheme": scheme, "equalize": equalize if equalize == "auto" else float(equalize or 0), "bias_correction": bool(bias_correction),
            "keep_float": keep_float if keep_float == "auto" else int(keep_float), "rounding": rounding,
            "keep_target": [min_sqnr, min_top1] if keep_float == "auto" else None,
-           "refine_ranges": bool(refine_ranges)}
+           "refine_ranges": bool(refine_ranges),
+           "report_batches": max(1, int(report_batches))}  # refined ranges, kept layers, bias corrections
     plan = _cached_plan(cache, key, graph, exclude) if cache else None
     if plan is None:
         plan = make_plan(graph, batches, exclude, backend, method, percentile, scheme, equalize, keep_float,

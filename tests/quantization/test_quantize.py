@@ -135,6 +135,15 @@ def test_calibration_cache_refuses_the_same_network_with_other_weights(tmp_path)
     nd.quantize(_net(0), _batches(1, seed=7), cache=cache, report=False, backend="reference")  # same weights: reused
 
 
+def test_calibration_cache_refuses_other_report_batches(tmp_path):
+    """Bias corrections (and refined ranges, the layers keep_float keeps) are chosen on the first
+    report_batches batches: a plan made on 4 is not one made on 1."""
+    cache = str(tmp_path / "calib.json")
+    nd.quantize(_net(), _batches(), cache=cache, report=False, backend="reference")
+    with pytest.raises(NetdslError, match="calib.json was made for report_batches=4, not report_batches=1"):
+        nd.quantize(_net(), _batches(), cache=cache, report=False, backend="reference", report_batches=1)
+
+
 @pytest.mark.parametrize("opts, words", [
     ({"target": "tensorrt", "scheme": "asymmetric"}, "scheme 'asymmetric' makes uint8 activations"),
     ({"target": "tensorrt", "scheme": "unsigned"}, "TensorRT takes symmetric int8"),
@@ -152,6 +161,7 @@ def test_scheme_a_target_cannot_run_is_refused_before_calibration(opts, words):
     ({"equalize": 1.5}, r"equalize must be 'auto', None or 0 \(off\), or a balance alpha in \[0, 1\]; got 1.5"),
     ({"equalize": "yes"}, "got 'yes'"),
     ({"method": "percentile", "percentile": 0}, r"percentile must lie in \(0, 100\], got 0"),
+    ({"refine_ranges": "no"}, "refine_ranges must be True or False, got 'no'"),  # bool('no') turned it on
 ])
 def test_bad_options_are_one_netdsl_error(opts, words):
     """Options the CLI checks are checked by the library too (they raised TypeError/ValueError, or a
