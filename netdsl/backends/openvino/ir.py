@@ -112,5 +112,29 @@ def load_ir(path: Any, device: str = "CPU", precision: str = "f32", hint: str = 
     opts = dict(precision=precision, hint=hint, cache_dir=cache_dir, num_streams=num_streams, config=config)
     compiled = compile_ov_model(ov_model, device, **opts)
     m = OpenVINOModel(interface_graph(ov_model), ov_model, compiled, device, opts)
+    m.dim_ranges = _bounded_dims(m.graph, ov_model)
     m.compile_seconds = time.perf_counter() - t0
     return m
+
+
+def _bounded_dims(graph: Graph, ov_model: Any) -> dict:
+    """``{symbol: (lo, hi)}`` of the IR's bounded input dims (``dynamic={"N": (1, 8)}`` when it was
+    compiled), so that a shape outside them is refused naming the input, as by the compiled model (and
+    never served by a static copy)."""
+    out: dict = {}
+    for v in graph.inputs:
+        try:
+            ps = ov_model.input(v.name).get_partial_shape()
+        except RuntimeError:
+            continue
+        if ps.rank.is_dynamic or len(ps) != len(v.shape):
+            continue
+        for d, pd in zip(v.shape, ps):
+            if isinstance(d, int) or pd.is_static or not (len(d.terms) == 1 and d.terms[0][1] == 1 and d.coeff == 1):
+                continue
+            hi = pd.get_max_length()
+            if hi < 0 and pd.get_min_length() <= 0:
+                continue  # unbounded
+            lo0, hi0 = out.get(d.terms[0][0], (0, 2 ** 62))
+            out[d.terms[0][0]] = (max(lo0, pd.get_min_length()), min(hi0, hi if hi >= 0 else 2 ** 62))
+    return out

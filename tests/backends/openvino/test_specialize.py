@@ -166,3 +166,20 @@ def test_single_calls_get_a_copy_compiled_in_the_background(net):
     check_all(net, [m(other)], [other])
     with pytest.raises(ShapeError, match="data"):
         m({"data": np.ones((2, 3, 5, 5), np.float32)})
+
+
+def test_a_loaded_ir_refuses_shapes_outside_its_bounds_every_time(net, tmp_path):
+    """An IR compiled with dynamic={"N": (1, 4)}: N=5 is refused naming the input on every call (the
+    dynamic model failed on the first; the second ran on a static copy made outside the bounds)."""
+    path = ovb.compile(net.graph, dynamic={"N": (1, 4)}).save(str(tmp_path / "m.xml"))
+    m = ovb.load_ir(path, hint="throughput")
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        with pytest.raises(ShapeError, match=r"input 'data': dim N=5 is outside the range 1\.\.4"):
+            m.run_many([feeds(rng, 5), feeds(rng, 5)])
+    with pytest.raises(ShapeError, match="input 'data'"):
+        m(feeds(rng, 5))
+    ok = [feeds(rng, 3) for _ in range(2)]
+    for _ in range(2):
+        check_all(net, m.run_many(ok), ok)
+    assert list(m.specializations()) == [((3, 3, 12, 12),)]
