@@ -41,7 +41,7 @@ def exact_image_inputs(graph: Graph, exclude: Sequence[str], scheme: str) -> tup
     {shifted tensor: its exact (lo, hi) range}). Only for the asymmetric scheme (uint8 with a zero point)."""
     if scheme != "asymmetric":
         return graph, {}
-    quantized = {n.name for n, acts, _ in targets(graph, exclude) if 0 in acts}
+    quantized = {n.name for n, acts, w in targets(graph, exclude) if 0 in acts and w is not None}
     found = []
     for n in graph.nodes:
         if n.op != "preprocess" or n.inputs[0].dtype is not DType.uint8 or "N" not in n.attrs["layout"]:
