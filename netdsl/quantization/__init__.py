@@ -122,7 +122,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              alpha=plan.alpha, alphas=plan.alphas, rounded=sorted(plan.rounded),
                              rounding_gain=plan.rounding_gain, kept_scores=plan.kept_scores,
                              keep_target=(min_sqnr, min_top1) if keep_float == "auto" else (),
-                             refine_gain=plan.refine_gain, exact_inputs=sorted(pinned))
+                             refine_gain=plan.refine_gain,
+                             exact_inputs=sorted(pinned) if scheme == "asymmetric" else [])
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     if report:

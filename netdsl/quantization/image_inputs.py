@@ -38,10 +38,12 @@ def _exact_readers(g: Graph, v: Value, quantized: set, shifted: bool) -> list:
 
 def exact_image_inputs(graph: Graph, exclude: Sequence[str], scheme: str) -> tuple[Graph, dict]:
     """(``graph`` with each eligible preprocessed uint8 image shifted for its quantized convolutions,
-    {shifted tensor: its exact (lo, hi) range}). Only for the asymmetric scheme (uint8 with a zero point)."""
-    if scheme != "asymmetric":
-        return graph, {}
+    {shifted tensor: its exact (lo, hi) range}). The shift is for the asymmetric scheme (uint8 with a
+    zero point); with the others (int8, no zero point: no grid holds the image exactly) the preprocessed
+    image keeps its whole range of 256 levels, never clipped (see :func:`full_image_ranges`)."""
     quantized = {n.name for n, acts, w in targets(graph, exclude) if 0 in acts and w is not None}
+    if scheme != "asymmetric":
+        return graph, full_image_ranges(graph, quantized)
     found = []
     for n in graph.nodes:
         if n.op != "preprocess" or n.inputs[0].dtype is not DType.uint8 or "N" not in n.attrs["layout"]:
@@ -75,6 +77,26 @@ def exact_image_inputs(graph: Graph, exclude: Sequence[str], scheme: str) -> tup
         pinned[x.name] = (-z / s, (255 - z) / s)
     g.validate()
     return g, pinned
+
+
+def full_image_ranges(graph: Graph, quantized: set) -> dict:
+    """{preprocessed uint8 image read by a quantized convolution: the (lo, hi) its 256 levels span}.
+
+    A range fitted to calibration data (mse, percentile) may clip the darkest and brightest pixels by
+    a fraction of a step; engines then differ at those pixels (OpenVINO folds the preprocessing into the
+    quantization of a uint8 input and did not clip them: 3% of the output of one convolution), and
+    nothing is gained: the values are known exactly."""
+    out = {}
+    for n in graph.nodes:
+        if n.op != "preprocess" or n.inputs[0].dtype is not DType.uint8 or "N" not in n.attrs["layout"]:
+            continue
+        if not _exact_readers(graph, n.outputs[0], quantized, False):
+            continue
+        scale = np.asarray(n.attrs.get("scale") or (1.0,), np.float64)
+        mean = np.asarray(n.attrs.get("mean") or (0.0,), np.float64)
+        ends = np.stack([(0.0 - mean) / scale, (255.0 - mean) / scale])
+        out[n.outputs[0].name] = (float(ends.min()), float(ends.max()))
+    return out
 
 
 def _add_shift(g: Graph, pre: Node, readers: list, shift: np.ndarray) -> Value:

@@ -54,7 +54,25 @@ def test_a_padded_first_convolution_keeps_the_plain_input():
     g = optimize(_net(first_padding=1).graph)
     shifted, pinned = exact_image_inputs(g, (), "asymmetric")
     assert shifted is g and pinned == {}
-    assert exact_image_inputs(optimize(_net().graph), (), "symmetric")[1] == {}  # int8 without a zero point
+    g = optimize(_net().graph)
+    same, full = exact_image_inputs(g, (), "symmetric")  # int8 without a zero point: no shift, whole range
+    assert same is g and full == {"image/preprocess": (-1.0, 1.0)}
+
+
+def test_symmetric_int8_keeps_the_whole_image_range_and_the_engines_agree():
+    """mse clipped the darkest/brightest pixels of the int8 image by a fraction of a step; OpenVINO, which
+    folds the preprocessing into the uint8 input's quantization, did not clip them (3% of the output)."""
+    rng = np.random.default_rng(0)
+    feeds = {"image": rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)}
+    feeds["image"][:, :2] = 255  # bright and dark rows: the pixels a clipped range cuts
+    feeds["image"][:, -2:] = 0
+    q = nd.quantize(_net(), _images(4, 2), backend="reference", report=False, scheme="symmetric",
+                    equalize=None, bias_correction=False)
+    assert q.quantization.exact_inputs == []
+    want = reference.run(q.graph, feeds)["logits"]
+    for backend in ("openvino", "onnx"):
+        got = nd.compile(q, backend)(feeds)["logits"]
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-3 * np.abs(want).max(), err_msg=backend)
 
 
 def test_exact_input_gains_and_runs_in_8_bit_on_the_engines():
