@@ -721,12 +721,13 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
         raise _err("interpolate: give size or scale_factor" + (", not both" if size is not None else ""))
     if align_corners and mode in ("nearest", "nearest-exact"):
         raise _err(f"interpolate: align_corners applies to the linear modes only (as in PyTorch), not {mode!r}")
-    if recompute_scale_factor and scale_factor is not None:  # PyTorch then uses the output size alone
-        sc = _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float)) \
-            else (float(scale_factor),) * nd
+    sc = None if scale_factor is None else (
+        _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float))
+        else (float(scale_factor),) * nd)
+    if recompute_scale_factor and sc is not None:  # PyTorch then uses the output size alone
         if not all(isinstance(d, int) for d in x.shape[2:]):
             raise _err("interpolate: recompute_scale_factor needs static spatial dims")
-        size, scale_factor = tuple(int(math.floor(d * s)) for d, s in zip(x.shape[2:], sc)), None
+        size, sc = tuple(int(math.floor(d * s)) for d, s in zip(x.shape[2:], sc)), None
     align_corners = bool(align_corners)
     nm = "floor"
     if mode in ("bilinear", "linear", "trilinear"):
@@ -738,9 +739,6 @@ def interpolate(x: Tensor, size: Optional[IntOrSeq] = None, scale_factor: Option
     else:
         raise _err(f"interpolate: mode {mode!r} is not supported (nearest, nearest-exact, linear, bilinear, "
                    "trilinear)")
-    sc = None if scale_factor is None else (
-        _tuple(scale_factor, nd, "scale_factor") if not isinstance(scale_factor, (int, float))
-        else (float(scale_factor),) * nd)
     if m == "nearest":
         picked = _nearest_by_gather(x, size, sc, mode == "nearest-exact", name)
         if picked is not None:
