@@ -79,10 +79,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.dynamic and args.backend not in ("openvino", "tensorrt"):
         raise NetdslError(f"--dynamic applies to an OpenVINO IR or a TensorRT plan (-o .xml/.plan); the "
                           f"{args.backend} artifact keeps the symbolic dims")
-    if not 0 < args.percentile <= 100:
-        raise NetdslError(f"--percentile {args.percentile}: a percentile lies in (0, 100]")
     if args.percentile != 99.99 and args.method != "percentile":
         raise NetdslError(f"--percentile applies to --method percentile, not {args.method}")
+    if (args.min_sqnr is not None or args.min_top1 is not None) and args.keep_float != "auto":
+        raise NetdslError("--min-top1 / --min-sqnr are the targets of --keep-float auto: give --keep-float auto "
+                          "with them")
     net = prepare(args)
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
@@ -106,7 +107,28 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _keep_float(text: str) -> Any:
-    return "auto" if text == "auto" else nonneg_int(text)
+    if text == "auto":
+        return text
+    try:
+        return nonneg_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a non-negative integer") from None
+
+
+def _number_in(what: str, low: float, high: float, brackets: str = "(]") -> Any:
+    """argparse type: a float between ``low`` and ``high`` (``brackets`` says which ends are included);
+    its error names the option, the value and the interval."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        inside = (low <= v if brackets[0] == "[" else low < v) and (v <= high if brackets[1] == "]" else v < high)
+        if not inside:  # NaN too
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} in {brackets[0]}{low:g}, {high:g}{brackets[1]}")
+        return v
+    parse.__name__ = what.replace(" ", "_")
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,16 +149,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-float", dest="keep_float", type=_keep_float, default=0, metavar="K|auto",
                    help="keep the K layers that lose the most accuracy alone (sensitivity analysis) in float; "
                         "auto: the fewest that reach --min-sqnr / --min-top1 on the calibration data")
-    p.add_argument("--min-sqnr", dest="min_sqnr", type=float, metavar="DB",
+    p.add_argument("--min-sqnr", dest="min_sqnr", type=_number_in("an output SQNR in dB", 0, 200, "()"), metavar="DB",
                    help="with --keep-float auto: the output SQNR to reach (default 30 dB)")
-    p.add_argument("--min-top1", dest="min_top1", type=float, metavar="FRACTION",
+    p.add_argument("--min-top1", dest="min_top1", type=_number_in("a fraction of inputs", 0, 1), metavar="FRACTION",
                    help="with --keep-float auto: the top-1 agreement with float32 to reach (e.g. 0.99)")
     p.add_argument("--rounding", choices=("nearest", "gptq", "auto"), default="nearest",
                    help="int8 weights: rounded to nearest (default), fitted to the quantized inputs (GPTQ), or auto "
                         "(GPTQ where held-out calibration data gains)")
     p.add_argument("--refine-ranges", dest="refine_ranges", action="store_true",
                    help="search each activation range for the best output SQNR (output-aware, slower)")
-    p.add_argument("--percentile", type=float, default=99.99,
+    p.add_argument("--percentile", type=_number_in("a percentile", 0, 100), default=99.99,
                    help="with --method percentile: the percentile of |x| kept (default 99.99)")
     p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers in float (fnmatch)")
     p.add_argument("--calibration-backend", dest="calibration_backend", default="auto",

@@ -66,7 +66,8 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:abc"], ["random:K takes a positive number"]),
     (["--calibration", "random:2", "--batch-size", "0"], ["--batch-size: 0 is not a positive integer"]),
     (["--calibration", "random:2", "--limit", "-1"], ["--limit: -1 is not a non-negative integer"]),
-    (["--calibration", "random:2", "--percentile", "150"], ["--percentile 150.0", "(0, 100]"]),
+    (["--calibration", "random:2", "--percentile", "150"], ["--percentile: '150' is not a percentile in (0, 100]"]),
+    (["--calibration", "random:2", "--percentile", "nan"], ["--percentile: 'nan' is not a percentile in (0, 100]"]),
     (["--calibration", "random:2", "--method", "minmax", "--percentile", "99"], ["--percentile applies to"]),
     (["--calibration", "random:2", "--backend", "onnx"], ["--backend onnx sets the format", "-o"]),
     (["--calibration", "random:2", "--backend", "reference", "-o", "q.xml"], ["invalid choice: 'reference'"]),
@@ -75,7 +76,19 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "garbage.npy"], ["--calibration garbage.npy: not a readable .npz/.npy file"]),
     (["--calibration", "."], ["--calibration .: a directory"]),
     (["--calibration", "random:2", "--equalize", "2"], ["--equalize 2: auto, off, or a balance alpha in [0, 1]"]),
-    (["--calibration", "random:2", "--keep-float", "-1"], ["--keep-float: -1 is not a non-negative integer"]),
+    (["--calibration", "random:2", "--keep-float", "-1"], ["--keep-float: '-1' is neither 'auto' nor a non-negative"]),
+    (["--calibration", "random:2", "--keep-float", "Auto"], ["--keep-float: 'Auto' is neither 'auto' nor a non-negative"]),
+    (["--calibration", "random:2", "--keep-float", "auto", "--min-sqnr", "x"],
+     ["--min-sqnr: 'x' is not an output SQNR in dB in (0, 200)"]),
+    (["--calibration", "random:2", "--keep-float", "auto", "--min-sqnr", "200"], ["--min-sqnr: '200'", "(0, 200)"]),
+    (["--calibration", "random:2", "--keep-float", "auto", "--min-top1", "99"],
+     ["--min-top1: '99' is not a fraction of inputs in (0, 1]"]),
+    (["--calibration", "random:2", "--min-top1", "0.99"], ["--min-top1 / --min-sqnr", "--keep-float auto"]),
+    (["--calibration", "random:2", "--rounding", "Auto"], ["--rounding: invalid choice: 'Auto'", "'auto'"]),
+    (["--calibration", "random:2", "--method", "MSE"], ["--method: invalid choice: 'MSE'", "'mse'"]),
+    (["--calibration", "random:2", "--scheme", "int8"], ["--scheme: invalid choice: 'int8'", "'symmetric'"]),
+    (["--calibration", "random:2", "--calibration-backend", "ov"], ["--calibration-backend: invalid choice"]),
+    (["--calibration", "random:2", "--equalize", "Auto"], ["--equalize Auto: auto, off, or a balance alpha"]),
     (["--calibration", "random:2", "--scheme", "asymmetric", "-o", "q.plan"], ["scheme 'asymmetric'", "symmetric"]),
     (["--calibration", "random:2", "--scheme", "unsigned", "-o", "q.plan"], ["scheme 'unsigned'", "TensorRT"]),
     (["--calibration", "random:2", "--dynamic", "N=1:4", "-o", "q.onnx"], ["--dynamic", "OpenVINO IR or a TensorRT plan"]),
@@ -130,4 +143,4 @@ def test_quantize_keep_float_auto_and_fitted_rounding(model, tmp_path, capsys):
     assert data["keep_float"] == "auto" and data["keep_target"] == [80.0, None] and data["rounding"] == "gptq"
     assert data["refine_ranges"] is True
     rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--min-top1", "0.99"])
-    assert rc == 2 and "give keep_float='auto' with them" in capsys.readouterr().err
+    assert rc == 2 and "give --keep-float auto with them" in capsys.readouterr().err
