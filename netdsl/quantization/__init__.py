@@ -41,7 +41,7 @@ from .report import QuantizationReport, measure
 from .schemes import SCHEMES, pick_scheme
 
 DEFAULT_MIN_SQNR = 30.0  # keep_float="auto"'s target when neither min_sqnr nor min_top1 is given
-from .sensitivity import literal
+from .sensitivity import has_classes, literal
 
 
 def _check(method: str, scheme: str) -> None:
@@ -79,7 +79,9 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     output (kept when it raises the output SQNR on calibration data); keep_float: keep the k most
     sensitive layers in float, or "auto": the fewest of them that reach ``min_sqnr`` (output SQNR dB,
     30 when neither target is given) and ``min_top1`` (fraction of calibration inputs -- and positions,
-    for a map -- whose arg-max over axis 1 agrees with the float network's); rounding: "nearest" (the
+    for a map -- whose arg-max over axis 1 agrees with the float network's, for the least agreeing float
+    output that has classes: rank >= 2, more than one entry on axis 1; refused for a network with no such
+    output, a regression value or a rank-1 output); rounding: "nearest" (the
     default), "gptq" (weights fitted to the quantized layer inputs, in network order) or "auto" (GPTQ
     where it raises the output SQNR on held-out calibration batches); refine_ranges: output-aware
     range search after ``method`` (each range scaled x0.7 .. x1.6 where that raises the output SQNR on
@@ -154,6 +156,10 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
     if min_top1 is not None and (isinstance(min_top1, bool) or not isinstance(min_top1, numbers.Real)
                                  or not 0 < min_top1 <= 1):
         raise NetdslError(f"min_top1 must be a fraction of inputs in (0, 1], got {min_top1!r}")
+    if min_top1 is not None and not any(has_classes(v) for v in graph.outputs):
+        outs = ", ".join(f"{v.name} ({', '.join(map(str, v.shape))})" for v in graph.outputs)
+        raise NetdslError(f"min_top1 is the agreement of the arg-max over axis 1 (the classes) of a float output; "
+                          f"network '{graph.name}' has none with classes ({outs}): give min_sqnr instead")
     if (min_sqnr is not None or min_top1 is not None) and keep_float != "auto":
         raise NetdslError("min_sqnr / min_top1 are keep_float='auto''s targets: give keep_float='auto' with them")
     if method == "percentile" and not 0 < percentile <= 100:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..graph import Graph
+from ..graph import Graph, Value
 from ..passes.qdq import insert_qdq
 from ..progress import progress
 from .calibrate import run_observed
@@ -25,6 +25,13 @@ def network_outputs(graph: Graph, batches: list, backend: str, names: list, shap
         for n in names:
             got[n].append(np.asarray(values[n], np.float64))
     return got if shaped else {n: np.concatenate([a.reshape(-1) for a in v]) for n, v in got.items()}
+
+
+def has_classes(value: Value) -> bool:
+    """Whether an output has classes to take the arg-max of: float, rank >= 2, more than one entry on
+    axis 1 (a symbolic axis 1 counts)."""
+    shape = tuple(value.shape)
+    return value.dtype.is_float and len(shape) >= 2 and not (isinstance(shape[1], int) and shape[1] < 2)
 
 
 def top1_agreement(ref: dict, got: dict) -> float:

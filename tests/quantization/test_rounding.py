@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import netdsl as nd
+import netdsl.functional as F
 from netdsl.backends import reference
 from netdsl.errors import NetdslError
 from netdsl.graph import Node
@@ -147,3 +148,19 @@ def test_refined_ranges_raise_the_output_sqnr_on_fresh_inputs():
     def sqnr(q: nd.Network) -> float:
         return sqnr_db(ref, np.concatenate([reference.run(q.graph, f)["logits"] for f in fresh]))
     assert sqnr(refined) > sqnr(plain) + 3, (sqnr(refined), sqnr(plain))
+
+
+def test_min_top1_is_refused_for_a_network_without_class_outputs():
+    """top-1 agreement is the arg-max over axis 1 (the classes): on a regression output (N, 1) or a
+    rank-1 output there is none, and the target was silently 'always met' (nothing kept float)."""
+    net = nd.Network("regressor")
+    x = net.input("x", ("N", 3, 12, 12))
+    y = F.relu(F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), None, padding=1, name="c1"))
+    y = F.linear(F.flatten(y), net.parameter("fc.w", (1, 1152)), None, name="fc")
+    net.output(y, "value")
+    net.output(F.reshape(y, (-1,)), "flat")
+    net.init_random(0)
+    kw = dict(report=False, backend="reference", keep_float="auto")
+    with pytest.raises(NetdslError, match=r"min_top1.*arg-max over axis 1.*'regressor'.*value \(N, 1\).*min_sqnr"):
+        nd.quantize(net, _batches(2), min_top1=0.99, **kw)
+    assert nd.quantize(net, _batches(2), min_sqnr=20.0, **kw).quantization.keep_target == (20.0, None)
