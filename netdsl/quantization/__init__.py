@@ -83,7 +83,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     output that has classes: rank >= 2, more than one entry on axis 1; refused for a network with no such
     output, a regression value or a rank-1 output); rounding: "nearest" (the
     default), "gptq" (weights fitted to the quantized layer inputs, in network order) or "auto" (GPTQ
-    where it raises the output SQNR on held-out calibration batches); refine_ranges: output-aware
+    where it raises the output SQNR on held-out calibration data: the odd batches, or the odd samples of a
+    single batch; nearest when there is none, one batch of one sample or of a fixed batch dim); refine_ranges: output-aware
     range search after ``method`` (each range scaled x0.7 .. x1.6 where that raises the output SQNR on
     the first ``report_batches`` calibration batches).
     """
@@ -122,7 +123,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              sensitivity=plan.sensitivity, equalized=sorted(plan.scales),
                              bias_corrected=sorted(plan.biases), bias_gain=plan.bias_gain,
                              alpha=plan.alpha, alphas=plan.alphas, rounded=sorted(plan.rounded),
-                             rounding_gain=plan.rounding_gain, kept_scores=plan.kept_scores,
+                             rounding_gain=plan.rounding_gain, rounding=rounding, kept_scores=plan.kept_scores,
                              keep_target=(min_sqnr, min_top1) if keep_float == "auto" else (),
                              refine_gain=plan.refine_gain,
                              exact_inputs=sorted(pinned) if scheme == "asymmetric" else [])

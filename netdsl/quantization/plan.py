@@ -258,18 +258,35 @@ def keep_until(g: Graph, ranges: dict, order: list, outputs: "_Outputs", exclude
 def choose_rounding(g: Graph, batches: list, exclude: Sequence[str], backend: str, scheme: str, rounding: str,
                     plan: QuantPlan) -> None:
     """Set ``plan.rounded`` (GPTQ-fitted int8 weights, rounding.py). With ``rounding="auto"`` they are
-    fitted on the even calibration batches and kept only if the quantized network's output SQNR on the
-    odd ones is higher than with rounding to nearest (then refitted on every batch)."""
+    fitted on part of the calibration data (:func:`held_out`) and kept only if the quantized network's
+    output SQNR on the rest is higher than with rounding to nearest (then refitted on every batch);
+    without held-out data to decide on, rounding stays nearest (``plan.rounding_gain`` empty)."""
     qg = insert_qdq(g, plan.ranges, exclude, scheme)
     layers = [t[0].name for t in targets(g, exclude)]
-    if rounding == "auto" and len(batches) >= 2:
-        fit, held = batches[0::2], batches[1::2]
+    if rounding == "auto":
+        split = held_out(g, batches)
+        if split is None:
+            return
+        fit, held = split
         scored = _Outputs(g, held, backend)
         trial = fit_rounding(g, qg, layers, fit, backend)
         plan.rounding_gain = (scored.sqnr(qg), scored.sqnr(insert_qdq(g, plan.ranges, exclude, scheme, trial)))
         if plan.rounding_gain[1] <= plan.rounding_gain[0]:
             return
     plan.rounded = fit_rounding(g, qg, layers, batches, backend)
+
+
+def held_out(graph: Graph, batches: list) -> Optional[tuple[list, list]]:
+    """(batches to fit on, held-out batches to score on): the even and the odd batches; of a single
+    batch, its even and its odd samples when every input's first dim is the same symbolic dim and the
+    batch holds two samples or more; None otherwise (no held-out data)."""
+    if len(batches) >= 2:
+        return batches[0::2], batches[1::2]
+    first = {str(v.shape[0]) if len(v.shape) and not isinstance(v.shape[0], int) else None for v in graph.inputs}
+    counts = {len(np.asarray(a)) if np.ndim(a) else 0 for a in batches[0].values()}
+    if None in first or len(first) != 1 or len(counts) != 1 or min(counts) < 2:
+        return None
+    return [{k: a[0::2] for k, a in batches[0].items()}], [{k: a[1::2] for k, a in batches[0].items()}]
 
 
 def apply_plan(graph: Graph, plan: QuantPlan, exclude: Sequence[str], scheme: str) -> tuple[Graph, Graph]:

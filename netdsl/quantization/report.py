@@ -38,6 +38,7 @@ class QuantizationReport:
     alphas: dict = field(default_factory=dict)  # equalize="auto": each alpha tried -> output SQNR dB
     rounded: list = field(default_factory=list)  # layers whose int8 weights were fitted (GPTQ)
     rounding_gain: tuple = ()  # rounding="auto": held-out output SQNR dB, nearest / fitted
+    rounding: str = "nearest"  # the weight rounding asked for (nearest, gptq, auto)
     kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
     keep_target: tuple = ()  # keep_float="auto"'s (min_sqnr, min_top1)
     refine_gain: tuple = ()  # refine_ranges: calibration output SQNR dB before / after
@@ -73,6 +74,9 @@ class QuantizationReport:
                          + ("" if self.rounded else ", not kept"))
         elif self.rounded:
             lines.append(f"  fitted weight rounding (GPTQ): {len(self.rounded)} layer(s)")
+        elif self.rounding == "auto":
+            lines.append("  fitted weight rounding: no held-out calibration data to decide on (one batch that "
+                         "cannot be split by samples): kept nearest")
         if self.kept_scores:
             k = max(self.kept_scores)
             want = [f"{t:g} dB" for t in self.keep_target[:1] if t is not None] + \

@@ -164,3 +164,22 @@ def test_min_top1_is_refused_for_a_network_without_class_outputs():
     with pytest.raises(NetdslError, match=r"min_top1.*arg-max over axis 1.*'regressor'.*value \(N, 1\).*min_sqnr"):
         nd.quantize(net, _batches(2), min_top1=0.99, **kw)
     assert nd.quantize(net, _batches(2), min_sqnr=20.0, **kw).quantization.keep_target == (20.0, None)
+
+
+def test_auto_rounding_on_one_batch_decides_on_held_out_samples_or_keeps_nearest():
+    """One calibration batch has no held-out batch: its samples are split (fitted on the even ones, scored
+    on the odd ones); a batch of one sample, or a network whose batch dim is fixed, cannot be split, and
+    rounding stays nearest, said in the report (it silently meant GPTQ)."""
+    kw = dict(rounding="auto", report=False, backend="reference", bias_correction=False, equalize=None)
+    rep = nd.quantize(_net(), _batches(1), **kw).quantization
+    assert len(rep.rounding_gain) == 2, str(rep)
+    a, b = rep.rounding_gain
+    assert bool(rep.rounded) == (b > a) and "held-out calibration data" in str(rep)
+    one = nd.quantize(_net(), [{"x": _batches(1)[0]["x"][:1]}], **kw).quantization
+    assert one.rounded == [] and one.rounding_gain == () and "no held-out calibration data" in str(one), str(one)
+    fixed = nd.Network("fixed_batch")
+    x = fixed.input("x", (8, 3, 12, 12))
+    fixed.output(F.conv(x, fixed.parameter("c.w", (4, 3, 3, 3)), None, padding=1, name="c"), "y")
+    fixed.init_random(0)
+    rep = nd.quantize(fixed, _batches(1), **kw).quantization
+    assert rep.rounded == [] and "kept nearest" in str(rep), str(rep)
