@@ -9,6 +9,13 @@ For each quantizable layer (convolution, linear, matmul) not excluded by name:
   ``round(w / s_c)`` with per-output-channel symmetric scales ``s_c = max|w_c| / 127``, followed by
   ``dequantize_linear``. The int8 data is computed lazily, when a backend reads it.
 
+* a residual ``add`` whose result is itself quantized (it feeds a quantized layer) and whose two inputs
+  are quantized layers' outputs or quantized tensors reads both inputs through Q/DQ pairs too
+  (:func:`residual_adds`; the linear bottlenecks of MobileNetV2). Each input tensor then has one
+  quantized form that every reader shares, so the layer that makes it can emit it as INT8 and
+  OpenVINO fuses the requantization into that convolution instead of running it as a separate node
+  next to an f32 copy for the add.
+
 Engines fuse these patterns into INT8 kernels (OpenVINO's low-precision transformations, TensorRT's
 explicit quantization, ONNX Runtime's QDQ handling).
 """
@@ -57,13 +64,34 @@ def targets(graph: Graph, exclude: Sequence[str] = ()) -> list[tuple[Node, list[
     return out
 
 
+def residual_adds(graph: Graph, exclude: Sequence[str] = ()) -> list[Node]:
+    """The ``add`` nodes whose inputs get Q/DQ pairs: two float32 activations of one shape, each the
+    output of a quantized layer or an input of one, whose sum is itself an input of a quantized layer
+    (a residual add between quantized convolutions, as in MobileNetV2; not ResNet's add -> relu nor a
+    transformer's add -> layer norm, whose sums stay float)."""
+    found = targets(graph, exclude)
+    made = {id(n.outputs[0]) for n, _, _ in found}
+    read = {id(n.inputs[i]) for n, acts, _ in found for i in acts}
+    out = []
+    for n in graph.nodes:
+        if n.op != "add" or len(n.inputs) != 2 or id(n.outputs[0]) not in read:
+            continue
+        a, b = n.inputs
+        if all(v is not None and v.dtype is DType.float32 and _source(v) is None and v.shape == a.shape
+               and (id(v) in made or id(v) in read) for v in (a, b)):
+            out.append(n)
+    return out
+
+
 def activations(graph: Graph, exclude: Sequence[str] = ()) -> list[str]:
-    """Names of the tensors whose ranges calibration must observe (inputs of quantized layers)."""
+    """Names of the tensors whose ranges calibration must observe (inputs of quantized layers and of
+    :func:`residual_adds`)."""
     names: list[str] = []
-    for n, acts, _ in targets(graph, exclude):
-        for i in acts:
-            if n.inputs[i].name not in names:
-                names.append(n.inputs[i].name)
+    ins = [[n.inputs[i] for i in acts] for n, acts, _ in targets(graph, exclude)]
+    for vals in ins + [list(n.inputs) for n in residual_adds(graph, exclude)]:
+        for v in vals:
+            if v.name not in names:
+                names.append(v.name)
     return names
 
 
@@ -131,6 +159,15 @@ def _activation_qparams(r: Any, scheme: str) -> Any:
     return qparams(r[0], r[1], scheme)
 
 
+def _activation_qdq(b: _Builder, v: Value, r: Any, scheme: str, loc: str) -> Value:
+    """``dequantize_linear(quantize_linear(v))`` with per-tensor parameters from range ``r``."""
+    qp = _activation_qparams(r, scheme)
+    s = b.const(f"{v.name}/scale", np.asarray(qp.scale, np.float32), loc)
+    z = None if qp.zero_point is None else b.const(f"{v.name}/zero_point", np.asarray(qp.zero_point, qp.dtype.numpy), loc)
+    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, z], {"axis": 1, "dtype": qp.dtype}, qp.dtype, v.shape, loc)
+    return b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, z], {"axis": 1}, DType.float32, v.shape, loc)
+
+
 def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: str = "symmetric",
                rounded: Optional[dict] = None) -> Graph:
     """A copy of ``graph`` with Q/DQ pairs on the activations in ``ranges`` ({tensor: (lo, hi)}, or
@@ -140,6 +177,8 @@ def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: 
     g = clone_graph(graph)
     b = _Builder(g)
     todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
+    todo.update({id(n): ([0, 1], None) for n in residual_adds(g, exclude)
+                 if all(v.name in ranges for v in n.inputs)})
     dq_of: dict[int, Value] = {}
     new_nodes: list[Node] = []
     for n in g.nodes:
@@ -152,14 +191,7 @@ def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: 
                 if v.name not in ranges:
                     continue
                 if id(v) not in dq_of:
-                    qp = _activation_qparams(ranges[v.name], scheme)
-                    s = b.const(f"{v.name}/scale", np.asarray(qp.scale, np.float32), n.location)
-                    z = None if qp.zero_point is None else \
-                        b.const(f"{v.name}/zero_point", np.asarray(qp.zero_point, qp.dtype.numpy), n.location)
-                    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, z],
-                               {"axis": 1, "dtype": qp.dtype}, qp.dtype, v.shape, n.location)
-                    dq_of[id(v)] = b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, z], {"axis": 1},
-                                          DType.float32, v.shape, n.location)
+                    dq_of[id(v)] = _activation_qdq(b, v, ranges[v.name], scheme, n.location)
                 inputs[i] = dq_of[id(v)]
             if w is not None:
                 wi, axis = w

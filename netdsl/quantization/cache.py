@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-4"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges
+FORMAT = "netdsl-calibration-5"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges;
+# 5: ranges of residual adds' inputs too (passes/qdq.py)
 
 
 def load(path: str, key: dict) -> Optional[tuple]:

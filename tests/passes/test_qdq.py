@@ -1,0 +1,88 @@
+"""Q/DQ placement around residual adds (passes/qdq.py): which adds read quantized inputs, that the
+quantized network still computes what the reference does, and that OpenVINO then fuses each add and
+each requantization into a convolution running in 8 bits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+import netdsl.functional as F
+from netdsl.backends import reference
+from netdsl.passes.fold import optimize
+from netdsl.passes.qdq import activations, residual_adds
+from netdsl.quantization.report import sqnr_db
+
+
+def _bottlenecks(seed: int = 0) -> nd.Network:
+    """Three MobileNetV2 blocks (expand 1x1 + ReLU6, depthwise 3x3 + ReLU6, linear 1x1 projection): the
+    first changes the width, the others add their input back; then a ResNet-style add -> relu."""
+    net = nd.Network("bottlenecks")
+    x = net.input("x", ("N", 8, 10, 10))
+
+    def block(x, cin, cout, tag):
+        y = F.relu6(F.conv(x, net.parameter(f"{tag}.e", (4 * cin, cin, 1, 1)), net.parameter(f"{tag}.eb", (4 * cin,)),
+                           name=f"{tag}.expand"))
+        y = F.relu6(F.conv(y, net.parameter(f"{tag}.d", (4 * cin, 1, 3, 3)), net.parameter(f"{tag}.db", (4 * cin,)),
+                           padding=1, groups=4 * cin, name=f"{tag}.dw"))
+        return F.conv(y, net.parameter(f"{tag}.p", (cout, 4 * cin, 1, 1)), net.parameter(f"{tag}.pb", (cout,)),
+                      name=f"{tag}.project")
+
+    a = block(x, 8, 16, "b1")
+    s = F.add(a, block(a, 16, 16, "b2"), name="b2.add")
+    s = F.add(s, block(s, 16, 16, "b3"), name="b3.add")
+    c = F.conv(s, net.parameter("c.w", (16, 16, 3, 3)), None, padding=1, name="c")
+    r = F.relu(F.add(c, F.conv(c, net.parameter("c2.w", (16, 16, 1, 1)), None, name="c2"), name="res.add"))
+    y = F.conv(r, net.parameter("head.w", (10, 16, 1, 1)), None, name="head")
+    net.output(F.global_avg_pool(y), "out")
+    net.init_random(seed)
+    return net
+
+
+def _batches(n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal((4, 8, 10, 10)).astype(np.float32)} for _ in range(n)]
+
+
+def test_linear_bottleneck_adds_read_quantized_inputs():
+    g = optimize(_bottlenecks().graph)
+    assert [n.name for n in residual_adds(g)] == ["b2.add", "b3.add"]  # res.add feeds a relu: its sum stays float
+    assert {"b1.project", "b2.project"} <= set(activations(g))
+    assert [n.name for n in residual_adds(g, exclude=["c"])] == ["b2.add"]  # b3.add no longer feeds a quantized layer
+    q = nd.quantize(_bottlenecks(), _batches(4, 1), report=False, backend="reference")
+    add = q.graph.node("b2.add")
+    assert [v.producer.op for v in add.inputs] == ["dequantize_linear"] * 2
+    # the first projection's output is quantized once, for the next expand and for the add alike
+    b1 = [n for n in q.graph.nodes if n.op == "quantize_linear" and n.inputs[0].name == "b1.project"]
+    assert len(b1) == 1 and add.inputs[0] is q.graph.node("b2.expand").inputs[0]
+    plain = {n.name for n in q.graph.nodes if n.op == "add"} - {"b2.add", "b3.add"}
+    assert all(v.producer.op != "dequantize_linear" for n in plain for v in q.graph.node(n).inputs)
+
+
+def test_openvino_fuses_the_add_and_the_requantizations_into_8_bit_convolutions():
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    net = _bottlenecks()
+    q = nd.quantize(net, _batches(4, 1), report=False, backend="reference")
+    m = nd.compile(q, "openvino", dynamic={"N": 4})
+    for feeds in _batches(2, seed=7):  # fresh inputs
+        want = reference.run(q.graph, feeds)["out"]
+        got = m(feeds)["out"]
+        assert np.abs(got - want).max() <= 0.02 * np.abs(want).max()
+        assert sqnr_db(reference.run(net.graph, feeds)["out"], got) > 25
+        try:  # ONNX Runtime runs the same Q/DQ graph
+            onnx = nd.compile(q, "onnx")(feeds)["out"]
+        except nd.BackendUnavailable:
+            continue
+        assert np.abs(onnx - want).max() <= 0.02 * np.abs(want).max()
+    ops = [n for n in m.compiled.get_runtime_model().get_ordered_ops()]
+    ran = [(n.get_rt_info()["layerType"].astype(str), n.get_rt_info()["runtimePrecision"].astype(str),
+            n.get_rt_info()["outputPrecisions"].astype(str), n.get_input_size()) for n in ops]
+    convs = [r for r in ran if r[0] == "Convolution"]
+    assert len(convs) == 12 and all(p in ("u8", "i8") for _, p, _, _ in convs), ran
+    # the three blocks' 9 convolutions all emit 8 bits: the requantization of b1.project is fused
+    # into it, and b2.add / b3.add into b2.project / b3.project as a sum (a fourth input)
+    assert [o for _, _, o, _ in convs[:9]] == ["u8"] * 9, ran
+    assert sum(k == 4 for *_, k in convs) == 2, ran
+    # what stays separate: the input's quantize, c's requantization (c also feeds the float res.add)
+    # and res.add + relu + requantize
+    assert [t for t, *_ in ran].count("Subgraph") == 3 and "Eltwise" not in [t for t, *_ in ran], ran
