@@ -22,7 +22,8 @@ from .lower import import_openvino
 
 SPECIALIZE_AFTER = 2  # run_many calls on one set of input shapes before it gets a static copy
 SPECIALIZE_AFTER_CALLS = 8  # single calls on one set of input shapes before one is compiled (in background)
-MAX_SPECIALIZATIONS = 2  # static copies kept per model (each holds its own copy of the weights)
+MAX_SPECIALIZATIONS = 2  # static copies kept per model (each holds its own copy of the weights; failures
+                         # to compile one use no slot and are not retried)
 _FORGET = 64  # distinct sets of shapes counted before the counts start afresh
 
 
@@ -66,7 +67,7 @@ class Specializer:
         copy = self.copies.get(key)
         if copy is not None or key in self.copies:
             return copy
-        if _count(self._calls, key) == SPECIALIZE_AFTER_CALLS and len(self.copies) < MAX_SPECIALIZATIONS:
+        if _count(self._calls, key) == SPECIALIZE_AFTER_CALLS and self._made() < MAX_SPECIALIZATIONS:
             # not a daemon: an interpreter exiting meanwhile waits for the compilation to end
             t = threading.Thread(target=self._background, args=(key,), name="netdsl-specialize")
             self._thread = t
@@ -85,13 +86,17 @@ class Specializer:
 
     def _compile(self, key: tuple) -> Optional[Any]:
         """Compile (once) and keep the copy for ``key``; the caller holds the lock."""
-        if key in self.copies or len(self.copies) >= MAX_SPECIALIZATIONS:
+        if key in self.copies or self._made() >= MAX_SPECIALIZATIONS:
             return self.copies.get(key)
         t0 = time.perf_counter()
         copy = self.make(key)
         self.seconds += time.perf_counter() - t0
-        self.copies[key] = copy
+        self.copies[key] = copy  # None is kept too: a shape that failed is not tried again
         return copy
+
+    def _made(self) -> int:
+        """Copies compiled so far (the ones that failed use no slot)."""
+        return sum(c is not None for c in list(self.copies.values()))
 
 
 def _count(counts: dict, key: tuple) -> int:

@@ -183,3 +183,30 @@ def test_a_loaded_ir_refuses_shapes_outside_its_bounds_every_time(net, tmp_path)
     for _ in range(2):
         check_all(net, m.run_many(ok), ok)
     assert list(m.specializations()) == [((3, 3, 12, 12),)]
+
+
+def test_a_copy_that_cannot_be_compiled_takes_no_slot_and_is_not_retried(net):
+    """The static copy of a shape OpenVINO cannot compile (4 channels for a 3-channel network: a real
+    compile failure) is remembered as None without using one of the MAX_SPECIALIZATIONS slots."""
+    from netdsl.backends.openvino.specialize import Specializer
+    m = ovb.compile(net.graph)
+    tried: list = []
+
+    def make(key: tuple):
+        tried.append(key)
+        return m._static_copy(key)
+    sp = Specializer(["data"], make)
+    bad = [{"data": np.ones((2, 4, 12, 12), np.float32)}] * 2
+    for _ in range(3):
+        assert sp.for_batch(bad) is None
+    assert tried == [((2, 4, 12, 12),)] and sp.copies == {((2, 4, 12, 12),): None}  # tried once
+    rng = np.random.default_rng(9)
+    sizes = range(1, MAX_SPECIALIZATIONS + 2)
+    for b in sizes:
+        for _ in range(2):
+            sp.for_batch([feeds(rng, b)] * 2)
+    made = [k[0][0] for k, c in sp.copies.items() if c is not None]
+    assert made == list(sizes)[:MAX_SPECIALIZATIONS], sp.copies
+    for _ in range(SPECIALIZE_AFTER_CALLS):  # single calls: the failed shape starts no compilation either
+        assert sp.for_call(bad[0]) is None
+    assert sp._thread is None and len(tried) == 1 + MAX_SPECIALIZATIONS
