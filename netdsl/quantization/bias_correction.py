@@ -74,7 +74,8 @@ def bias_deltas(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batche
     g = qgraph
     by_name = {n.name: n for n in g.nodes}
     todo = [by_name[n] for n in layers if n in by_name and by_name[n].op in CORRECTED
-            and by_name[n].outputs[0].dtype.is_float]
+            and by_name[n].outputs[0].dtype.is_float
+            and isinstance(by_name[n].outputs[0].shape[_axis(by_name[n])], int)]  # a bias needs fixed channels
     if not todo:
         return {}
     want = float_means(float_graph, [float_graph.node(n.name) for n in todo], batches, backend)

@@ -74,3 +74,22 @@ def test_equalization_is_chosen_by_output_sqnr_and_keeps_the_function():
     assert fixed.quantization.alpha == 0.5 and fixed.quantization.equalized
     feeds = _batches(1, seed=13)[0]
     assert sqnr_db(reference.run(net.graph, feeds)["logits"], reference.run(fixed.graph, feeds)["logits"]) > 25
+
+
+def test_bias_correction_skips_a_layer_whose_channels_are_symbolic():
+    """linear(x, y) with both operands network inputs: its output features are y's symbolic first dim, so
+    it has no fixed bias to correct (a (8,) correction made the quantized graph invalid: a ShapeError on
+    every such network at the defaults)."""
+    import netdsl.functional as F
+    net = nd.Network("pairs")
+    x, y = net.input("x", ("N", 16)), net.input("y", ("N", 16))
+    net.output(F.linear(x, y, None, name="fc"), "s")
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.standard_normal((8, 16)).astype(np.float32),
+                "y": rng.standard_normal((8, 16)).astype(np.float32) + 1} for _ in range(3)]
+    q = nd.quantize(net, batches, report=False, backend="reference")
+    assert q.quantization.bias_corrected == []
+    feeds = {"x": rng.standard_normal((5, 16)).astype(np.float32), "y": rng.standard_normal((5, 16)).astype(np.float32)}
+    ref = reference.run(net.graph, feeds)["s"]
+    got = reference.run(q.graph, feeds)["s"]
+    assert got.shape == (5, 5) and sqnr_db(ref, got) > 25
