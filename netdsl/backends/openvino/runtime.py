@@ -45,6 +45,7 @@ from ...shapes import as_shape
 from ...dtypes import as_dtype
 from ..base import CompiledModel, dim_ranges, layer_context
 from .lower import import_openvino, lower
+from .request_gate import gate_for
 from .specialize import Specializer, has_dynamic_inputs
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16",
@@ -131,6 +132,7 @@ class OpenVINOModel(CompiledModel):
         self._many_locks: dict = {}
         self.specialize = True  # static copies for repeated input shapes (see run_many)
         self._special = Specializer(self.input_names, self._static_copy) if has_dynamic_inputs(compiled) else None
+        self._gate = gate_for(self._special is not None)  # no request created while another runs (dynamic dims)
         names = [set(o.get_names()) for o in compiled.outputs]
         self._out_index = []
         for n in self.output_names:
@@ -156,7 +158,7 @@ class OpenVINOModel(CompiledModel):
     def _request(self) -> Any:
         req = getattr(self._local, "request", None)
         if req is None:
-            req = self.compiled.create_infer_request()
+            req = self._gate.create(self.compiled.create_infer_request)
             self._local.request = req
         return req
 
@@ -189,11 +191,12 @@ class OpenVINOModel(CompiledModel):
             return copy.run(feeds)
         try:
             req = self._request()
-            self._bind(req, feeds)
-            # start + wait rather than infer(): the request then runs on its stream's own (warm)
-            # threads; measured 6x less per-call overhead at the latency hint for small networks
-            req.start_async()
-            req.wait()
+            with self._gate.running():
+                self._bind(req, feeds)
+                # start + wait rather than infer(): the request then runs on its stream's own (warm)
+                # threads; measured 6x less per-call overhead at the latency hint for small networks
+                req.start_async()
+                req.wait()
         except RuntimeError as e:
             raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
                               f"{layer_context(self.graph, str(e))}: {e}") from e
@@ -203,7 +206,7 @@ class OpenVINOModel(CompiledModel):
         """A new infer request with ``feeds`` set in place (shared memory: ``feeds`` must stay alive and
         unchanged): each call of the returned ``request.infer`` runs the engine alone, without copies."""
         ov, _ = import_openvino()
-        req = self.compiled.create_infer_request()
+        req = self._gate.create(self.compiled.create_infer_request)
         for i, n in zip(self._in_index, self.input_names):
             req.set_input_tensor(i, ov.Tensor(feeds[n], shared_memory=True))
         return req.infer
@@ -232,16 +235,23 @@ class OpenVINOModel(CompiledModel):
             fut.set_result(self._read(request))
         except Exception as e:  # pragma: no cover - surfaced through the future
             fut.set_exception(e)
+        finally:
+            self._gate.leave()  # entered by infer_async
 
     def infer_async(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> "Future[dict]":
         """Start one inference on the shared AsyncInferQueue; returns a Future of the output dict."""
         feeds = self.check_inputs(dict(inputs or {}, **kw))
         with self._queue_lock:  # one starter at a time: the idle request bound is the one started
             if self._queue is None:
-                self._queue = self._new_queue(self.optimal_requests())
+                self._queue = self._gate.create(lambda: self._new_queue(self.optimal_requests()))
                 self._queue.set_callback(self._done)
             fut: Future = Future()
-            self._start(self._queue, feeds, fut)
+            self._gate.enter()  # left by _done
+            try:
+                self._start(self._queue, feeds, fut)
+            except BaseException:
+                self._gate.leave()
+                raise
         return fut
 
     def run_many(self, batch: Iterable[Mapping[str, Any]], jobs: Optional[int] = None) -> list[dict]:
@@ -304,34 +314,38 @@ class OpenVINOModel(CompiledModel):
         jobs = max(1, jobs or self.optimal_requests())
         lock = self._many_locks.setdefault(jobs, threading.Lock())
         mine = lock.acquire(blocking=False)  # another thread is using the kept requests: make new ones
+        reqs = None
         try:
             reqs = self._many.get(jobs) if mine else None
             if reqs is None:
-                reqs = [self.compiled.create_infer_request() for _ in range(jobs)]
+                reqs = self._gate.create(lambda: [self.compiled.create_infer_request() for _ in range(jobs)])
                 if mine:
                     self._many[jobs] = reqs
             out: list = [None] * len(feeds)
             busy: list = [None] * jobs  # the feed index each request is running
-            try:
-                for i, f in enumerate(feeds):
-                    j = i % jobs
-                    if busy[j] is not None:
-                        reqs[j].wait()
-                        out[busy[j]] = self._read(reqs[j])
-                    self._bind(reqs[j], f)
-                    reqs[j].start_async()
-                    busy[j] = i
-            finally:
-                for j, i in enumerate(busy):  # collect (or, after an error, drain) what is in flight
-                    if i is not None and out[i] is None:
-                        reqs[j].wait()
-                        out[i] = self._read(reqs[j])
+            with self._gate.running():
+                try:
+                    for i, f in enumerate(feeds):
+                        j = i % jobs
+                        if busy[j] is not None:
+                            reqs[j].wait()
+                            out[busy[j]] = self._read(reqs[j])
+                        self._bind(reqs[j], f)
+                        reqs[j].start_async()
+                        busy[j] = i
+                finally:
+                    for j, i in enumerate(busy):  # collect (or, after an error, drain) what is in flight
+                        if i is not None and out[i] is None:
+                            reqs[j].wait()
+                            out[i] = self._read(reqs[j])
         except RuntimeError as e:
             raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
                               f"{layer_context(self.graph, str(e))}: {e}") from e
         finally:
             if mine:
                 lock.release()
+            elif reqs is not None:  # this call's own requests: destroyed behind the gate too
+                self._gate.create(reqs.clear)
         return out
 
     # ---- introspection ------------------------------------------------------------------------
