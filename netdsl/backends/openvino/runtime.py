@@ -7,6 +7,8 @@ bf16 on such CPUs as well; use ``model.runtime_precisions()`` to see what each n
 Threads: every thread gets its own InferRequest (``threading.local``); a request is never shared.
 A call copies the inputs into the request's own tensors and starts and waits on it (the request runs
 on its stream's threads, already warm: a small network's call costs ~12x less than ``infer()``).
+A model with dynamic dims creates a request only while none of its requests runs (OpenVINO's CPU
+plugin can crash otherwise; :mod:`.request_gate`).
 
 Throughput: :meth:`OpenVINOModel.run_many` keeps :meth:`~OpenVINOModel.optimal_requests` requests in
 flight (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: one per stream), started and collected round
