@@ -56,9 +56,9 @@ def targets(graph: Graph, exclude: Sequence[str] = ()) -> list[tuple[Node, list[
         if n.op in ("conv", "linear"):
             w = (1, 0) if _source(n.inputs[1]) is not None else None
             acts = [0] if w is not None else [0, 1]
-        else:  # matmul: a constant B (K, N) is a weight quantized per output column
-            b = n.inputs[1]
-            w = (1, b.rank - 1) if _source(b) is not None and b.rank >= 2 else None
+        else:  # matmul: a constant B (K, N) is a weight quantized per output column; a batched one
+            b = n.inputs[1]  # (..., K, N) stays float (ONNX Runtime takes per-column scales of a 2-d B only)
+            w = (1, 1) if _source(b) is not None and b.rank == 2 else None
             acts = [i for i in (0, 1) if _source(n.inputs[i]) is None]
         out.append((n, acts, w))
     return out
