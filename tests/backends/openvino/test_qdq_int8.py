@@ -51,3 +51,21 @@ def test_conv_and_matmul_run_in_int8():
     for k in ref:
         scale = max(1.0, float(np.abs(ref[k]).max()))
         assert np.abs(got[k] - ref[k]).max() <= 1e-4 * scale, k
+
+
+@pytest.mark.parametrize("dtype, zero_point", [("int8", None), ("uint8", 128)])
+def test_quantized_concat_feeding_a_convolution_equals_the_reference(dtype, zero_point):
+    """concat -> int8 quantize/dequantize -> convolution: OpenVINO 2026.4 ran the FakeQuantize form of it
+    25-30% off (its own ONNX frontend too; ONNX Runtime was right); uint8 with a zero point was right."""
+    rng = np.random.default_rng(4)
+    net = nd.Network("qconcat")
+    a, b = net.input("a", ("N", 8, 6, 6)), net.input("b", ("N", 2, 6, 6))
+    zp = None if zero_point is None else np.array(zero_point, np.uint8)
+    c = F.concat([a, b], 1)
+    cq = F.dequantize_linear(F.quantize_linear(c, 0.03, zp, dtype=dtype), 0.03, zp)
+    w = net.constant(rng.integers(-127, 128, (5, 10, 3, 3)).astype(np.int8))
+    net.output(F.conv(cq, F.dequantize_linear(w, rng.uniform(0.005, 0.02, 5).astype(np.float32), axis=0),
+                      padding=1, name="conv"), "y")
+    feeds = {"a": _steps(rng, (2, 8, 6, 6), 0.03), "b": _steps(rng, (2, 2, 6, 6), 0.03)}
+    got, ref = nd.compile(net, "openvino")(feeds)["y"], reference.run(net.graph, feeds)["y"]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
