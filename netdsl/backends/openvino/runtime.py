@@ -187,6 +187,8 @@ class OpenVINOModel(CompiledModel):
                 for n, i in zip(self.output_names, self._out_index)}
 
     def run(self, feeds: dict) -> dict:
+        if self.graph.nodes and _empty(feeds):
+            return self._run_empty(feeds)
         sp = self._specializer()
         copy = sp.for_call(feeds) if sp is not None else None
         if copy is not None:
@@ -200,9 +202,23 @@ class OpenVINOModel(CompiledModel):
                 req.start_async()
                 req.wait()
         except RuntimeError as e:
-            raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
-                              f"{layer_context(self.graph, str(e))}: {e}") from e
+            raise self._run_error(e, [feeds]) from e
         return self._read(req)
+
+    def _run_empty(self, feeds: dict) -> dict:
+        """A call with an empty input (a zero-size dim), computed by the NumPy reference in float32:
+        OpenVINO 2026.4's CPU plugin fails some layers on empty tensors (max pool), and the compiled
+        model then fails every later call of the last shape it ran until another shape runs."""
+        from ..reference import run as reference_run
+        out = reference_run(self.graph, feeds, dtype="float32")
+        return {v.name: np.asarray(out[v.name], v.dtype.numpy) for v in self.graph.outputs}
+
+    def _run_error(self, e: Exception, feeds: list) -> NetdslError:
+        """The NetdslError of a failed inference, naming the layer and any empty input."""
+        empty = {n: a.shape for f in feeds for n, a in f.items() if 0 in np.shape(a)}
+        hint = "".join(f"; input '{n}' is empty (shape {tuple(s)})" for n, s in empty.items())
+        return NetdslError(f"OpenVINO inference of '{self.graph.name}' failed{layer_context(self.graph, str(e))}"
+                           f"{hint}: {e}")
 
     def timed_call(self, feeds: dict) -> Any:
         """A new infer request with ``feeds`` set in place (shared memory: ``feeds`` must stay alive and
@@ -243,6 +259,10 @@ class OpenVINOModel(CompiledModel):
     def infer_async(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> "Future[dict]":
         """Start one inference on the shared AsyncInferQueue; returns a Future of the output dict."""
         feeds = self.check_inputs(dict(inputs or {}, **kw))
+        if self.graph.nodes and _empty(feeds):
+            done: Future = Future()
+            done.set_result(self._run_empty(feeds))  # see _run_empty
+            return done
         with self._queue_lock:  # one starter at a time: the idle request bound is the one started
             if self._queue is None:
                 self._queue = self._gate.create(lambda: self._new_queue(self.optimal_requests()))
@@ -271,6 +291,8 @@ class OpenVINOModel(CompiledModel):
         ``compile(..., specialize=False)`` turns it off; single calls get one too, compiled in the
         background)."""
         feeds = [self.check_inputs(dict(f)) for f in batch]
+        if self.graph.nodes and any(_empty(f) for f in feeds):
+            return [self.run(f) for f in feeds]  # see _run_empty
         special = self._specialized(feeds)
         return (special or self)._run_checked(feeds, jobs)
 
@@ -341,8 +363,7 @@ class OpenVINOModel(CompiledModel):
                             reqs[j].wait()
                             out[i] = self._read(reqs[j])
         except RuntimeError as e:
-            raise NetdslError(f"OpenVINO inference of '{self.graph.name}' failed"
-                              f"{layer_context(self.graph, str(e))}: {e}") from e
+            raise self._run_error(e, feeds) from e
         finally:
             if mine:
                 lock.release()
@@ -376,6 +397,11 @@ class OpenVINOModel(CompiledModel):
     def __repr__(self) -> str:
         return (f"OpenVINOModel({self.graph.name!r}, device={self.device!r}, "
                 f"inputs={self.input_names}, outputs={self.output_names})")
+
+
+def _empty(feeds: dict) -> bool:
+    """Whether an input has a zero-size dim."""
+    return any(0 in np.shape(a) for a in feeds.values())
 
 
 def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str = "latency",  # noqa: A001
