@@ -17,7 +17,8 @@ rotating; 50 ms pause between engines), medians:
   ov-infer         OpenVINO alone on nd's compiled model: ``InferRequest.infer()``, input shared
   ov-async         the same request with ``start_async(); wait()``
   ov-call          ``CompiledModel.__call__(feeds)`` (OpenVINO's Python convenience path)
-  nd-shared        nd's path with the input tensor sharing the caller's array instead of a copy
+  nd-copy          nd with its input copied into the request's own tensor (netdsl before inputs of
+                   64 KiB or more were handed to OpenVINO in place)
   thr-K            nd at INFERENCE_NUM_THREADS=K
   pin-on/off, ht-on/off, pcore   ENABLE_CPU_PINNING, ENABLE_HYPER_THREADING, SCHEDULING_CORE_TYPE=PCORE_ONLY
   f32-*            the float network with netdsl's defaults and the same settings
@@ -26,7 +27,8 @@ netdsl's own per-call cost is nd minus ov-async (the path nd takes: copy in, sta
 OpenVINO's per-inference overhead against its kernels: the wall time of ov-infer against the sum of
 its nodes' times (PERF_COUNT, printed as ``nodes``) and against one thread (thr-1: no synchronization).
 Batch 8 (MobileNetV2): ``--requests`` batch-8 requests per measurement through ``run_many`` at the
-throughput hint (netdsl's defaults: static copy), both placements, against ONNX Runtime back to back.
+throughput hint (netdsl's defaults: static copy; ``-s8``: dims fixed, 8 streams; ``-copy``: inputs
+copied), both placements, against ONNX Runtime back to back.
 """
 from __future__ import annotations
 
@@ -76,6 +78,13 @@ def float_adds(graph: Any) -> Any:
     prune(g)
     g.validate()
     return g
+
+
+def copying(m: Any) -> Any:
+    """``m`` binding every input by a copy into its requests' own tensors (never in place)."""
+    bind = type(m)._bind
+    m._bind = lambda req, feeds, bound=None: bind(m, req, feeds)
+    return m
 
 
 def props(m: Any) -> str:
@@ -130,16 +139,7 @@ def engines_for(name: str, net: Any, q: Any, one: dict, onnx_path: str) -> dict:
         req.wait()
     e["ov-async"] = ov_async
     e["ov-call"] = lambda f, c=m.compiled: c(f)
-    shared = m.compiled.create_infer_request()
-
-    def nd_shared(f: dict) -> dict:  # nd's path with the input shared instead of copied
-        feeds = m.check_inputs(f)
-        for i, n in zip(m._in_index, m.input_names):
-            shared.set_input_tensor(i, ov.Tensor(feeds[n], shared_memory=True))
-        shared.start_async()
-        shared.wait()
-        return m._read(shared)
-    e["nd-shared"] = nd_shared
+    e["nd-copy"] = copying(ovb.compile(g, **lat))
     for s, cfg in SETTINGS.items():
         e[s] = ovb.compile(g, config=cfg, **lat)
     fm = ovb.compile(net.graph, **lat)
@@ -200,6 +200,8 @@ def bench(name: str, iters: int, rounds: int, requests: int, seed: int = 0) -> N
         for k, g in (("nd", q.graph), ("nd-float-adds", float_adds(q.graph))):
             b8[k] = ovb.compile(g, hint="throughput").run_many  # netdsl's defaults: dims dynamic
             b8[k + "-s8"] = ovb.compile(g, hint="throughput", dynamic=dims(g, 8), num_streams=8).run_many
+        b8["nd-s8-copy"] = copying(ovb.compile(q.graph, hint="throughput", dynamic=dims(q.graph, 8),
+                                               num_streams=8)).run_many
         b8["nd-latency"] = ovb.compile(q.graph, hint="latency", dynamic=dims(q.graph, 8)).run_many
         ref8 = np.concatenate([first(o).ravel() for o in b8["ort-f32"](eight)])
         for k, f in b8.items():

@@ -140,6 +140,37 @@ def test_run_many_bad_feed_names_it_before_running(net, model):
     assert got[0]["prob"].shape == (2, 10)
 
 
+def test_calls_read_large_arrays_in_place_and_never_write_them(net):
+    """run and run_many hand the caller's arrays of 64 KiB or more to OpenVINO (no copy) and copy
+    smaller ones; read-only, strided and other dtypes still run (copied); no later call of any kind
+    (a small input on the same request included) writes into an array an earlier call shared."""
+    from netdsl.backends.openvino.runtime import SHARE_BYTES
+    m = ovb.compile(net.graph, hint="throughput")
+    rng = np.random.default_rng(21)
+    big = [feeds(rng, 40) for _ in range(5)]  # 40 x 3 x 12 x 12 float32: 69 KB
+    assert big[0]["data"].nbytes >= SHARE_BYTES > feeds(rng, 2)["data"].nbytes
+    kept = [f["data"].copy() for f in big]
+    check(net, m(big[0]), big[0])
+    assert np.shares_memory(m._request().get_input_tensor(0).data, big[0]["data"])  # not copied
+    small = feeds(rng, 2)
+    check(net, m(small), small)  # copied into the request's own tensor, not into big[0]
+    assert not np.shares_memory(m._request().get_input_tensor(0).data, small["data"])
+    for f, o in zip(big[1:3], m.run_many(big[1:3], jobs=2)):
+        check(net, o, f)
+    ro = feeds(rng, 40)
+    ro["data"].flags.writeable = False
+    strided = {"data": np.ascontiguousarray(feeds(rng, 40)["data"].transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)}
+    as_f64 = {"data": feeds(rng, 40)["data"].astype(np.float64)}
+    for f in (ro, strided, as_f64, big[0]):
+        check(net, m(f), {"data": np.asarray(f["data"], np.float32)})
+    check(net, m.infer_async(big[3]).result(timeout=30), big[3])  # the queue's requests copy
+    batch = [big[4], small, ro, small, big[2]]  # each kept request alternates shared and copied inputs
+    for f, o in zip(batch, m.run_many(batch, jobs=2)):
+        check(net, o, {"data": np.asarray(f["data"], np.float32)})
+    for f, k in zip(big, kept):
+        np.testing.assert_array_equal(f["data"], k)
+
+
 def test_infer_async_future(net, model):
     rng = np.random.default_rng(2)
     batch = [feeds(rng) for _ in range(6)]
