@@ -91,15 +91,18 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     from ..dsl import Network
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
     batches = as_batches(graph, calibration_batches)
-    exclude = tuple([exclude] if isinstance(exclude, str) else exclude)
+    exclude = tuple([exclude] if isinstance(exclude, str) else exclude or ())
     for pat in exclude:  # a typo would silently quantize the layer it meant to keep
         if not any(excluded(n.name, [pat]) for n in graph.nodes):
             raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
     scheme = pick_scheme(scheme, target)
     _check(method, scheme)
     _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1)
-    if not isinstance(refine_ranges, (bool, np.bool_)):  # bool("no") would turn it on
-        raise NetdslError(f"refine_ranges must be True or False, got {refine_ranges!r}")
+    for flag, value in (("refine_ranges", refine_ranges), ("bias_correction", bias_correction)):
+        if not isinstance(value, (bool, np.bool_)):  # bool("no") would turn it on
+            raise NetdslError(f"{flag} must be True or False, got {value!r}")
+    if isinstance(report_batches, bool) or not isinstance(report_batches, numbers.Integral) or report_batches < 1:
+        raise NetdslError(f"report_batches must be a whole number of batches >= 1, got {report_batches!r}")
     if keep_float == "auto" and min_sqnr is None and min_top1 is None:
         min_sqnr = DEFAULT_MIN_SQNR
     backend = pick_backend(backend)
@@ -147,7 +150,8 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
     if keep_float != "auto" and keep_float > n:
         raise NetdslError(f"keep_float={keep_float}: network '{graph.name}' has {n} layers to quantize"
                           + (" (after exclude)" if exclude else ""))
-    if not (equalize in ("auto", None) or (isinstance(equalize, (int, float)) and 0 <= equalize <= 1)):
+    if not (equalize in ("auto", None) or (isinstance(equalize, (int, float)) and not isinstance(equalize, bool)
+                                           and 0 <= equalize <= 1)):
         raise NetdslError(f"equalize must be 'auto', None or 0 (off), or a balance alpha in [0, 1]; got {equalize!r}")
     if rounding not in ROUNDINGS:
         raise NetdslError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")

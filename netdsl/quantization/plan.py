@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.equalize import channel_scales, consumer_column_amax, equalize, find_chains
 from ..passes.qdq import activations, insert_qdq, targets
@@ -130,6 +131,10 @@ def observe_ranges(graph: Graph, batches: list, exclude: Sequence[str], backend:
     """{activation tensor: (lo, hi)} for every quantized layer's activation inputs (and into ``limits``
     each one's (min, max) seen)."""
     obs = observe(graph, activations(graph, exclude), batches, backend, method != "minmax")
+    blind = [n for n, o in obs.items() if not o.count]
+    if blind:  # its range would be (0, 0): the layer would read zeros
+        raise NetdslError(f"calibration saw no finite value of tensor '{blind[0]}' in {len(batches)} batch(es) "
+                          f"(network '{graph.name}'): the calibration data are NaN, infinite or empty")
     if limits is not None:
         limits.update({n: (min(o.lo, 0.0), max(o.hi, 0.0)) for n, o in obs.items() if o.count})
     return {n: o.range(method, percentile, scheme) for n, o in obs.items()}

@@ -162,12 +162,31 @@ def test_scheme_a_target_cannot_run_is_refused_before_calibration(opts, words):
     ({"equalize": "yes"}, "got 'yes'"),
     ({"method": "percentile", "percentile": 0}, r"percentile must lie in \(0, 100\], got 0"),
     ({"refine_ranges": "no"}, "refine_ranges must be True or False, got 'no'"),  # bool('no') turned it on
+    ({"bias_correction": "no"}, "bias_correction must be True or False, got 'no'"),  # so did this one
+    ({"equalize": True}, r"equalize must be .*; got True"),  # was alpha 1.0
+    ({"report_batches": 0}, "report_batches must be a whole number of batches >= 1, got 0"),
 ])
 def test_bad_options_are_one_netdsl_error(opts, words):
     """Options the CLI checks are checked by the library too (they raised TypeError/ValueError, or a
     keep_float beyond the layer count silently kept every layer in float)."""
     with pytest.raises(NetdslError, match=words):
         nd.quantize(_net(), _batches(1), report=False, backend="reference", **opts)
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf])
+def test_calibration_data_without_a_finite_value_is_refused(fill):
+    """NaN/inf (or empty) calibration inputs gave every range (0, 0): a network quantizing everything to
+    zero, without a word."""
+    bad = [{"x": np.full((8, 3, 12, 12), fill, np.float32)}]
+    with pytest.raises(NetdslError, match=r"no finite value of tensor 'x' .*NaN, infinite or empty"):
+        nd.quantize(_net(), bad, report=False, backend="reference")
+    with pytest.raises(NetdslError, match="no finite value of tensor 'x'"):
+        nd.quantize(_net(), [{"x": np.zeros((0, 3, 12, 12), np.float32)}], report=False, backend="reference")
+
+
+def test_exclude_none_means_no_exclusion():
+    q = nd.quantize(_net(), _batches(1), exclude=None, report=False, backend="reference")
+    assert [n.op for n in q.graph.nodes].count("quantize_linear") == 4
 
 
 def test_bad_calibration_input_names_the_inputs():
