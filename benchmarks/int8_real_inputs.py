@@ -156,6 +156,12 @@ CONFIGS = {
     "gptq+keep-auto-sqnr45": {"rounding": "gptq", "keep_float": "auto", "min_sqnr": 45.0},
     "keep-auto-top1": {"keep_float": "auto", "min_top1": 1.0},
     "gptq+keep-auto-top1": {"rounding": "gptq", "keep_float": "auto", "min_top1": 1.0},
+    "no-wide": {"wide_activations": "none"},
+    "wide-auto": {"wide_activations": "auto"},
+    "wide-auto-999": {"wide_activations": "auto", "min_top1": 0.999},
+    "wide-all": {"wide_activations": ["*"]},
+    "wide-all+gptq": {"wide_activations": ["*"], "rounding": "gptq"},
+    "wide-all+weights": {"wide_activations": ["*"], "wide_weights": ["*"]},
 }
 
 
@@ -168,7 +174,8 @@ def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: li
             q = nd.quantize(net, batches(calib, 16), method=method, report=False, **CONFIGS[config])
             rep = q.quantization
             label = config + (f" ({len(rep.kept_float)} of {len(rep.kept_float) + len(q_layers(q))} layers float)"
-                              if rep.kept_float else "")
+                              if rep.kept_float else "") + (f" ({len(rep.wide)} wide tensors, {len(rep.wide_weights)} weights)"
+                                                          if rep.wide or rep.wide_weights else "") + _estimates(rep)
             for backend in backends:
                 got, ref = run(nd.compile(q, backend), test, out), f32[backend]
                 agree = float(np.mean(np.argmax(got, 1) == np.argmax(ref, 1)))
@@ -176,6 +183,13 @@ def evaluate(name: str, net: Any, calib: dict, test: dict, out: str, methods: li
                 print(f"| {name} | {backend} | {method} | {label} | {len(ref)} | {100 * agree:.2f}% | "
                       f"{rows[-1][5]:.1f} |", flush=True)
     return rows
+
+
+def _estimates(rep: Any) -> str:
+    """wide_activations="auto"'s estimated top-1 on calibration data: before -> with the tensors widened."""
+    if not rep.wide_scores:
+        return ""
+    return f" [est. {100 * rep.wide_scores[0][1]:.2f}% -> {100 * rep.wide_scores[max(rep.wide_scores)][1]:.2f}%]"
 
 
 def q_layers(q: Any) -> list:

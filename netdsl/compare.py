@@ -45,6 +45,11 @@ OP_TOLERANCES: dict[str, dict[str, Tolerance]] = {
     **{op: {p: Tolerance(*TOLERANCES[p], range_atol=True, why=_QUANT.format(p=p)) for p in ("float16", "bfloat16")}
        for op in ("quantize_linear", "dequantize_linear")},
     "dtype:float16": {"float32": Tolerance(*TOLERANCES["float16"], why="the graph computes in float16")},
+    # a wide (two-level) quantization (passes/qdq.py) quantizes x - DQ(Q(x)) in steps of 1/254 of Q's:
+    # float32 rounding of x / scale, amplified 254 times, moves it by a whole step there
+    "quantize:wide": {p: Tolerance(1e-4, 1e-4, range_atol=True, why="a wide tensor's second level is 254 times "
+                                   f"finer than its first: rounding its input at {p} moves it by a whole step")
+                      for p in ("float32",)},
     "dtype:bfloat16": {p: Tolerance(*TOLERANCES["bfloat16"], why="the graph computes in bfloat16")
                        for p in ("float32", "float16")},
 }
@@ -102,6 +107,10 @@ def graph_ops(graph: object) -> set[str]:
     out = {n.op for n in getattr(graph, "nodes", ())}
     values = [v for n in getattr(graph, "nodes", ()) for v in n.outputs] + list(getattr(graph, "inputs", ()))
     out |= {f"dtype:{v.dtype.value}" for v in values if str(getattr(v.dtype, "value", "")) in ("float16", "bfloat16")}
+    if any(n.op == "quantize_linear" and n.inputs[0].producer is not None and n.inputs[0].producer.op == "sub"
+           and any(v is not None and v.producer is not None and v.producer.op == "dequantize_linear"
+                   for v in n.inputs[0].producer.inputs) for n in getattr(graph, "nodes", ())):
+        out.add("quantize:wide")
     return out
 
 

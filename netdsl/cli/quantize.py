@@ -81,9 +81,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                           f"{args.backend} artifact keeps the symbolic dims")
     if args.percentile != 99.99 and args.method != "percentile":
         raise NetdslError(f"--percentile applies to --method percentile, not {args.method}")
-    if (args.min_sqnr is not None or args.min_top1 is not None) and args.keep_float != "auto":
-        raise NetdslError("--min-top1 / --min-sqnr are the targets of --keep-float auto: give --keep-float auto "
-                          "with them")
+    if (args.min_sqnr is not None or args.min_top1 is not None) and args.keep_float != "auto" \
+            and args.wide_activations != "auto":
+        raise NetdslError("--min-top1 / --min-sqnr are the targets of --keep-float auto and --wide-activations auto: "
+                          "give one of them with them")
     net = prepare(args)
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
@@ -91,7 +92,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                     percentile=args.percentile, cache=args.cache, report=not args.no_report, scheme=args.scheme,
                     target=args.backend, equalize=_equalize(args.equalize), bias_correction=not args.no_bias_correction,
                     keep_float=args.keep_float, rounding=args.rounding, min_sqnr=args.min_sqnr,
-                    min_top1=args.min_top1, refine_ranges=args.refine_ranges)
+                    min_top1=args.min_top1, refine_ranges=args.refine_ranges,
+                    **({} if args.wide_activations is None else {"wide_activations": args.wide_activations}))
     print(f"quantized '{net.name}' ({args.method}, {len(batches)} calibration batch(es)) in "
           f"{time.perf_counter() - t0:.2f} s")
     if not args.no_report:
@@ -131,6 +133,15 @@ def _number_in(what: str, low: float, high: float, brackets: str = "(]") -> Any:
     return parse
 
 
+def _wide(text: str) -> Any:
+    if text in ("auto", "none"):
+        return text
+    pats = [p.strip() for p in text.split(",")]
+    if not all(pats):
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, none, or comma-separated tensor/layer name patterns")
+    return pats
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(COMMAND, help="INT8 post-training quantization (calibration, SQNR report, artifact)")
     add_model_args(p, backend=False)
@@ -150,9 +161,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the K layers that lose the most accuracy alone (sensitivity analysis) in float; "
                         "auto: the fewest that reach --min-sqnr / --min-top1 on the calibration data")
     p.add_argument("--min-sqnr", dest="min_sqnr", type=_number_in("an output SQNR in dB", 0, 200, "()"), metavar="DB",
-                   help="with --keep-float auto: the output SQNR to reach (default 30 dB)")
+                   help="with --keep-float auto: the output SQNR to reach (default 30 dB); with --wide-activations "
+                        "auto: the SQNR of outputs that are not class scores (default 20 dB)")
     p.add_argument("--min-top1", dest="min_top1", type=_number_in("a fraction of inputs", 0, 1), metavar="FRACTION",
-                   help="with --keep-float auto: the top-1 agreement with float32 to reach (e.g. 0.99)")
+                   help="with --keep-float auto: the top-1 agreement with float32 to reach (e.g. 0.99); with "
+                        "--wide-activations auto: the estimated one of class-score outputs (default 0.995)")
+    p.add_argument("--wide-activations", dest="wide_activations", type=_wide, metavar="auto|none|PATTERNS",
+                   help="activations quantized in two levels, still on INT8 kernels (value + rounding residual, "
+                        "one more INT8 layer each): auto (the most sensitive tensors until the estimated top-1 / "
+                        "--min-sqnr target is met), none, or comma-separated tensor/layer name patterns")
     p.add_argument("--rounding", choices=("nearest", "gptq", "auto"), default="nearest",
                    help="int8 weights: rounded to nearest (default), fitted to the quantized inputs (GPTQ), or auto "
                         "(GPTQ where held-out calibration data gains)")

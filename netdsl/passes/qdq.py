@@ -18,6 +18,18 @@ For each quantizable layer (convolution, linear, matmul) not excluded by name:
 
 Engines fuse these patterns into INT8 kernels (OpenVINO's low-precision transformations, TensorRT's
 explicit quantization, ONNX Runtime's QDQ handling).
+
+A *wide* (two-level) activation ``x`` (``insert_qdq(..., wide=...)``) keeps INT8 kernels and gains
+about 8 bits of input resolution: a layer is linear in it, so each reader becomes
+
+    layer(W, x) ~= layer(W, q1) + layer(W, q2)   (the bias once)
+    q1 = DQ(Q(x)),  q2 = DQ(Q(x - q1)) with symmetric int8 and scale s1 / 254
+
+where q2 quantizes the rounding residual of q1 (within +-s1/2 where x is not clipped): two INT8
+layers with the same int8 weights, one subtract and one add. The sum takes the layer's output name;
+the first layer keeps its name and bias, the second is named ``<layer>/residual``. A wide weight
+(``wide_weights``) likewise: ``W ~= W1 + W2``, W2 the int8 rounding residual of W1 in steps of the
+per-channel scale / 254, one more INT8 layer ``layer(W2, q1)``.
 """
 from __future__ import annotations
 
@@ -33,6 +45,9 @@ from .rewrite import clone_graph, prune
 
 QUANTIZABLE = ("conv", "linear", "matmul")
 QMAX = 127
+RESIDUAL_STEPS = 2 * QMAX  # a wide tensor's residual scale: its first scale / this
+RESIDUAL = "/residual"   # the second layer of a widened layer: <layer>/residual
+WIDE_SUM = "/wide_sum"   # and the sum of the two: <layer>/wide_sum
 
 
 def excluded(name: str, patterns: Sequence[str]) -> bool:
@@ -81,6 +96,11 @@ def residual_adds(graph: Graph, exclude: Sequence[str] = ()) -> list[Node]:
                and (id(v) in made or id(v) in read) for v in (a, b)):
             out.append(n)
     return out
+
+
+def layer_activations(graph: Graph, exclude: Sequence[str] = ()) -> list[str]:
+    """Names of the activation inputs of quantized layers (those a wide tensor can be: see insert_qdq)."""
+    return list(dict.fromkeys(n.inputs[i].name for n, acts, _ in targets(graph, exclude) for i in acts))
 
 
 def activations(graph: Graph, exclude: Sequence[str] = ()) -> list[str]:
@@ -159,41 +179,60 @@ def _activation_qparams(r: Any, scheme: str) -> Any:
     return qparams(r[0], r[1], scheme)
 
 
-def _activation_qdq(b: _Builder, v: Value, r: Any, scheme: str, loc: str) -> Value:
-    """``dequantize_linear(quantize_linear(v))`` with per-tensor parameters from range ``r``."""
-    qp = _activation_qparams(r, scheme)
-    s = b.const(f"{v.name}/scale", np.asarray(qp.scale, np.float32), loc)
-    z = None if qp.zero_point is None else b.const(f"{v.name}/zero_point", np.asarray(qp.zero_point, qp.dtype.numpy), loc)
-    q = b.node("quantize_linear", f"{v.name}/quantize", [v, s, z], {"axis": 1, "dtype": qp.dtype}, qp.dtype, v.shape, loc)
-    return b.node("dequantize_linear", f"{v.name}/dequantize", [q, s, z], {"axis": 1}, DType.float32, v.shape, loc)
+def _qdq(b: "_Builder", v: Value, qp: Any, base: str, loc: str) -> Value:
+    """``dequantize(quantize(v))`` with the quantized type, scale and zero point ``qp``."""
+    s = b.const(f"{base}/scale", np.asarray(qp.scale, np.float32), loc)
+    z = None if qp.zero_point is None else b.const(f"{base}/zero_point", np.asarray(qp.zero_point, qp.dtype.numpy), loc)
+    q = b.node("quantize_linear", f"{base}/quantize", [v, s, z], {"axis": 1, "dtype": qp.dtype}, qp.dtype, v.shape, loc)
+    return b.node("dequantize_linear", f"{base}/dequantize", [q, s, z], {"axis": 1}, DType.float32, v.shape, loc)
+
+
+def residual_qparams(qp: Any) -> Any:
+    """The symmetric int8 quantization of a wide tensor's rounding residual (``qp``: its first level's)."""
+    from ..quantization.schemes import QParams
+    return QParams(DType.int8, float(qp.scale) / RESIDUAL_STEPS, None)
 
 
 def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: str = "symmetric",
-               rounded: Optional[dict] = None) -> Graph:
+               rounded: Optional[dict] = None, wide: Sequence[str] = (), weights: bool = True,
+               wide_weights: Sequence[str] = ()) -> Graph:
     """A copy of ``graph`` with Q/DQ pairs on the activations in ``ranges`` ({tensor: (lo, hi)}, or
     {tensor: |x| threshold} for symmetric ranges) quantized by ``scheme`` (symmetric | unsigned |
-    asymmetric), and int8 per-channel weights, for every quantizable layer not matching ``exclude``:
-    rounded to nearest, or for a layer in ``rounded`` ({layer: int8 array}) those integers."""
+    asymmetric), and int8 per-channel weights (``weights``; False: float weights), for every
+    quantizable layer not matching ``exclude``: rounded to nearest, or for a layer in ``rounded``
+    ({layer: int8 array}) those integers. The tensors in ``wide`` are quantized in two levels, their
+    readers split in two INT8 layers (see the module docstring); the layers in ``wide_weights`` get
+    their weights' rounding residual as a second int8 weight, read by one more INT8 layer."""
     g = clone_graph(graph)
     b = _Builder(g)
     todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
     todo.update({id(n): ([0, 1], None) for n in residual_adds(g, exclude)
                  if all(v.name in ranges for v in n.inputs)})
+    wide, wide_weights = set(wide), set(wide_weights)
     dq_of: dict[int, Value] = {}
+    res_of: dict[int, Value] = {}
     new_nodes: list[Node] = []
     for n in g.nodes:
+        split: dict[int, Value] = {}  # input index -> its residual's Q/DQ (or weight), for a widened layer
         if id(n) in todo:
             acts, w = todo[id(n)]
             b.nodes = []
             inputs = list(n.inputs)
             for i in acts:
                 v = inputs[i]
-                if v.name not in ranges:
-                    continue
+                if v.name not in ranges or (v.name in wide and n.op not in QUANTIZABLE):
+                    continue  # a residual add reads a wide tensor in float (its sum would lose the second level)
                 if id(v) not in dq_of:
-                    dq_of[id(v)] = _activation_qdq(b, v, ranges[v.name], scheme, n.location)
+                    qp = _activation_qparams(ranges[v.name], scheme)
+                    dq_of[id(v)] = _qdq(b, v, qp, v.name, n.location)
+                    if v.name in wide:
+                        r = b.node("sub", f"{v.name}/rounding_residual", [v, dq_of[id(v)]], {}, DType.float32,
+                                   v.shape, n.location)
+                        res_of[id(v)] = _qdq(b, r, residual_qparams(qp), r.name, n.location)
                 inputs[i] = dq_of[id(v)]
-            if w is not None:
+                if id(v) in res_of:
+                    split[i] = res_of[id(v)]
+            if w is not None and weights:
                 wi, axis = w
                 wv = inputs[wi]
                 read = weight_data(g, wv)
@@ -211,10 +250,64 @@ def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: 
                 s = b.const(f"{wv.name}/scale", scales, n.location)
                 inputs[wi] = b.node("dequantize_linear", f"{wv.name}/dequantize", [qv, s, None],
                                     {"axis": axis % wv.rank}, DType.float32, wv.shape, n.location)
+                if n.name in wide_weights:
+                    rp = Param("", DType.int8, tuple(wv.shape),
+                               lambda read=read, qp=qp, scales=scales, axis=axis: residual_weight(read(), qp.value(),
+                                                                                                  scales, axis),
+                               f"{wv.name}'s int8 rounding residual per channel", "normal")
+                    rv = b.param(f"{wv.name}/int8_residual", rp, n.location)
+                    rs = b.const(f"{wv.name}/residual_scale", scales / RESIDUAL_STEPS, n.location)
+                    split[wi] = b.node("dequantize_linear", f"{wv.name}/residual_dequantize", [rv, rs, None],
+                                       {"axis": axis % wv.rank}, DType.float32, wv.shape, n.location)
             n.inputs = inputs
             new_nodes.extend(b.nodes)
         new_nodes.append(n)
+        if split:
+            new_nodes.extend(_split_layer(b, n, split))
     g.nodes = new_nodes
     prune(g)
     g.validate()
     return g
+
+
+def residual_weight(w: np.ndarray, q: np.ndarray, scales: np.ndarray, axis: int) -> np.ndarray:
+    """The int8 rounding residual of weight ``w`` quantized to ``q`` with per-channel ``scales``, in
+    steps of ``scales / RESIDUAL_STEPS``."""
+    shape = [1] * w.ndim
+    shape[axis % w.ndim] = -1
+    s = scales.reshape(shape).astype(np.float64)
+    r = (w.astype(np.float64) - q.astype(np.float64) * s) / (s / RESIDUAL_STEPS)
+    return np.clip(np.rint(r), -QMAX, QMAX).astype(np.int8)
+
+
+def _split_layer(b: "_Builder", n: Node, split: dict) -> list[Node]:
+    """The nodes making layer ``n`` (already reading its first-level inputs and weight) the sum of
+    itself and, per entry of ``split`` (input index -> a residual's Q/DQ), a twin reading that residual
+    and the first levels elsewhere (products of two residuals dropped); the sum takes over ``n``'s
+    output Value."""
+    b.nodes = []
+    out = n.outputs[0]
+    terms = []
+    part = Value(b.name(f"{out.name}/coarse"), out.dtype, out.shape, n, 0)
+    n.outputs[0] = part
+    for i, r in split.items():
+        inputs = [r if j == i else v for j, v in enumerate(n.inputs)]
+        if n.op in ("conv", "linear") and len(inputs) > 2:
+            inputs[2] = None  # the bias once
+        terms.append(b.node(n.op, f"{n.name}{RESIDUAL}", inputs, dict(n.attrs), out.dtype, out.shape, n.location))
+    total = part
+    for k, t in enumerate(terms):
+        total = b.node("add", f"{n.name}{WIDE_SUM if k == len(terms) - 1 else '/wide_part'}", [total, t], {},
+                       out.dtype, out.shape, n.location)
+    last = total.producer
+    out.producer, out.index = last, 0
+    last.outputs[0] = out
+    return b.nodes
+
+
+def wide_sums(g: Graph) -> dict:
+    """{id(sum node): its widened layer} for each layer ``insert_qdq`` split in two (the sum's output is
+    the layer's output in the float network)."""
+    by_name = {n.name: n for n in g.nodes}
+    return {id(n): by_name[n.name[:-len(WIDE_SUM)]] for n in g.nodes
+            if n.op == "add" and n.name.endswith(WIDE_SUM) and n.name[:-len(WIDE_SUM)] in by_name}

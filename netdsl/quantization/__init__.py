@@ -17,7 +17,10 @@ after, each layer's bias is corrected for the mean shift quantization causes (``
 ``refine_ranges=True`` searches each activation range for the best output SQNR (output-aware);
 ``keep_float=k`` keeps the k layers that lose the most, alone, in float (sensitivity analysis), and
 ``keep_float="auto"`` the fewest such layers for the output to reach ``min_sqnr`` dB and/or a top-1
-agreement ``min_top1`` with the float network on the calibration data (accuracy-aware quantization).
+agreement ``min_top1`` with the float network on the calibration data (accuracy-aware quantization);
+``wide_activations`` quantizes chosen activations in two levels, still on INT8 kernels (the value and
+its rounding residual, each read by an INT8 copy of the layer; "auto": the most sensitive tensors until
+the estimated top-1 agreement / output SQNR target is met; passes/qdq.py).
 Layers whose names match an ``exclude`` pattern stay in float. A uint8 image input normalized by
 ``preprocess`` is shifted so that its uint8 grid holds it exactly (image_inputs.py).
 """
@@ -36,7 +39,7 @@ from . import cache as _cache
 from .calibrate import as_batches, pick_backend
 from .image_inputs import exact_image_inputs
 from .observers import METHODS
-from .plan import ROUNDINGS, QuantPlan, apply_plan, make_plan, observe_ranges
+from .plan import ROUNDINGS, WIDE_SQNR, WIDE_TOP1, QuantPlan, apply_plan, make_plan, observe_ranges
 from .report import QuantizationReport, measure
 from .schemes import SCHEMES, pick_scheme
 
@@ -65,7 +68,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
              scheme: str = "auto", target: Optional[str] = None, equalize: Any = "auto",
              bias_correction: bool = True, keep_float: Any = 0, rounding: str = "nearest",
              min_sqnr: Optional[float] = None, min_top1: Optional[float] = None,
-             refine_ranges: bool = False) -> Any:
+             refine_ranges: bool = False, wide_activations: Any = "none", wide_weights: Any = "none") -> Any:
     """An INT8 copy of ``network`` (a Network; ``.quantization`` holds the QuantizationReport).
 
     calibration_batches: feed dicts (or arrays for a one-input network); method: mse (least expected
@@ -86,7 +89,16 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     where it raises the output SQNR on held-out calibration data: the odd batches, or the odd samples of a
     single batch; nearest when there is none, one batch of one sample or of a fixed batch dim); refine_ranges: output-aware
     range search after ``method`` (each range scaled x0.7 .. x1.6 where that raises the output SQNR on
-    the first ``report_batches`` calibration batches).
+    the first ``report_batches`` calibration batches); wide_activations: activation tensors quantized
+    in two levels (the 8-bit value and its rounding residual in int8, each read by an INT8 copy of the
+    layer, the two outputs added: ~16-bit inputs on INT8 kernels, one more layer each): "none", fnmatch
+    patterns of tensor or layer names, or "auto": the tensors whose quantization alone costs the most
+    output SQNR, added one at a time until, on the calibration data, every class-score output
+    (softmax / sigmoid) reaches an estimated top-1 agreement of ``min_top1`` (default 0.995; estimated
+    from each input's output margins and measured output noise) and the other outputs an SQNR of
+    ``min_sqnr`` dB (default 20); with "auto" the layers' int8 weights are candidates as well
+    (a wide weight: its int8 rounding residual as a second int8 weight, one more INT8 layer);
+    wide_weights: "none" or fnmatch patterns of the layers whose weights are wide.
     """
     from ..dsl import Network
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
@@ -97,7 +109,17 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
             raise NetdslError(f"exclude pattern {pat!r} matches no layer of network '{graph.name}'")
     scheme = pick_scheme(scheme, target)
     _check(method, scheme)
-    _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1)
+    wide, wide_w = _wide_option(wide_activations, "wide_activations"), _wide_option(wide_weights, "wide_weights", False)
+    for opt, pats, names in (("wide_activations", () if wide == "auto" else wide,
+                              [n.name for n in graph.nodes] + [v.name for v in graph.values()]),
+                             ("wide_weights", wide_w, [n.name for n in graph.nodes if n.op in QUANTIZABLE])):
+        for pat in pats:
+            if not any(excluded(x, [pat]) for x in names):
+                raise NetdslError(f"{opt} pattern {pat!r} matches no {'layer or tensor' if opt == 'wide_activations' else 'layer'}"
+                                  f" of network '{graph.name}'")
+    _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1,
+                   wide == "auto")
+    wide_targets = (WIDE_SQNR if min_sqnr is None else min_sqnr, WIDE_TOP1 if min_top1 is None else min_top1)
     for flag, value in (("refine_ranges", refine_ranges), ("bias_correction", bias_correction)):
         if not isinstance(value, (bool, np.bool_)):  # bool("no") would turn it on
             raise NetdslError(f"{flag} must be True or False, got {value!r}")
@@ -114,11 +136,14 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
            "keep_float": keep_float if keep_float == "auto" else int(keep_float), "rounding": rounding,
            "keep_target": [min_sqnr, min_top1] if keep_float == "auto" else None,
            "refine_ranges": bool(refine_ranges),
+           "wide_activations": wide if isinstance(wide, str) else list(wide),
+           "wide_target": list(wide_targets) if wide == "auto" else None, "wide_weight_patterns": list(wide_w),
            "report_batches": max(1, int(report_batches))}  # refined ranges, kept layers, bias corrections
     plan = _cached_plan(cache, key, graph, exclude) if cache else None
     if plan is None:
         plan = make_plan(graph, batches, exclude, backend, method, percentile, scheme, equalize, keep_float,
-                         bias_correction, report_batches, rounding, min_sqnr, min_top1, bool(refine_ranges), pinned)
+                         bias_correction, report_batches, rounding, min_sqnr, min_top1, bool(refine_ranges), pinned,
+                         wide, wide_targets, wide_w)
         if cache:
             _cache.save(cache, key, plan.to_json())
     fgraph, qgraph = apply_plan(graph, plan, exclude, scheme)
@@ -129,7 +154,10 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              rounding_gain=plan.rounding_gain, rounding=rounding, kept_scores=plan.kept_scores,
                              keep_target=(min_sqnr, min_top1) if keep_float == "auto" else (),
                              refine_gain=plan.refine_gain,
-                             exact_inputs=sorted(pinned) if scheme == "asymmetric" else [])
+                             exact_inputs=sorted(pinned) if scheme == "asymmetric" else [],
+                             wide=list(plan.wide), wide_weights=list(plan.wide_weights),
+                             wide_sensitivity=plan.wide_sensitivity,
+                             wide_scores=plan.wide_scores, wide_target=wide_targets if wide == "auto" else ())
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     if report:
@@ -139,8 +167,30 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     return qnet
 
 
+def _wide_option(wide: Any, option: str, auto: bool = True) -> Any:
+    """``wide_activations`` (or ``wide_weights``: no "auto") as "auto", or a tuple of fnmatch patterns
+    (empty: none)."""
+    if wide is None or wide == "none":
+        return ()
+    if wide == "auto":
+        if auto:
+            return "auto"
+        raise NetdslError(f"{option} must be 'none' or a list of layer name patterns, got 'auto' "
+                          "(wide_activations='auto' chooses weights too)")
+    pats = [wide] if isinstance(wide, str) else wide
+    try:
+        pats = tuple(pats)
+    except TypeError:
+        pats = (wide,)
+    if not all(isinstance(p, str) and p for p in pats):
+        raise NetdslError(f"{option} must be {chr(39) + 'auto' + chr(39) + ', ' if auto else ''}'none' or a list of "
+                          f"{'tensor or layer' if auto else 'layer'} name patterns, got {wide!r}")
+    return pats
+
+
 def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equalize: Any, method: str,
-                   percentile: float, rounding: str = "nearest", min_sqnr: Any = None, min_top1: Any = None) -> None:
+                   percentile: float, rounding: str = "nearest", min_sqnr: Any = None, min_top1: Any = None,
+                   wide_auto: bool = False) -> None:
     """One NetdslError for an option out of its domain (as the CLI's argument checks), before calibration."""
     if keep_float == "auto":
         pass
@@ -165,8 +215,9 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
         outs = ", ".join(f"{v.name} ({', '.join(map(str, v.shape))})" for v in graph.outputs)
         raise NetdslError(f"min_top1 is the agreement of the arg-max over axis 1 (the classes) of a float output; "
                           f"network '{graph.name}' has none with classes ({outs}): give min_sqnr instead")
-    if (min_sqnr is not None or min_top1 is not None) and keep_float != "auto":
-        raise NetdslError("min_sqnr / min_top1 are keep_float='auto''s targets: give keep_float='auto' with them")
+    if (min_sqnr is not None or min_top1 is not None) and keep_float != "auto" and not wide_auto:
+        raise NetdslError("min_sqnr / min_top1 are the targets of keep_float='auto' and wide_activations='auto': "
+                          "give one of them with them")
     if method == "percentile" and not 0 < percentile <= 100:
         raise NetdslError(f"percentile must lie in (0, 100], got {percentile!r}")
 

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..graph import Graph, Node, Param, Value
+from ..passes.qdq import wide_sums
 from ..passes.rewrite import clone_graph, prune
 from .calibrate import run_observed
 from .sequential import run_sequential
@@ -79,18 +80,21 @@ def bias_deltas(float_graph: Graph, qgraph: Graph, layers: Sequence[str], batche
     if not todo:
         return {}
     want = float_means(float_graph, [float_graph.node(n.name) for n in todo], batches, backend)
-    fix = {id(n) for n in todo}
+    # a widened layer's output is the sum of its two INT8 halves (passes/qdq.py): corrected there
+    sums = {k: layer for k, layer in wide_sums(g).items() if layer in todo}
+    fix = {id(n): n for n in todo if n not in sums.values()} | sums
     deltas: dict = {}
 
     def after(node: Node, res: list) -> Optional[list]:
         if id(node) not in fix:
             return None
-        axis = _axis(node)
+        layer = fix[id(node)]
+        axis = _axis(layer)
         acc = [_channel_mean(r, axis) for r in res]
         mean = sum(a[0] for a in acc) / max(sum(a[1] for a in acc), 1)
-        delta = want[node.name] - mean
-        deltas[node.name] = delta
-        shape = [1] * node.outputs[0].rank
+        delta = want[layer.name] - mean
+        deltas[layer.name] = delta
+        shape = [1] * layer.outputs[0].rank
         shape[axis] = -1
         return [(r + delta.reshape(shape)).astype(np.float32) for r in res]
     run_sequential(g, batches, after=after)

@@ -9,7 +9,10 @@ on the calibration batches in this order:
    calibration batches;
 2. activation ranges of the equalized network (``method``, shaped by ``scheme``), with
    ``refine_ranges`` then searched tensor by tensor for the best output SQNR;
-3. sensitivity analysis when ``keep_float`` is set: the layers whose quantization alone costs the most
+3. wide (two-level) activations (passes/qdq.py) for the tensors named, or with ``wide="auto"`` for
+   the tensors whose quantization alone costs the most output SQNR, one at a time until the
+   calibration outputs reach the target (:func:`choose_wide`);
+   then sensitivity analysis when ``keep_float`` is set: the layers whose quantization alone costs the most
    output SQNR stay in float (``"auto"``: as many as the target on calibration data needs);
 4. fitted weight rounding when ``rounding`` is not "nearest" (rounding.py: GPTQ on the quantized
    network, layer by layer);
@@ -26,19 +29,22 @@ import numpy as np
 from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.equalize import channel_scales, consumer_column_amax, equalize, find_chains
-from ..passes.qdq import activations, insert_qdq, targets
+from ..passes.qdq import activations, excluded, insert_qdq, layer_activations, targets
 from .bias_correction import apply_biases, bias_deltas
 from .calibrate import observe, run_observed
 from ..progress import progress
 from .observers import Observer
 from .rounding import fit_rounding
-from .sensitivity import layer_sensitivity, literal, network_outputs, output_sqnr, top1_agreement
+from .sensitivity import (WEIGHTS, class_outputs, estimated_top1, layer_sensitivity, literal, network_outputs,
+                          output_sqnr, tensor_sensitivity, top1_agreement)
 
 
 AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
 REFINE_FACTORS = (0.7, 0.85, 1.15, 1.3, 1.6)  # refine_ranges: each range scaled by these is tried
 MIN_GAIN_DB = 0.02  # a refined range must raise the output SQNR by more than this
 ROUNDINGS = ("nearest", "gptq", "auto")  # weight rounding: to nearest, fitted (rounding.py), chosen on held-out data
+WIDE_TOP1 = 0.995  # wide="auto": estimated top-1 agreement every class output must reach (calibration data)
+WIDE_SQNR = 20.0   # and the output SQNR dB the other float outputs must reach
 
 
 @dataclass
@@ -55,6 +61,11 @@ class QuantPlan:
     rounding_gain: tuple = ()                        # held-out output SQNR dB, nearest / fitted rounding
     kept_scores: dict = field(default_factory=dict)  # keep_float="auto": layers kept float -> (SQNR dB, top-1)
     refine_gain: tuple = ()                          # refine_ranges: output SQNR dB before / after
+    wide: list = field(default_factory=list)         # activation tensors quantized in two levels
+    wide_weights: list = field(default_factory=list)  # layers whose int8 weights get their residual too
+    wide_sensitivity: dict = field(default_factory=dict)  # wide="auto": tensor (or "<layer> weights") -> output
+    # SQNR dB with only it quantized
+    wide_scores: dict = field(default_factory=dict)  # wide="auto": tensors widened -> (SQNR dB, estimated top-1)
 
     def to_json(self) -> dict:
         return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
@@ -65,7 +76,9 @@ class QuantPlan:
                 "bias_corrections": {k: np.asarray(v).tolist() for k, v in self.biases.items()},
                 "rounding_gain": list(self.rounding_gain),
                 "kept_scores": {str(k): list(v) for k, v in self.kept_scores.items()},
-                "refine_gain": list(self.refine_gain),
+                "refine_gain": list(self.refine_gain), "wide": list(self.wide), "wide_weights": list(self.wide_weights),
+                "wide_sensitivity": dict(self.wide_sensitivity),
+                "wide_scores": {str(k): list(v) for k, v in self.wide_scores.items()},
                 "rounded_weights": {k: _pack(v) for k, v in self.rounded.items()}}
 
     @classmethod
@@ -78,7 +91,10 @@ class QuantPlan:
                    {k: _unpack(v) for k, v in d.get("rounded_weights", {}).items()},
                    tuple(float(x) for x in d.get("rounding_gain", ())),
                    {int(k): (float(v[0]), float(v[1])) for k, v in d.get("kept_scores", {}).items()},
-                   tuple(float(x) for x in d.get("refine_gain", ())))
+                   tuple(float(x) for x in d.get("refine_gain", ())), wide=[str(x) for x in d.get("wide", [])],
+                   wide_weights=[str(x) for x in d.get("wide_weights", [])],
+                   wide_sensitivity={str(k): float(v) for k, v in d.get("wide_sensitivity", {}).items()},
+                   wide_scores={int(k): (float(v[0]), float(v[1])) for k, v in d.get("wide_scores", {}).items()})
 
 
 def _pack(q: np.ndarray) -> dict:
@@ -182,6 +198,17 @@ class _Outputs:
     def sqnr(self, graph: Graph) -> float:
         return self.scores(graph)[0]
 
+    def estimated(self, graph: Graph) -> tuple[float, float]:
+        """(output SQNR dB of the outputs that are not class scores -- inf if none --, the least estimated
+        top-1 agreement of the class outputs -- 1.0 if none; sensitivity.estimated_top1)."""
+        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True)
+        classes = set(class_outputs(graph)) & set(self.names)
+        values = [k for k in self.names if k not in classes]
+        sq = output_sqnr(_flat({k: self.ref[k] for k in values}), _flat({k: got[k] for k in values})) if values \
+            else float("inf")
+        top1 = min([estimated_top1(np.concatenate(self.ref[k]), np.concatenate(got[k])) for k in classes] or [1.0])
+        return sq, top1
+
 
 def _flat(outputs: dict) -> dict:
     return {k: np.concatenate([a.reshape(-1) for a in v]) for k, v in outputs.items()}
@@ -216,7 +243,8 @@ def choose_equalization(graph: Graph, batches: list, exclude: Sequence[str], bac
 def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str, method: str, percentile: float,
               scheme: str, alpha: Any, keep_float: int, bias_correction: bool, few_batches: int = 4,
               rounding: str = "nearest", min_sqnr: Optional[float] = 30.0,
-              min_top1: Optional[float] = None, refine: bool = False, pinned: Optional[dict] = None) -> QuantPlan:
+              min_top1: Optional[float] = None, refine: bool = False, pinned: Optional[dict] = None,
+              wide: Any = (), wide_targets: tuple = (WIDE_SQNR, WIDE_TOP1), wide_weights: Sequence[str] = ()) -> QuantPlan:
     """Every data-dependent decision of post-training quantization (see the module docstring)."""
     plan = QuantPlan()
     outputs = _Outputs(graph, batches[:max(1, few_batches)], backend)
@@ -225,17 +253,26 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     g = equalized(graph, plan.scales, exclude)
     if refine:
         refine_ranges(g, plan, {k: v for k, v in limits.items() if k not in (pinned or {})}, outputs, exclude, scheme)
+    if wide == "auto":
+        choose_wide(g, plan, _Outputs(g, batches, backend), outputs.batches, exclude, scheme, pinned or {}, limits,
+                    *wide_targets)
+    elif wide:
+        plan.wide = wide_tensors(g, wide, exclude, pinned or {})
+        plan.ranges = wide_ranges(plan.ranges, plan.wide, limits)
+    if wide_weights:
+        plan.wide_weights = [n.name for n, _, w in targets(g, exclude) if w is not None and excluded(n.name, wide_weights)]
     if keep_float:
         layers = [t[0].name for t in targets(g, exclude)]
         plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)
         order = sorted(plan.sensitivity, key=plan.sensitivity.get)
         plan.keep_float = order[:keep_float] if keep_float != "auto" else \
-            keep_until(g, plan.ranges, order, _Outputs(g, batches, backend), exclude, scheme, min_sqnr, min_top1, plan)
+            keep_until(g, plan.ranges, order, _Outputs(g, batches, backend), exclude, scheme, min_sqnr, min_top1, plan,
+                       plan.wide, plan.wide_weights)
     ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
     if rounding != "nearest":
         choose_rounding(g, batches, ex, backend, scheme, rounding, plan)
     if bias_correction:
-        qg = insert_qdq(g, plan.ranges, ex, scheme, plan.rounded)
+        qg = insert_qdq(g, plan.ranges, ex, scheme, plan.rounded, plan.wide, wide_weights=plan.wide_weights)
         deltas = bias_deltas(g, qg, [t[0].name for t in targets(g, ex)], outputs.batches, backend)
         # a mean shift that is not the same on every input (an outlier channel of some tokens) can make
         # things worse downstream (a layer norm): keep the corrections only if the outputs gain
@@ -246,14 +283,16 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
 
 
 def keep_until(g: Graph, ranges: dict, order: list, outputs: "_Outputs", exclude: Sequence[str], scheme: str,
-               min_sqnr: Optional[float], min_top1: Optional[float], plan: QuantPlan) -> list:
+               min_sqnr: Optional[float], min_top1: Optional[float], plan: QuantPlan, wide: Sequence[str] = (),
+               wide_weights: Sequence[str] = ()) -> list:
     """The fewest of the most sensitive layers (``order``, most sensitive first) to keep in float for the
     quantized network to reach, on calibration data, an output SQNR of ``min_sqnr`` dB and a top-1
     agreement of ``min_top1`` with the float network (weights rounded to nearest, no bias correction:
     what comes after only adds); records each count tried."""
     for k in range(len(order) + 1):
         ex = tuple(exclude) + tuple(literal(n) for n in order[:k])
-        plan.kept_scores[k] = outputs.scores(insert_qdq(g, ranges, ex, scheme)) if k < len(order) else (float("inf"), 1.0)
+        plan.kept_scores[k] = outputs.scores(insert_qdq(g, ranges, ex, scheme, wide=wide, wide_weights=wide_weights)) if k < len(order) \
+            else (float("inf"), 1.0)
         sqnr, top1 = plan.kept_scores[k]
         if (min_sqnr is None or sqnr >= min_sqnr) and (min_top1 is None or top1 >= min_top1):
             return order[:k]
@@ -266,7 +305,7 @@ def choose_rounding(g: Graph, batches: list, exclude: Sequence[str], backend: st
     fitted on part of the calibration data (:func:`held_out`) and kept only if the quantized network's
     output SQNR on the rest is higher than with rounding to nearest (then refitted on every batch);
     without held-out data to decide on, rounding stays nearest (``plan.rounding_gain`` empty)."""
-    qg = insert_qdq(g, plan.ranges, exclude, scheme)
+    qg = insert_qdq(g, plan.ranges, exclude, scheme, wide=plan.wide, wide_weights=plan.wide_weights)
     layers = [t[0].name for t in targets(g, exclude)]
     if rounding == "auto":
         split = held_out(g, batches)
@@ -275,7 +314,8 @@ def choose_rounding(g: Graph, batches: list, exclude: Sequence[str], backend: st
         fit, held = split
         scored = _Outputs(g, held, backend)
         trial = fit_rounding(g, qg, layers, fit, backend)
-        plan.rounding_gain = (scored.sqnr(qg), scored.sqnr(insert_qdq(g, plan.ranges, exclude, scheme, trial)))
+        plan.rounding_gain = (scored.sqnr(qg), scored.sqnr(insert_qdq(g, plan.ranges, exclude, scheme, trial, plan.wide,
+                                                                   wide_weights=plan.wide_weights)))
         if plan.rounding_gain[1] <= plan.rounding_gain[0]:
             return
     plan.rounded = fit_rounding(g, qg, layers, batches, backend)
@@ -298,4 +338,47 @@ def apply_plan(graph: Graph, plan: QuantPlan, exclude: Sequence[str], scheme: st
     """(the equalized float graph, the quantized graph) that ``plan`` makes of ``graph``."""
     g = equalized(graph, plan.scales, exclude)
     ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
-    return g, apply_biases(insert_qdq(g, plan.ranges, ex, scheme, plan.rounded), plan.biases)
+    return g, apply_biases(insert_qdq(g, plan.ranges, ex, scheme, plan.rounded, plan.wide, wide_weights=plan.wide_weights), plan.biases)
+
+
+def wide_tensors(g: Graph, patterns: Sequence[str], exclude: Sequence[str], pinned: dict) -> list:
+    """The activation tensors to widen for fnmatch ``patterns`` of tensor names or of the layers reading
+    them (a preprocessed uint8 image quantized exactly needs no second level)."""
+    readers: dict = {}
+    for n, acts, _ in targets(g, exclude):
+        for i in acts:
+            readers.setdefault(n.inputs[i].name, []).append(n.name)
+    return [t for t in layer_activations(g, exclude) if t not in pinned
+            and any(excluded(x, patterns) for x in [t] + readers.get(t, []))]
+
+
+def wide_ranges(ranges: dict, wide: Sequence[str], limits: dict) -> dict:
+    """``ranges`` with each wide tensor's range the whole range seen (``limits``): its rounding error is
+    the residual's, 254 times smaller, so a range chosen against 8-bit rounding (mse, percentile) would
+    now only clip."""
+    return {**ranges, **{t: limits[t] for t in wide if t in limits}}
+
+
+def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclude: Sequence[str], scheme: str,
+                pinned: dict, limits: dict, min_sqnr: Optional[float], min_top1: Optional[float]) -> None:
+    """Set ``plan.wide`` and ``plan.wide_weights``: the fewest activation tensors and layer weights to
+    widen, the most sensitive first (each quantized alone, everything else in float, on the ``few``
+    batches: sensitivity.tensor_sensitivity), for the quantized network to reach on calibration data an
+    estimated top-1 agreement of ``min_top1`` on its class outputs and an output SQNR of ``min_sqnr`` dB
+    on its other outputs (rounded-to-nearest weights, no bias correction); records each count tried."""
+    acts = set(layer_activations(g, exclude))
+    tensors = [t for t in plan.ranges if t not in pinned and t in acts]
+    layers = [n.name for n, _, w in targets(g, exclude) if w is not None]
+    plan.wide_sensitivity = tensor_sensitivity(g, plan.ranges, tensors, few, outputs.backend, scheme, exclude, layers)
+    order = sorted(plan.wide_sensitivity, key=plan.wide_sensitivity.get)
+    ranges = plan.ranges
+    with progress(total=len(order) + 1, desc="wide activations", unit="step") as bar:
+        for k in range(len(order) + 1):
+            plan.wide = [t for t in order[:k] if not t.endswith(WEIGHTS)]
+            plan.wide_weights = [t[:-len(WEIGHTS)] for t in order[:k] if t.endswith(WEIGHTS)]
+            plan.ranges = wide_ranges(ranges, plan.wide, limits)
+            plan.wide_scores[k] = sq, top1 = outputs.estimated(insert_qdq(g, plan.ranges, exclude, scheme, wide=plan.wide,
+                                                                          wide_weights=plan.wide_weights))
+            bar.update(1)
+            if (min_sqnr is None or sq >= min_sqnr) and (min_top1 is None or top1 >= min_top1):
+                return

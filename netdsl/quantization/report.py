@@ -43,6 +43,11 @@ class QuantizationReport:
     keep_target: tuple = ()  # keep_float="auto"'s (min_sqnr, min_top1)
     refine_gain: tuple = ()  # refine_ranges: calibration output SQNR dB before / after
     exact_inputs: list = field(default_factory=list)  # uint8 image tensors quantized exactly (image_inputs.py)
+    wide: list = field(default_factory=list)  # activation tensors quantized in two levels (passes/qdq.py)
+    wide_weights: list = field(default_factory=list)  # layers whose weights are two-level too
+    wide_sensitivity: dict = field(default_factory=dict)  # wide "auto": tensor -> output SQNR dB, it alone quantized
+    wide_scores: dict = field(default_factory=dict)  # wide "auto": tensors widened -> (SQNR dB, estimated top-1)
+    wide_target: tuple = ()  # wide "auto"'s (min_sqnr of the value outputs, estimated top-1 of the class outputs)
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -77,6 +82,22 @@ class QuantizationReport:
         elif self.rounding == "auto":
             lines.append("  fitted weight rounding: no held-out calibration data to decide on (one batch that "
                          "cannot be split by samples): kept nearest")
+        if self.wide or self.wide_weights or self.wide_scores:
+            why = ""
+            if self.wide_scores:
+                k = max(self.wide_scores)
+                sq, t1 = self.wide_scores[k]
+                why = (f" (wide_activations='auto': the {k} tensors whose quantization alone costs the most output SQNR, "
+                       f"for an estimated top-1 of {100 * t1:.2f}% and a value-output SQNR of {sq:.1f} dB on "
+                       f"calibration data; target {100 * self.wide_target[1]:g}%, {self.wide_target[0]:g} dB; "
+                       + ", ".join(f"{n} wide: {100 * v[1]:.2f}%" + ("" if v[0] == float("inf") else f" {v[0]:.1f} dB")
+                                   for n, v in sorted(self.wide_scores.items())) + ")")
+            lines.append(f"  wide (two-level) activations, INT8 twice: {', '.join(self.wide) or 'none'}; weights: "
+                         f"{', '.join(self.wide_weights) or 'none'}" + why)
+            if self.wide_sensitivity:
+                lines.append("  tensor sensitivity (output SQNR with only that tensor quantized): " + ", ".join(
+                    f"{n} {self.wide_sensitivity[n]:.1f}"
+                    for n in sorted(self.wide_sensitivity, key=self.wide_sensitivity.get)[:max(5, len(self.wide))]))
         if self.kept_scores:
             k = max(self.kept_scores)
             want = [f"{t:g} dB" for t in self.keep_target[:1] if t is not None] + \

@@ -54,6 +54,66 @@ def output_sqnr(ref: dict, got: dict) -> float:
     return float("inf") if noise == 0 else float(-10 * np.log10(noise))
 
 
+CLASS_OPS = ("softmax", "log_softmax", "sigmoid")  # an output these make holds class scores (axis 1)
+
+
+def class_outputs(graph: Graph) -> list:
+    """Names of the float outputs that hold class scores on axis 1: made by a softmax, log-softmax or
+    sigmoid, with more than one class (their top-1 is what a user reads); the others are values."""
+    return [v.name for v in graph.outputs if v.dtype.is_float and v.producer is not None
+            and v.producer.op in CLASS_OPS and v.rank >= 2 and isinstance(v.shape[1], int) and v.shape[1] > 1]
+
+
+TIE = 2.0 ** -10  # a top-2 margin under this fraction of the top score is a tie at float16 precision
+
+
+def estimated_top1(ref: np.ndarray, got: np.ndarray) -> float:
+    """The expected top-1 agreement (axis 1: classes) of outputs ``got`` with ``ref`` if their error were
+    Gaussian noise of the power measured on the two highest classes of every position (those that
+    compete): the mean over positions of 1 - P(flip), P(flip) = min(1, sum over the other classes j of
+    Phi(-(r_top - r_j) / (sqrt(2) sigma))). One sigma for all positions makes it a smooth, monotone
+    function of the noise, set by the float outputs' margins (the per-position error of one input
+    is too noisy a sample; the mean over all classes dilutes it where most are near zero, as CREPE's
+    360 pitch bins). Positions whose top-2 margin is under ``TIE`` of the top score are ties that no
+    reduced precision reproduces (float16 flips them): not counted."""
+    from math import erfc, sqrt
+    r = np.moveaxis(np.asarray(ref, np.float64), 1, -1).reshape(-1, np.shape(ref)[1])
+    e = np.moveaxis(np.asarray(got, np.float64), 1, -1).reshape(r.shape) - r
+    two = np.argsort(-r, axis=1)[:, :2]
+    sigma = np.sqrt(np.mean(np.take_along_axis(e, two, axis=1) ** 2))
+    top = r.max(axis=1, keepdims=True)
+    gap = np.sort(top - r, axis=1)[:, 1:]  # margins to every other class, the smallest first
+    keep = gap[:, 0] > TIE * np.abs(top[:, 0])
+    if not keep.any() or sigma == 0:
+        return 1.0
+    z = gap[keep] / (np.sqrt(2) * sigma)
+    phi = 0.5 * np.vectorize(erfc, otypes=[np.float64])(np.minimum(z, 40.0) / sqrt(2))
+    return float(1.0 - np.mean(np.minimum(1.0, phi.sum(axis=1))))
+
+
+WEIGHTS = " weights"  # tensor_sensitivity's key for a layer's weights: "<layer> weights"
+
+
+def tensor_sensitivity(graph: Graph, ranges: dict, tensors: Sequence[str], batches: list, backend: str,
+                       scheme: str, exclude: Sequence[str] = (), layers: Sequence[str] = ()) -> dict:
+    """{activation tensor: output SQNR dB with only that tensor quantized} (weights and every other
+    tensor in float) for each of ``tensors``, and {"<layer> weights": the same with only that layer's
+    weights quantized} for each of ``layers``."""
+    names = [v.name for v in graph.outputs if v.dtype.is_float]
+    ref = network_outputs(graph, batches, backend, names)
+    out = {}
+    with progress(total=len(tensors) + len(layers), desc="tensor sensitivity", unit="tensor") as bar:
+        for t in tensors:
+            q = insert_qdq(graph, {t: ranges[t]}, exclude, scheme, weights=False)
+            out[t] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            bar.update(1)
+        for layer in layers:
+            q = insert_qdq(graph, {}, list(exclude) + [literal(n) for n in layers if n != layer], scheme)
+            out[layer + WEIGHTS] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            bar.update(1)
+    return out
+
+
 def layer_sensitivity(graph: Graph, ranges: dict, layers: Sequence[str], batches: list, backend: str,
                       scheme: str, exclude: Sequence[str] = ()) -> dict:
     """{layer: output SQNR dB with only that layer quantized}, for each of ``layers``."""

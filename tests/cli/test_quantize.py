@@ -143,4 +143,17 @@ def test_quantize_keep_float_auto_and_fitted_rounding(model, tmp_path, capsys):
     assert data["keep_float"] == "auto" and data["keep_target"] == [80.0, None] and data["rounding"] == "gptq"
     assert data["refine_ranges"] is True
     rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--min-top1", "0.99"])
-    assert rc == 2 and "give --keep-float auto with them" in capsys.readouterr().err
+    assert rc == 2 and "targets of --keep-float auto and --wide-activations auto" in capsys.readouterr().err
+
+
+def test_quantize_wide_activations(model, tmp_path, capsys):
+    cache = str(tmp_path / "cal.json")
+    rc = main(["quantize", model, "--random-weights", "--calibration", str(tmp_path / "cal.npy"), "--batch-size", "8",
+               "--calibration-backend", "reference", "--wide-activations", "auto", "--min-sqnr", "90", "--cache", cache])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "two-level" in text and "wide_activations='auto'" in text and "90 dB" in text
+    assert json.loads(open(cache).read())["wide_activations"] == "auto"
+    with pytest.raises(SystemExit) as e:  # argparse's own check
+        main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--wide-activations", ","])
+    assert e.value.code == 2 and "--wide-activations" in capsys.readouterr().err

@@ -125,7 +125,7 @@ def test_keep_float_auto_keeps_the_fewest_layers_that_reach_the_target():
     assert top1.kept_scores[k][1] == 1.0 and all(top1.kept_scores[i][1] < 1.0 for i in range(k))
     with pytest.raises(NetdslError, match="min_sqnr must be an output SQNR in dB"):
         nd.quantize(net, _batches(1), keep_float="auto", min_sqnr=-3, **kw)
-    with pytest.raises(NetdslError, match="give keep_float='auto' with them"):
+    with pytest.raises(NetdslError, match="the targets of keep_float=.auto. and wide_activations=.auto."):
         nd.quantize(net, _batches(1), min_top1=0.99, **kw)
 
 

@@ -1,0 +1,188 @@
+"""Wide (two-level) activations and weights: the value and its int8 rounding residual, each read by an
+INT8 copy of the layer. Checked against the float64 reference on real weights and inputs (the digits
+CNN, trained here), on OpenVINO's runtime model (every copy in u8/i8), ONNX Runtime, TensorRT's CPU
+proof, and through the option's checks, the automatic choice and the calibration cache."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import netdsl as nd
+from netdsl.backends import reference
+from netdsl.errors import NetdslError
+from netdsl.passes.qdq import RESIDUAL, insert_qdq, residual_weight, weight_scales, quantize_weight
+from netdsl.quantization.report import sqnr_db
+from netdsl.quantization.sensitivity import estimated_top1
+
+from .test_quantize import _batches, _net, engines_agree_and_run_8_bit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """(the digits CNN with weights trained here for two epochs, calibration batches, held-out batches)."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed (the digits data set comes with it)")
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    try:
+        import digits as ex
+    finally:
+        sys.path.pop(0)
+    xtr, ytr, xte, _ = ex.load_data(0)
+    path = str(tmp_path_factory.mktemp("digits") / "digits.h5")
+    ex.save_checkpoint(ex.train(xtr, ytr, epochs=2), path)
+    net = ex.network(weights=path)
+    return net, [{"image": xtr[i:i + 32]} for i in range(0, 128, 32)], [{"image": xte[i:i + 64]} for i in range(0, 256, 64)]
+
+
+def _sqnr(f: nd.Network, q: nd.Network, batches: list, out: str) -> float:
+    ref = np.concatenate([reference.run(f.graph, b)[out] for b in batches])
+    return sqnr_db(ref, np.concatenate([reference.run(q.graph, b)[out] for b in batches]))
+
+
+def test_wide_activations_and_weights_approach_the_float_function_on_real_weights(digits):
+    net, calib, held = digits
+    kw = dict(report=False, backend="reference")
+    plain = nd.quantize(net, calib, **kw)
+    acts = nd.quantize(net, calib, wide_activations=["*"], **kw)
+    both = nd.quantize(net, calib, wide_activations=["*"], wide_weights=["*"], **kw)
+    out = net.graph.outputs[0].name
+    s0, s1, s2 = (_sqnr(net, q, held, out) for q in (plain, acts, both))
+    assert s1 > s0 + 3 and s2 > s1 + 6, (s0, s1, s2)
+    rep = both.quantization
+    assert rep.wide and rep.wide_weights and "two-level" in str(rep)
+    # every widened layer has one INT8 copy per residual, with the same int8 weight
+    layers = [n for n in both.graph.nodes if n.op in ("conv", "linear")]
+    twins = [n for n in layers if RESIDUAL in n.name]
+    assert len(twins) == 2 * (len(layers) - len(twins)) - len(rep.exact_inputs), [n.name for n in layers]
+
+
+def test_the_weight_residual_holds_the_rounding_error():
+    w = np.random.default_rng(0).standard_normal((6, 4, 3, 3)).astype(np.float32)
+    s = weight_scales(w, 0)
+    q = quantize_weight(w, s, 0)
+    r = residual_weight(w, q, s, 0)
+    two = q * s[:, None, None, None] + r * (s[:, None, None, None] / 254)
+    assert r.dtype == np.int8 and np.abs(r.astype(int)).max() <= 127
+    assert np.abs(two - w).max() <= (s / 508).max() * 1.001  # half a residual step
+    assert np.abs(q * s[:, None, None, None] - w).max() > 50 * np.abs(two - w).max()
+
+
+def test_widened_layers_run_in_8_bit_on_openvino_and_agree_on_onnx_runtime():
+    net = _net()
+    q = nd.quantize(net, _batches(), report=False, backend="reference", wide_activations=["*"], wide_weights=["fc"])
+    assert sorted(q.quantization.wide) == ["flatten", "relu", "relu_2", "x"]
+    twins = [n.name for n in q.graph.nodes if RESIDUAL in n.name and n.op in ("conv", "linear")]
+    assert len(twins) == 5, twins  # one per layer for its input, one more for fc's weight
+    layers = engines_agree_and_run_8_bit(q, _batches(1, seed=11)[0], "logits", ("Convolution", "FullyConnected"))
+    assert len(layers) == 9 and all(p in ("u8", "i8") for _, p in layers), layers
+    feeds = _batches(1, seed=11)[0]
+    ref = reference.run(net.graph, feeds)["logits"]
+    assert sqnr_db(ref, reference.run(q.graph, feeds)["logits"]) > 40
+
+
+def test_widened_symmetric_network_passes_the_tensorrt_cpu_proof():
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx is not installed")
+    from netdsl.backends import tensorrt as trtb
+    q = nd.quantize(_net(), _batches(), report=False, backend="reference", target="tensorrt",
+                    wide_activations=["*"], wide_weights=["*"])
+    assert {n.attrs["dtype"].value for n in q.graph.nodes if n.op == "quantize_linear"} == {"int8"}
+    rep = trtb.check(q.graph, _batches(1, seed=5)[0], flavour="tensorrt_rtx", dynamic={"N": (1, 8, 8)})
+    assert rep.ok, str(rep)
+
+
+def test_bias_correction_of_a_widened_layer_is_made_at_the_sum():
+    net = _net()
+    kw = dict(report=False, backend="reference", equalize=None, method="percentile", percentile=90.0,
+              wide_activations=["*"])
+    plain = nd.quantize(net, _batches(), bias_correction=False, **kw)
+    fixed = nd.quantize(net, _batches(), bias_correction=True, **kw)
+    assert fixed.quantization.bias_corrected
+    fresh = _batches(4, seed=21)
+
+    def mean_error(q: nd.Network) -> float:
+        d = np.concatenate([reference.run(q.graph, b)["logits"] - reference.run(net.graph, b)["logits"] for b in fresh])
+        return float(np.abs(d.mean(axis=0)).max())
+    assert mean_error(fixed) < mean_error(plain)
+
+
+def test_auto_widens_the_most_sensitive_tensors_until_the_target():
+    net = _net()
+    kw = dict(report=False, backend="reference", bias_correction=False, equalize=None)
+    none = nd.quantize(net, _batches(), wide_activations="auto", min_sqnr=5.0, **kw).quantization
+    assert none.wide == [] and none.wide_weights == [] and list(none.wide_scores) == [0]
+    rep = nd.quantize(net, _batches(), wide_activations="auto", min_sqnr=46.0, **kw).quantization
+    k = max(rep.wide_scores)
+    order = sorted(rep.wide_sensitivity, key=rep.wide_sensitivity.get)[:k]
+    assert 0 < k and sorted(rep.wide + [w + " weights" for w in rep.wide_weights]) == sorted(order)
+    assert rep.wide_scores[k][0] >= 46.0 and all(rep.wide_scores[i][0] < 46.0 for i in range(k)), rep.wide_scores
+    assert "wide_activations='auto'" in str(rep) and "46 dB" in str(rep)
+
+
+def test_estimated_top1_grows_with_the_margins_and_ignores_float16_ties():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((400, 5))
+    noise = rng.standard_normal(ref.shape)
+    assert estimated_top1(ref, ref + 0.3 * noise) < estimated_top1(ref, ref + 0.1 * noise) < 1.0
+    counted = np.mean(np.argmax(ref + 0.3 * noise, 1) == np.argmax(ref, 1))
+    assert abs(estimated_top1(ref, ref + 0.3 * noise) - counted) < 0.05
+    tied = np.array([[1.0, 1.0 - 1e-6, 0.0], [1.0, 0.0, 0.0]])
+    assert estimated_top1(tied, tied + 1e-3) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"wide_activations": 3}, "wide_activations must be 'auto', 'none' or a list"),
+    ({"wide_activations": ["nothing*"]}, "wide_activations pattern 'nothing\\*' matches no layer or tensor"),
+    ({"wide_weights": "auto"}, "wide_weights must be 'none' or a list of layer name patterns"),
+    ({"wide_weights": ["relu"]}, "wide_weights pattern 'relu' matches no layer"),
+    ({"min_top1": 0.99}, "give one of them with them"),
+])
+def test_bad_wide_options_give_one_clear_error(kw, message):
+    with pytest.raises(NetdslError, match=message):
+        nd.quantize(_net(), _batches(1), report=False, backend="reference", **kw)
+
+
+def test_the_cache_holds_the_wide_tensors_and_names_the_option(tmp_path):
+    cache = str(tmp_path / "calib.json")
+    net = _net()
+    q1 = nd.quantize(net, _batches(), cache=cache, report=False, backend="reference", wide_activations=["c2"],
+                     wide_weights=["head"])
+    data = json.loads(open(cache).read())
+    assert data["wide"] == ["relu"] and data["wide_weights"] == ["head"] and data["wide_activations"] == ["c2"]
+    q2 = nd.quantize(net, _batches(1, seed=7), cache=cache, report=False, backend="reference",
+                     wide_activations=["c2"], wide_weights=["head"])
+    feeds = _batches(1, seed=8)[0]
+    np.testing.assert_array_equal(reference.run(q1.graph, feeds)["logits"], reference.run(q2.graph, feeds)["logits"])
+    with pytest.raises(NetdslError, match="was made for wide_activations=\\['c2'\\]"):
+        nd.quantize(net, _batches(1), cache=cache, report=False, backend="reference", wide_activations="auto",
+                    wide_weights=["head"])
+
+
+def test_insert_qdq_without_wide_tensors_is_unchanged():
+    g = _net().graph
+    ranges = {"x": (-3.0, 3.0)}
+    a, b = insert_qdq(g, ranges, (), "asymmetric"), insert_qdq(g, ranges, (), "asymmetric", wide=())
+    assert [n.op for n in a.nodes] == [n.op for n in b.nodes]
+
+
+def test_a_wide_tensor_read_by_a_residual_add_keeps_its_precision_there():
+    """A residual add whose input is wide reads it in float (reading the first level alone would drop
+    the second on the skip path); its other readers are split in two INT8 layers."""
+    from tests.passes.test_qdq import _batches as blocks_batches, _bottlenecks
+    net = _bottlenecks()
+    kw = dict(report=False, backend="reference")
+    plain = nd.quantize(net, blocks_batches(4, 1), **kw)
+    wide = nd.quantize(net, blocks_batches(4, 1), wide_activations=["*"], wide_weights=["*"], **kw)
+    add = wide.graph.node("b2.add")
+    # b1.project's output (the sum of its two INT8 halves) is wide: read in float; b2.project's is not
+    assert [v.producer.op for v in add.inputs] == ["add", "dequantize_linear"]
+    assert add.inputs[0].producer.name == "b1.project/wide_sum" and "b1.project" in wide.quantization.wide
+    fresh = blocks_batches(2, 7)
+    s0, s1 = _sqnr(net, plain, fresh, "out"), _sqnr(net, wide, fresh, "out")
+    assert s1 > s0 + 2, (s0, s1)  # measured 53.6 -> 57.0 dB: the adds still quantize their other input
+    layers = engines_agree_and_run_8_bit(wide, fresh[0], "out")
+    assert layers and all(p in ("u8", "i8") for _, p in layers), layers
