@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailable, ShapeError
+from ..errors import BackendUnavailable, NetdslError, ShapeError
 from ..graph import Graph
 from ..shapes import fmt_shape
 
@@ -139,6 +139,24 @@ def dim_ranges(dynamic: Optional[Mapping[str, Any]]) -> dict:
         lo, hi = (v, v) if isinstance(v, (int, np.integer)) else (v[0], v[-1])
         out[k] = (int(lo), int(hi) if int(hi) >= 0 else 2 ** 62)
     return out
+
+
+def check_dynamic(graph: Graph, dynamic: Optional[Mapping[str, Any]]) -> None:
+    """A NetdslError unless ``dynamic`` maps symbolic dims of ``graph`` to an int >= 0 (the dim fixed)
+    or a (LO, HI) pair of ints with 0 <= LO <= HI (HI < 0: unbounded), as OpenVINO takes them."""
+    for k, v in (dynamic or {}).items():
+        if k not in graph.symbols:
+            have = ", ".join(graph.symbols) or "none"
+            raise NetdslError(f"dynamic names {k}, not a symbolic dim of network '{graph.name}' (its symbols: {have})")
+        ints = list(v) if isinstance(v, (tuple, list)) else [v]
+        if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ints) or len(ints) not in (1, 2):
+            ok = False
+        else:
+            lo, hi = int(ints[0]), int(ints[-1])
+            ok = lo >= 0 and (hi >= lo or (len(ints) == 2 and hi < 0))
+        if not ok:
+            raise NetdslError(f"dynamic['{k}'] = {v!r}: give an int >= 0 (the dim fixed) or a pair (LO, HI) of ints "
+                              f"with 0 <= LO <= HI (HI = -1: unbounded)")
 
 
 def check_dim_ranges(graph: Graph, feeds: Mapping[str, np.ndarray], ranges: Mapping[str, tuple], backend: str) -> None:

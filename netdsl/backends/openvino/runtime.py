@@ -49,7 +49,7 @@ from ...errors import NetdslError
 from ...graph import Graph, Value
 from ...shapes import as_shape
 from ...dtypes import as_dtype
-from ..base import CompiledModel, dim_ranges, layer_context
+from ..base import CompiledModel, check_dynamic, dim_ranges, layer_context
 from .lower import import_openvino, lower
 from .request_gate import gate_for
 from .specialize import Specializer, has_dynamic_inputs
@@ -461,6 +461,9 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
     if bad:
         raise TypeError(f"OpenVINO backend: unknown option(s) {', '.join(bad)}; it takes device, precision, "
                         "hint, cache_dir, num_streams, dynamic, config, specialize")
+    check_dynamic(graph, dynamic)
+    if not isinstance(specialize, (bool, np.bool_)):  # bool("no") would turn it on
+        raise NetdslError(f"specialize must be True or False, got {specialize!r}")
     t0 = time.perf_counter()
     keep = _f32_layers(graph) if PRECISIONS.get(str(precision).lower(), "x") != "f32" else set()
 

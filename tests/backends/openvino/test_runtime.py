@@ -242,6 +242,18 @@ def test_dynamic_batch_range(net):
     assert fixed.compiled.inputs[0].get_partial_shape().is_static
 
 
+@pytest.mark.parametrize("opts, words", [
+    ({"dynamic": {"N": (4, 1)}}, r"dynamic\['N'\] = \(4, 1\): .*LO <= HI"),  # was an engine error
+    ({"dynamic": {"Q": 2}}, r"dynamic names Q, not a symbolic dim of network 'small_cnn' \(its symbols: N\)"),
+    ({"dynamic": {"N": "x"}}, r"dynamic\['N'\] = 'x'"),  # was a ValueError
+    ({"dynamic": {"N": -3}}, r"dynamic\['N'\] = -3"),
+    ({"specialize": "no"}, "specialize must be True or False, got 'no'"),  # bool('no') turned it on
+])
+def test_bad_compile_options_are_one_netdsl_error(net, opts, words):
+    with pytest.raises(NetdslError, match=words):
+        ovb.compile(net.graph, **opts)
+
+
 def test_precisions(net):
     f = feeds(np.random.default_rng(8))
     ref = reference.run(net.graph, f)
