@@ -6,8 +6,9 @@ bf16 on such CPUs as well; use ``model.runtime_precisions()`` to see what each n
 
 Threads: every thread gets its own InferRequest (``threading.local``); a request is never shared.
 A call hands the caller's input arrays of 64 KiB or more to the request as its input tensors (no
-copy: a MobileNetV2 batch-1 call on 16 cores was 40-75 us faster than copying its 600 KB input, 3-6%
-of it; smaller arrays are copied, which costs less than swapping tensors) and starts and waits on it
+copy: on 16 cores a MobileNetV2 batch-1 call was 70-75 us (6%) faster than with its 600 KB input
+copied, and its batch-8 run_many 12% faster; smaller arrays are copied, which costs less than
+swapping tensors) and starts and waits on it
 (the request runs on its stream's threads, already warm: a small network's call costs ~12x less than
 ``infer()``). The request keeps a reference to the last arrays it ran until its next call;
 ``infer_async``, whose caller may change its arrays before the request runs, copies them.
@@ -60,7 +61,7 @@ HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT", "cumulative_throughpu
 # options meant for other backends that the CLI may pass through; ignored here
 _FOREIGN = ("workspace", "dtype", "keep", "opset")
 # inputs at least this large are handed to OpenVINO in place rather than copied: sharing costs ~2-5 us
-# (a tensor object and set_input_tensor), a copy of 600 KB 40-75 us on a 16-core Xeon (RESULTS.md)
+# (a tensor object and set_input_tensor), a copy of 600 KB 70-75 us on a 16-core Xeon (RESULTS.md)
 SHARE_BYTES = 1 << 16
 
 _core = None
