@@ -11,13 +11,13 @@ copied, and its batch-8 run_many 12% faster; smaller arrays are copied, which co
 swapping tensors) and starts and waits on it
 (the request runs on its stream's threads, already warm: a small network's call costs ~12x less than
 ``infer()``). The request keeps a reference to the last arrays it ran until its next call;
-``infer_async``, whose caller may change its arrays before the request runs, copies them.
+``infer_async``, whose caller may change its arrays before the call runs, copies them first.
 A model with dynamic dims creates a request only while none of its requests runs (OpenVINO's CPU
 plugin can crash otherwise; :mod:`.request_gate`).
 
 Throughput: :meth:`OpenVINOModel.run_many` keeps :meth:`~OpenVINOModel.optimal_requests` requests in
 flight (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS: one per stream), started and collected round
-robin by the calling thread; :meth:`OpenVINOModel.infer_async` uses an ``AsyncInferQueue``. Measured
+robin by the calling thread; :meth:`OpenVINOModel.infer_async` runs calls on worker threads. Measured
 (benchmarks/throughput.py, batch 8, float32, RESULTS.md), which is why the defaults are what they are:
 
 * ``hint="throughput"`` with the batch (and sequence) dims left dynamic lets OpenVINO pick the streams
@@ -136,7 +136,7 @@ class OpenVINOModel(CompiledModel):
         self.compile_seconds = 0.0
         self._effective: Optional[str] = None
         self._local = threading.local()
-        self._queue = None  # infer_async's AsyncInferQueue (created on first use)
+        self._queue = None  # infer_async's worker threads (created on first use)
         self._queue_lock = threading.Lock()
         self._many: dict = {}  # run_many's kept infer requests (and their _Bound), by number in flight
         self._many_locks: dict = {}
@@ -177,9 +177,8 @@ class OpenVINOModel(CompiledModel):
         """Set the (checked) feeds as the request's inputs, with none of the per-call dispatch cost of
         ``infer(dict)``. With ``bound`` (a request the caller waits on: ``run``, ``run_many``), an array
         of at least SHARE_BYTES that OpenVINO can read in place (C-contiguous, writable, its element
-        type) becomes the input tensor itself, no copy; the others (and all of them for ``infer_async``,
-        whose caller may change its arrays before the request runs) are copied into the request's own
-        tensors (a new one, holding the copy, where an array was bound in place: the tensor that was the
+        type) becomes the input tensor itself, no copy (``infer_async`` runs on its own copy of the
+        caller's arrays); the others are copied into the request's own tensors (a new one, holding the copy, where an array was bound in place: the tensor that was the
         request's before may no longer own memory)."""
         for k, (i, n) in enumerate(zip(self._in_index, self.input_names)):
             arr = feeds[n]
@@ -260,44 +259,18 @@ class OpenVINOModel(CompiledModel):
         except RuntimeError:
             return 2
 
-    def _new_queue(self, jobs: int) -> Any:
-        ov, _ = import_openvino()
-        return ov.AsyncInferQueue(self.compiled, jobs)
-
-    def _start(self, q: Any, feeds: dict, userdata: Any) -> None:
-        """Bind ``feeds`` into the queue's next idle request and start it (the caller holds the lock
-        that orders starts on ``q``, so the idle request bound is the one started)."""
-        rid = q.get_idle_request_id()  # waits for one
-        self._bind(q[rid], feeds)
-        q.start_async(None, userdata)
-
-    def _done(self, request: Any, fut: Future) -> None:
-        try:
-            fut.set_result(self._read(request))
-        except Exception as e:  # pragma: no cover - surfaced through the future
-            fut.set_exception(e)
-        finally:
-            self._gate.leave()  # entered by infer_async
-
     def infer_async(self, inputs: Optional[Mapping[str, Any]] = None, **kw: Any) -> "Future[dict]":
-        """Start one inference on the shared AsyncInferQueue; returns a Future of the output dict."""
+        """Start one inference; returns a Future of the output dict (or of the call's NetdslError). The
+        calls run as :meth:`run` on :meth:`optimal_requests` worker threads, each with its own request,
+        on a copy of the inputs (the caller may change its arrays before the call runs). An
+        ``AsyncInferQueue`` calls no callback for a request that fails: its future never completed."""
         feeds = self.check_inputs(dict(inputs or {}, **kw))
-        if self.graph.nodes and _empty(feeds):
-            done: Future = Future()
-            done.set_result(self._run_empty(feeds))  # see _run_empty
-            return done
-        with self._queue_lock:  # one starter at a time: the idle request bound is the one started
+        feeds = {k: np.array(a, copy=True) for k, a in feeds.items()}
+        with self._queue_lock:
             if self._queue is None:
-                self._queue = self._gate.create(lambda: self._new_queue(self.optimal_requests()))
-                self._queue.set_callback(self._done)
-            fut: Future = Future()
-            self._gate.enter()  # left by _done
-            try:
-                self._start(self._queue, feeds, fut)
-            except BaseException:
-                self._gate.leave()
-                raise
-        return fut
+                from concurrent.futures import ThreadPoolExecutor
+                self._queue = ThreadPoolExecutor(self.optimal_requests(), thread_name_prefix="netdsl-infer")
+        return self._queue.submit(self.run, feeds)
 
     def run_many(self, batch: Iterable[Mapping[str, Any]], jobs: Optional[int] = None) -> list[dict]:
         """Run many feeds with ``jobs`` requests in flight; outputs in order.

@@ -179,6 +179,21 @@ def test_infer_async_future(net, model):
         check(net, fut.result(timeout=30), f)
 
 
+def test_infer_async_failure_is_the_futures_error_and_the_next_calls_run(net, tmp_path):
+    """An inference that fails (an empty batch in max pool, on an IR run without its graph) is its
+    future's NetdslError: OpenVINO's AsyncInferQueue calls no callback for a failed request, so the
+    future never completed (and the error surfaced, raw, in a later call)."""
+    m = ovb.load_ir(ovb.compile(net.graph).save(str(tmp_path / "m.xml")))
+    rng = np.random.default_rng(12)
+    first = feeds(rng, 4)
+    check(net, m.infer_async(first).result(timeout=30), first)
+    with pytest.raises(NetdslError, match="input 'data' is empty"):
+        m.infer_async({"data": np.zeros((0, 3, 12, 12), np.float32)}).result(timeout=30)
+    later = [feeds(rng, 2) for _ in range(3)]
+    for f, fut in zip(later, [m.infer_async(f) for f in later]):
+        check(net, fut.result(timeout=30), f)
+
+
 def test_ir_round_trip_exact(net, model, tmp_path):
     path = ovb.build(net.graph, tmp_path / "m.xml")
     assert path.endswith("m.xml") and os.path.exists(tmp_path / "m.bin")
