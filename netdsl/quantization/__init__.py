@@ -44,7 +44,7 @@ from .report import QuantizationReport, measure
 from .schemes import SCHEMES, pick_scheme
 
 DEFAULT_MIN_SQNR = 30.0  # keep_float="auto"'s target when neither min_sqnr nor min_top1 is given
-from .sensitivity import has_classes, literal
+from .sensitivity import literal, top1_outputs
 
 
 def _check(method: str, scheme: str) -> None:
@@ -211,10 +211,12 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
     if min_top1 is not None and (isinstance(min_top1, bool) or not isinstance(min_top1, numbers.Real)
                                  or not 0 < min_top1 <= 1):
         raise NetdslError(f"min_top1 must be a fraction of inputs in (0, 1], got {min_top1!r}")
-    if min_top1 is not None and not any(has_classes(v) for v in graph.outputs):
-        outs = ", ".join(f"{v.name} ({', '.join(map(str, v.shape))})" for v in graph.outputs)
-        raise NetdslError(f"min_top1 is the agreement of the arg-max over axis 1 (the classes) of a float output; "
-                          f"network '{graph.name}' has none with classes ({outs}): give min_sqnr instead")
+    if min_top1 is not None and not top1_outputs(graph):
+        outs = ", ".join(f"{v.name} ({', '.join(map(str, v.shape))}) from {v.producer.op if v.producer else 'input'}"
+                         for v in graph.outputs)
+        raise NetdslError(f"min_top1 is the agreement of the arg-max over axis 1 (the classes) of a classifier's "
+                          f"output (a convolution's channels or a 2-d linear layer's features, through softmax, "
+                          f"pooling, flatten ...); network '{graph.name}' has none ({outs}): give min_sqnr instead")
     if (min_sqnr is not None or min_top1 is not None) and keep_float != "auto" and not wide_auto:
         raise NetdslError("min_sqnr / min_top1 are the targets of keep_float='auto' and wide_activations='auto': "
                           "give one of them with them")

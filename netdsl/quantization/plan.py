@@ -36,7 +36,7 @@ from ..progress import progress
 from .observers import Observer
 from .rounding import fit_rounding
 from .sensitivity import (WEIGHTS, class_outputs, estimated_top1, layer_sensitivity, literal, network_outputs,
-                          output_sqnr, tensor_sensitivity, top1_agreement)
+                          output_sqnr, tensor_sensitivity, top1_agreement, top1_outputs)
 
 
 AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
@@ -188,12 +188,14 @@ class _Outputs:
     def __init__(self, graph: Graph, batches: list, backend: str):
         self.batches, self.backend = batches, backend
         self.names = [v.name for v in graph.outputs if v.dtype.is_float]
+        self.classes = set(top1_outputs(graph))  # the outputs top-1 agreement is measured on
         self.ref = network_outputs(graph, batches, backend, self.names, shaped=True)
 
     def scores(self, graph: Graph) -> tuple[float, float]:
         """(output SQNR dB, top-1 agreement) of ``graph`` against the float network."""
         got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True)
-        return output_sqnr(_flat(self.ref), _flat(got)), top1_agreement(self.ref, got)
+        classes = {k: v for k, v in self.ref.items() if k in self.classes}
+        return output_sqnr(_flat(self.ref), _flat(got)), top1_agreement(classes, got)
 
     def sqnr(self, graph: Graph) -> float:
         return self.scores(graph)[0]

@@ -7,11 +7,11 @@ on calibration batches. The layers with the lowest SQNR are the ones to keep in 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from ..graph import Graph, Value
+from ..graph import Graph, Node, Value
 from ..passes.qdq import insert_qdq
 from ..progress import progress
 from .calibrate import run_observed
@@ -27,16 +27,47 @@ def network_outputs(graph: Graph, batches: list, backend: str, names: list, shap
     return got if shaped else {n: np.concatenate([a.reshape(-1) for a in v]) for n, v in got.items()}
 
 
-def has_classes(value: Value) -> bool:
-    """Whether an output has classes to take the arg-max of: float, rank >= 2, more than one entry on
-    axis 1 (a symbolic axis 1 counts)."""
+_HEADS = ("conv", "conv_transpose", "linear", "matmul")  # layers whose axis 1 can be classes
+# ops a classifier's scores pass through unchanged in their axis 1 (walking back from the output)
+_THROUGH = ("softmax", "log_softmax", "sigmoid", "identity", "cast", "dropout", "flatten", "reshape", "squeeze",
+            "global_avg_pool", "global_max_pool", "avg_pool", "max_pool", "resize", "resize_to", "batch_norm",
+            "add", "sub", "mul", "div", "dequantize_linear")
+
+
+def class_source(value: Value) -> Optional[Node]:
+    """The layer whose axis 1 an output's arg-max over axis 1 picks among, found by walking back through
+    ``_THROUGH`` ops: a convolution (its channels) or a linear layer / matmul with a 2-d output (its
+    features); None when the walk meets anything else (a layer norm, a tanh: hidden states, embeddings),
+    or axis 1 has fewer than two entries."""
     shape = tuple(value.shape)
-    return value.dtype.is_float and len(shape) >= 2 and not (isinstance(shape[1], int) and shape[1] < 2)
+    if not value.dtype.is_float or len(shape) < 2 or (isinstance(shape[1], int) and shape[1] < 2):
+        return None
+    v = value
+    for _ in range(32):
+        n = v.producer
+        if n is None:
+            return None
+        if n.op in _HEADS:
+            return n if n.op.startswith("conv") or v.rank == 2 else None
+        if n.op not in _THROUGH or (n.op in ("softmax", "log_softmax") and n.attrs["axis"] % v.rank != 1):
+            return None
+        moving = [x for x in n.inputs if x is not None and x.producer is not None
+                  and x.producer.op not in ("constant", "parameter")]
+        if not moving:
+            return None
+        v = moving[0]
+    return None
+
+
+def top1_outputs(graph: Graph) -> list[str]:
+    """The outputs of ``graph`` whose top-1 agreement ``min_top1`` measures: classes on axis 1 (see
+    :func:`class_source`; logits count, unlike :func:`class_outputs`' class scores)."""
+    return [v.name for v in graph.outputs if class_source(v) is not None]
 
 
 def top1_agreement(ref: dict, got: dict) -> float:
     """The fraction of positions where the arg-max over axis 1 (the classes) of the outputs agrees, for
-    the least agreeing output with classes (rank >= 2, more than one class); 1.0 when none has any.
+    the least agreeing output (give only outputs with classes: :func:`top1_outputs`); 1.0 for none.
     ``ref`` and ``got`` hold each output's per-batch arrays."""
     worst = 1.0
     for k, batches in ref.items():

@@ -151,8 +151,9 @@ def test_refined_ranges_raise_the_output_sqnr_on_fresh_inputs():
 
 
 def test_min_top1_is_refused_for_a_network_without_class_outputs():
-    """top-1 agreement is the arg-max over axis 1 (the classes): on a regression output (N, 1) or a
-    rank-1 output there is none, and the target was silently 'always met' (nothing kept float)."""
+    """top-1 agreement is the arg-max over axis 1 (the classes): a regression value (N, 1), a rank-1
+    output, hidden states (a layer norm's (N, S, H): axis 1 is the sequence) and an embedding (a tanh of a
+    linear layer) have none, and the target was silently 'always met' or measured on the wrong axis."""
     net = nd.Network("regressor")
     x = net.input("x", ("N", 3, 12, 12))
     y = F.relu(F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), None, padding=1, name="c1"))
@@ -161,9 +162,36 @@ def test_min_top1_is_refused_for_a_network_without_class_outputs():
     net.output(F.reshape(y, (-1,)), "flat")
     net.init_random(0)
     kw = dict(report=False, backend="reference", keep_float="auto")
-    with pytest.raises(NetdslError, match=r"min_top1.*arg-max over axis 1.*'regressor'.*value \(N, 1\).*min_sqnr"):
+    with pytest.raises(NetdslError, match=r"min_top1.*arg-max over axis 1.*'regressor'.*value \(N, 1\) from linear"):
         nd.quantize(net, _batches(2), min_top1=0.99, **kw)
     assert nd.quantize(net, _batches(2), min_sqnr=20.0, **kw).quantization.keep_target == (20.0, None)
+    enc = nd.Network("encoder")
+    t = enc.input("t", ("N", 6, 16))
+    h = F.linear(t, enc.parameter("l.w", (16, 16)), enc.parameter("l.b", (16,)), name="l")
+    h = F.layer_norm(h, (16,), weight=enc.parameter("ln.g", (16,), init="positive"), bias=enc.parameter("ln.b", (16,)))
+    enc.output(h, "hidden")
+    enc.output(F.tanh(F.linear(F.reshape(h, (0, 96)), enc.parameter("p.w", (8, 96)), None, name="pool")), "pooled")
+    enc.init_random(0)
+    data = [{"t": np.random.default_rng(i).standard_normal((4, 6, 16)).astype(np.float32)} for i in range(2)]
+    with pytest.raises(NetdslError, match=r"hidden \(N, 6, 16\) from layer_norm, pooled \(N, 8\) from tanh"):
+        nd.quantize(enc, data, min_top1=0.9, **kw)
+
+
+def test_min_top1_counts_logits_and_class_maps():
+    """A linear layer's 2-d logits and a convolution's class map (through a resize, a softmax over axis 1)
+    are classes, a softmax over another axis is not; min_top1 is then accepted."""
+    from netdsl.quantization.sensitivity import top1_outputs
+    net = nd.Network("seg")
+    x = net.input("x", ("N", 3, 12, 12))
+    y = F.relu(F.conv(x, net.parameter("c1.w", (8, 3, 3, 3)), None, padding=1, name="c1"))
+    m = F.conv(y, net.parameter("c2.w", (4, 8, 1, 1)), net.parameter("c2.b", (4,)), name="c2")
+    net.output(F.softmax(F.interpolate(m, scale_factor=2), 1), "map")
+    net.output(F.linear(F.flatten(F.global_avg_pool(y)), net.parameter("fc.w", (5, 8)), None, name="fc"), "logits")
+    net.output(F.softmax(m, -1), "rows")  # a softmax over the width: not classes
+    net.init_random(0)
+    assert top1_outputs(net.graph) == ["map", "logits"]
+    rep = nd.quantize(net, _batches(2), keep_float="auto", min_top1=0.5, report=False, backend="reference").quantization
+    assert rep.kept_scores[len(rep.kept_float)][1] >= 0.5
 
 
 def test_auto_rounding_on_one_batch_decides_on_held_out_samples_or_keeps_nearest():
