@@ -171,18 +171,19 @@ def test_insert_qdq_without_wide_tensors_is_unchanged():
 
 def test_a_wide_tensor_read_by_a_residual_add_keeps_its_precision_there():
     """A residual add whose input is wide reads it in float (reading the first level alone would drop
-    the second on the skip path); its other readers are split in two INT8 layers."""
+    the second on the skip path), and its other input too (quantized, it capped the sum's precision);
+    the wide tensor's other readers are split in two INT8 layers."""
     from tests.passes.test_qdq import _batches as blocks_batches, _bottlenecks
     net = _bottlenecks()
     kw = dict(report=False, backend="reference")
     plain = nd.quantize(net, blocks_batches(4, 1), **kw)
     wide = nd.quantize(net, blocks_batches(4, 1), wide_activations=["*"], wide_weights=["*"], **kw)
     add = wide.graph.node("b2.add")
-    # b1.project's output (the sum of its two INT8 halves) is wide: read in float; b2.project's is not
-    assert [v.producer.op for v in add.inputs] == ["add", "dequantize_linear"]
+    # b1.project's output (the sum of its two INT8 halves) is wide: read in float, and b2.project's with it
+    assert [v.producer.op for v in add.inputs] == ["add", "add"]
     assert add.inputs[0].producer.name == "b1.project/wide_sum" and "b1.project" in wide.quantization.wide
     fresh = blocks_batches(2, 7)
     s0, s1 = _sqnr(net, plain, fresh, "out"), _sqnr(net, wide, fresh, "out")
-    assert s1 > s0 + 2, (s0, s1)  # measured 53.6 -> 57.0 dB: the adds still quantize their other input
+    assert s1 > s0 + 4, (s0, s1)  # measured 53.6 -> 61.2 dB (57.0 when the adds quantized their other input)
     layers = engines_agree_and_run_8_bit(wide, fresh[0], "out")
     assert layers and all(p in ("u8", "i8") for _, p in layers), layers
