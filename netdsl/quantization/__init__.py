@@ -116,7 +116,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
         for pat in pats:
             if not any(excluded(x, [pat]) for x in names):
                 raise NetdslError(f"{opt} pattern {pat!r} matches no {'layer or tensor' if opt == 'wide_activations' else 'layer'}"
-                                  f" of network '{graph.name}'")
+                                  f" of network '{graph.name}' (give {'auto, ' if opt == 'wide_activations' else ''}"
+                                  f"none, or name patterns)")
     _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1,
                    wide == "auto")
     wide_targets = (WIDE_SQNR if min_sqnr is None else min_sqnr, WIDE_TOP1 if min_top1 is None else min_top1)

@@ -89,6 +89,8 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:2", "--scheme", "int8"], ["--scheme: invalid choice: 'int8'", "'symmetric'"]),
     (["--calibration", "random:2", "--calibration-backend", "ov"], ["--calibration-backend: invalid choice"]),
     (["--calibration", "random:2", "--equalize", "Auto"], ["--equalize Auto: auto, off, or a balance alpha"]),
+    (["--calibration", "random:2", "--wide-activations", "Auto"], ["pattern 'Auto' matches no layer or tensor",
+                                                                  "give auto, none, or name patterns"]),
     (["--calibration", "random:2", "--scheme", "asymmetric", "-o", "q.plan"], ["scheme 'asymmetric'", "symmetric"]),
     (["--calibration", "random:2", "--scheme", "unsigned", "-o", "q.plan"], ["scheme 'unsigned'", "TensorRT"]),
     (["--calibration", "random:2", "--dynamic", "N=1:4", "-o", "q.onnx"], ["--dynamic", "OpenVINO IR or a TensorRT plan"]),
