@@ -41,6 +41,7 @@ from .sensitivity import (WEIGHTS, class_outputs, estimated_top1, layer_sensitiv
 
 AUTO_ALPHAS = (0.0, 0.25, 0.5, 0.75)  # equalize="auto" tries these (0: no equalization)
 REFINE_FACTORS = (0.7, 0.85, 1.15, 1.3, 1.6)  # refine_ranges: each range scaled by these is tried
+WIDE_HEADROOM = 2.0  # a wide tensor's range: the range seen times this (one bit of its ~15 for new inputs)
 MIN_GAIN_DB = 0.02  # a refined range must raise the output SQNR by more than this
 ROUNDINGS = ("nearest", "gptq", "auto")  # weight rounding: to nearest, fitted (rounding.py), chosen on held-out data
 WIDE_TOP1 = 0.995  # wide="auto": estimated top-1 agreement every class output must reach (calibration data)
@@ -355,10 +356,12 @@ def wide_tensors(g: Graph, patterns: Sequence[str], exclude: Sequence[str], pinn
 
 
 def wide_ranges(ranges: dict, wide: Sequence[str], limits: dict) -> dict:
-    """``ranges`` with each wide tensor's range the whole range seen (``limits``): its rounding error is
-    the residual's, 254 times smaller, so a range chosen against 8-bit rounding (mse, percentile) would
-    now only clip."""
-    return {**ranges, **{t: limits[t] for t in wide if t in limits}}
+    """``ranges`` with each wide tensor's range the whole range seen (``limits``) times ``WIDE_HEADROOM``:
+    its rounding error is the residual's, 254 times smaller, so a range chosen against 8-bit rounding
+    (mse, percentile) would now only clip, and so would the range seen on calibration data for new
+    inputs a little beyond it (the small CNN of the tests: 86.6 dB on its calibration data, 36.0 dB on
+    new inputs at the range seen; 80.4 dB on both with the headroom)."""
+    return {**ranges, **{t: (limits[t][0] * WIDE_HEADROOM, limits[t][1] * WIDE_HEADROOM) for t in wide if t in limits}}
 
 
 def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclude: Sequence[str], scheme: str,
