@@ -100,7 +100,10 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
     env: dict[str, int] = {}
     out = {}
     for v in graph.inputs:
-        arr = np.asarray(feeds[v.name])
+        try:
+            arr = np.asarray(feeds[v.name])
+        except (ValueError, TypeError) as e:  # a ragged list
+            raise ShapeError(f"input '{v.name}': not an array ({e})") from None
         if arr.dtype != v.dtype.numpy:
             if arr.dtype.kind in "iu" and v.dtype.numpy.kind in "iu":
                 _check_fits(v.name, arr, v.dtype.numpy)  # before the cast: 2**32 + 3 must not become 3

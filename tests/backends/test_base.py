@@ -31,6 +31,8 @@ def test_input_errors_name_the_input():
         model(ids=np.zeros((2, 6), np.int32))
     with pytest.raises(ShapeError, match="expected int32"):
         model(ids=np.zeros((2, 5), np.float32))
+    with pytest.raises(ShapeError, match=r"input 'ids': not an array \(.*inhomogeneous"):
+        model(ids=[[1, 2, 3, 4, 5], [1, 2]])  # ragged: NumPy's own ValueError named no input
 
 
 @pytest.mark.parametrize("backend", ["reference", "onnx", "openvino"])
