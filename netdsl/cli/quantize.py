@@ -168,8 +168,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--wide-activations auto: the estimated one of class-score outputs (default 0.995)")
     p.add_argument("--wide-activations", dest="wide_activations", type=_wide, metavar="auto|none|PATTERNS",
                    help="activations quantized in two levels, still on INT8 kernels (value + rounding residual, "
-                        "one more INT8 layer each): auto (the most sensitive tensors until the estimated top-1 / "
-                        "--min-sqnr target is met), none, or comma-separated tensor/layer name patterns")
+                        "one more INT8 layer each): auto (default: the most sensitive tensors and weights until the "
+                        "estimated top-1 / --min-sqnr target is met), none, or comma-separated tensor/layer name "
+                        "patterns")
     p.add_argument("--rounding", choices=("nearest", "gptq", "auto"), default="nearest",
                    help="int8 weights: rounded to nearest (default), fitted to the quantized inputs (GPTQ), or auto "
                         "(GPTQ where held-out calibration data gains)")

@@ -371,19 +371,24 @@ def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclu
     batches: sensitivity.tensor_sensitivity), for the quantized network to reach on calibration data an
     estimated top-1 agreement of ``min_top1`` on its class outputs and an output SQNR of ``min_sqnr`` dB
     on its other outputs (rounded-to-nearest weights, no bias correction); records each count tried."""
+    def met(score: tuple) -> bool:
+        return (min_sqnr is None or score[0] >= min_sqnr) and (min_top1 is None or score[1] >= min_top1)
+    plan.wide_scores[0] = outputs.estimated(insert_qdq(g, plan.ranges, exclude, scheme))
+    if met(plan.wide_scores[0]):  # no sensitivity analysis needed
+        return
     acts = set(layer_activations(g, exclude))
     tensors = [t for t in plan.ranges if t not in pinned and t in acts]
     layers = [n.name for n, _, w in targets(g, exclude) if w is not None]
     plan.wide_sensitivity = tensor_sensitivity(g, plan.ranges, tensors, few, outputs.backend, scheme, exclude, layers)
     order = sorted(plan.wide_sensitivity, key=plan.wide_sensitivity.get)
     ranges = plan.ranges
-    with progress(total=len(order) + 1, desc="wide activations", unit="step") as bar:
-        for k in range(len(order) + 1):
+    with progress(total=len(order), desc="wide activations", unit="step") as bar:
+        for k in range(1, len(order) + 1):
             plan.wide = [t for t in order[:k] if not t.endswith(WEIGHTS)]
             plan.wide_weights = [t[:-len(WEIGHTS)] for t in order[:k] if t.endswith(WEIGHTS)]
             plan.ranges = wide_ranges(ranges, plan.wide, limits)
             plan.wide_scores[k] = sq, top1 = outputs.estimated(insert_qdq(g, plan.ranges, exclude, scheme, wide=plan.wide,
                                                                           wide_weights=plan.wide_weights))
             bar.update(1)
-            if (min_sqnr is None or sq >= min_sqnr) and (min_top1 is None or top1 >= min_top1):
+            if met((sq, top1)):
                 return

@@ -139,7 +139,7 @@ def test_estimated_top1_grows_with_the_margins_and_ignores_float16_ties():
     ({"wide_activations": ["nothing*"]}, "wide_activations pattern 'nothing\\*' matches no layer or tensor"),
     ({"wide_weights": "auto"}, "wide_weights must be 'none' or a list of layer name patterns"),
     ({"wide_weights": ["relu"]}, "wide_weights pattern 'relu' matches no layer"),
-    ({"min_top1": 0.99}, "give one of them with them"),
+    ({"min_top1": 0.99, "wide_activations": "none"}, "give one of them with them"),
 ])
 def test_bad_wide_options_give_one_clear_error(kw, message):
     with pytest.raises(NetdslError, match=message):
