@@ -196,3 +196,11 @@ def test_wide_tensors_keep_their_precision_on_new_inputs():
     net, calib, fresh = _net(), _batches(3), _batches(4, seed=9)
     q = nd.quantize(net, calib, report=False, backend="reference", wide_activations="*", wide_weights="*")
     assert _sqnr(net, q, fresh, "logits") > 70 and _sqnr(net, q, calib, "logits") > 70
+
+
+def test_the_default_widens_nothing_where_plain_int8_meets_the_target():
+    q = nd.quantize(_net(), _batches(), report=False, backend="reference")  # logits at ~40 dB: over 20
+    rep = q.quantization
+    assert rep.wide == [] and rep.wide_weights == [] and list(rep.wide_scores) == [0]
+    assert rep.wide_sensitivity == {}  # decided before any sensitivity analysis
+    assert not [n for n in q.graph.nodes if RESIDUAL in n.name]
