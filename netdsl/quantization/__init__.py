@@ -46,7 +46,7 @@ from .report import QuantizationReport, measure
 from .schemes import SCHEMES, pick_scheme
 
 DEFAULT_MIN_SQNR = 30.0  # keep_float="auto"'s target when neither min_sqnr nor min_top1 is given
-from .sensitivity import literal, top1_outputs
+from .sensitivity import class_outputs, literal, top1_outputs
 
 
 def _check(method: str, scheme: str) -> None:
@@ -124,6 +124,11 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     _check_options(graph, exclude, keep_float, equalize, method, percentile, rounding, min_sqnr, min_top1,
                    wide == "auto")
     mine = keep_float != "auto"  # with keep_float="auto" the targets are its own; wide "auto" keeps its defaults
+    if wide == "auto" and mine and min_top1 is not None and not class_outputs(graph):
+        outs = ", ".join(f"{v.name} (from {v.producer.op if v.producer else 'input'})" for v in graph.outputs)
+        raise NetdslError(f"min_top1 with wide_activations='auto' is estimated on class-score outputs (made by a "
+                          f"softmax, log-softmax or sigmoid); network '{graph.name}' has none ({outs}): give "
+                          f"min_sqnr instead")
     wide_targets = (WIDE_SQNR if min_sqnr is None or not mine else min_sqnr,
                     WIDE_TOP1 if min_top1 is None or not mine else min_top1)
     for flag, value in (("refine_ranges", refine_ranges), ("bias_correction", bias_correction)):

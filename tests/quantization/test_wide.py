@@ -204,3 +204,10 @@ def test_the_default_widens_nothing_where_plain_int8_meets_the_target():
     assert rep.wide == [] and rep.wide_weights == [] and list(rep.wide_scores) == [0]
     assert rep.wide_sensitivity == {}  # decided before any sensitivity analysis
     assert not [n for n in q.graph.nodes if RESIDUAL in n.name]
+
+
+def test_a_top1_target_for_auto_widening_needs_class_score_outputs():
+    """wide_activations='auto' estimates top-1 on class-score outputs (a softmax's): with only logits
+    (a linear layer's) a min_top1 the user gave was silently ignored, nothing widened."""
+    with pytest.raises(NetdslError, match=r"min_top1 with wide_activations='auto'.*'small_cnn'.*logits \(from linear\)"):
+        nd.quantize(_net(), _batches(2), wide_activations="auto", min_top1=0.999, report=False, backend="reference")
