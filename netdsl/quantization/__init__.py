@@ -222,6 +222,9 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
     if min_top1 is not None and (isinstance(min_top1, bool) or not isinstance(min_top1, numbers.Real)
                                  or not 0 < min_top1 <= 1):
         raise NetdslError(f"min_top1 must be a fraction of inputs in (0, 1], got {min_top1!r}")
+    if min_sqnr is not None and not any(v.dtype.is_float for v in graph.outputs):
+        raise NetdslError(f"min_sqnr is the SQNR of the float outputs; network '{graph.name}' has none "
+                          f"({', '.join(f'{v.name} {v.dtype}' for v in graph.outputs)})")
     if min_top1 is not None and not top1_outputs(graph):
         outs = ", ".join(f"{v.name} ({', '.join(map(str, v.shape))}) from {v.producer.op if v.producer else 'input'}"
                          for v in graph.outputs)

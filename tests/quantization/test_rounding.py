@@ -177,6 +177,17 @@ def test_min_top1_is_refused_for_a_network_without_class_outputs():
         nd.quantize(enc, data, min_top1=0.9, **kw)
 
 
+def test_min_sqnr_is_refused_for_a_network_without_float_outputs():
+    """Its SQNR was 'inf' (no output measured): the target always met, nothing kept in float."""
+    net = nd.Network("classes")
+    x = net.input("x", ("N", 3, 12, 12))
+    y = F.linear(F.flatten(x), net.parameter("fc.w", (4, 432)), None, name="fc")
+    net.output(F.argmax(y, 1), "cls")
+    net.init_random(0)
+    with pytest.raises(NetdslError, match=r"min_sqnr is the SQNR of the float outputs; network 'classes' has none \(cls int"):
+        nd.quantize(net, _batches(2), keep_float="auto", min_sqnr=30.0, report=False, backend="reference")
+
+
 def test_min_top1_counts_logits_and_class_maps():
     """A linear layer's 2-d logits and a convolution's class map (through a resize, a softmax over axis 1)
     are classes, a softmax over another axis is not; min_top1 is then accepted."""
