@@ -48,6 +48,7 @@ class QuantizationReport:
     wide_sensitivity: dict = field(default_factory=dict)  # wide "auto": tensor -> output SQNR dB, it alone quantized
     wide_scores: dict = field(default_factory=dict)  # wide "auto": tensors widened -> (SQNR dB, estimated top-1)
     wide_target: tuple = ()  # wide "auto"'s (min_sqnr of the value outputs, estimated top-1 of the class outputs)
+    wide_layers: int = 0  # the second-level INT8 layers the wide tensors and weights added
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -94,6 +95,8 @@ class QuantizationReport:
                                    for n, v in sorted(self.wide_scores.items())) + ")")
             lines.append(f"  wide (two-level) activations, INT8 twice: {', '.join(self.wide) or 'none'}; weights: "
                          f"{', '.join(self.wide_weights) or 'none'}" + why)
+            if self.wide_layers:
+                lines.append(f"  {self.wide_layers} more INT8 layers read the second levels")
             if self.wide_sensitivity:
                 lines.append("  tensor sensitivity (output SQNR with only that tensor quantized): " + ", ".join(
                     f"{n} {self.wide_sensitivity[n]:.1f}"

@@ -211,3 +211,20 @@ def test_a_top1_target_for_auto_widening_needs_class_score_outputs():
     (a linear layer's) a min_top1 the user gave was silently ignored, nothing widened."""
     with pytest.raises(NetdslError, match=r"min_top1 with wide_activations='auto'.*'small_cnn'.*logits \(from linear\)"):
         nd.quantize(_net(), _batches(2), wide_activations="auto", min_top1=0.999, report=False, backend="reference")
+
+
+def test_widening_many_layers_warns_that_int8_may_be_slower_than_float():
+    """Where 'auto' needs second levels on many layers (FER: 41 more INT8 layers for 23) the network
+    may run slower than float32: quantize says so, with the alternatives; not where few or none."""
+    import warnings
+    net = _net()
+    kw = dict(backend="reference", bias_correction=False, equalize=None, wide_activations="auto")
+    with pytest.warns(UserWarning, match=r"network 'small_cnn' met its accuracy target only with two-level.*"
+                                         r"\d+ more INT8 layers for its \d+ quantized ones.*slower than float32"
+                                         r".*wide_activations='none'.*dB output SQNR on the calibration data"):
+        q = nd.quantize(net, _batches(), min_sqnr=70.0, **kw)
+    rep = q.quantization
+    assert rep.wide_layers >= 2 and f"{rep.wide_layers} more INT8 layers" in str(rep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nd.quantize(net, _batches(), min_sqnr=5.0, report=False, **kw).quantization.wide_layers == 0
