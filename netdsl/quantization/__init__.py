@@ -169,7 +169,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              exact_inputs=sorted(pinned) if scheme == "asymmetric" else [],
                              wide=list(plan.wide), wide_weights=list(plan.wide_weights),
                              wide_sensitivity=plan.wide_sensitivity,
-                             wide_scores=plan.wide_scores, wide_target=wide_targets if wide == "auto" else ())
+                             wide_scores=plan.wide_scores, wide_target=wide_targets if wide == "auto" else (),
+                             wide_float=list(plan.wide_float))
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     rep.wide_layers = sum(n.op in QUANTIZABLE for n in qgraph.nodes) - sum(n.op in QUANTIZABLE for n in fgraph.nodes)

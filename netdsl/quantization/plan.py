@@ -67,6 +67,7 @@ class QuantPlan:
     wide_sensitivity: dict = field(default_factory=dict)  # wide="auto": tensor (or "<layer> weights") -> output
     # SQNR dB with only it quantized
     wide_scores: dict = field(default_factory=dict)  # wide="auto": tensors widened -> (SQNR dB, estimated top-1)
+    wide_float: list = field(default_factory=list)  # wide="auto": layers that would run three INT8 copies, float
 
     def to_json(self) -> dict:
         return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
@@ -80,6 +81,7 @@ class QuantPlan:
                 "refine_gain": list(self.refine_gain), "wide": list(self.wide), "wide_weights": list(self.wide_weights),
                 "wide_sensitivity": dict(self.wide_sensitivity),
                 "wide_scores": {str(k): list(v) for k, v in self.wide_scores.items()},
+                "wide_float_layers": list(self.wide_float),
                 "rounded_weights": {k: _pack(v) for k, v in self.rounded.items()}}
 
     @classmethod
@@ -95,7 +97,8 @@ class QuantPlan:
                    tuple(float(x) for x in d.get("refine_gain", ())), wide=[str(x) for x in d.get("wide", [])],
                    wide_weights=[str(x) for x in d.get("wide_weights", [])],
                    wide_sensitivity={str(k): float(v) for k, v in d.get("wide_sensitivity", {}).items()},
-                   wide_scores={int(k): (float(v[0]), float(v[1])) for k, v in d.get("wide_scores", {}).items()})
+                   wide_scores={int(k): (float(v[0]), float(v[1])) for k, v in d.get("wide_scores", {}).items()},
+                   wide_float=[str(x) for x in d.get("wide_float_layers", [])])
 
 
 def _pack(q: np.ndarray) -> dict:
@@ -265,12 +268,13 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     if wide_weights:
         plan.wide_weights = [n.name for n, _, w in targets(g, exclude) if w is not None and excluded(n.name, wide_weights)]
     if keep_float:
-        layers = [t[0].name for t in targets(g, exclude)]
-        plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, exclude)
+        kept = tuple(exclude) + tuple(literal(n) for n in plan.wide_float)
+        layers = [t[0].name for t in targets(g, kept)]
+        plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, outputs.batches, backend, scheme, kept)
         order = sorted(plan.sensitivity, key=plan.sensitivity.get)
-        plan.keep_float = order[:keep_float] if keep_float != "auto" else \
-            keep_until(g, plan.ranges, order, _Outputs(g, batches, backend), exclude, scheme, min_sqnr, min_top1, plan,
-                       plan.wide, plan.wide_weights)
+        plan.keep_float = plan.wide_float + (order[:keep_float] if keep_float != "auto" else
+                                             keep_until(g, plan.ranges, order, _Outputs(g, batches, backend), kept,
+                                                        scheme, min_sqnr, min_top1, plan, plan.wide, plan.wide_weights))
     ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
     if rounding != "nearest":
         choose_rounding(g, batches, ex, backend, scheme, rounding, plan)
@@ -391,4 +395,22 @@ def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclu
                                                                           wide_weights=plan.wide_weights))
             bar.update(1)
             if met((sq, top1)):
-                return
+                break
+    fold_triples(g, plan, exclude)
+
+
+def fold_triples(g: Graph, plan: QuantPlan, exclude: Sequence[str]) -> None:
+    """Keep in float each layer that its wide inputs and weights would make three INT8 copies or more
+    (a wide input and wide weights, or two wide inputs): one float layer computes what they
+    approximate, exactly, with fewer layers (FER: 41 more INT8 layers for 23 made it 3x slower than
+    float32); the tensors only such layers read are no longer wide."""
+    wide, wide_weights = set(plan.wide), set(plan.wide_weights)
+    plan.wide_float = [n.name for n, acts, _ in targets(g, exclude)
+                       if sum(n.inputs[i].name in wide for i in acts) + (n.name in wide_weights) >= 2]
+    if not plan.wide_float:
+        return
+    ex = tuple(exclude) + tuple(literal(n) for n in plan.wide_float)
+    read = {n.inputs[i].name for n, acts, _ in targets(g, ex) for i in acts}
+    plan.wide = [t for t in plan.wide if t in read]
+    plan.wide_weights = [n for n in plan.wide_weights if n not in plan.wide_float]
+    plan.keep_float = list(plan.wide_float)

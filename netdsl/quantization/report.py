@@ -49,6 +49,7 @@ class QuantizationReport:
     wide_scores: dict = field(default_factory=dict)  # wide "auto": tensors widened -> (SQNR dB, estimated top-1)
     wide_target: tuple = ()  # wide "auto"'s (min_sqnr of the value outputs, estimated top-1 of the class outputs)
     wide_layers: int = 0  # the second-level INT8 layers the wide tensors and weights added
+    wide_float: list = field(default_factory=list)  # layers kept float instead of three INT8 copies
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -95,6 +96,9 @@ class QuantizationReport:
                                    for n, v in sorted(self.wide_scores.items())) + ")")
             lines.append(f"  wide (two-level) activations, INT8 twice: {', '.join(self.wide) or 'none'}; weights: "
                          f"{', '.join(self.wide_weights) or 'none'}" + why)
+            if self.wide_float:
+                lines.append(f"  kept in float instead of three INT8 copies (a wide input and wide weights): "
+                             f"{', '.join(self.wide_float)}")
             if self.wide_layers:
                 lines.append(f"  {self.wide_layers} more INT8 layers read the second levels")
             if self.wide_sensitivity:
@@ -114,8 +118,9 @@ class QuantizationReport:
             lines.append("  sensitivity (output SQNR with only that layer quantized): " +
                          ", ".join(f"{n} {self.sensitivity[n]:.1f}" for n in worst))
         if self.excluded:
+            chosen = [n for n in self.kept_float if n not in self.wide_float]
             lines.append(f"  kept in float: {', '.join(self.excluded)}" +
-                         (f" ({', '.join(self.kept_float)} by sensitivity)" if self.kept_float else ""))
+                         (f" ({', '.join(chosen)} by sensitivity)" if chosen else ""))
         return "\n".join(lines)
 
 
