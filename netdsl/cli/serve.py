@@ -17,16 +17,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     opts: dict = {}
     if args.dynamic:
         opts["dynamic"] = parse_dynamic(args.dynamic, args.backend)
-    served = serve(net, backend=args.backend, replicas=args.replicas, address=args.address, host=args.host,
-                   port=args.port, name=args.name, version=args.version, max_batch_size=args.max_batch_size,
-                   batch_wait_ms=args.batch_wait_ms, threads=args.threads, replica_cpus=args.replica_cpus,
-                   precision=args.precision, hint=args.hint, num_streams=args.num_streams, **opts)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C (e.g. while start-up hangs) aborts
+            raise KeyboardInterrupt
         stop.set()
 
+    # installed before start-up: the routes answer 'ready' a moment before Serve's run() returns, and a
+    # Ctrl-C in between must stop the server cleanly too
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        served = serve(net, backend=args.backend, replicas=args.replicas, address=args.address, host=args.host,
+                       port=args.port, name=args.name, version=args.version, max_batch_size=args.max_batch_size,
+                       batch_wait_ms=args.batch_wait_ms, threads=args.threads, replica_cpus=args.replica_cpus,
+                       precision=args.precision, hint=args.hint, num_streams=args.num_streams, **opts)
+    except BaseException:
+        for s, h in old.items():
+            signal.signal(s, h)
+        raise
+    for s in old:  # again: Ray's start-up may have put its own handlers in
+        signal.signal(s, on_signal)
     try:
         print(f"serving {served}; Ctrl-C stops", flush=True)
         print(f"  health: {served.url}/v2/health/ready  infer: POST {served.url}/v2/models/{served.name}/infer",
