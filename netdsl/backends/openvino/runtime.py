@@ -78,6 +78,17 @@ def core() -> Any:
         return _core
 
 
+def _streams(num_streams: Any) -> str:
+    """OpenVINO's NUM_STREAMS for ``num_streams``: a positive integer, or "auto" (OpenVINO chooses)."""
+    if isinstance(num_streams, str) and num_streams.lower() == "auto":
+        return "AUTO"
+    if isinstance(num_streams, str) and num_streams.isdigit():  # as OpenVINO reports them (static copies)
+        num_streams = int(num_streams)
+    if isinstance(num_streams, bool) or not isinstance(num_streams, (int, np.integer)) or num_streams < 1:
+        raise NetdslError(f"OpenVINO: num_streams={num_streams!r}: give a positive integer or 'auto'")
+    return str(int(num_streams))
+
+
 def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Optional[str] = None,
                    num_streams: Optional[int] = None, config: Optional[dict] = None) -> dict:
     """The OpenVINO properties for the given netdsl options. ``cache_dir`` is not one of them: netdsl
@@ -92,7 +103,7 @@ def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Opt
     if PRECISIONS[p] is not None:
         cfg["INFERENCE_PRECISION_HINT"] = PRECISIONS[p]
     if num_streams is not None:
-        cfg["NUM_STREAMS"] = str(num_streams)
+        cfg["NUM_STREAMS"] = _streams(num_streams)
     cfg.update(config or {})
     return cfg
 

@@ -393,3 +393,13 @@ def test_lrn_window_placement(size):
     net.output(F.lrn(x, size, alpha=0.5, beta=0.75, bias=1.5), "y")
     f = {"x": np.random.default_rng(size).uniform(-2, 2, (2, 7, 3, 3)).astype(np.float32)}
     check(net, ovb.compile(net.graph)(f), f)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "two"])
+def test_num_streams_must_be_a_positive_integer_or_auto(bad):
+    """num_streams 0, -1 or 2.5 went to OpenVINO as text without a word (or OpenVINO's own error)."""
+    from netdsl.backends.openvino.runtime import compile_config
+    with pytest.raises(NetdslError, match=rf"num_streams={bad!r}: give a positive integer or 'auto'"):
+        compile_config(num_streams=bad)
+    assert compile_config(num_streams=3)["NUM_STREAMS"] == "3"
+    assert compile_config(num_streams="Auto")["NUM_STREAMS"] == "AUTO"
