@@ -177,7 +177,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     rep.wide_layers = sum(n.op in QUANTIZABLE for n in qgraph.nodes) - sum(n.op in QUANTIZABLE for n in fgraph.nodes)
     if wide == "auto" and quantized and rep.wide_layers * 2 >= len(quantized):
-        warnings.warn(_wide_cost_message(graph.name, rep.wide_layers, len(quantized), plan.wide_scores), stacklevel=3)
+        warnings.warn(_wide_cost_message(graph.name, rep.wide_layers, len(quantized), plan.wide_scores,
+                                         len(plan.wide_float)), stacklevel=3)
     if report:
         rep.layers, rep.outputs = measure(fgraph, qgraph, quantized, batches[:max(1, report_batches)], backend)
     qnet = Network.from_graph(qgraph)
@@ -185,14 +186,16 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     return qnet
 
 
-def _wide_cost_message(name: str, extra: int, layers: int, scores: dict) -> str:
+def _wide_cost_message(name: str, extra: int, layers: int, scores: dict, floats: int = 0) -> str:
     """The warning when wide_activations='auto' needed many second-level INT8 layers (see quantize)."""
     sq, top1 = scores.get(0, (float("inf"), 1.0))
     est = ", ".join(([f"an estimated {100 * top1:.2f}% top-1 agreement"] if top1 < 1.0 else [])
                     + ([f"{sq:.1f} dB output SQNR"] if sq != float("inf") else []))
     est = f" ({est} on the calibration data)" if est else ""
     return (f"quantize: network '{name}' met its accuracy target only with two-level (wide) activations or weights "
-            f"on many layers: {extra} more INT8 layers for its {layers} quantized ones, so the quantized network "
+            f"on many layers: {extra} more INT8 layers for its {layers} quantized ones"
+            + (f" ({floats} more layers kept float instead of three INT8 copies)" if floats else "")
+            + ", so the quantized network "
             f"may run slower than float32 (per-layer overhead). wide_activations='none' gives plain INT8{est}; "
             f"keep_float='auto' keeps the most sensitive layers float instead")
 
