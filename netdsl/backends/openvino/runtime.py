@@ -82,11 +82,11 @@ def _streams(num_streams: Any) -> str:
     """OpenVINO's NUM_STREAMS for ``num_streams``: a positive integer, or "auto" (OpenVINO chooses)."""
     if isinstance(num_streams, str) and num_streams.lower() == "auto":
         return "AUTO"
-    if isinstance(num_streams, str) and num_streams.isdigit():  # as OpenVINO reports them (static copies)
-        num_streams = int(num_streams)
-    if isinstance(num_streams, bool) or not isinstance(num_streams, (int, np.integer)) or num_streams < 1:
+    # a digit string as OpenVINO reports them (static copies); isdecimal: int() refuses '\u00b2', isdigit() not
+    n = int(num_streams) if isinstance(num_streams, str) and num_streams.isdecimal() else num_streams
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise NetdslError(f"OpenVINO: num_streams={num_streams!r}: give a positive integer or 'auto'")
-    return str(int(num_streams))
+    return str(int(n))
 
 
 def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Optional[str] = None,

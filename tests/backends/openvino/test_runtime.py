@@ -395,7 +395,7 @@ def test_lrn_window_placement(size):
     check(net, ovb.compile(net.graph)(f), f)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "two"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "two", "\u00b2", "0"])
 def test_num_streams_must_be_a_positive_integer_or_auto(bad):
     """num_streams 0, -1 or 2.5 went to OpenVINO as text without a word (or OpenVINO's own error)."""
     from netdsl.backends.openvino.runtime import compile_config
@@ -403,3 +403,14 @@ def test_num_streams_must_be_a_positive_integer_or_auto(bad):
         compile_config(num_streams=bad)
     assert compile_config(num_streams=3)["NUM_STREAMS"] == "3"
     assert compile_config(num_streams="Auto")["NUM_STREAMS"] == "AUTO"
+
+
+def test_every_accepted_num_streams_value_compiles_and_computes():
+    """num_streams as the API and the CLI give it: an int, a numpy int, a digit string, 'auto' in any case."""
+    net = nd.Network("streams")
+    x = net.input("x", ("N", 6))
+    net.output(F.relu(F.linear(x, net.parameter("w", (4, 6)), net.parameter("b", (4,)))), "y")
+    net.init_random(0)
+    f = {"x": np.random.default_rng(3).standard_normal((2, 6)).astype(np.float32)}
+    for streams in (1, 2, np.int64(2), "3", "auto", "AUTO"):
+        check(net, ovb.compile(net.graph, num_streams=streams)(f), f)
