@@ -257,6 +257,16 @@ positive_float = _bounded(float, 1e-9, "a positive number")
 nonneg_float = _bounded(float, 0, "a non-negative number")
 
 
+def num_streams_arg(text: str) -> Any:
+    """--num-streams: a positive integer, or 'auto' (OpenVINO chooses)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer or 'auto'") from None
+
+
 def add_backend_arg(p: argparse.ArgumentParser, default: Optional[str] = None, multiple: bool = False,
                     required: bool = False, help: str = "") -> None:
     """``--backend B`` (choices) or, with ``multiple``, ``--backends a,b`` (validated list)."""
@@ -588,8 +598,8 @@ def add_engine_args(p: argparse.ArgumentParser, kind: str = "run") -> None:
         p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI",
                        help="range of a symbolic dim (OpenVINO LO:HI; TensorRT profile MIN:OPT:MAX; INT fixes it)")
     if has("num_streams"):
-        p.add_argument("--num-streams", dest="num_streams", type=positive_int, metavar="N",
-                       help="OpenVINO inference streams")
+        p.add_argument("--num-streams", dest="num_streams", type=num_streams_arg, metavar="N",
+                       help="OpenVINO inference streams (a positive integer, or auto)")
     if has("workspace"):
         p.add_argument("--workspace", type=positive_int, metavar="MB", help="TensorRT builder workspace limit in MiB")
     if has("tf32"):

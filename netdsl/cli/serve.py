@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 
-from .common import add_model_args, parse_dynamic, prepare
+from .common import add_model_args, num_streams_arg, parse_dynamic, prepare
 
 COMMAND, ORDER = "serve", 36
 
@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replica-cpus", dest="replica_cpus", type=float, help="Ray CPUs reserved per replica")
     p.add_argument("--precision", default="f32", help="OpenVINO inference precision (f32 | bf16 | f16 | auto)")
     p.add_argument("--hint", default="latency", choices=("latency", "throughput"), help="OpenVINO performance hint")
-    p.add_argument("--num-streams", dest="num_streams", type=int, help="OpenVINO streams per replica")
+    p.add_argument("--num-streams", dest="num_streams", type=num_streams_arg, metavar="N",
+                   help="OpenVINO streams per replica (a positive integer, or auto)")
     p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI", help="range of a symbolic dim in the IR")
     p.set_defaults(fn=cmd_serve)

@@ -196,6 +196,17 @@ def _reachable(address: Optional[str], timeout: float = 5.0) -> None:
                           f"{host}:{port} ({e.strerror or e}); is it running (ray start --head)?") from None
 
 
+def _port_free(host: str, port: int) -> None:
+    """Refuse a ``host``/``port`` that something already listens on (Serve's proxy failed to bind there
+    after Ray had started, with Ray's own error)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host.strip("[]"), int(port)))
+    except OSError as e:
+        raise NetdslError(f"cannot serve on {host}:{port}: {e.strerror or e}; give another --port") from None
+
+
 def _init_ray(ray: Any, address: Optional[str]) -> None:
     """``ray.init`` on ``address`` (None: a local instance); a cluster it cannot join is a netdsl error."""
     _reachable(address)
@@ -213,7 +224,7 @@ def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: O
           host: str = "127.0.0.1", port: int = 8000, name: Optional[str] = None, version: Any = 1,
           max_batch_size: int = 8, batch_wait_ms: float = 2.0, threads: Optional[int] = None,
           replica_cpus: Optional[float] = None, precision: str = "f32", hint: str = "latency",
-          num_streams: Optional[int] = None, **build_options: Any) -> Served:
+          num_streams: Any = None, **build_options: Any) -> Served:
     """Deploy ``network`` on Ray Serve with ``replicas`` replicas behind the Open Inference Protocol.
 
     ``address``: an existing Ray cluster (``"ray://head:10001"`` or ``"auto"``); by default a local Ray
@@ -230,12 +241,17 @@ def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: O
     version = check_version(version)
     if int(replicas) < 1:
         raise NetdslError(f"replicas={replicas}: serve at least one replica")
+    if num_streams is not None:  # checked here: a replica's compile error would leave Serve retrying
+        from ..backends.openvino.runtime import streams_config
+        streams_config(num_streams)
     files = artifact_files(g, backend, **build_options)
     ray, rserve = _ray()
     started = not ray.is_initialized()
+    local = address is None
+    if started and local:  # nothing of ours listens there yet
+        _port_free(host, port)
     if started:
         _init_ray(ray, address)
-    local = address is None
     cpus = float(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
     if replica_cpus is None:
         replica_cpus = min(1.0, cpus / int(replicas))
@@ -243,7 +259,7 @@ def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: O
         threads = max(1, int((os.cpu_count() or 1) // int(replicas)))
     options: dict = {"precision": precision, "hint": hint}
     if num_streams is not None:
-        options["num_streams"] = int(num_streams)
+        options["num_streams"] = num_streams
     if threads:
         options["config"] = {"INFERENCE_NUM_THREADS": int(threads)}
     from .. import __version__

@@ -75,3 +75,17 @@ def test_run_and_bench_report_the_precision_the_engine_computes_in(cli):
     assert rc == 0 and f"; computes in {want}" in out, out + err
     rc, out, err = cli("bench", LENET, "--backend", "openvino", "--precision", "auto", "-n", "2", "--json")
     assert rc == 0 and json.loads(out)["engine"]["effective_precision"] == want, out
+
+
+@pytest.mark.parametrize("streams", ["2", "auto"])
+def test_num_streams_a_count_or_auto_runs_on_openvino(tmp_path, cli, streams):
+    """--num-streams takes what OpenVINO's compile takes: a positive integer or auto (auto was refused)."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    np.save(tmp_path / "x.npy", np.random.default_rng(5).standard_normal((1, 1, 28, 28)).astype(np.float32))
+    feed = f"data={tmp_path / 'x.npy'}"
+    rc, _, err = cli("run", LENET, "--backend", "reference", "--input", feed, "-o", tmp_path / "r.npz")
+    assert rc == 0, err
+    rc, _, err = cli("run", LENET, "--backend", "openvino", "--num-streams", streams, "--input", feed,
+                     "-o", tmp_path / "o.npz")
+    assert rc == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "o.npz")["prob"], np.load(tmp_path / "r.npz")["prob"], atol=1e-5)

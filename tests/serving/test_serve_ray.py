@@ -151,3 +151,29 @@ def test_address_where_nothing_listens_fails_at_once():
                        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"nothing accepts connections at 127.0.0.1:{port}" in r.stderr and time.time() - t0 < 60
+
+
+def test_a_port_in_use_is_one_clear_error_and_the_handlers_are_restored(capsys):
+    """Serve's proxy failing to bind came back from inside Ray as an internal error (exit 4) after Ray had
+    started; the Ctrl-C/SIGTERM handlers installed for start-up are put back on the way out."""
+    from netdsl.cli import main
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        rc = main(["serve", os.path.join(EXAMPLES, "lenet.py"), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"cannot serve on 127.0.0.1:{port}" in err and "internal error" not in err, err
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "many"])
+def test_bad_num_streams_is_refused_before_ray_starts(bad):
+    """A bad num_streams reached each replica's compile (the replicas failed inside Ray, Serve retrying)."""
+    import ray
+    from netdsl.errors import NetdslError
+    from netdsl.serving.ray_app import serve
+    with pytest.raises(NetdslError, match=rf"num_streams={bad!r}: give a positive integer or 'auto'"):
+        serve(lenet(), num_streams=bad, port=_free_port())
+    assert not ray.is_initialized()

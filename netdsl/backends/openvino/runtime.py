@@ -78,7 +78,7 @@ def core() -> Any:
         return _core
 
 
-def _streams(num_streams: Any) -> str:
+def streams_config(num_streams: Any) -> str:
     """OpenVINO's NUM_STREAMS for ``num_streams``: a positive integer, or "auto" (OpenVINO chooses)."""
     if isinstance(num_streams, str) and num_streams.lower() == "auto":
         return "AUTO"
@@ -103,7 +103,7 @@ def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Opt
     if PRECISIONS[p] is not None:
         cfg["INFERENCE_PRECISION_HINT"] = PRECISIONS[p]
     if num_streams is not None:
-        cfg["NUM_STREAMS"] = _streams(num_streams)
+        cfg["NUM_STREAMS"] = streams_config(num_streams)
     cfg.update(config or {})
     return cfg
 
