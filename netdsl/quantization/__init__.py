@@ -102,8 +102,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     ``min_sqnr`` dB (default 20; with ``keep_float="auto"`` the two targets are its own and these
     defaults hold for the wide tensors); with "auto" the layers' int8 weights are candidates as well
     (a wide weight: its int8 rounding residual as a second int8 weight, one more INT8 layer), and a
-    layer whose input and weights are both chosen runs in float instead (one exact layer, not three
-    INT8 copies); a warning says when the second levels add INT8 layers for half the quantized ones;
+    layer whose input and weights are both chosen (or a matmul whose two inputs are) runs in float
+    instead (one exact layer, not three INT8 copies); a warning says when the second levels add INT8 layers for half the quantized ones;
     wide_weights: "none" or fnmatch patterns of the layers whose weights are wide.
     """
     from ..dsl import Network

@@ -97,7 +97,7 @@ class QuantizationReport:
             lines.append(f"  wide (two-level) activations, INT8 twice: {', '.join(self.wide) or 'none'}; weights: "
                          f"{', '.join(self.wide_weights) or 'none'}" + why)
             if self.wide_float:
-                lines.append(f"  kept in float instead of three INT8 copies (a wide input and wide weights): "
+                lines.append(f"  kept in float instead of three INT8 copies (a wide input and wide weights, or two wide inputs): "
                              f"{', '.join(self.wide_float)}")
             if self.wide_layers:
                 lines.append(f"  {self.wide_layers} more INT8 layers read the second levels")

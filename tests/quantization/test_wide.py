@@ -254,3 +254,26 @@ def test_a_layer_with_a_wide_input_and_wide_weights_runs_in_float():
         assert not [n for n in q.graph.nodes if n.op == "dequantize_linear" and n.name.startswith(layer + ".")]
     f = nd.Network.from_graph(net.graph)
     assert _sqnr(f, q, _batches(), "logits") >= 60.0
+
+
+def test_a_matmul_of_two_wide_tensors_runs_in_float_and_a_shared_input_stays_wide():
+    """fold_triples on a matmul of two activations (two wide inputs: three INT8 copies too) and on one of
+    three linear layers reading one wide tensor: the matmul and that layer are float, the tensor stays wide
+    for the other two, and the report says why each layer is float."""
+    import netdsl.functional as F
+    from netdsl.quantization.plan import QuantPlan, fold_triples
+    from netdsl.quantization.report import QuantizationReport
+    net = nd.Network("mm")
+    f = net.input("f", ("N", 8))
+    a, b, c = (F.linear(f, net.parameter(f"{k}.w", (4, 8)), None, name=k) for k in ("fa", "fb", "fc"))
+    m = F.matmul(F.reshape(a, (-1, 2, 2), name="ra"), F.reshape(b, (-1, 2, 2), name="rb"), name="mm")
+    net.output(F.add(F.flatten(m), c), "y")
+    net.init_random(0)
+    plan = QuantPlan(wide=["f", "ra", "rb"], wide_weights=["fa"])
+    fold_triples(net.graph, plan, ())
+    assert plan.wide_float == ["fa", "mm"] and plan.keep_float == ["fa", "mm"]
+    assert plan.wide == ["f"] and plan.wide_weights == []  # fb and fc still read f in two levels
+    text = str(QuantizationReport("mse", "reference", wide=plan.wide, wide_float=plan.wide_float,
+                                  wide_scores={0: (10.0, 1.0), 1: (30.0, 1.0)}, wide_target=(20.0, 0.995)))
+    assert "kept in float instead of three INT8 copies (a wide input and wide weights, or two wide inputs): " \
+           "fa, mm" in text, text
