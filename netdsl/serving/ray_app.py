@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -210,6 +212,10 @@ def _port_free(host: str, port: int) -> None:
 def _init_ray(ray: Any, address: Optional[str]) -> None:
     """``ray.init`` on ``address`` (None: a local instance); a cluster it cannot join is a netdsl error."""
     _reachable(address)
+    # ray.init puts Ray's own SIGTERM handler in at the C level (it logs and exits 15): put back the Python
+    # handlers the caller installed (netdsl serve's, which stop the server cleanly)
+    mine = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)
+            if callable(signal.getsignal(s)) and threading.current_thread() is threading.main_thread()}
     try:
         ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
     except ConnectionError as e:
@@ -218,6 +224,8 @@ def _init_ray(ray: Any, address: Optional[str]) -> None:
             msg += (" A cluster using token authentication (the default of ray start) is joined with "
                     "RAY_AUTH_MODE=token set here and its token in ~/.ray/auth_token or $RAY_AUTH_TOKEN")
         raise NetdslError(msg) from None
+    for s, h in mine.items():
+        signal.signal(s, h)
 
 
 def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: Optional[str] = None,

@@ -177,3 +177,20 @@ def test_bad_num_streams_is_refused_before_ray_starts(bad):
     with pytest.raises(NetdslError, match=rf"num_streams={bad!r}: give a positive integer or 'auto'"):
         serve(lenet(), num_streams=bad, port=_free_port())
     assert not ray.is_initialized()
+
+
+def test_sigterm_during_start_up_reaches_the_handler_installed_before_it():
+    """ray.init put Ray's own SIGTERM handler in (it logs and exits 15), so a SIGTERM during `netdsl serve`'s
+    start-up killed it instead of stopping it cleanly; the Python handlers installed before are put back."""
+    script = (
+        "import os, signal, ray\n"
+        "from netdsl.serving.ray_app import _init_ray\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))\n"
+        "_init_ray(ray, None)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "ray.shutdown()\n"
+        "print('handled', seen == [signal.SIGTERM])\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0 and "handled True" in r.stdout, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
