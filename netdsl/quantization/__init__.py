@@ -176,7 +176,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     rep.wide_layers = sum(n.op in QUANTIZABLE for n in qgraph.nodes) - sum(n.op in QUANTIZABLE for n in fgraph.nodes)
-    if wide == "auto" and quantized and rep.wide_layers * 2 >= len(quantized):
+    if wide == "auto" and (rep.wide_layers * 2 >= len(quantized) if quantized else bool(plan.wide_float)):
         warnings.warn(_wide_cost_message(graph.name, rep.wide_layers, len(quantized), plan.wide_scores,
                                          len(plan.wide_float)), stacklevel=3)
     if report:
@@ -192,6 +192,11 @@ def _wide_cost_message(name: str, extra: int, layers: int, scores: dict, floats:
     est = ", ".join(([f"an estimated {100 * top1:.2f}% top-1 agreement"] if top1 < 1.0 else [])
                     + ([f"{sq:.1f} dB output SQNR"] if sq != float("inf") else []))
     est = f" ({est} on the calibration data)" if est else ""
+    if not layers:  # every layer folded: no INT8 layer left
+        return (f"quantize: network '{name}' met its accuracy target only by keeping every layer float ({floats} "
+                f"layers instead of three INT8 copies each): nothing is quantized, it runs as float32. "
+                f"wide_activations='none' gives plain INT8{est}; keep_float='auto' keeps the most sensitive layers "
+                f"float instead")
     return (f"quantize: network '{name}' met its accuracy target only with two-level (wide) activations or weights "
             f"on many layers: {extra} more INT8 layers for its {layers} quantized ones"
             + (f" ({floats} more layers kept float instead of three INT8 copies)" if floats else "")

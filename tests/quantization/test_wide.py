@@ -240,20 +240,23 @@ def test_widening_many_layers_warns_that_int8_may_be_slower_than_float():
 
 def test_a_layer_with_a_wide_input_and_wide_weights_runs_in_float():
     """Three INT8 copies (wide input x wide weights) approximate what one float layer computes exactly:
-    'auto' keeps such a layer float, drops its items from the wide lists, and the report says so."""
+    'auto' keeps such a layer float, drops its items from the wide lists, and the report says so; the
+    other layers stay INT8 (at 70 dB every layer was folded: the checks below held for the float network)."""
     net = _net()
-    rep = nd.quantize(net, _batches(), wide_activations="auto", min_sqnr=70.0, backend="reference",
-                      bias_correction=False, equalize=None).quantization
+    kw = dict(wide_activations="auto", min_sqnr=46.0, backend="reference", bias_correction=False, equalize=None)
+    with pytest.warns(UserWarning, match="1 more layers kept float instead of three INT8 copies"):
+        rep = nd.quantize(net, _batches(), **kw).quantization
     assert rep.wide_float and rep.kept_float == rep.wide_float and not set(rep.wide_float) & set(rep.wide_weights)
     assert "kept in float instead of three INT8 copies" in str(rep)
-    q = nd.quantize(net, _batches(), wide_activations="auto", min_sqnr=70.0, backend="reference",
-                    bias_correction=False, equalize=None, report=False)
+    with pytest.warns(UserWarning):
+        q = nd.quantize(net, _batches(), report=False, **kw)
     names = {n.name for n in q.graph.nodes}
     for layer in rep.wide_float:
         assert layer + RESIDUAL not in names
         assert not [n for n in q.graph.nodes if n.op == "dequantize_linear" and n.name.startswith(layer + ".")]
+    assert len([n for n in q.graph.nodes if n.op == "quantize_linear"]) >= 3  # the other layers' inputs
     f = nd.Network.from_graph(net.graph)
-    assert _sqnr(f, q, _batches(), "logits") >= 60.0
+    assert _sqnr(f, q, _batches(), "logits") >= 46.0
 
 
 def test_a_matmul_of_two_wide_tensors_runs_in_float_and_a_shared_input_stays_wide():
@@ -277,3 +280,17 @@ def test_a_matmul_of_two_wide_tensors_runs_in_float_and_a_shared_input_stays_wid
                                   wide_scores={0: (10.0, 1.0), 1: (30.0, 1.0)}, wide_target=(20.0, 0.995)))
     assert "kept in float instead of three INT8 copies (a wide input and wide weights, or two wide inputs): " \
            "fa, mm" in text, text
+
+
+def test_auto_that_keeps_every_layer_float_says_so():
+    """Where 'auto' met its target only with every layer's input and weights wide, every layer runs in
+    float (no three INT8 copies) and the quantized network is the float one: that came without a word
+    (the cost warning counted against no quantized layers)."""
+    net = _net()
+    with pytest.warns(UserWarning, match=r"network 'small_cnn' met its accuracy target only by keeping every layer "
+                                         r"float \(4 layers instead of three INT8 copies each\): nothing is quantized"
+                                         r".*wide_activations='none' gives plain INT8 \(\d+\.\d dB output SQNR"):
+        q = nd.quantize(net, _batches(), wide_activations="auto", min_sqnr=199.0, backend="reference",
+                        bias_correction=False, equalize=None, report=False)
+    assert sorted(q.quantization.wide_float) == ["c1", "c2", "fc", "head"]
+    assert not [n for n in q.graph.nodes if n.op == "quantize_linear"]
