@@ -67,18 +67,15 @@ class QuantizationReport:
             lines.append("  equalization: output SQNR on calibration data " +
                          ", ".join(f"alpha {a:g} {v:.1f} dB" for a, v in self.alphas.items()) + f"; alpha {self.alpha:g} used")
         if self.bias_gain:
-            a, b = self.bias_gain
-            lines.append(f"  bias correction: output SQNR on calibration data {a:.1f} -> {b:.1f} dB"
-                         + ("" if self.bias_corrected else ", not kept"))
+            lines.append(_gain("bias correction: output SQNR on calibration data", self.bias_gain, self.bias_corrected))
         if self.exact_inputs:
             lines.append(f"  uint8 image input(s) quantized exactly: {', '.join(self.exact_inputs)}")
         if self.refine_gain:
             lines.append(f"  output-aware ranges: output SQNR on calibration data {self.refine_gain[0]:.1f} -> "
                          f"{self.refine_gain[1]:.1f} dB")
         if self.rounding_gain:
-            a, b = self.rounding_gain
-            lines.append(f"  fitted weight rounding: output SQNR on held-out calibration data {a:.1f} -> {b:.1f} dB"
-                         + ("" if self.rounded else ", not kept"))
+            lines.append(_gain("fitted weight rounding: output SQNR on held-out calibration data", self.rounding_gain,
+                               self.rounded))
         elif self.rounded:
             lines.append(f"  fitted weight rounding (GPTQ): {len(self.rounded)} layer(s)")
         elif self.rounding == "auto":
@@ -122,6 +119,11 @@ class QuantizationReport:
             lines.append(f"  kept in float: {', '.join(self.excluded)}" +
                          (f" ({', '.join(chosen)} by sensitivity)" if chosen else ""))
         return "\n".join(lines)
+
+
+def _gain(what: str, gain: tuple, kept: Any) -> str:
+    """A report line: ``what`` before -> after (dB), and whether the technique was kept."""
+    return f"  {what} {gain[0]:.1f} -> {gain[1]:.1f} dB" + ("" if kept else ", not kept")
 
 
 def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
