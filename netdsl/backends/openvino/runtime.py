@@ -220,7 +220,7 @@ class OpenVINOModel(CompiledModel):
                 for n, i in zip(self.output_names, self._out_index)}
 
     def run(self, feeds: dict) -> dict:
-        if self.graph.nodes and _empty(feeds):
+        if _empty(feeds):
             return self._run_empty(feeds)
         sp = self._specializer()
         copy = sp.for_call(feeds) if sp is not None else None
@@ -235,23 +235,48 @@ class OpenVINOModel(CompiledModel):
                 req.start_async()
                 req.wait()
         except RuntimeError as e:
-            raise self._run_error(e, [feeds]) from e
+            raise self._run_error(e) from e
         return self._read(req)
 
     def _run_empty(self, feeds: dict) -> dict:
-        """A call with an empty input (a zero-size dim), computed by the NumPy reference in float32:
-        OpenVINO 2026.4's CPU plugin fails some layers on empty tensors (max pool), and the compiled
-        model then fails every later call of the last shape it ran until another shape runs."""
+        """A call with an empty input (a zero-size dim), never run by OpenVINO: its 2026.4 CPU plugin
+        fails some layers on empty tensors (max pool), and the compiled model then fails every later
+        call of the last shape it ran until another shape runs. Computed by the NumPy reference in
+        float32; a model without its graph (a loaded IR) returns empty outputs of the shapes its
+        interface gives for these inputs, or refuses the call where an output would not be empty or
+        its shape is unknown."""
+        if not self.graph.nodes:
+            return self._empty_outputs(feeds)
         from ..reference import run as reference_run
         out = reference_run(self.graph, feeds, dtype="float32")
         return {v.name: np.asarray(out[v.name], v.dtype.numpy) for v in self.graph.outputs}
 
-    def _run_error(self, e: Exception, feeds: list) -> NetdslError:
-        """The NetdslError of a failed inference, naming the layer and any empty input."""
-        empty = {n: a.shape for f in feeds for n, a in f.items() if 0 in np.shape(a)}
-        hint = "".join(f"; input '{n}' is empty (shape {tuple(s)})" for n, s in empty.items())
-        return NetdslError(f"OpenVINO inference of '{self.graph.name}' failed{layer_context(self.graph, str(e))}"
-                           f"{hint}: {e}")
+    def _empty_outputs(self, feeds: dict) -> dict:
+        """Empty arrays of the output shapes the interface graph gives for ``feeds`` (see _run_empty)."""
+        env: dict = {}
+        for v in self.graph.inputs:
+            for d, a in zip(v.shape, feeds[v.name].shape):
+                if not isinstance(d, int) and len(d.terms) == 1 and d.terms[0][1] == 1 and d.coeff == 1:
+                    env[d.terms[0][0]] = a
+        out = {}
+        for v, i in zip(self.graph.outputs, self._out_index):
+            try:
+                shape = tuple(d if isinstance(d, int) else d.evaluate(env) for d in v.shape)
+            except (KeyError, ZeroDivisionError, NetdslError):
+                shape = None
+            if shape is None or 0 not in shape:
+                empty = next(f"'{n}' (shape {a.shape})" for n, a in feeds.items() if 0 in a.shape)
+                why = "its shape is not known" if shape is None else f"it would have shape {shape}, not empty"
+                raise NetdslError(f"OpenVINO model '{self.graph.name}' (loaded without its netdsl graph): input "
+                                  f"{empty} is empty and output '{v.name}' cannot be made for it ({why}); "
+                                  "OpenVINO is not given empty inputs (it fails some layers on them and then "
+                                  "later calls): skip empty batches, or compile the network itself")
+            out[v.name] = np.empty(shape, _numpy_type(self.compiled.outputs[i]) or v.dtype.numpy)
+        return out
+
+    def _run_error(self, e: Exception) -> NetdslError:
+        """The NetdslError of a failed inference, naming the layer (no call with an empty input gets here)."""
+        return NetdslError(f"OpenVINO inference of '{self.graph.name}' failed{layer_context(self.graph, str(e))}: {e}")
 
     def timed_call(self, feeds: dict) -> Any:
         """A new infer request with ``feeds`` set in place (shared memory: ``feeds`` must stay alive and
@@ -298,7 +323,7 @@ class OpenVINOModel(CompiledModel):
         ``compile(..., specialize=False)`` turns it off; single calls get one too, compiled in the
         background)."""
         feeds = [self.check_inputs(dict(f)) for f in batch]
-        if self.graph.nodes and any(_empty(f) for f in feeds):
+        if any(_empty(f) for f in feeds):
             return [self.run(f) for f in feeds]  # see _run_empty
         special = self._specialized(feeds)
         return (special or self)._run_checked(feeds, jobs)
@@ -372,7 +397,7 @@ class OpenVINOModel(CompiledModel):
                             reqs[j].wait()
                             out[i] = self._read(reqs[j])
         except RuntimeError as e:
-            raise self._run_error(e, feeds) from e
+            raise self._run_error(e) from e
         finally:
             if mine:
                 lock.release()
