@@ -100,6 +100,7 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
     env: dict[str, int] = {}
     out = {}
     for v in graph.inputs:
+        refuse_masked(v.name, feeds[v.name])
         try:
             arr = np.asarray(feeds[v.name])
         except (ValueError, TypeError) as e:  # a ragged list
@@ -124,6 +125,13 @@ def check_inputs(graph: Graph, feeds: Mapping[str, Any]) -> dict:
                     raise ShapeError(f"input '{v.name}': dim {s}={a} but another input has {s}={env[s]}")
         out[v.name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d arrays 0-d
     return out
+
+
+def refuse_masked(name: str, value: Any) -> None:
+    """A ShapeError for a NumPy masked array: every engine would run its raw data, the mask ignored."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise ShapeError(f"input '{name}' is a numpy masked array: netdsl ignores masks and would run its raw data, "
+                         "masked elements included; pass x.filled(value) (the value masked elements stand for)")
 
 
 def _check_fits(name: str, arr: np.ndarray, target: np.dtype) -> None:

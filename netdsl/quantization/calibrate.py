@@ -5,6 +5,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..backends.base import refuse_masked
 from ..errors import NetdslError
 from ..graph import Graph
 from ..passes.rewrite import clone_graph
@@ -58,8 +59,11 @@ def as_batches(graph: Graph, batches: Any) -> list[dict]:
     out = []
     for b in batches:
         if isinstance(b, Mapping):
+            for name, a in b.items():
+                refuse_masked(name, a)
             out.append(dict(b))
         elif len(graph.inputs) == 1:
+            refuse_masked(graph.inputs[0].name, b)
             out.append({graph.inputs[0].name: np.asarray(b)})
         else:
             raise NetdslError(f"network '{graph.name}' has {len(graph.inputs)} inputs: give each calibration "

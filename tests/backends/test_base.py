@@ -85,3 +85,30 @@ def test_checks_hold_after_a_shape_was_accepted(backend):
     model.dim_ranges = {"N": (1, 2)}  # a new range: shapes are checked against it again
     with pytest.raises(ShapeError, match="outside the range 1..2"):
         model(ids=ids)
+
+
+def _float_net():
+    net = nd.Network("masked")
+    x = net.input("x", ("N", 4))
+    net.output(nd.relu(x) * 2.0, "y")
+    return net
+
+
+@pytest.mark.parametrize("backend", ["reference", "onnx", "openvino"])
+def test_a_masked_array_is_refused_naming_the_input(backend):
+    """A numpy masked array was run on its raw data, the mask ignored, by every engine and entry point."""
+    pytest.importorskip({"reference": "numpy", "onnx": "onnxruntime", "openvino": "openvino"}[backend],
+                        reason=f"{backend} engine not installed")
+    from netdsl.backends import reference
+    net = _float_net()
+    model = nd.compile(net, backend)
+    x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(model(x=x)["y"], np.maximum(x, 0) * 2, rtol=1e-6)  # this shape is accepted now
+    masked = np.ma.masked_array(x, mask=x < 0)
+    calls = [lambda: model(x=masked), lambda: reference.run(net.graph, {"x": masked})]
+    if backend == "openvino":
+        calls += [lambda: model.run_many([{"x": x}, {"x": masked}]), lambda: model.infer_async(x=masked).result(30)]
+    for call in calls:
+        with pytest.raises(ShapeError, match=r"input 'x' is a numpy masked array: .*x\.filled\(value\)"):
+            call()
+    np.testing.assert_allclose(model(x=masked.filled(0.0))["y"], np.maximum(x, 0) * 2, rtol=1e-6)

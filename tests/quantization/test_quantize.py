@@ -11,7 +11,7 @@ import pytest
 import netdsl as nd
 import netdsl.functional as F
 from netdsl.backends import reference
-from netdsl.errors import NetdslError
+from netdsl.errors import NetdslError, ShapeError
 from netdsl.passes.qdq import quantize_weight, weight_scales
 
 
@@ -195,3 +195,16 @@ def test_bad_calibration_input_names_the_inputs():
         nd.quantize(net, [], backend="reference")
     with pytest.raises(NetdslError, match="unknown calibration method"):
         nd.quantize(net, _batches(1), method="kl", backend="reference")
+
+
+def test_masked_calibration_data_is_refused_naming_the_input():
+    """Calibration ranges were taken from a masked array's raw data, the mask ignored."""
+    net = nd.Network("masked_calibration")
+    x = net.input("x", ("N", 4))
+    net.output(nd.linear(x, net.parameter("w", (3, 4))), "y")
+    net.init_random(0)
+    data = np.random.default_rng(6).standard_normal((8, 4)).astype(np.float32)
+    masked = np.ma.masked_array(data, mask=data > 1)
+    for batches in ([masked], [{"x": masked}]):
+        with pytest.raises(ShapeError, match=r"input 'x' is a numpy masked array: .*x\.filled\(value\)"):
+            nd.quantize(net, batches)
