@@ -10,6 +10,8 @@ NUM_STREAMS.
 :class:`Specializer` keeps a model's copies: ``run_many`` compiles one on the second call whose feeds
 all have one set of shapes (that call waits for it); single calls (``model(...)``) start compiling one
 in a background thread on a set of shapes' 8th call and keep using the dynamic model until it is ready.
+Both are capped: once MAX_SPECIALIZATIONS copies are made or MAX_FAILED_SPECIALIZATIONS have failed, no
+other copy is compiled (the dynamic model serves every other shape).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ SPECIALIZE_AFTER = 2  # run_many calls on one set of input shapes before it gets
 SPECIALIZE_AFTER_CALLS = 8  # single calls on one set of input shapes before one is compiled (in background)
 MAX_SPECIALIZATIONS = 2  # static copies kept per model (each holds its own copy of the weights; failures
                          # to compile one use no slot and are not retried)
+MAX_FAILED_SPECIALIZATIONS = 8  # shapes whose copy failed, remembered per model; then no copy is tried any more
 _FORGET = 64  # distinct sets of shapes counted before the counts start afresh
 
 
@@ -67,7 +70,7 @@ class Specializer:
         copy = self.copies.get(key)
         if copy is not None or key in self.copies:
             return copy
-        if _count(self._calls, key) == SPECIALIZE_AFTER_CALLS and self._made() < MAX_SPECIALIZATIONS:
+        if _count(self._calls, key) == SPECIALIZE_AFTER_CALLS and not self._full():
             # not a daemon: an interpreter exiting meanwhile waits for the compilation to end
             t = threading.Thread(target=self._background, args=(key,), name="netdsl-specialize")
             self._thread = t
@@ -86,7 +89,7 @@ class Specializer:
 
     def _compile(self, key: tuple) -> Optional[Any]:
         """Compile (once) and keep the copy for ``key``; the caller holds the lock."""
-        if key in self.copies or self._made() >= MAX_SPECIALIZATIONS:
+        if key in self.copies or self._full():
             return self.copies.get(key)
         t0 = time.perf_counter()
         copy = self.make(key)
@@ -94,9 +97,11 @@ class Specializer:
         self.copies[key] = copy  # None is kept too: a shape that failed is not tried again
         return copy
 
-    def _made(self) -> int:
-        """Copies compiled so far (the ones that failed use no slot)."""
-        return sum(c is not None for c in list(self.copies.values()))
+    def _full(self) -> bool:
+        """Whether no other copy may be compiled: MAX_SPECIALIZATIONS made (the ones that failed use no
+        slot), or MAX_FAILED_SPECIALIZATIONS failed (each is remembered, so that it is not tried again)."""
+        made = sum(c is not None for c in list(self.copies.values()))
+        return made >= MAX_SPECIALIZATIONS or len(self.copies) - made >= MAX_FAILED_SPECIALIZATIONS
 
 
 def _count(counts: dict, key: tuple) -> int:

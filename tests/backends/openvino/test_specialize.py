@@ -210,3 +210,32 @@ def test_a_copy_that_cannot_be_compiled_takes_no_slot_and_is_not_retried(net):
     for _ in range(SPECIALIZE_AFTER_CALLS):  # single calls: the failed shape starts no compilation either
         assert sp.for_call(bad[0]) is None
     assert sp._thread is None and len(tried) == 1 + MAX_SPECIALIZATIONS
+
+
+def test_shapes_whose_copy_failed_are_remembered_up_to_a_cap(net):
+    """Each shape whose static copy failed was remembered without end (a server fed many distinct
+    failing shapes grew without bound): after MAX_FAILED_SPECIALIZATIONS of them no copy is compiled
+    any more, and the model keeps serving every shape on its dynamic form."""
+    from netdsl.backends.openvino.specialize import MAX_FAILED_SPECIALIZATIONS, Specializer
+    m = ovb.compile(net.graph)
+    tried: list = []
+
+    def make(key: tuple):
+        tried.append(key)
+        return m._static_copy(key)
+    sp = Specializer(["data"], make)
+    for b in range(1, MAX_FAILED_SPECIALIZATIONS + 6):  # 4 channels for a 3-channel network: each fails
+        bad = [{"data": np.ones((b, 4, 12, 12), np.float32)}] * 2
+        for _ in range(2):
+            assert sp.for_batch(bad) is None
+        for _ in range(SPECIALIZE_AFTER_CALLS):
+            assert sp.for_call(bad[0]) is None
+            sp.wait(60)
+    assert len(tried) == len(sp.copies) == MAX_FAILED_SPECIALIZATIONS
+    assert all(c is None for c in sp.copies.values())
+    rng = np.random.default_rng(10)
+    good = [feeds(rng, 2)] * 2
+    for _ in range(3):  # no copy made any more: None, and the dynamic model still runs these shapes right
+        assert sp.for_batch(good) is None
+    check_all(net, m.run_many(good), good)
+    assert len(tried) == MAX_FAILED_SPECIALIZATIONS
