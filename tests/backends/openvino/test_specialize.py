@@ -185,9 +185,8 @@ def test_a_loaded_ir_refuses_shapes_outside_its_bounds_every_time(net, tmp_path)
     assert list(m.specializations()) == [((3, 3, 12, 12),)]
 
 
-def test_a_copy_that_cannot_be_compiled_takes_no_slot_and_is_not_retried(net):
-    """The static copy of a shape OpenVINO cannot compile (4 channels for a 3-channel network: a real
-    compile failure) is remembered as None without using one of the MAX_SPECIALIZATIONS slots."""
+def recording_specializer(net) -> tuple:
+    """``(model, Specializer of its real static copies, list of the shapes it tried to compile)``."""
     from netdsl.backends.openvino.specialize import Specializer
     m = ovb.compile(net.graph)
     tried: list = []
@@ -195,7 +194,13 @@ def test_a_copy_that_cannot_be_compiled_takes_no_slot_and_is_not_retried(net):
     def make(key: tuple):
         tried.append(key)
         return m._static_copy(key)
-    sp = Specializer(["data"], make)
+    return m, Specializer(["data"], make), tried
+
+
+def test_a_copy_that_cannot_be_compiled_takes_no_slot_and_is_not_retried(net):
+    """The static copy of a shape OpenVINO cannot compile (4 channels for a 3-channel network: a real
+    compile failure) is remembered as None without using one of the MAX_SPECIALIZATIONS slots."""
+    _, sp, tried = recording_specializer(net)
     bad = [{"data": np.ones((2, 4, 12, 12), np.float32)}] * 2
     for _ in range(3):
         assert sp.for_batch(bad) is None
@@ -216,14 +221,8 @@ def test_shapes_whose_copy_failed_are_remembered_up_to_a_cap(net):
     """Each shape whose static copy failed was remembered without end (a server fed many distinct
     failing shapes grew without bound): after MAX_FAILED_SPECIALIZATIONS of them no copy is compiled
     any more, and the model keeps serving every shape on its dynamic form."""
-    from netdsl.backends.openvino.specialize import MAX_FAILED_SPECIALIZATIONS, Specializer
-    m = ovb.compile(net.graph)
-    tried: list = []
-
-    def make(key: tuple):
-        tried.append(key)
-        return m._static_copy(key)
-    sp = Specializer(["data"], make)
+    from netdsl.backends.openvino.specialize import MAX_FAILED_SPECIALIZATIONS
+    m, sp, tried = recording_specializer(net)
     for b in range(1, MAX_FAILED_SPECIALIZATIONS + 6):  # 4 channels for a 3-channel network: each fails
         bad = [{"data": np.ones((b, 4, 12, 12), np.float32)}] * 2
         for _ in range(2):
