@@ -43,7 +43,7 @@ from .calibrate import as_batches, pick_backend
 from .image_inputs import exact_image_inputs
 from .observers import METHODS
 from .plan import ROUNDINGS, WIDE_SQNR, WIDE_TOP1, QuantPlan, apply_plan, make_plan, observe_ranges
-from .report import QuantizationReport, measure
+from .report import QuantizationReport, counted, measure
 from .schemes import SCHEMES, pick_scheme
 
 DEFAULT_MIN_SQNR = 30.0  # keep_float="auto"'s target when neither min_sqnr nor min_top1 is given
@@ -193,13 +193,13 @@ def _wide_cost_message(name: str, extra: int, layers: int, scores: dict, floats:
                     + ([f"{sq:.1f} dB output SQNR"] if sq != float("inf") else []))
     est = f" ({est} on the calibration data)" if est else ""
     if not layers:  # every layer folded: no INT8 layer left
-        return (f"quantize: network '{name}' met its accuracy target only by keeping every layer float ({floats} "
-                f"layers instead of three INT8 copies each): nothing is quantized, it runs as float32. "
+        return (f"quantize: network '{name}' met its accuracy target only by keeping every layer float "
+                f"({counted(floats, 'layer')} instead of three INT8 copies each): nothing is quantized, it runs as float32. "
                 f"wide_activations='none' gives plain INT8{est}; keep_float='auto' keeps the most sensitive layers "
                 f"float instead")
     return (f"quantize: network '{name}' met its accuracy target only with two-level (wide) activations or weights "
-            f"on many layers: {extra} more INT8 layers for its {layers} quantized ones"
-            + (f" ({floats} more layers kept float instead of three INT8 copies)" if floats else "")
+            f"on many layers: {counted(extra, 'more INT8 layer')} for its {counted(layers, 'quantized one')}"
+            + (f" ({counted(floats, 'more layer')} kept float instead of three INT8 copies)" if floats else "")
             + ", so the quantized network "
             f"may run slower than float32 (per-layer overhead). wide_activations='none' gives plain INT8{est}; "
             f"keep_float='auto' keeps the most sensitive layers float instead")
@@ -236,7 +236,7 @@ def _check_options(graph: Graph, exclude: Sequence[str], keep_float: Any, equali
         raise NetdslError(f"keep_float must be a whole number of layers >= 0 or 'auto', got {keep_float!r}")
     n = len(targets(graph, exclude))
     if keep_float != "auto" and keep_float > n:
-        raise NetdslError(f"keep_float={keep_float}: network '{graph.name}' has {n} layers to quantize"
+        raise NetdslError(f"keep_float={keep_float}: network '{graph.name}' has {counted(n, 'layer')} to quantize"
                           + (" (after exclude)" if exclude else ""))
     if not (equalize in ("auto", None) or (isinstance(equalize, (int, float)) and not isinstance(equalize, bool)
                                            and 0 <= equalize <= 1)):

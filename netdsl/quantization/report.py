@@ -10,6 +10,11 @@ from ..graph import Graph
 from .calibrate import run_observed
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun`` in the number it takes: "1 more layer", "2 more layers"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class LayerSQNR:
     name: str
@@ -77,7 +82,7 @@ class QuantizationReport:
             lines.append(_gain("fitted weight rounding: output SQNR on held-out calibration data", self.rounding_gain,
                                self.rounded))
         elif self.rounded:
-            lines.append(f"  fitted weight rounding (GPTQ): {len(self.rounded)} layer(s)")
+            lines.append(f"  fitted weight rounding (GPTQ): {counted(len(self.rounded), 'layer')}")
         elif self.rounding == "auto":
             lines.append("  fitted weight rounding: no held-out calibration data to decide on (one batch that "
                          "cannot be split by samples): kept nearest")
@@ -86,7 +91,7 @@ class QuantizationReport:
             if self.wide_scores:
                 k = max(self.wide_scores)
                 sq, t1 = self.wide_scores[k]
-                why = (f" (wide_activations='auto': the {k} tensors whose quantization alone costs the most output SQNR, "
+                why = (f" (wide_activations='auto': the {counted(k, 'tensor')} whose quantization alone costs the most output SQNR, "
                        f"for an estimated top-1 of {100 * t1:.2f}% and a value-output SQNR of {sq:.1f} dB on "
                        f"calibration data; target {100 * self.wide_target[1]:g}%, {self.wide_target[0]:g} dB; "
                        + ", ".join(f"{n} wide: {100 * v[1]:.2f}%" + ("" if v[0] == float("inf") else f" {v[0]:.1f} dB")
@@ -97,7 +102,7 @@ class QuantizationReport:
                 lines.append(f"  kept in float instead of three INT8 copies (a wide input and wide weights, or two wide inputs): "
                              f"{', '.join(self.wide_float)}")
             if self.wide_layers:
-                lines.append(f"  {self.wide_layers} more INT8 layers read the second levels")
+                lines.append(f"  {counted(self.wide_layers, 'more INT8 layer')} read{'s' * (self.wide_layers == 1)} the second levels")
             if self.wide_sensitivity:
                 lines.append("  tensor sensitivity (output SQNR with only that tensor quantized): " + ", ".join(
                     f"{n} {self.wide_sensitivity[n]:.1f}"
@@ -106,7 +111,7 @@ class QuantizationReport:
             k = max(self.kept_scores)
             want = [f"{t:g} dB" for t in self.keep_target[:1] if t is not None] + \
                 [f"top-1 {100 * t:g}%" for t in self.keep_target[1:] if t is not None]
-            lines.append(f"  keep_float='auto': {k} layer(s) kept in float for an output SQNR of "
+            lines.append(f"  keep_float='auto': {counted(k, 'layer')} kept in float for an output SQNR of "
                          f"{self.kept_scores[k][0]:.1f} dB, top-1 {100 * self.kept_scores[k][1]:.2f}% on calibration "
                          f"data (target {', '.join(want)}; " + ", ".join(
                              f"{n} float: {v[0]:.1f} dB {100 * v[1]:.1f}%" for n, v in sorted(self.kept_scores.items())) + ")")

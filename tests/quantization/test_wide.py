@@ -244,7 +244,7 @@ def test_a_layer_with_a_wide_input_and_wide_weights_runs_in_float():
     other layers stay INT8 (at 70 dB every layer was folded: the checks below held for the float network)."""
     net = _net()
     kw = dict(wide_activations="auto", min_sqnr=46.0, backend="reference", bias_correction=False, equalize=None)
-    with pytest.warns(UserWarning, match="1 more layers kept float instead of three INT8 copies"):
+    with pytest.warns(UserWarning, match=r"\(1 more layer kept float instead of three INT8 copies\)"):
         rep = nd.quantize(net, _batches(), **kw).quantization
     assert rep.wide_float and rep.kept_float == rep.wide_float and not set(rep.wide_float) & set(rep.wide_weights)
     assert "kept in float instead of three INT8 copies" in str(rep)
@@ -294,3 +294,27 @@ def test_auto_that_keeps_every_layer_float_says_so():
                         bias_correction=False, equalize=None, report=False)
     assert sorted(q.quantization.wide_float) == ["c1", "c2", "fc", "head"]
     assert not [n for n in q.graph.nodes if n.op == "quantize_linear"]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_counts_in_the_wide_messages_take_the_number_of_their_noun(n):
+    """'1 more layers kept float' (and 'read' after one layer): every count in quantize's wide messages,
+    the report and the keep_float check takes its noun's number."""
+    from netdsl.quantization import _wide_cost_message
+    from netdsl.quantization.report import QuantizationReport
+    s = "s" if n > 1 else ""
+    warning = _wide_cost_message("net", n, n, {0: (12.0, 0.9)}, n)
+    assert f"{n} more INT8 layer{s} for its {n} quantized one{s} ({n} more layer{s} kept float instead" in warning
+    assert f"keeping every layer float ({n} layer{s} instead" in _wide_cost_message("net", 0, 0, {}, n)
+    text = str(QuantizationReport("mse", "reference", wide=["x"], wide_layers=n, wide_scores={n: (30.0, 1.0)},
+                                  wide_target=(20.0, 0.995), kept_scores={n: (30.0, 1.0)}, keep_target=(20.0, None)))
+    assert f"  {n} more INT8 layer{s} read{'' if s else 's'} the second levels" in text, text
+    assert f"the {n} tensor{s} whose quantization alone" in text and f"keep_float='auto': {n} layer{s} kept" in text
+    net = nd.Network("one" if n == 1 else "two")
+    y = net.input("x", ("N", 4))
+    for k in range(n):
+        y = nd.linear(y, net.parameter(f"l{k}.w", (4, 4)))
+    net.output(y, "y")
+    net.init_random(0)
+    with pytest.raises(NetdslError, match=f"has {n} layer{s} to quantize$"):
+        nd.quantize(net, [np.random.default_rng(n).standard_normal((2, 4)).astype(np.float32)], keep_float=n + 1)
