@@ -3,6 +3,7 @@ the same process (and batch-8 throughput of the Q/DQ placements).
 
     python benchmarks/int8_latency.py                                   # mobilenet_v2, resnet50
     python benchmarks/int8_latency.py --models mobilenet_v2 --rounds 3 --iters 40
+    python benchmarks/int8_latency.py --models mobilenet_v2 --by-kernel    # INT8 vs f32 per kernel kind
 
 Per model: the example's ``network()`` (random weights, seed 0), ``netdsl.quantize`` (percentile
 calibration on OpenVINO f32, 4 batches of 8, as benchmarks/int8_vs_onnxruntime.py), then at batch 1,
@@ -97,14 +98,16 @@ def props(m: Any) -> str:
     return " ".join(out)
 
 
-def node_times(m: Any, one: dict, n: int = 50) -> tuple:
-    """(median wall ms of infer(), median sum of executed node times ms, executed nodes) with PERF_COUNT."""
+def profile(graph: Any, one: dict, n: int = 50) -> tuple:
+    """``graph`` at batch 1 (latency hint, PERF_COUNT): (median wall ms of infer(), median sum of the
+    executed nodes' ms, executed nodes, {(node type, kernel): median ms summed over its nodes})."""
     import openvino as ov
-    c = ovb.compile(m.graph, hint="latency", dynamic={k: 1 for k in m.graph.symbols}, config={"PERF_COUNT": True})
+    c = ovb.compile(graph, hint="latency", dynamic={k: 1 for k in graph.symbols}, config={"PERF_COUNT": True})
     req = c.compiled.create_infer_request()
     for i, name in zip(c._in_index, c.input_names):
         req.set_input_tensor(i, ov.Tensor(one[name], shared_memory=True))
     walls, sums, count = [], [], 0
+    per_node: dict[tuple, list] = {}
     for k in range(n + 5):
         t = time.perf_counter()
         req.infer()
@@ -114,7 +117,59 @@ def node_times(m: Any, one: dict, n: int = 50) -> tuple:
             walls.append(w)
             sums.append(sum(p.real_time.total_seconds() for p in info))
             count = len(info)
-    return 1e3 * float(np.median(walls)), 1e3 * float(np.median(sums)), count
+            for p in info:
+                per_node.setdefault((p.node_name, p.node_type, p.exec_type), []).append(p.real_time.total_seconds())
+    kinds: dict[tuple, float] = {}
+    for (_, node_type, kernel), v in per_node.items():
+        kinds[node_type, kernel] = kinds.get((node_type, kernel), 0.0) + 1e3 * float(np.median(v))
+    return 1e3 * float(np.median(walls)), 1e3 * float(np.median(sums)), count, kinds
+
+
+def conv_macs(graph: Any) -> dict:
+    """Multiply-accumulates at batch 1 of ``graph``'s convolutions and linear layers by kind
+    ("1x1", "depthwise", "conv", "linear"), the kinds OpenVINO's CPU kernels are named after."""
+    env = dims(graph, 1)
+
+    def shape(v: Any) -> list:
+        return [d if isinstance(d, int) else d.evaluate(env) for d in v.shape]
+    out: dict[str, float] = {}
+    for n in graph.nodes:
+        if n.op not in ("conv", "linear"):
+            continue
+        w = shape(n.inputs[1])
+        kind = ("linear" if n.op == "linear" else "depthwise" if n.attrs.get("groups", 1) > 1
+                else "1x1" if tuple(w[2:]) == (1, 1) else "conv")
+        out[kind] = out.get(kind, 0.0) + float(np.prod(shape(n.outputs[0]))) * float(np.prod(w[1:]))
+    return out
+
+
+def kernel_kind(node_type: str, kernel: str) -> str | None:
+    """The conv_macs kind an OpenVINO CPU node runs (None: not a convolution or linear layer)."""
+    if node_type == "GroupConvolution":
+        return "depthwise"
+    if node_type == "Convolution":
+        return "1x1" if "1x1" in kernel else "conv"
+    return "linear" if node_type.startswith("FullyConnected") else None
+
+
+def by_kernel(name: str, net: Any, q: Any, one: dict) -> None:
+    """Per kernel kind: batch-1 ms of INT8 and float32 (sums of PERF_COUNT node times), INT8's gain and
+    the arithmetic rate (GMAC/s) of the convolutions and linear layers."""
+    macs = conv_macs(net.graph)
+    rows: dict[str, list] = {}
+    for col, g in ((0, q.graph), (1, net.graph)):
+        for (node_type, kernel), ms in profile(g, one)[3].items():
+            kind = kernel_kind(node_type, kernel) or f"{node_type} ({kernel.split('_')[0]})"
+            rows.setdefault(kind, [0.0, 0.0])[col] += ms
+    print(f"\n{name} batch 1 by kernel kind (sum of node ms, PERF_COUNT medians; GMAC/s = MACs / ms)")
+    for kind, (i8, f32) in sorted(rows.items(), key=lambda r: -r[1][1] - r[1][0]):
+        rate = "".join(f"  {m / 1e6 / t:7.1f} GMAC/s" if t else "  " + " " * 13
+                       for m, t in ((macs.get(kind), i8), (macs.get(kind), f32)) if m) if kind in macs else ""
+        gain = f"{f32 / i8:5.2f}x" if i8 and f32 else "   - "
+        print(f"  {kind:<28} int8 {i8:7.3f} ms  f32 {f32:7.3f} ms  gain {gain}{rate}")
+    total = [sum(r[c] for r in rows.values()) for c in (0, 1)]
+    print(f"  {'all nodes':<28} int8 {total[0]:7.3f} ms  f32 {total[1]:7.3f} ms  gain {total[1] / total[0]:5.2f}x"
+          f"  ({sum(macs.values()) / 1e6:.1f} M MACs)")
 
 
 def engines_for(name: str, net: Any, q: Any, one: dict, onnx_path: str) -> dict:
@@ -165,15 +220,20 @@ def timed_rounds(engines: dict, arg: Any, iters: int, rounds: int, once: bool = 
     return out
 
 
-def bench(name: str, iters: int, rounds: int, requests: int, seed: int = 0) -> None:
-    mod = importlib.import_module(name)
-    net = mod.network(batch="N")
+def quantized(name: str, seed: int = 0) -> tuple:
+    """(the example's float network, its INT8 network, one batch-1 feed) as the module doc says."""
+    net = importlib.import_module(name).network(batch="N")
     net.init_random(seed)
     rng = np.random.default_rng(seed)
     calib = [make_feeds(net.graph, 8, rng) for _ in range(4)]
     one = make_feeds(net.graph, 1, rng)
+    return net, nd.quantize(net, calib, method="percentile", backend="openvino", report=False), one
+
+
+def bench(name: str, iters: int, rounds: int, requests: int, seed: int = 0) -> None:
+    net, q, one = quantized(name, seed)
+    rng = np.random.default_rng(seed + 1)
     eight = [make_feeds(net.graph, 8, rng) for _ in range(requests)]
-    q = nd.quantize(net, calib, method="percentile", backend="openvino", report=False)
     with tempfile.TemporaryDirectory() as d:
         onnx_path = os.path.join(d, f"{name}.onnx")
         nd.export_onnx(optimize(net.graph), onnx_path)
@@ -187,7 +247,7 @@ def bench(name: str, iters: int, rounds: int, requests: int, seed: int = 0) -> N
             if k in e:
                 print(f"  {k}: SQNR vs f32 at batch 1 {sqnr_db(ref, first(e[k](one))):.1f} dB")
         t = timed_rounds(e, one, iters, rounds)
-        wall, nodes, count = node_times(e["nd"], one)
+        wall, nodes, count, _ = profile(q.graph, one)
         print(f"\n{name} batch 1 (ms, median of {rounds} x {iters}); ratio = ort-f32 / engine")
         base = float(np.median(t["ort-f32"]))
         for k, v in t.items():
@@ -227,6 +287,8 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=16)
+    ap.add_argument("--by-kernel", action="store_true",
+                    help="only the batch-1 time per kernel kind, INT8 against float32 (PERF_COUNT)")
     args = ap.parse_args(argv)
     tpc = "?"
     try:
@@ -236,7 +298,11 @@ def main(argv: list | None = None) -> int:
         pass
     print(f"CPU cores: {os.cpu_count()}, affinity {len(os.sched_getaffinity(0))}, cpu0 siblings {tpc}")
     for name in args.models.split(","):
-        bench(name, args.iters, args.rounds, args.requests)
+        if args.by_kernel:
+            net, q, one = quantized(name)
+            by_kernel(name, net, q, one)
+        else:
+            bench(name, args.iters, args.rounds, args.requests)
     return 0
 
 
