@@ -53,6 +53,16 @@ def user_location() -> str:
     return "<netdsl>"
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` in the caller that points at the innermost stack frame
+    outside the netdsl package (the user's line), whichever netdsl entry point the user called."""
+    f, level = sys._getframe(1), 1
+    cwd = os.getcwd()
+    while f.f_back is not None and _shown_file(f.f_code.co_filename, cwd) is None:
+        f, level = f.f_back, level + 1
+    return level
+
+
 class Tensor:
     """A symbolic tensor: a value of a :class:`Network` under construction."""
 

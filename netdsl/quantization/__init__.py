@@ -106,7 +106,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     instead (one exact layer, not three INT8 copies); a warning says when the second levels add INT8 layers for half the quantized ones;
     wide_weights: "none" or fnmatch patterns of the layers whose weights are wide.
     """
-    from ..dsl import Network
+    from ..dsl import Network, user_stacklevel
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
     batches = as_batches(graph, calibration_batches)
     exclude = tuple([exclude] if isinstance(exclude, str) else exclude or ())
@@ -178,7 +178,7 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     rep.wide_layers = sum(n.op in QUANTIZABLE for n in qgraph.nodes) - sum(n.op in QUANTIZABLE for n in fgraph.nodes)
     if wide == "auto" and (rep.wide_layers * 2 >= len(quantized) if quantized else bool(plan.wide_float)):
         warnings.warn(_wide_cost_message(graph.name, rep.wide_layers, len(quantized), plan.wide_scores,
-                                         len(plan.wide_float)), stacklevel=3)
+                                         len(plan.wide_float)), stacklevel=user_stacklevel())
     if report:
         rep.layers, rep.outputs = measure(fgraph, qgraph, quantized, batches[:max(1, report_batches)], backend)
     qnet = Network.from_graph(qgraph)

@@ -318,3 +318,19 @@ def test_counts_in_the_wide_messages_take_the_number_of_their_noun(n):
     net.init_random(0)
     with pytest.raises(NetdslError, match=f"has {n} layer{s} to quantize$"):
         nd.quantize(net, [np.random.default_rng(n).standard_normal((2, 4)).astype(np.float32)], keep_float=n + 1)
+
+
+def test_the_wide_warning_points_at_the_users_line_from_both_entry_points():
+    """netdsl.quantization.quantize called directly warned one frame off (netdsl.quantize's stacklevel)."""
+    import warnings
+    import netdsl.quantization as ndq
+    kw = dict(wide_activations="auto", min_sqnr=199.0, backend="reference", bias_correction=False, equalize=None,
+              report=False)
+    net = _net()
+    for entry in (nd.quantize, ndq.quantize):
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            line = sys._getframe().f_lineno + 1
+            entry(net, _batches(), **kw)
+        [w] = [w for w in got if "met its accuracy target only" in str(w.message)]
+        assert (w.filename, w.lineno) == (__file__, line), (entry.__module__, w.filename, w.lineno)
