@@ -42,10 +42,12 @@ def _missing(p: Plugin, node: Any) -> Optional[str]:
 
 def compute_type(p: Plugin, ctx: Any, node: Any) -> str:
     """The plugin's compute type for this node: the network's type for the first input if the plugin
-    declares it (e.g. float16 at precision float16), else the input's own dtype if declared."""
+    declares it (e.g. float16 at precision float16; a float32 island's type inside one), else the
+    input's own dtype if declared."""
     first = next(v for v in node.inputs if v is not None)
     names = [d.value for d in p.dtypes]
-    want = dtype_name(ctx.trt, ctx.trt_dtype(first.dtype))
+    island = ctx.islands.get(node.name) if first.dtype.value in ("float32", "float64") else None
+    want = dtype_name(ctx.trt, island or ctx.trt_dtype(first.dtype))
     if want in names:
         return want
     if first.dtype.value in names:

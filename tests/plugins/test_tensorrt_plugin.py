@@ -133,6 +133,24 @@ def test_float32_only_plugin_in_a_float16_network_gets_casts():
     assert types[i - 1] == "CAST" and types[i + 1] == "CAST"
 
 
+def test_plugin_in_a_float32_island_of_a_float16_network_computes_in_float32():
+    """The island's type, not the network's, is the plugin's compute type (the layer TensorRT-RTX's parser
+    prepares before the lowering as well): a half plugin fed the island's float32 tensor does not build."""
+    op = declare("test_trt_f32_island", infer=lambda x: x, reference=lambda x: np.sin(x), cuda=_kernel(),
+                 dtypes=("float32", "float16"), replace=True)
+    net = nd.Network("island")
+    h = nd.relu(net.input("x", ("N", 5)), name="r")
+    with net.precision("float32"):
+        y = op(h, name="plug")
+    net.output(nd.relu(y, name="r2"), "y")
+    lowered = lower(net.graph, trt, precision="float16")
+    (layer,) = _plugin_layers(lowered.network)
+    assert layer.get_output(0).dtype == trt.float32 and layer.get_input(0).dtype == trt.float32
+    x = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    rep = T.check(net.graph, {"x": x}, precision="float16")
+    assert rep.ok, str(rep)
+
+
 def test_errors_name_the_plugin():
     no_kernel = declare("test_trt_no_kernel", infer=lambda x: x, reference=lambda x: x, replace=True)
     net = nd.Network("e")

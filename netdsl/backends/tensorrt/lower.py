@@ -981,6 +981,10 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
     take_errors(trt)
     lowered = Lowered(trt, builder, net, ctx, precision)
     fold_batch_norm(ctx)
+    from ...passes.precision import layer_precisions
+    ftypes = {DType.float32: trt.float32, DType.float16: trt.float16, DType.bfloat16: trt.bfloat16}
+    islands = ctx.islands = {k: ftypes[v] for k, v in layer_precisions(graph).items()} \
+        if precision != "float32" or graph.precision else {}  # before prepare(): plugin layers' types
     if any(get_op(n.op).plugin is not None for n in graph.nodes):  # not a lowering path: plugins (tests/plugins)
         from ...plugins.tensorrt_lowering import prepare
         prepare(ctx)  # plugin layers TensorRT-RTX's ONNX parser adds (into the still empty network)
@@ -1003,10 +1007,6 @@ def lower(graph: Graph, trt: Any, precision: str = "float32", builder: Any = Non
             t = ctx.cast(t, low, f"to_{precision}")
             ctx.node = None
         ctx.tensors[v.name] = t
-    from ...passes.precision import layer_precisions
-    ftypes = {DType.float32: trt.float32, DType.float16: trt.float16, DType.bfloat16: trt.bfloat16}
-    islands = ctx.islands = {k: ftypes[v] for k, v in layer_precisions(graph).items()} \
-        if precision != "float32" or graph.precision else {}
     base = ctx.fdt
     for node in graph.nodes:
         ctx.node = node
