@@ -329,7 +329,10 @@ def _prelu(ctx: Lowering, node: Node, x: Any, slope: Any) -> Any:
 
 @L("softmax")
 def _softmax(ctx: Lowering, node: Node, x: Any) -> Any:
-    return ctx.ops.softmax(x, node.attrs["axis"]).output(0)
+    """Softmax-1 (a non-negative axis): the CPU plugin turns Softmax-8 into it, and that copy loses a
+    float32 island's mark (the island's softmax then ran in bf16)."""
+    import openvino.opset1 as ops1
+    return ops1.softmax(x, node.attrs["axis"] % len(node.inputs[0].shape)).output(0)
 
 
 @L("log_softmax")

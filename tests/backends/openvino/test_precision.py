@@ -84,3 +84,22 @@ def test_an_island_at_the_network_output_leaves_in_f32():
     out = m(x=x)
     assert np.abs(out["z"] - ref["z"]).max() > 1e-5      # the rest does run in half here
     assert np.abs(out["y"] - ref["y"]).max() < 1e-5      # the island's output does not
+
+
+def test_a_softmax_island_runs_in_f32_under_bf16():
+    """OpenVINO's CPU plugin converts Softmax-8 to Softmax-1 and the copy loses the f32 mark (it is not
+    copyable): the island's softmax ran in bf16. Both of its axes forms are checked."""
+    net = nd.Network("softmax_island")
+    x = net.input("x", ("N", 8, 16))
+    h = F.linear(x, net.parameter("w1", (16, 16)), None, name="fc1")
+    with net.precision("float32"):
+        s = F.softmax(h * 4.0, -1, name="sm")
+        t = F.softmax(h, 1, name="sm1")
+    net.output(F.linear(s + t, net.parameter("w2", (16, 16)), None, name="fc2"), "y")
+    net.init_random(0)
+    m = nd.compile(net, "openvino", precision="bf16", dynamic={"N": (1, 8)})
+    ran = m.runtime_precisions()
+    assert ran["sm"] == "f32" and ran["sm1"] == "f32" and ran["fc1"] == m.effective_precision, ran
+    x = np.random.default_rng(5).standard_normal((3, 8, 16)).astype(np.float32)
+    ref = reference.run(net.graph, {"x": x})["y"]
+    assert np.abs(m(x=x)["y"] - ref).max() <= 0.06 * max(1.0, np.abs(ref).max())
