@@ -189,6 +189,25 @@ def test_compiled_blob_cache_serves_plugin_models(tmp_path, route, caplog):
     assert "served from the verified cache" in caplog.text and "could not import" not in caplog.text
 
 
+@pytest.mark.parametrize("route", ["python", pytest.param("compiled", marks=needs_toolchain)])
+def test_a_plugin_in_a_network_with_a_float32_island_compiles_at_reduced_precision(route):
+    """The islands' marks go through an IR round trip, which must read the plugin op back."""
+    import warnings
+    net = nd.Network("probe_island")
+    x = net.input("x", ("N", 3, 4, 6))
+    y, count = PROBE(x, name="probe", **ATTRS)
+    with net.precision("float32"):
+        z = nd.relu(y, name="r")
+    net.output(z, "y")
+    net.output(count, "count")
+    feeds = _feeds()
+    with use_route(route), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # f16 may run as bf16
+        got = nd.compile(net, "openvino", precision="f16")(feeds)
+    ref = reference.run(net.graph, feeds, dtype="float64")
+    np.testing.assert_allclose(got["y"], ref["y"], rtol=1e-2, atol=1e-2)
+
+
 NEW_PROCESS = """
 import sys
 import numpy as np

@@ -36,10 +36,13 @@ def mark_layer(outputs: Iterable[Any], stop: set) -> None:
 def with_precise_attributes(model: Any) -> Any:
     """The model after an IR round trip, so that string ``precise`` marks become OpenVINO's attribute."""
     import openvino as ov
+    from ...plugins.openvino_ops import register_for_model
+    from .runtime import core
+    register_for_model(core(), model)  # plugin ops: their extensions, to read them back
     with tempfile.TemporaryDirectory(prefix="netdsl-ov-") as d:
         path = os.path.join(d, "m.xml")
         ov.save_model(model, path, compress_to_fp16=False)
-        return ov.Core().read_model(path)  # weights are memory-mapped: valid after the file is removed
+        return core().read_model(path)  # weights are memory-mapped: valid after the file is removed
 
 
 def effective_precision(compiled: Any) -> str:
