@@ -78,10 +78,16 @@ def core() -> Any:
         return _core
 
 
-def streams_config(num_streams: Any) -> str:
-    """OpenVINO's NUM_STREAMS for ``num_streams``: a positive integer, or "auto" (OpenVINO chooses)."""
-    if isinstance(num_streams, str) and num_streams.lower() == "auto":
-        return "AUTO"
+def auto_streams(num_streams: Any) -> bool:
+    """Whether ``num_streams`` is "auto" (any case)."""
+    return isinstance(num_streams, str) and num_streams.lower() == "auto"
+
+
+def streams_config(num_streams: Any) -> Optional[str]:
+    """OpenVINO's NUM_STREAMS for ``num_streams``: a positive integer, or None for "auto": the streams
+    OpenVINO's PERFORMANCE_HINT chooses (its NUM_STREAMS "AUTO" would replace a LATENCY hint by THROUGHPUT)."""
+    if auto_streams(num_streams):
+        return None
     # a digit string as OpenVINO reports them (static copies); isdecimal: int() refuses '\u00b2', isdigit() not
     n = int(num_streams) if isinstance(num_streams, str) and num_streams.isdecimal() else num_streams
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -102,8 +108,9 @@ def compile_config(precision: str = "f32", hint: str = "latency", cache_dir: Opt
     cfg: dict[str, Any] = {"PERFORMANCE_HINT": HINTS[h]}
     if PRECISIONS[p] is not None:
         cfg["INFERENCE_PRECISION_HINT"] = PRECISIONS[p]
-    if num_streams is not None:
-        cfg["NUM_STREAMS"] = streams_config(num_streams)
+    streams = streams_config(num_streams) if num_streams is not None else None
+    if streams is not None:
+        cfg["NUM_STREAMS"] = streams
     cfg.update(config or {})
     return cfg
 
@@ -462,7 +469,7 @@ def compile(graph: Graph, device: str = "CPU", precision: str = "f32", hint: str
     device: "CPU", "GPU", "AUTO" ...; precision: "f32" (default, matches the reference), "bf16",
     "f16" or "auto" (OpenVINO's default: bf16 on CPUs that have it); hint: "latency" or
     "throughput"; cache_dir: compiled-blob cache, content-verified (a corrupted or foreign blob is
-    rebuilt, never served); num_streams: CPU streams;
+    rebuilt, never served); num_streams: CPU streams, or "auto" (the hint's own choice, as None);
     dynamic: ``{"N": (1, 16)}`` bounds (or ``{"N": 8}`` fixes) symbolic dims, which are otherwise
     fully dynamic; config: extra raw OpenVINO properties; specialize: let ``run_many`` compile a static
     copy for a set of input shapes it runs repeatedly (dynamic dims only; see ``run_many``).

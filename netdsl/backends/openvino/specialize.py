@@ -120,15 +120,15 @@ def has_dynamic_inputs(compiled: Any) -> bool:
 def static_copy(ov_model: Any, shapes: dict[str, Sequence[int]], streams: Optional[str], device: str,
                 opts: dict) -> Optional[tuple]:
     """``(ov.Model, ov.CompiledModel)``: ``ov_model`` reshaped to ``{input name: shape}`` and compiled
-    with ``opts`` (netdsl's compile options) at ``streams`` NUM_STREAMS unless ``opts`` names them;
+    with ``opts`` (netdsl's compile options) at ``streams`` NUM_STREAMS unless ``opts`` names a number;
     None when OpenVINO cannot reshape or compile it (the caller keeps the dynamic model)."""
-    from .runtime import compile_ov_model
+    from .runtime import auto_streams, compile_ov_model
     ov, _ = import_openvino()
     try:
         model = ov_model.clone()
         model.reshape({name: ov.PartialShape([int(d) for d in shape]) for name, shape in shapes.items()})
         opts = dict(opts)
-        if streams is not None and opts.get("num_streams") is None:
+        if streams is not None and (opts.get("num_streams") is None or auto_streams(opts["num_streams"])):
             opts["num_streams"] = streams
         return model, compile_ov_model(model, device, **opts)
     except (RuntimeError, NetdslError):

@@ -447,7 +447,7 @@ def test_num_streams_must_be_a_positive_integer_or_auto(bad):
     with pytest.raises(NetdslError, match=rf"num_streams={bad!r}: give a positive integer or 'auto'"):
         compile_config(num_streams=bad)
     assert compile_config(num_streams=3)["NUM_STREAMS"] == "3"
-    assert compile_config(num_streams="Auto")["NUM_STREAMS"] == "AUTO"
+    assert "NUM_STREAMS" not in compile_config(num_streams="Auto")  # the hint's own choice (see below)
 
 
 def test_every_accepted_num_streams_value_compiles_and_computes():
@@ -459,3 +459,20 @@ def test_every_accepted_num_streams_value_compiles_and_computes():
     f = {"x": np.random.default_rng(3).standard_normal((2, 6)).astype(np.float32)}
     for streams in (1, 2, np.int64(2), "3", "auto", "AUTO"):
         check(net, ovb.compile(net.graph, num_streams=streams)(f), f)
+
+
+@pytest.mark.parametrize("hint", ["latency", "throughput"])
+def test_auto_streams_keep_the_users_hint(net, hint):
+    """num_streams='auto' went to OpenVINO as NUM_STREAMS AUTO, which turned a latency hint into
+    PERFORMANCE_HINT THROUGHPUT: 'auto' is the hint's own choice of streams, on static copies too."""
+    rng = np.random.default_rng(21)
+    plain = ovb.compile(net.graph, hint=hint)
+    m = ovb.compile(net.graph, hint=hint, num_streams="auto")
+    batch = [feeds(rng, 3) for _ in range(2)]
+    for _ in range(2):  # the second run_many runs on a static copy
+        for f, got in zip(batch, m.run_many(batch)):
+            check(net, got, f)
+    [copy] = m.specializations().values()
+    for c in (m.compiled, copy.compiled):
+        assert str(c.get_property("PERFORMANCE_HINT")) == hint.upper()
+        assert c.get_property("NUM_STREAMS") == plain.compiled.get_property("NUM_STREAMS")
