@@ -37,10 +37,14 @@ def _zero_point_f(ctx: Lowering, node: Node, zp: Optional[Any], like: Any) -> Op
 
 def _fake_quantize_exact(ctx: Lowering, node: Node) -> bool:
     """FakeQuantize rounds ``x / s + zp`` as a whole: equal to ONNX's ``round(x / s) + zp`` when the zero
-    point is even (ties still go to even); the CPU plugin takes per-channel ranges on axis 1 only."""
+    point is even (ties still go to even) and its range ``(lo - zp) * s .. (hi - zp) * s`` is finite in
+    float32; the CPU plugin takes per-channel ranges on axis 1 only."""
     scale = node.inputs[1]
     rank = node.inputs[0].rank
     if scale.rank == 1 and scale.shape[0] != 1 and (rank < 2 or node.attrs["axis"] % rank != 1):
+        return False
+    sa = _const(ctx, scale)
+    if sa is not None and not np.all(np.abs(np.asarray(sa, np.float64)) * 256 < np.finfo(np.float32).max):
         return False
     zp = node.inputs[2] if len(node.inputs) > 2 else None
     if zp is None:

@@ -69,3 +69,17 @@ def test_quantized_concat_feeding_a_convolution_equals_the_reference(dtype, zero
     feeds = {"a": _steps(rng, (2, 8, 6, 6), 0.03), "b": _steps(rng, (2, 2, 6, 6), 0.03)}
     got, ref = nd.compile(net, "openvino")(feeds)["y"], reference.run(net.graph, feeds)["y"]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype,zero_point", [("uint8", 128), ("int8", -100)])
+def test_quantize_with_a_scale_whose_range_overflows_float32(dtype, zero_point):
+    """(hi - zp) * scale beyond float32's range: the FakeQuantize limits became inf and every value
+    quantized to the lowest level (ONNX: round(x / s) + zp, here the zero point)."""
+    net = nd.Network("huge_scale")
+    x = net.input("x", ("N", 8))
+    net.output(F.quantize_linear(x, 3e38, zero_point, dtype=dtype, name="q"), "q")
+    xv = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32) * 1e38
+    want = np.clip(np.rint(xv / np.float32(3e38)) + zero_point, -128 if dtype == "int8" else 0,
+                   127 if dtype == "int8" else 255)
+    np.testing.assert_array_equal(nd.compile(net, "openvino")(x=xv)["q"], want)
+    np.testing.assert_array_equal(reference.run(net.graph, {"x": xv})["q"], want)
