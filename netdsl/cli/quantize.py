@@ -82,7 +82,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.percentile != 99.99 and args.method != "percentile":
         raise NetdslError(f"--percentile applies to --method percentile, not {args.method}")
     if (args.min_sqnr is not None or args.min_top1 is not None) and args.keep_float != "auto" \
-            and args.wide_activations != "auto":
+            and args.wide_activations not in (None, "auto"):  # None: the default, auto
         raise NetdslError("--min-top1 / --min-sqnr are the targets of --keep-float auto and --wide-activations auto: "
                           "give one of them with them")
     net = prepare(args)

@@ -83,7 +83,8 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:2", "--keep-float", "auto", "--min-sqnr", "200"], ["--min-sqnr: '200'", "(0, 200)"]),
     (["--calibration", "random:2", "--keep-float", "auto", "--min-top1", "99"],
      ["--min-top1: '99' is not a fraction of inputs in (0, 1]"]),
-    (["--calibration", "random:2", "--min-top1", "0.99"], ["--min-top1 / --min-sqnr", "--keep-float auto"]),
+    (["--calibration", "random:2", "--wide-activations", "none", "--min-top1", "0.99"],
+     ["--min-top1 / --min-sqnr", "--keep-float auto"]),
     (["--calibration", "random:2", "--rounding", "Auto"], ["--rounding: invalid choice: 'Auto'", "'auto'"]),
     (["--calibration", "random:2", "--method", "MSE"], ["--method: invalid choice: 'MSE'", "'mse'"]),
     (["--calibration", "random:2", "--scheme", "int8"], ["--scheme: invalid choice: 'int8'", "'symmetric'"]),
@@ -144,14 +145,16 @@ def test_quantize_keep_float_auto_and_fitted_rounding(model, tmp_path, capsys):
     data = json.loads(open(cache).read())
     assert data["keep_float"] == "auto" and data["keep_target"] == [80.0, None] and data["rounding"] == "gptq"
     assert data["refine_ranges"] is True
-    rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--min-top1", "0.99"])
+    rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report",
+               "--wide-activations", "none", "--min-top1", "0.99"])
     assert rc == 2 and "targets of --keep-float auto and --wide-activations auto" in capsys.readouterr().err
 
 
-def test_quantize_wide_activations(model, tmp_path, capsys):
+@pytest.mark.parametrize("wide", [["--wide-activations", "auto"], []])  # auto is the default: --min-sqnr is its target
+def test_quantize_wide_activations(model, tmp_path, capsys, wide):
     cache = str(tmp_path / "cal.json")
     rc = main(["quantize", model, "--random-weights", "--calibration", str(tmp_path / "cal.npy"), "--batch-size", "8",
-               "--calibration-backend", "reference", "--wide-activations", "auto", "--min-sqnr", "90", "--cache", cache])
+               "--calibration-backend", "reference", *wide, "--min-sqnr", "90", "--cache", cache])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "two-level" in text and "wide_activations='auto'" in text and "90 dB" in text
