@@ -88,6 +88,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     net = prepare(args)
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
+    reused = bool(args.cache) and os.path.exists(args.cache)  # else calibrated and written
     qnet = quantize(net, batches, method=args.method, exclude=args.exclude or (), backend=args.calibration_backend,
                     percentile=args.percentile, cache=args.cache, report=not args.no_report, scheme=args.scheme,
                     target=args.backend, equalize=_equalize(args.equalize), bias_correction=not args.no_bias_correction,
@@ -99,7 +100,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if not args.no_report:
         print(qnet.quantization)
     if args.cache:
-        print(f"calibration cache: {args.cache}")
+        print(f"calibration cache: {args.cache} ({'reused: no calibration ran' if reused else 'written'})")
     if args.output:
         be = get_backend(args.backend)
         opts = {"dynamic": parse_dynamic(args.dynamic, args.backend)} if args.dynamic else {}

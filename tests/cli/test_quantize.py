@@ -38,8 +38,12 @@ def test_quantize_writes_report_cache_and_onnx(model, tmp_path, capsys):
     assert rc == 0, text
     assert "3 calibration batch(es)" in text and "SQNR" in text and "  fc " in text
     assert json.loads(open(cache).read())["scheme"] == "asymmetric"  # uint8 activations for ONNX Runtime
+    assert f"calibration cache: {cache} (written)" in text
     ops = [n.op_type for n in onnx.load(out).graph.node]  # the consumer's own reader
     assert ops.count("QuantizeLinear") == 2 and ops.count("DequantizeLinear") == 4
+    rc = main(["quantize", model, "--random-weights", "--calibration", str(tmp_path / "cal.npy"), "--batch-size", "8",
+               "--calibration-backend", "reference", "--method", "entropy", "--cache", cache, "--no-report"])
+    assert rc == 0 and f"calibration cache: {cache} (reused: no calibration ran)" in capsys.readouterr().out
 
 
 def test_quantize_writes_openvino_ir_with_int8_weights(model, tmp_path, capsys):
