@@ -102,11 +102,13 @@ def graph_tolerance(graph: object, precision: str = "float32") -> Tolerance:
 
 
 def graph_ops(graph: object) -> set[str]:
-    """The op names of a graph, and ``dtype:float16`` / ``dtype:bfloat16`` when it holds such values (for
-    :func:`tolerance`)."""
+    """The op names of a graph, and ``dtype:float16`` / ``dtype:bfloat16`` when it holds such values or
+    layers pinned to such a type (for :func:`tolerance`)."""
     out = {n.op for n in getattr(graph, "nodes", ())}
     values = [v for n in getattr(graph, "nodes", ()) for v in n.outputs] + list(getattr(graph, "inputs", ()))
     out |= {f"dtype:{v.dtype.value}" for v in values if str(getattr(v.dtype, "value", "")) in ("float16", "bfloat16")}
+    out |= {f"dtype:{t.value}" for t in getattr(graph, "precision", {}).values()  # net.precision islands
+            if t.value in ("float16", "bfloat16")}
     if any(n.op == "quantize_linear" and n.inputs[0].producer is not None and n.inputs[0].producer.op == "sub"
            and any(v is not None and v.producer is not None and v.producer.op == "dequantize_linear"
                    for v in n.inputs[0].producer.inputs) for n in getattr(graph, "nodes", ())):

@@ -86,3 +86,19 @@ def test_island_fed_by_a_network_input_reads_the_float32_input(precision):
     want = reference.run(net.graph, {"x": x}, dtype="float64")["y"]
     got = inspect.Evaluator(lw.network, lw.trt).run({"x": x})["y"]
     np.testing.assert_allclose(got, want, atol=1e-3)  # float32 accuracy (half input: errors ~0.5)
+
+
+def test_float16_island_in_a_float32_network_passes_the_cpu_proof():
+    """The island computes in half as asked; the proof's tolerance is the island's, not float32's."""
+    net = nd.Network("half_island")
+    x = net.input("x", ("N", 32))
+    h = F.linear(x, net.parameter("w1", (32, 32)), None, name="fc1")
+    with net.precision("float16"):
+        h = F.relu(F.linear(h, net.parameter("w2", (32, 32)), None, name="fc2"), name="r")
+    net.output(F.linear(h, net.parameter("w3", (32, 32)), None, name="fc3"), "y")
+    net.init_random(4)
+    t = _types(net.graph, precision="float32")
+    assert t["fc2"] == "HALF" and t["fc2/weight"] == "HALF" and t["fc1"] == "FLOAT" and t["fc3"] == "FLOAT"
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 32)).astype(np.float32)}
+    rep = trtb.check(net.graph, feeds, precision="float32", flavour="tensorrt_rtx")
+    assert rep.ok, str(rep)
