@@ -12,7 +12,7 @@ COMMAND, ORDER = "serve", 36
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..serving.ray_app import serve
+    from ..serving.ray_app import StartupStopped, serve
     net = prepare(args)
     opts: dict = {}
     if args.dynamic:
@@ -32,9 +32,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        port=args.port, name=args.name, version=args.version, max_batch_size=args.max_batch_size,
                        batch_wait_ms=args.batch_wait_ms, threads=args.threads, replica_cpus=args.replica_cpus,
                        precision=args.precision, hint=args.hint, num_streams=args.num_streams, **opts)
-    except BaseException:
+    except BaseException as e:
         for s, h in old.items():
             signal.signal(s, h)
+        if isinstance(e, StartupStopped) and stop.is_set():  # a SIGTERM during ray.init: as one after it
+            print("stopping ...", file=sys.stderr, flush=True)
+            return 0
         raise
     for s in old:  # again: Ray's start-up may have put its own handlers in
         signal.signal(s, on_signal)

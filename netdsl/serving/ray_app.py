@@ -209,11 +209,17 @@ def _port_free(host: str, port: int) -> None:
         raise NetdslError(f"cannot serve on {host}:{port}: {e.strerror or e}; give another --port") from None
 
 
+class StartupStopped(NetdslError):
+    """A SIGTERM during ``ray.init`` stopped :func:`serve`'s start-up; the caller's own SIGTERM handler has
+    run (``netdsl serve``'s: stop cleanly) and Ray is shut down."""
+
+
 def _init_ray(ray: Any, address: Optional[str]) -> None:
     """``ray.init`` on ``address`` (None: a local instance); a cluster it cannot join is a netdsl error."""
     _reachable(address)
-    # ray.init puts Ray's own SIGTERM handler in at the C level (it logs and exits 15): put back the Python
-    # handlers the caller installed (netdsl serve's, which stop the server cleanly)
+    # ray.init puts Ray's own SIGTERM handler in (it exits 15): put back the Python handlers the caller
+    # installed (netdsl serve's, which stop the server cleanly) after it, and hand them a SIGTERM that
+    # arrived during it (Ray's handler then ended ray.init with SystemExit)
     mine = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)
             if callable(signal.getsignal(s)) and threading.current_thread() is threading.main_thread()}
     try:
@@ -224,8 +230,25 @@ def _init_ray(ray: Any, address: Optional[str]) -> None:
             msg += (" A cluster using token authentication (the default of ray start) is joined with "
                     "RAY_AUTH_MODE=token set here and its token in ~/.ray/auth_token or $RAY_AUTH_TOKEN")
         raise NetdslError(msg) from None
+    except SystemExit as e:
+        if signal.SIGTERM not in mine or not _from_ray_sigterm(e):
+            raise
+        for s, h in mine.items():
+            signal.signal(s, h)
+        mine[signal.SIGTERM](signal.SIGTERM, None)
+        ray.shutdown()  # the processes ray.init had started
+        raise StartupStopped("a SIGTERM during ray.init stopped the start-up") from None
     for s, h in mine.items():
         signal.signal(s, h)
+
+
+def _from_ray_sigterm(e: SystemExit) -> bool:
+    """Whether ``e`` was raised by one of Ray's own SIGTERM handlers (``sigterm_handler`` in ray/)."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code if tb is not None else None
+    return code is not None and code.co_name == "sigterm_handler" and f"{os.sep}ray{os.sep}" in code.co_filename
 
 
 def serve(network: Any, backend: str = "openvino", replicas: int = 1, address: Optional[str] = None,

@@ -194,3 +194,41 @@ def test_sigterm_during_start_up_reaches_the_handler_installed_before_it():
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": ROOT})
     assert r.returncode == 0 and "handled True" in r.stdout, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+
+
+def _children(pid: int) -> list:
+    """The names of the processes whose parent is ``pid`` (from /proc)."""
+    names = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if int(rest[1]) == pid:
+            names.append(name)
+    return names
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see Ray's processes start")
+def test_sigterm_during_ray_init_stops_netdsl_serve_cleanly(tmp_path):
+    """A SIGTERM while ray.init runs (Ray's own handler in: it exited 15) stops `netdsl serve` as one after
+    start-up does: 'stopping ...', exit 0, no traceback; Ray's processes are shut down."""
+    log = tmp_path / "serve.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "netdsl.cli", "serve", os.path.join(EXAMPLES, "lenet.py"),
+                                 "--port", str(_free_port())], stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        deadline = time.monotonic() + 120
+        while not any("gcs_server" in n for n in _children(proc.pid)):  # ray.init is starting Ray's processes
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert code == 0 and "stopping ..." in text and "Traceback" not in text and "serving " not in text, (code, text[-4000:])
