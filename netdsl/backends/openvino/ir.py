@@ -38,7 +38,11 @@ def save_ir(model: Any, path: Any, compress_to_fp16: bool = False, dynamic: Opti
     if isinstance(model, OpenVINOModel):
         model = model.ov_model
     g = getattr(model, "graph", model)
-    ov_model = lower(g, dynamic=dynamic) if isinstance(g, Graph) else model.clone()
+    if isinstance(g, Graph):  # float32 islands marked: readers of the IR keep them at bf16/f16
+        from .runtime import _f32_layers
+        ov_model = lower(g, dynamic=dynamic, keep_f32=_f32_layers(g))
+    else:
+        ov_model = model.clone()
     ov_model.set_rt_info(_ZERO, ["netdsl", "ir_sha256"])
     out = xml_path(path)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -103,3 +103,15 @@ def test_a_softmax_island_runs_in_f32_under_bf16():
     x = np.random.default_rng(5).standard_normal((3, 8, 16)).astype(np.float32)
     ref = reference.run(net.graph, {"x": x})["y"]
     assert np.abs(m(x=x)["y"] - ref).max() <= 0.06 * max(1.0, np.abs(ref).max())
+
+
+def test_an_ir_keeps_its_float32_islands(tmp_path):
+    """The IR that build() writes carries the islands: OpenVINO reading it (load_ir, Model Server,
+    benchmark_app) keeps them in f32 under reduced-precision inference."""
+    from netdsl.backends import openvino as ovb
+    net = _net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = ovb.load_ir(ovb.build(net.graph, tmp_path / "m.xml"), precision="bf16")
+    ran = m.runtime_precisions()
+    assert ran["fc2"] == "f32" and ran["fc1"] == m.effective_precision, ran
