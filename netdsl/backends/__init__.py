@@ -33,8 +33,5 @@ def compile(graph: Any, backend: str = "reference", **options: Any) -> Any:  # n
     g = getattr(graph, "graph", graph)
     if not isinstance(g, Graph):
         raise TypeError(f"expected a Network or Graph, got {type(graph).__name__}")
-    patterns = options.pop("layer_precision", None)
-    if patterns:  # {layer-name pattern: dtype}: those layers run in that type at reduced precision
-        from ..passes.precision import with_layer_precision
-        g = with_layer_precision(g, patterns)
-    return get_backend(backend).compile(g, **options)
+    from ..passes.precision import apply_layer_precision  # those layers run in that type at reduced precision
+    return get_backend(backend).compile(apply_layer_precision(g, options), **options)

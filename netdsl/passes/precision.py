@@ -53,6 +53,13 @@ def layer_precisions(graph: Graph, patterns: Optional[Mapping[str, Any]] = None)
     return out
 
 
+def apply_layer_precision(graph: Graph, options: dict) -> Graph:
+    """``graph`` with the backend option ``layer_precision={pattern: dtype}`` (taken out of ``options``)
+    applied; ``graph`` itself without it."""
+    patterns = options.pop("layer_precision", None)
+    return with_layer_precision(graph, patterns) if patterns else graph
+
+
 def with_layer_precision(graph: Graph, patterns: Mapping[str, Any]) -> Graph:
     """A copy of ``graph`` whose layers matching ``patterns`` ({fnmatch pattern: dtype}) are pinned."""
     from .rewrite import clone_graph

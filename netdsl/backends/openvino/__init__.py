@@ -25,8 +25,11 @@ def compile(graph: Any, **options: Any) -> Any:  # noqa: A001
 def build(graph: Any, path: Any, compress_to_fp16: bool = False, precision: Optional[str] = None,
           dynamic: Optional[dict] = None, **runtime_options: Any) -> str:
     """Write OpenVINO IR (``path`` .xml + .bin). ``precision="f16"`` compresses weights to fp16;
-    runtime options (device, hint, cache_dir, num_streams) are accepted and not stored."""
+    ``layer_precision={pattern: "float32"}`` marks layers to stay f32 under bf16/f16 inference; runtime
+    options (device, hint, cache_dir, num_streams) are accepted and not stored."""
+    from ...passes.precision import apply_layer_precision
     from .ir import save_ir
+    graph = apply_layer_precision(getattr(graph, "graph", graph), runtime_options)  # float32 islands by pattern
     if precision is not None and str(precision).lower() in ("f16", "fp16", "float16"):
         compress_to_fp16 = True
     return save_ir(getattr(graph, "graph", graph), path, compress_to_fp16=compress_to_fp16, dynamic=dynamic)

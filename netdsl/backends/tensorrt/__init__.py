@@ -33,7 +33,7 @@ from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arang
 
 def check(graph: Graph, feeds: dict, **opts: Any) -> CheckReport:
     """The CPU proof 4a-4c (see :mod:`.cpu_proof`); ``str(report)`` is the text to print, ``report.ok`` the verdict."""
-    return _check(getattr(graph, "graph", graph), feeds, **options(opts))
+    return _check(_graph(graph, opts), feeds, **options(opts))
 
 
 _PRECISION = {"f32": "float32", "fp32": "float32", "float32": "float32", "f16": "float16", "fp16": "float16",
@@ -55,6 +55,12 @@ def options(opts: dict) -> dict:
     return {k: v for k, v in out.items() if k not in _FOREIGN_OPTS}
 
 
+def _graph(graph: Any, opts: dict) -> Graph:
+    """The Graph of a Network or Graph, with ``layer_precision`` (popped from ``opts``) applied."""
+    from ...passes.precision import apply_layer_precision
+    return apply_layer_precision(getattr(graph, "graph", graph), opts)
+
+
 def can_execute(flavour: Any = None, device: int = 0) -> tuple:
     """(True, GPU description) when engines can run here, else (False, what is missing: TensorRT, a GPU,
     a supported compute capability, pycuda)."""
@@ -72,7 +78,7 @@ def build(graph: Graph, path: Any, **opts: Any) -> str:
     metadata to ``path.json``; returns the path."""
     from .builder import build as _build
     from .plan_file import write_plan
-    g = getattr(graph, "graph", graph)
+    g = _graph(graph, opts)
     opts = options(opts)
     opts.pop("device", None)
     res = _build(g, **opts)
@@ -82,10 +88,11 @@ def build(graph: Graph, path: Any, **opts: Any) -> str:
 
 def network(graph: Graph, **opts: Any) -> TensorRTNetwork:
     """TensorRT's builder, INetworkDefinition and builder config for ``graph``, to continue in raw TensorRT."""
+    g = _graph(graph, opts)
     opts = options(opts)
     for k in ("device", "cache", "cache_path", "progress", "timing_cache"):
         opts.pop(k, None)
-    return _network(getattr(graph, "graph", graph), **opts)
+    return _network(g, **opts)
 
 
 def wrap_network(network: Any, builder: Any, config: Any = None, **opts: Any) -> TensorRTNetwork:

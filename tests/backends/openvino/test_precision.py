@@ -115,3 +115,12 @@ def test_an_ir_keeps_its_float32_islands(tmp_path):
         m = ovb.load_ir(ovb.build(net.graph, tmp_path / "m.xml"), precision="bf16")
     ran = m.runtime_precisions()
     assert ran["fc2"] == "f32" and ran["fc1"] == m.effective_precision, ran
+
+
+def test_layer_precision_patterns_reach_the_ir(tmp_path):
+    from netdsl.backends import openvino as ovb
+    net = _net()
+    xml = ovb.build(net.graph, tmp_path / "m.xml", layer_precision={"fc1": "float32"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert ovb.load_ir(xml, precision="bf16").runtime_precisions()["fc1"] == "f32"

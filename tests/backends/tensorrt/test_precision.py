@@ -102,3 +102,23 @@ def test_float16_island_in_a_float32_network_passes_the_cpu_proof():
     feeds = {"x": np.random.default_rng(0).standard_normal((2, 32)).astype(np.float32)}
     rep = trtb.check(net.graph, feeds, precision="float32", flavour="tensorrt_rtx")
     assert rep.ok, str(rep)
+
+
+def test_layer_precision_patterns_reach_the_plan_and_the_proof(tmp_path):
+    """layer_precision= at build time (plans, the CPU proof, the raw network), as nd.compile takes it; it
+    was ignored by check() and refused by build() and network()."""
+    net = nd.Network("patterns")
+    x = net.input("x", ("N", 32))
+    h = F.linear(x, net.parameter("w1", (32, 32)), None, name="fc1")
+    net.output(F.layer_norm(h, (32,), None, None, name="blk/layer_norm"), "y")
+    net.init_random(0)
+    pats = {"*layer_norm*": "float32"}
+    tn = trtb.network(net.graph, precision="float16", layer_precision=pats)
+    t = {l.name: l.dtypes[0] for l in inspect.read(tn.network, tn.trt)}
+    assert t["blk/layer_norm"] == "FLOAT" and t["fc1"] == "HALF"
+    x = (3000 + np.random.default_rng(2).standard_normal((2, 32))).astype(np.float32)
+    rep = trtb.check(net.graph, {"x": x}, precision="float16", layer_precision=pats)
+    assert rep.ok and rep.precision == "float16", str(rep)
+    assert trtb.build(net.graph, tmp_path / "m.plan", precision="float16", layer_precision=pats)
+    with pytest.raises(Exception, match="matches no layer"):
+        trtb.check(net.graph, {"x": x}, precision="float16", layer_precision={"nothing*": "float32"})
