@@ -59,6 +59,22 @@ def effective_precision(compiled: Any) -> str:
     return "f32" if counts.get("f32") else ""
 
 
+def warn_unkept_islands(compiled: Any, islands: set, model: str) -> None:
+    """Warn naming the float32-island layers the runtime model shows in bf16/f16: the CPU plugin replaced
+    their node (e.g. a linear layer's bias add fused into a new FullyConnected) and the copy lost the mark."""
+    ran = {}
+    for n in compiled.get_runtime_model().get_ordered_ops():
+        p = n.get_rt_info()["runtimePrecision"].astype(str)
+        if n.get_friendly_name() in islands and p in ("bf16", "f16"):
+            ran[n.get_friendly_name()] = p
+    if ran:
+        from ...dsl import user_stacklevel
+        warnings.warn(f"OpenVINO ran float32 island layer(s) of '{model}' at reduced precision: "
+                      + ", ".join(f"'{k}' in {v}" for k, v in sorted(ran.items()))
+                      + " (its CPU plugin replaced their node and dropped the f32 mark)", RuntimeWarning,
+                      stacklevel=user_stacklevel())
+
+
 def warn_once(requested: str, effective: str, device: str) -> None:
     key = (requested, effective, device)
     if key in _warned:

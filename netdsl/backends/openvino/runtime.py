@@ -549,10 +549,12 @@ def _numpy_type(port: Any) -> Optional[np.dtype]:
 
 def _check_precision(m: "OpenVINOModel", precision: str, device: str) -> None:
     """Record the precision the device really runs; warn once when it is not the one requested."""
-    from .precision import warn_once
+    from .precision import warn_once, warn_unkept_islands
     want = PRECISIONS.get(str(precision).lower())
     if want in ("bf16", "f16") and m.effective_precision and m.effective_precision != want:
         warn_once(want, m.effective_precision, device)
+    if want in ("bf16", "f16") and m.graph.nodes:  # an IR's interface graph has none
+        warn_unkept_islands(m.compiled, _f32_layers(m.graph), m.graph.name)
 
 
 def interface_graph(ov_model: Any) -> Graph:

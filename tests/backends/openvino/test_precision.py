@@ -124,3 +124,25 @@ def test_layer_precision_patterns_reach_the_ir(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         assert ovb.load_ir(xml, precision="bf16").runtime_precisions()["fc1"] == "f32"
+
+
+def test_an_island_the_engine_runs_at_reduced_precision_is_named():
+    """OpenVINO's CPU plugin fuses a linear layer's bias add into a new FullyConnected node that drops
+    the island's f32 mark (the attribute is not copied), so under bf16 that layer runs in bf16: the
+    compile says so, naming it, rather than reporting nothing."""
+    net = nd.Network("bias_island")
+    x = net.input("x", ("N", 16))
+    h = F.linear(x, net.parameter("w1", (16, 16)), None, name="fc1")
+    with net.precision("float32"):
+        h = F.linear(h, net.parameter("w2", (16, 16)), net.parameter("b2", (16,)), name="fc2")
+    net.output(F.linear(h, net.parameter("w3", (16, 16)), None, name="fc3"), "y")
+    net.init_random(0)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = nd.compile(net, "openvino", precision="bf16", dynamic={"N": (1, 8)})
+    ran = m.runtime_precisions()["fc2"]
+    named = [str(x.message) for x in w if "float32 island" in str(x.message)]
+    if ran == "f32":
+        assert not named
+    else:
+        assert len(named) == 1 and "'fc2'" in named[0] and ran in named[0], (ran, named)
