@@ -14,8 +14,10 @@ import hashlib
 import math
 import mmap
 import os
+import re
 import reprlib
 import struct
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -37,6 +39,9 @@ READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, O
                zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError, SyntaxError,
                zlib.error)
 
+# control characters (C0, DEL, C1): in a name they would move the cursor, clear or recolour the terminal
+# that lists it, or fake lines of a listing
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
 
@@ -184,8 +189,14 @@ class Checkpoint:
             raise self.error(f"tensor name {info.name!r} occurs twice")
         if len(self._infos) >= MAX_TENSORS:
             raise self.error(f"more than {MAX_TENSORS} tensors")
-        if len(info.shape) > MAX_RANK or any((not isinstance(d, (int, np.integer))) or d < 0 for d in info.shape):
+        if _CONTROL.search(info.name):
+            raise self.error(f"tensor name {describe(info.name)} holds control characters: refused")
+        if len(info.shape) > MAX_RANK or any((not isinstance(d, (int, np.integer))) or isinstance(d, bool) or d < 0
+                                             for d in info.shape):
             raise self.error(f"invalid shape {describe(info.shape)}", info.name)
+        if math.prod(d for d in info.shape if d) * np.dtype(info.dtype).itemsize > sys.maxsize:
+            # even with no elements (a 0 in the shape) NumPy cannot make an array of this shape
+            raise self.error(f"shape {describe(info.shape)} is too large for any array", info.name)
         self._declared += info.nbytes
         if self._declared > self.budget.input + self.budget.limit:
             raise self.error(f"the tensors declare {self._declared} bytes in total from {self.budget.input} bytes "

@@ -127,8 +127,11 @@ class HDF5Checkpoint(Checkpoint):
         if not isinstance(ds, h5py.Dataset):
             raise self.error(f"{path} is not a dataset", name)
         check_dataset(ds, self._h5, self.path)
-        stored = _stored(ds)
+        stored = _stored(ds) if ds.shape is not None else None  # shape None: a null dataspace, no data
         if stored is None:
+            if self.layout != "generic":  # Keras lists it as a weight: skipping it would only show up as missing
+                none = " (no dataspace)" if ds.shape is None else ""
+                raise self.error(f"weight {path} holds {ds.dtype} data{none}, not numbers", name)
             return
         dt = "float32" if stored == "bfloat16" else stored
         numel = math.prod(ds.shape) if ds.shape else 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Checkpoint, FormatSpec, TensorInfo, mmap_array, register_format, zip_data_offset
+from .base import Checkpoint, FormatSpec, TensorInfo, describe, mmap_array, register_format, zip_data_offset
 from .budget import heap_bytes
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -35,8 +35,11 @@ def parse_npy_header(head: bytes, where: str) -> tuple[tuple, np.dtype, bool, in
     if not isinstance(d, dict) or not {"descr", "fortran_order", "shape"} <= set(d):
         raise ValueError(f"{where}: malformed .npy header {text[:80]!r}")
     shape = d["shape"]
-    if not isinstance(shape, tuple) or not all(isinstance(x, int) and x >= 0 for x in shape) or len(shape) > 32:
-        raise ValueError(f"{where}: bad shape {shape!r}")
+    if not isinstance(shape, tuple) or len(shape) > 32 \
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
+        raise ValueError(f"{where}: bad shape {describe(shape)}")
+    if not isinstance(d["fortran_order"], bool):  # as NumPy's reader: bool('no') would be True
+        raise ValueError(f"{where}: fortran_order {describe(d['fortran_order'])} is not True or False")
     descr = d["descr"]
     if not isinstance(descr, str):
         raise ValueError(f"{where}: structured dtype {descr!r} is not a tensor")
@@ -45,6 +48,8 @@ def parse_npy_header(head: bytes, where: str) -> tuple[tuple, np.dtype, bool, in
         raise ValueError(f"{where}: dtype {descr!r} would need pickle; refused")
     if dt.itemsize == 0:  # 'S0' / 'U0': any shape, however huge, in zero bytes
         raise ValueError(f"{where}: dtype {descr!r} has no bytes per element; not a tensor")
+    if dt.kind not in "biufc":  # text, bytes, dates: not weights
+        raise ValueError(f"{where}: dtype {descr!r} is not numeric; not a tensor")
     return tuple(shape), dt, bool(d["fortran_order"]), start + hlen
 
 
@@ -88,7 +93,7 @@ class NpzCheckpoint(Checkpoint):
                               info.shape, order="F" if fortran else "C", byteorder=bo)
         with self._zip.open(zi) as m:
             arr = np.lib.format.read_array(m, allow_pickle=False)
-        return arr
+        return arr.astype(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder == ">" else arr  # as the index says
 
     def close(self) -> None:
         z = getattr(self, "_zip", None)

@@ -97,6 +97,8 @@ class OnnxCheckpoint(MappedCheckpoint):
             if aname == "value" and t is not None:
                 self._tensor(t, outputs[0], "Constant")
             elif aname in ("value_float", "value_floats", "value_int", "value_ints"):
+                if (aname == "value_float" and f is None) or (aname == "value_int" and i is None):
+                    raise self.error(f"Constant node's {aname} attribute holds no value", outputs[0])
                 if aname == "value_float":
                     arr = np.array(f, np.float32)
                 elif aname == "value_int":
@@ -161,8 +163,7 @@ class OnnxCheckpoint(MappedCheckpoint):
             if target not in self._external:
                 self._external[target] = os.path.getsize(target)
                 self.budget.add_input(self._external[target])
-            off = int(ext.get("offset", 0) or 0)
-            length = int(ext.get("length", nbytes) or nbytes)
+            off, length = (_ext_int(ext, k, d, self.path, name) for k, d in (("offset", 0), ("length", nbytes)))
             if length != nbytes or off < 0 or off + nbytes > self._external[target]:
                 raise self.error(f"external data ({loc} offset {off} length {length}) does not hold "
                                  f"{nbytes} bytes for dims {list(shape)}", name)
@@ -179,6 +180,8 @@ class OnnxCheckpoint(MappedCheckpoint):
             items = typed.get(fno, [])
             count = count_values(buf, items, 4 if fno == 4 else 8 if fno == 10 else 0)
             if stored.startswith("complex"):
+                if count % 2:
+                    raise self.error(f"complex tensor has an odd number ({count}) of real values", name)
                 count //= 2
             if count != n:
                 raise self.error(f"tensor has {count} values, dims {list(shape)} need {n}", name)
@@ -220,6 +223,16 @@ class OnnxCheckpoint(MappedCheckpoint):
         if a.size != info.numel:
             raise self.error(f"tensor has {a.size} values, dims {list(info.shape)} need {info.numel}", info.name)
         return a.reshape(info.shape)
+
+
+def _ext_int(ext: dict, key: str, default: int, path: str, name: str) -> int:
+    """The ``offset`` / ``length`` of an external_data entry: decimal digits (absent or empty: ``default``)."""
+    text = ext.get(key, "").strip()
+    if not text:
+        return default
+    if not text.isdecimal() or not text.isascii() or len(text) > 20:
+        raise WeightError(f"{path}, tensor {name!r}: external data {key} {describe(text)} is not a byte count")
+    return int(text)
 
 
 def _detect(path: str, head: bytes) -> int:

@@ -152,8 +152,9 @@ class TensorRef:
             raise WeightError("tensor has a malformed size / stride / offset")
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
         self.dtype = dtype or storage.dtype
-        if any(s < 0 for s in size) or offset < 0 or any(s < 0 for s in stride):
-            raise WeightError(f"tensor has invalid size {size} / stride {stride}")
+        if any(s < 0 for s in size) or offset < 0 or any(s < 0 for s in stride) \
+                or any(x >= 1 << 63 for x in (offset, *size, *stride)):  # torch's are int64
+            raise WeightError(f"tensor has invalid size {size} / stride {stride} / offset {offset}")
         extent = 0 if 0 in size else offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1
         if extent * itemsize(self.dtype) > storage.nbytes:
             raise WeightError(f"tensor of size {size}, stride {stride} (offset {offset}) addresses {extent} "
@@ -271,8 +272,8 @@ class ODict(OrderedDict):
             self[pair[0]] = pair[1]
 
     def __setstate__(self, state: Any) -> None:
-        if isinstance(state, dict):
-            self.__dict__.update({k: v for k, v in state.items() if isinstance(k, str)})
+        if isinstance(state, dict):  # never an attribute of the class: {'items': 1} would hide its items
+            self.__dict__.update({k: v for k, v in state.items() if isinstance(k, str) and not hasattr(ODict, k)})
 
 
 class PlainDict(dict):

@@ -52,7 +52,7 @@ class PyTorchCheckpoint(Checkpoint):
         else:
             obj, up = self._open_legacy()
         if up.stubs:
-            names = sorted(f"{m}.{n}" for m, n in up.stubs)
+            names = sorted(f"{m}.{n}" if f"{m}.{n}".isprintable() else describe(f"{m}.{n}") for m, n in up.stubs)
             self.notes.append(f"the pickle holds {len(names)} class(es) that are not plain tensors "
                               f"({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}); they were read as inert "
                               "placeholders: nothing was imported or run")
@@ -91,6 +91,9 @@ class PyTorchCheckpoint(Checkpoint):
     def _open_zip(self) -> tuple:
         self._zip = zipfile.ZipFile(self.path)
         names = self._zip.namelist()
+        if len(set(names)) != len(names):  # which copy a reader takes differs (torch's reader and zipfile's)
+            twice = next(n for i, n in enumerate(names) if n in names[:i])
+            raise self.error(f"zip archive holds two members named {describe(twice)}: refused (ambiguous)")
         pkls = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
         if not pkls:
             raise self.error("zip archive has no data.pkl: not a PyTorch checkpoint")
@@ -101,6 +104,8 @@ class PyTorchCheckpoint(Checkpoint):
             if members[prefix + "byteorder"].file_size > 16:
                 raise self.error("byteorder record is implausibly large")
             order = read_zip_member(self._zip, members[prefix + "byteorder"], self._size, self.path)
+            if order.strip() not in (b"little", b"big"):
+                raise self.error(f"byteorder record says {describe(order)}, not 'little' or 'big'")
             self._big_endian = order.strip() == b"big"
         zi = members[pkl]
         self.charge(zi.file_size, "its data.pkl")
@@ -289,13 +294,13 @@ def _walk(obj: Any, name: str, out: dict, limit: int = 0, depth: int = 0, seen: 
         raise WeightError("checkpoint object nests more than 200 levels deep")
     if charge is not None and name:
         charge(64 + 4 * len(name))
-    if isinstance(obj, TensorRef):
-        out.setdefault(name, obj)
+    if isinstance(obj, TensorRef) or (isinstance(obj, NumpyArrayStub) and obj.array is not None
+                                       and obj.array.dtype.kind in "biuf"):
+        t = obj if isinstance(obj, TensorRef) else obj.array
+        if out.setdefault(name, t) is not t:  # e.g. {'a.b': x, 'a': {'b': y}}: which one binds would be a guess
+            raise WeightError(f"checkpoint holds two different tensors named {describe(name)}")
         return 1
     if isinstance(obj, NumpyArrayStub):
-        if obj.array is not None and obj.array.dtype.kind in "biuf":
-            out.setdefault(name, obj.array)
-            return 1
         return 0
     if not isinstance(obj, (dict, list, tuple, Inert)) or id(obj) in seen:
         return 0

@@ -52,6 +52,12 @@ def _cost(x: Any, depth: int = 0) -> int:
     return 64
 
 
+def _shown(module: str, name: str) -> str:
+    """``'module.name'`` for a message, quoted like repr() (a newline or an escape sequence in a name read
+    from the file must not reach the terminal as it is)."""
+    return repr(f"{module}.{name}"[:300])
+
+
 class _BoundedReader:
     """The pickle's bytes as a file that refuses reads past their end (so no opcode allocates for
     bytes the pickle does not have)."""
@@ -106,12 +112,12 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
             return ALLOWED[key]
         if is_denied(module, name):
             raise RefusedGlobal(
-                f"{self.path}: refused: the pickle asks for '{module}.{name}', which would run code "
+                f"{self.path}: refused: the pickle asks for {_shown(module, name)}, which would run code "
                 "(pickled code is never imported or executed; this file may be malicious)", module, name, True)
         if self.mode != "inert":
             raise RefusedGlobal(
-                f"{self.path}: refused: the pickle asks for '{module}.{name}', which is not on the allow list of "
-                "data (tensors, storages, NumPy arrays, plain containers). If the file pickles whole modules "
+                f"{self.path}: refused: the pickle asks for {_shown(module, name)}, which is not on the allow "
+                "list of data (tensors, storages, NumPy arrays, plain containers). If the file pickles whole modules "
                 "(e.g. YOLOv5 checkpoints) and you trust it to hold weights, open it with pickle_mode='inert' "
                 "(--pickle-mode inert): classes become placeholders that are never imported or run",
                 module, name, False)

@@ -24,7 +24,7 @@ from .paths import allowed_roots, resolve_inside
 DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
           "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
           "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
-          "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
+          "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool", "C64": "complex64"}
 _ITEMSIZE = {"float8_e4m3fn": 1, "float8_e5m2": 1, "bfloat16": 2}
 
 
@@ -123,6 +123,9 @@ class SafetensorsCheckpoint(Checkpoint):
         for name, ent in hdr.items():
             if name == "__metadata__":
                 continue
+            if isinstance(ent, dict) and isinstance(ent.get("dtype"), str) and ent["dtype"] not in DTYPES:
+                raise self.error(f"{path}: dtype {describe(ent['dtype'])} is not supported (netdsl reads "
+                                 f"{', '.join(DTYPES)})", name)
             try:
                 stored = DTYPES[ent["dtype"]]
                 shape = tuple(ent["shape"])
@@ -167,8 +170,8 @@ def _detect(path: str, head: bytes) -> int:
     if len(head) < 10:
         return 0
     (n,) = struct.unpack("<Q", head[:8])
-    if head[8:9] == b"{" and 2 <= n <= os.path.getsize(path) - 8:
-        return 3
+    if head[8:9] == b"{" and n >= 2:  # a header longer than the file: a truncated file, reported as such
+        return 3 if n <= os.path.getsize(path) - 8 else 1
     return 0
 
 

@@ -53,6 +53,8 @@ class WtsCheckpoint(Checkpoint):
             if len(head) < 2 or not head[1].isdigit():
                 raise self.error(f"line at byte {pos} is not 'name count values...'")
             name = head[0].decode("utf8", errors="replace")
+            if len(head[1]) > 15:  # more values than any file holds; int() of 5000 digits fails, a long one is slow
+                raise self.error(f"line at byte {pos} declares a value count of {len(head[1])} digits", name)
             n = int(head[1])
             if n > (nl - pos):  # each value needs at least 2 bytes
                 raise self.error(f"tensor declares {n} values but its line has {nl - pos} bytes (truncated?)", name)

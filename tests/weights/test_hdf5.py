@@ -194,3 +194,31 @@ def test_probe_child_cannot_outlive_its_parent_for_long(tmp_path):
     assert limits is not None, "no probe child seen"
     cpu = next(line for line in limits.splitlines() if line.startswith("Max cpu time"))
     assert cpu.split()[3] == "9", cpu  # the soft limit: SIGXCPU after 9 s of CPU
+
+
+@pytest.mark.parametrize("layout", ["keras2", "keras3"])
+def test_keras_weight_that_is_not_numbers_refused(tmp_path, layout):
+    """A weight Keras lists that holds strings was skipped: binding then only said it was missing."""
+    p = tmp_path / "m.h5"
+    with h5py.File(p, "w") as f:
+        if layout == "keras2":
+            f.attrs["layer_names"] = [b"dense"]
+            g = f.create_group("dense")
+            g.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+            g["dense/kernel:0"], g["dense/bias:0"] = np.array([b"x", b"y"]), np.ones(2, np.float32)
+        else:
+            f.create_group("vars")
+            v = f.create_group("layers/dense/vars")
+            v["0"], v["1"] = np.array([b"x", b"y"]), np.ones(2, np.float32)
+    with pytest.raises(WeightError, match=f"{p}, tensor '(dense/kernel:0|dense/vars/0)': weight .* holds |S1 data"):
+        open_checkpoint(p)
+
+
+def test_datasets_without_a_dataspace_skipped(tmp_path):
+    """h5py.Empty: a dataset with a null dataspace failed the whole file with 'NoneType is not iterable'."""
+    p = tmp_path / "m.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("empty", data=h5py.Empty("f4"))
+        f["w"] = np.arange(3, dtype=np.float32)
+    with open_checkpoint(p) as c:
+        assert c.names() == ["w"]

@@ -70,3 +70,38 @@ def test_zero_byte_dtypes_refused(tmp_path, descr, shape):
     for path, fmt in ((p, "npy"), (z, "npz")):
         got = read_checkpoint(path, fmt, timeout=30)
         assert got.outcome == "error" and str(path) in got.message and "no bytes per element" in got.message, got
+
+
+def test_compressed_big_endian_reads_native(tmp_path):
+    """A deflated member of a big-endian array read as '>i4' while its index said int32 (a stored one is
+    converted): a consumer handing the bytes to an engine would swap every value."""
+    a = np.arange(-3, 5, dtype=">i4")
+    for save in (np.savez, np.savez_compressed):
+        p = tmp_path / f"{save.__name__}.npz"
+        save(p, a=a, f=np.linspace(0, 1, 4, dtype=">f8"))
+        with open_checkpoint(p) as c:
+            for k, want in (("a", a), ("f", np.linspace(0, 1, 4))):
+                got = c.read(k)
+                assert got.dtype == np.dtype(c.info(k).dtype) and got.dtype.isnative, (save, k)
+                np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("arr", [np.array(["ab", "cd"]), np.array([b"ab"]), np.array(["2020-01-01"], "M8[D]")],
+                         ids=["text", "bytes", "dates"])
+def test_non_numeric_arrays_refused(tmp_path, arr):
+    p = tmp_path / "a.npz"
+    np.savez(p, w=arr)
+    with pytest.raises(WeightError, match=f"{p}.*is not numeric"):
+        open_checkpoint(p)
+
+
+@pytest.mark.parametrize("header,match", [({"fortran_order": "no"}, "fortran_order 'no'"),
+                                          ({"shape": (True, 3)}, "bad shape")])
+def test_npy_header_values_of_the_wrong_type(tmp_path, header, match):
+    """NumPy refuses both; 'no' was taken as True (Fortran order), and (True, 3) failed only when read."""
+    d = {"descr": "<f4", "fortran_order": False, "shape": (3,), **header}
+    h = repr(d).encode().ljust(118) + b"\n"
+    p = tmp_path / "a.npy"
+    p.write_bytes(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + bytes(4 * 3))
+    with pytest.raises(WeightError, match=match):
+        open_checkpoint(p)

@@ -115,3 +115,46 @@ def test_error_for_a_huge_rank_is_short(tmp_path):
     with pytest.raises(WeightError, match=f"{p}.*invalid dims") as e:
         open_checkpoint(p, format="onnx")
     assert len(str(e.value)) < 1000
+
+
+def _external_model(tmp_path, **entries):
+    np.arange(12, dtype=np.float32).tofile(tmp_path / "data.bin")
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3], data_location=TensorProto.EXTERNAL)
+    for k, v in {"location": "data.bin", **entries}.items():
+        t.external_data.add(key=k, value=v)
+    p = tmp_path / "m.onnx"
+    p.write_bytes(helper.make_model(helper.make_graph([], "g", [], [], initializer=[t])).SerializeToString())
+    return p
+
+
+@pytest.mark.parametrize("key,value", [("offset", "abc"), ("offset", "-4"), ("length", "4_0"), ("offset", "١")])
+def test_external_data_offsets_must_be_byte_counts(tmp_path, key, value):
+    """'abc' failed with int()'s ValueError, without the tensor's name; '4_0' was read as 40."""
+    p = _external_model(tmp_path, **{key: value})
+    with pytest.raises(WeightError, match=f"{p}, tensor 'w': external data {key} .* is not a byte count"):
+        open_checkpoint(p)
+
+
+def test_external_data_offset_with_spaces_still_reads(tmp_path):
+    with open_checkpoint(_external_model(tmp_path, offset=" 4 ", length="12")) as c:
+        np.testing.assert_array_equal(c.read("w"), np.arange(1, 4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("attr,kind", [("value_int", onnx.AttributeProto.INT),
+                                       ("value_float", onnx.AttributeProto.FLOAT)])
+def test_constant_attribute_without_a_value_refused(tmp_path, attr, kind):
+    """value_int without its int failed with int(None)'s TypeError; value_float became NaN."""
+    n = helper.make_node("Constant", [], ["c"])
+    n.attribute.add(name=attr, type=kind)
+    p = tmp_path / "m.onnx"
+    p.write_bytes(helper.make_model(helper.make_graph([n], "g", [], [])).SerializeToString())
+    with pytest.raises(WeightError, match=f"{p}, tensor 'c': Constant node's {attr} attribute holds no value"):
+        open_checkpoint(p)
+
+
+def test_complex_tensor_with_an_odd_value_count_refused_when_opened(tmp_path):
+    t = TensorProto(name="w", data_type=TensorProto.COMPLEX64, dims=[2], float_data=[1, 2, 3, 4, 5])
+    p = tmp_path / "m.onnx"
+    p.write_bytes(helper.make_model(helper.make_graph([], "g", [], [], initializer=[t])).SerializeToString())
+    with pytest.raises(WeightError, match="tensor 'w': complex tensor has an odd number"):
+        open_checkpoint(p)

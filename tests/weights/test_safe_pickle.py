@@ -377,3 +377,67 @@ def test_tensor_names_are_charged(tmp_path):
     items = Raw(b"}(" + b"".join(b"J" + struct.pack("<i", i) + b"h\x01" for i in range(20_000)) + b"u")
     p = _ckpt(tmp_path, [Put("k" * 4000, 0), t, {Get(0): items}])
     _refused(p, "names of its tensors.*budget", memory_budget=32 << 20)
+
+
+@pytest.mark.parametrize("obj", [{"a.b": _W["w"], "a": {"b": tensor(storage("0", 12), (3, 4), (4, 1))}},
+                                 {1: _W["w"], "1": tensor(storage("0", 12), (3, 4), (4, 1))}],
+                         ids=["dotted-and-nested", "int-and-str-key"])
+def test_two_tensors_under_one_name_refused(tmp_path, obj):
+    """Two different tensors whose names join to the same text: one of them was dropped without a word."""
+    with pytest.raises(WeightError, match="two different tensors named '(a.b|1)'"):
+        _open_all(_ckpt(tmp_path, obj))
+
+
+def test_one_tensor_under_two_names_still_reads(tmp_path):
+    t = Put(_W["w"], 0)
+    got = _open_all(_ckpt(tmp_path, {"a": t, "b": Get(0)}))
+    assert set(got) == {"a", "b"} and (got["a"] == F32).all() and (got["b"] == F32).all()
+
+
+@pytest.mark.parametrize("twice", ["archive/data.pkl", "archive/data/0"])
+def test_zip_members_named_twice_refused(tmp_path, twice):
+    """Which copy of a member named twice is read differs between zip readers: the first data.pkl here runs
+    os.system for a reader that takes the first copy, the second is harmless."""
+    evil = encode({"w": Call(Global("os", "system"), "echo hi")})
+    members = {"archive/data.pkl": [evil, encode(_W)], "archive/data/0": [F32[:4].tobytes(), F32.tobytes()]}
+    p = tmp_path / "m.pt"
+    raw_zip(p, [member(twice, b) for b in members[twice]]
+            + [member(n, v[-1]) for n, v in members.items() if n != twice])
+    with pytest.raises(WeightError, match=f"two members named '{twice}'"):
+        _open_all(p)
+
+
+def test_byteorder_record_must_say_little_or_big(tmp_path):
+    p = tmp_path / "m.pt"
+    raw_zip(p, [member("archive/data.pkl", encode(_W)), member("archive/byteorder", b"middle"),
+                member("archive/data/0", F32.tobytes())])
+    with pytest.raises(WeightError, match="byteorder record says b'middle'"):
+        _open_all(p)
+
+
+@pytest.mark.parametrize("size,stride", [((1, 12), (1 << 100, 1)), ((12,), (1 << 63,))])
+def test_strides_beyond_int64_refused_when_opened(tmp_path, size, stride):
+    """A stride torch cannot hold (int64), on a dimension of size 1: the tensor addresses its storage, and
+    failed only when read, with NumPy's OverflowError."""
+    p = _ckpt(tmp_path, {"w": tensor(storage("0", 12), size, stride)})
+    with pytest.raises(WeightError, match="invalid size"):
+        open_checkpoint(p, format="pytorch")
+
+
+def test_ordered_dict_state_cannot_shadow_its_methods(tmp_path):
+    """BUILD of {'items': ...} on an OrderedDict set an instance attribute that hid its items() method: its
+    tensors disappeared from the listing (or the reader failed with 'int is not callable')."""
+    od = Build(Call(ODICT, [("w", _W["w"])]), {"items": Global("collections", "OrderedDict"), "keys": 1,
+                                                "_metadata": {}})
+    assert set(_open_all(_ckpt(tmp_path, od))) == {"w"}
+
+
+def test_control_characters_shown_escaped(tmp_path):
+    """Names from the file reach the terminal: a newline or an escape sequence in them must not."""
+    p = _ckpt(tmp_path, {"a\x1b[2J\nb": _W["w"]})
+    with pytest.raises(WeightError, match=re.escape(r"'a\x1b[2J\nb' holds control characters")):
+        _open_all(p)
+    p = _ckpt(tmp_path, {"w": Call(Global("os\x1b[2J", "system"), "x")})
+    with pytest.raises(WeightError) as ei:
+        _open_all(p)
+    assert "\x1b" not in str(ei.value) and r"'os\x1b[2J.system'" in str(ei.value)

@@ -122,3 +122,44 @@ def test_header_naming_a_tensor_twice_refused(tmp_path):
     p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(16))
     with pytest.raises(WeightError, match=f"{p}: header is not valid JSON: it names 'a' twice"):
         open_checkpoint(p)
+
+
+def test_torch_written_complex64(tmp_path):
+    """safetensors writes torch.complex64 as 'C64': it was refused as a 'malformed header entry'."""
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    import safetensors.torch as st
+    t = torch.randn(3, 2, dtype=torch.complex64)
+    p = tmp_path / "c.safetensors"
+    st.save_file({"c": t, "r": torch.randn(2)}, str(p))
+    with open_checkpoint(p) as c:
+        got = c.read("c")
+        assert got.dtype == np.complex64
+        np.testing.assert_array_equal(got, t.numpy())
+
+
+def _header_file(tmp_path, hdr, data=b"", n=None):
+    h = json.dumps(hdr).encode()
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(struct.pack("<Q", len(h) if n is None else n) + h + data)
+    return p
+
+
+def test_unsupported_dtype_named(tmp_path):
+    p = _header_file(tmp_path, {"w": {"dtype": "F8_E8M0", "shape": [3], "data_offsets": [0, 3]}}, bytes(3))
+    with pytest.raises(WeightError, match="tensor 'w'.*dtype 'F8_E8M0' is not supported"):
+        open_checkpoint(p)
+
+
+def test_header_longer_than_the_file_reported_as_truncated(tmp_path):
+    """Detection wanted the whole header inside the file: a truncated file was an 'unrecognised format'."""
+    p = _header_file(tmp_path, {"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}}, bytes(12), n=10 ** 6)
+    with pytest.raises(WeightError, match="header length 1000000 exceeds the file"):
+        open_checkpoint(p)
+
+
+def test_empty_shape_too_large_for_numpy_refused_when_opened(tmp_path):
+    """[0, 2**62, 2**62] holds no bytes, but NumPy cannot make an array of that shape: reading failed later
+    with NumPy's own 'array is too big'; the listing showed it as a tensor."""
+    p = _header_file(tmp_path, {"w": {"dtype": "F32", "shape": [0, 2 ** 62, 2 ** 62], "data_offsets": [0, 0]}})
+    with pytest.raises(WeightError, match="tensor 'w'.*too large for any array"):
+        open_checkpoint(p)

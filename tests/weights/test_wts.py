@@ -67,3 +67,12 @@ def test_bad_value_error_is_short(tmp_path):
         with pytest.raises(WeightError, match=f"{p}.*bad float value") as e:
             c.read("w")
     assert len(str(e.value)) < 1000
+
+
+def test_value_count_of_thousands_of_digits_refused_briefly(tmp_path):
+    """int() of the count failed past 4300 digits, and the error quoted all of them."""
+    p = tmp_path / "m.wts"
+    p.write_bytes(b"1\nw " + b"9" * 5000 + b" 3f800000\n")
+    with pytest.raises(WeightError, match=f"{p}, tensor 'w': .* declares a value count of \\d+ digits") as e:
+        open_checkpoint(p, format="wts")
+    assert len(str(e.value)) < 300
