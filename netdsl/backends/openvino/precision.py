@@ -59,14 +59,25 @@ def effective_precision(compiled: Any) -> str:
     return "f32" if counts.get("f32") else ""
 
 
+def runtime_precisions(compiled: Any) -> dict:
+    """{node name: precision it ran in} of a compiled model's runtime model, also under the names of the
+    layers fused into each node (``originalLayersNames``) that no node of their own carries."""
+    out, fused = {}, {}
+    for n in compiled.get_runtime_model().get_ordered_ops():
+        rt = n.get_rt_info()
+        if "runtimePrecision" not in rt:
+            continue
+        p = out[n.get_friendly_name()] = rt["runtimePrecision"].astype(str)
+        if "originalLayersNames" in rt:
+            for name in filter(None, rt["originalLayersNames"].astype(str).split(",")):
+                fused.setdefault(name, p)
+    return {**fused, **out}
+
+
 def warn_unkept_islands(compiled: Any, islands: set, model: str) -> None:
     """Warn naming the float32-island layers the runtime model shows in bf16/f16: the CPU plugin replaced
     their node (e.g. a linear layer's bias add fused into a new FullyConnected) and the copy lost the mark."""
-    ran = {}
-    for n in compiled.get_runtime_model().get_ordered_ops():
-        p = n.get_rt_info()["runtimePrecision"].astype(str)
-        if n.get_friendly_name() in islands and p in ("bf16", "f16"):
-            ran[n.get_friendly_name()] = p
+    ran = {k: p for k, p in runtime_precisions(compiled).items() if k in islands and p in ("bf16", "f16")}
     if ran:
         from ...dsl import user_stacklevel
         warnings.warn(f"OpenVINO ran float32 island layer(s) of '{model}' at reduced precision: "

@@ -422,13 +422,10 @@ class OpenVINOModel(CompiledModel):
         return self._effective
 
     def runtime_precisions(self) -> dict:
-        """{node name: precision it ran in} from the runtime (executed) model."""
-        out = {}
-        for n in self.compiled.get_runtime_model().get_ordered_ops():
-            rt = n.get_rt_info()
-            if "runtimePrecision" in rt:
-                out[n.get_friendly_name()] = rt["runtimePrecision"].astype(str)
-        return out
+        """{node name: precision it ran in} from the runtime (executed) model; a layer fused into another
+        node (a bias add into its convolution) is there by its own name too."""
+        from .precision import runtime_precisions
+        return runtime_precisions(self.compiled)
 
     def save(self, path: str, compress_to_fp16: bool = False) -> str:
         """Write the model as OpenVINO IR (``.xml`` + ``.bin``)."""

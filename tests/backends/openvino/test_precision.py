@@ -146,3 +146,17 @@ def test_an_island_the_engine_runs_at_reduced_precision_is_named():
         assert not named
     else:
         assert len(named) == 1 and "'fc2'" in named[0] and ran in named[0], (ran, named)
+
+
+def test_runtime_precisions_name_the_layers_a_fused_node_holds():
+    """A convolution's bias add fused into it: the runtime node keeps OpenVINO's name of the convolution;
+    runtime_precisions() also answers for the layer by its own name."""
+    net = nd.Network("fused")
+    x = net.input("x", ("N", 3, 8, 8))
+    with net.precision("float32"):
+        h = F.conv(x, net.parameter("w1", (4, 3, 3, 3)), net.parameter("b1", (4,)), padding=1, name="conv1")
+    net.output(F.conv(F.relu(h, name="r"), net.parameter("w2", (4, 4, 3, 3)), None, padding=1, name="conv2"), "y")
+    net.init_random(0)
+    m = nd.compile(net, "openvino", precision="bf16", dynamic={"N": (1, 8)})
+    ran = m.runtime_precisions()
+    assert ran["conv1"] == "f32" and ran["conv2"] == m.effective_precision, ran
