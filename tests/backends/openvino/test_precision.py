@@ -64,6 +64,36 @@ def test_a_precision_the_device_does_not_run_is_reported_once():
     assert len(msgs) == 1 and m.effective_precision in str(msgs[0].message)
 
 
+F16_ON_A_BF16_CPU = """
+import json, warnings, netdsl as nd
+from tests.backends.openvino.test_precision import _net
+net = _net()
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    m = nd.compile(net, "openvino", precision="f16")
+    nd.compile(net, "openvino", precision="float16")
+said = [str(x.message) for x in w if "was requested" in str(x.message)]
+print(json.dumps([m.effective_precision, m.runtime_precisions()["ln"], said]))
+"""
+
+
+def test_f16_on_a_cpu_without_f16_kernels_is_reported_once():
+    """The case above on a CPU that has bf16 but no f16 kernels, made here by capping oneDNN's ISA (a CPU
+    with f16 kernels skips it); the island stays f32 as well."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX512_CORE_BF16")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    r = subprocess.run([sys.executable, "-c", F16_ON_A_BF16_CPU], capture_output=True, text=True, env=env, cwd=root)
+    assert r.returncode == 0, r.stderr
+    effective, island, said = json.loads(r.stdout.strip().splitlines()[-1])
+    if effective == "f16":
+        pytest.skip("with its ISA capped this CPU still runs f16: nothing to report")
+    assert island == "f32" and len(said) == 1 and effective in said[0], r.stdout
+
+
 def test_an_island_at_the_network_output_leaves_in_f32():
     """The island's result is the network's output: it must not be rounded to the reduced type on the
     way out (a half rounding of values ~3 is ~1e-3; float32 keeps them to ~1e-7)."""
