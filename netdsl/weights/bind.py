@@ -232,6 +232,10 @@ def _plan(graph: Graph, pairs: list, transforms: Optional[dict], rep: BindingRep
             rep.mismatched.append((pname, p.shape, info.name, info.shape,
                                    f"dtype {info.dtype} cannot bind an {p.dtype} parameter"))
             continue
+        if np.dtype(info.dtype).kind == "c" and np.dtype(p.dtype.numpy).kind != "c":
+            rep.mismatched.append((pname, p.shape, info.name, info.shape, f"dtype {info.dtype} cannot bind a "
+                                   f"{p.dtype} parameter (its imaginary parts would be dropped)"))
+            continue
         plan.append(Binding(pname, info.name, info.shape, tf, info.stored or info.dtype, tuple(p.shape)))
     convs = sorted({(b.dtype, str(graph.params[b.param].dtype)) for b in plan
                     if b.dtype != str(graph.params[b.param].dtype)})

@@ -231,6 +231,17 @@ def test_binding_is_lazy_and_converts_dtype(tmp_path, rng):
     np.testing.assert_array_equal(v, t["fc.weight"].astype(np.float32))
 
 
+def test_complex_tensors_do_not_bind_real_parameters(tmp_path, rng):
+    """complex64 weights were bound with a note 'converted from complex64 to float32': their imaginary parts
+    were dropped (NumPy's astype), and the network computed with half of what the file holds."""
+    t = {k: (v + 1j * rng.standard_normal(v.shape)).astype(np.complex64) for k, v in _tensors(rng).items()}
+    p = tmp_path / "w.npz"
+    np.savez(p, **t)
+    rep = load_weights(_tiny(), p, strict=False)
+    assert not rep.bound and {m[0] for m in rep.mismatched} == set(t)
+    assert all("imaginary parts would be dropped" in m[4] for m in rep.mismatched)
+
+
 def test_dict_source(rng):
     net = _tiny()
     assert load_weights(net, _tensors(rng)).ok
