@@ -181,12 +181,17 @@ class DarknetCheckpoint(Checkpoint):
         shapes: list[tuple[int, int, int]] = []  # (c, h, w) output of each layer
         for li, (kind, o) in enumerate(sections[1:]):
             where = f"{cfg} [{kind}] (layer {li})"
+            first = len(lay.entries)
             L = f"{li}:{kind}"
 
             def opt(k: str, default: int) -> int:
                 return _i(o, k, default, where)
 
-            def ref(r: int) -> int:
+            def ref(text: str) -> int:
+                try:
+                    r = int(text)
+                except ValueError:
+                    raise self.error(f"{where}: layer reference {text.strip()!r} is not an integer") from None
                 j = li + r if r < 0 else r
                 if not 0 <= j < len(shapes):
                     raise self.error(f"{where}: refers to layer {r}, which does not exist")
@@ -253,7 +258,7 @@ class DarknetCheckpoint(Checkpoint):
                 c, h, w = n, oh, ow
                 inputs = c * h * w
             elif kind == "shortcut":
-                refs = [ref(int(x)) for x in o.get("from", "").split(",") if x.strip()]
+                refs = [ref(x) for x in o.get("from", "").split(",") if x.strip()]
                 if not refs:
                     raise self.error(f"{where}: shortcut without from=")
                 wt = o.get("weights_type", "none")
@@ -299,7 +304,7 @@ class DarknetCheckpoint(Checkpoint):
                 h, w = opt("crop_height", 1), opt("crop_width", 1)
                 inputs = c * h * w
             elif kind == "route":
-                refs = [ref(int(x)) for x in o.get("layers", "").split(",") if x.strip()]
+                refs = [ref(x) for x in o.get("layers", "").split(",") if x.strip()]
                 if not refs:
                     raise self.error(f"{where}: route without layers")
                 hw = shapes[refs[0]][1:]
@@ -313,6 +318,9 @@ class DarknetCheckpoint(Checkpoint):
                 pass
             else:
                 raise self.error(f"{where}: layer type [{kind}] is not supported")
+            bad = next((e for e in lay.entries[first:] if any(d < 0 for d in e[1])), None)
+            if bad is not None:  # a negative size would move the reading position back
+                raise self.error(f"{where}: {bad[0]} would have the negative shape {bad[1]}: the .cfg is corrupt")
             if not all(-_INT_MAX <= v <= _INT_MAX for v in (c, h, w, inputs)):
                 raise self.error(f"{where}: output size {c} x {h} x {w} exceeds darknet's int (2^31 - 1): "
                                  "the .cfg is corrupt")

@@ -157,3 +157,16 @@ def test_sizes_beyond_darknet_int_refused(tmp_path):
     p.write_bytes(struct.pack("<3iq", 0, 2, 0, 7) + bytes(64))
     got = read_checkpoint(p, "darknet", timeout=30)
     assert got.outcome == "error" and str(p) in got.message and "exceeds darknet's int" in got.message, got
+
+
+@pytest.mark.parametrize("edit,match", [
+    (("[route]\nlayers=-1,-2", "[route]\nlayers=-1,x"), r"\[route\] \(layer 3\): layer reference 'x' is not an integer"),
+    (("[connected]\noutput=5", "[connected]\noutput=-5"), r"\[connected\] \(layer 4\): 4.fc.bias would have the "
+                                                          r"negative shape \(-5,\)"),
+])
+def test_cfg_values_that_cannot_be_sizes(tmp_path, rng, edit, match):
+    """A layer reference 'x' failed with int()'s ValueError naming no layer; a negative output size moved the
+    reading position back, so the error spoke of floats 'left over' (or of a shape, far from the cfg line)."""
+    p, _ = _write(tmp_path, rng, cfg=CFG.replace(*edit))
+    with pytest.raises(WeightError, match=match):
+        open_checkpoint(p)
