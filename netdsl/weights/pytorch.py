@@ -198,6 +198,9 @@ class PyTorchCheckpoint(Checkpoint):
         for i, (name, t) in enumerate(found.items()):
             name = name or os.path.splitext(os.path.basename(self.path))[0]
             if isinstance(t, np.ndarray):
+                if not t.dtype.isnative:  # read() returns what the index says: native byte order
+                    self.charge(t.nbytes, "byte-swapping it", name)
+                    t = t.astype(t.dtype.newbyteorder("="))
                 self._arrays[name] = t
                 self.add(TensorInfo(name, tuple(t.shape), t.dtype.name))
                 continue
@@ -295,7 +298,7 @@ def _walk(obj: Any, name: str, out: dict, limit: int = 0, depth: int = 0, seen: 
     if charge is not None and name:
         charge(64 + 4 * len(name))
     if isinstance(obj, TensorRef) or (isinstance(obj, NumpyArrayStub) and obj.array is not None
-                                       and obj.array.dtype.kind in "biuf"):
+                                       and obj.array.dtype.kind in "biufc"):
         t = obj if isinstance(obj, TensorRef) else obj.array
         if out.setdefault(name, t) is not t:  # e.g. {'a.b': x, 'a': {'b': y}}: which one binds would be a guess
             raise WeightError(f"checkpoint holds two different tensors named {describe(name)}")

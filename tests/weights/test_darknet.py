@@ -160,7 +160,8 @@ def test_sizes_beyond_darknet_int_refused(tmp_path):
 
 
 @pytest.mark.parametrize("edit,match", [
-    (("[route]\nlayers=-1,-2", "[route]\nlayers=-1,x"), r"\[route\] \(layer 3\): layer reference 'x' is not an integer"),
+    (("[route]\nlayers=-1,-2", "[route]\nlayers=-1,x"),
+     r"\[route\] \(layer 3\): layer reference 'x' is not an integer"),
     (("[connected]\noutput=5", "[connected]\noutput=-5"), r"\[connected\] \(layer 4\): 4.fc.bias would have the "
                                                           r"negative shape \(-5,\)"),
 ])

@@ -109,6 +109,21 @@ def test_numpy_values_in_checkpoint(tmp_path):
         assert "w" in c.names()
 
 
+@pytest.mark.parametrize("zipfmt", [True, False])
+def test_numpy_arrays_of_other_byte_orders_and_complex(tmp_path, zipfmt):
+    """A pickled big-endian array read as '>f4' while the index said float32 (torch tensors and npz members
+    are converted); complex arrays were skipped while complex tensors are read."""
+    p = tmp_path / "np.pt"
+    want = {"be": np.arange(-2, 3, dtype=">f4"), "le": np.arange(3, dtype="<i8"), "c": np.arange(3) * (1 + 2j)}
+    torch.save(want, p, _use_new_zipfile_serialization=zipfmt)
+    with open_checkpoint(p) as c:
+        assert set(c.names()) == set(want)
+        for k, v in want.items():
+            got = c.read(k)
+            assert got.dtype.isnative and got.dtype == np.dtype(c.info(k).dtype) == v.dtype.newbyteorder("="), k
+            np.testing.assert_array_equal(got, v)
+
+
 # ---- safety -------------------------------------------------------------------------------------
 class _System:
     def __init__(self, path):
