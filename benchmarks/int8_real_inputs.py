@@ -145,6 +145,7 @@ CONFIGS = {
     "default+keep2": {"keep_float": 2},
     "default+keep4": {"keep_float": 4},
     "tensorrt": {"target": "tensorrt"},
+    "tensorrt-no-wide": {"target": "tensorrt", "wide_activations": "none"},
     "refine": {"refine_ranges": True},
     "refine+gptq": {"refine_ranges": True, "rounding": "gptq"},
     "refine+keep-auto-sqnr32": {"refine_ranges": True, "keep_float": "auto", "min_sqnr": 32.0},

@@ -103,7 +103,9 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     defaults hold for the wide tensors); with "auto" the layers' int8 weights are candidates as well
     (a wide weight: its int8 rounding residual as a second int8 weight, one more INT8 layer), and a
     layer whose input and weights are both chosen (or a matmul whose two inputs are) runs in float
-    instead (one exact layer, not three INT8 copies); a warning says when the second levels add INT8 layers for half the quantized ones;
+    instead (one exact layer, not three INT8 copies); where widening every candidate falls short of the
+    target (and ``keep_float`` is 0), the layers left in INT8 whose quantization alone costs the most stay
+    float until the estimate meets it; a warning says when the second levels add INT8 layers for half the quantized ones;
     wide_weights: "none" or fnmatch patterns of the layers whose weights are wide.
     """
     from ..dsl import Network, user_stacklevel
@@ -166,13 +168,14 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
                              bias_corrected=sorted(plan.biases), bias_gain=plan.bias_gain,
                              alpha=plan.alpha, alphas=plan.alphas, rounded=sorted(plan.rounded),
                              rounding_gain=plan.rounding_gain, rounding=rounding, kept_scores=plan.kept_scores,
-                             keep_target=(min_sqnr, min_top1) if keep_float == "auto" else (),
+                             keep_target=(min_sqnr, min_top1) if keep_float == "auto" else
+                             wide_targets if plan.wide_kept else (),
                              refine_gain=plan.refine_gain,
                              exact_inputs=sorted(pinned) if scheme == "asymmetric" else [],
                              wide=list(plan.wide), wide_weights=list(plan.wide_weights),
                              wide_sensitivity=plan.wide_sensitivity,
                              wide_scores=plan.wide_scores, wide_target=wide_targets if wide == "auto" else (),
-                             wide_float=list(plan.wide_float))
+                             wide_float=list(plan.wide_float), wide_kept=list(plan.wide_kept))
     quantized = [t[0] for t in targets(fgraph, exclude + tuple(literal(n) for n in plan.keep_float))]
     rep.excluded = [n.name for n in graph.nodes if n.op in QUANTIZABLE and n.name not in {q.name for q in quantized}]
     rep.wide_layers = sum(n.op in QUANTIZABLE for n in qgraph.nodes) - sum(n.op in QUANTIZABLE for n in fgraph.nodes)

@@ -10,10 +10,11 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-8"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges;
+FORMAT = "netdsl-calibration-9"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges;
 # 5: ranges of residual adds' inputs too (passes/qdq.py); 6: wide (two-level) activations and weights;
 # 7: wide tensors' ranges with headroom (plan.WIDE_HEADROOM); 8: layers a wide plan would run as three
-# INT8 copies kept float (plan.fold_triples)
+# INT8 copies kept float (plan.fold_triples); 9: layers kept float where widening fell short of its target
+# (plan.keep_for_wide), the estimate with the margins near zero spread evenly
 
 
 def load(path: str, key: dict) -> Optional[tuple]:

@@ -12,8 +12,11 @@ on the calibration batches in this order:
 3. wide (two-level) activations (passes/qdq.py) for the tensors named, or with ``wide="auto"`` for
    the tensors whose quantization alone costs the most output SQNR, one at a time until the
    calibration outputs reach the target (:func:`choose_wide`);
-   then sensitivity analysis when ``keep_float`` is set: the layers whose quantization alone costs the most
-   output SQNR stay in float (``"auto"``: as many as the target on calibration data needs);
+   where widening runs out of tensors (or folds layers into float) short of the target, the layers
+   whose quantization alone costs the most output SQNR stay in float until the estimate meets it
+   (:func:`keep_for_wide`); or sensitivity analysis when ``keep_float`` is set: the layers whose
+   quantization alone costs the most output SQNR stay in float (``"auto"``: as many as the target on
+   calibration data needs);
 4. fitted weight rounding when ``rounding`` is not "nearest" (rounding.py: GPTQ on the quantized
    network, layer by layer);
 5. bias correction (bias_correction.py) of the quantized network against the float one.
@@ -68,6 +71,7 @@ class QuantPlan:
     # SQNR dB with only it quantized
     wide_scores: dict = field(default_factory=dict)  # wide="auto": tensors widened -> (SQNR dB, estimated top-1)
     wide_float: list = field(default_factory=list)  # wide="auto": layers that would run three INT8 copies, float
+    wide_kept: list = field(default_factory=list)  # wide="auto": layers kept float where widening fell short
 
     def to_json(self) -> dict:
         return {"alpha": self.alpha, "alphas": {str(k): v for k, v in self.alphas.items()},
@@ -81,7 +85,7 @@ class QuantPlan:
                 "refine_gain": list(self.refine_gain), "wide": list(self.wide), "wide_weights": list(self.wide_weights),
                 "wide_sensitivity": dict(self.wide_sensitivity),
                 "wide_scores": {str(k): list(v) for k, v in self.wide_scores.items()},
-                "wide_float_layers": list(self.wide_float),
+                "wide_float_layers": list(self.wide_float), "wide_kept_layers": list(self.wide_kept),
                 "rounded_weights": {k: _pack(v) for k, v in self.rounded.items()}}
 
     @classmethod
@@ -98,7 +102,8 @@ class QuantPlan:
                    wide_weights=[str(x) for x in d.get("wide_weights", [])],
                    wide_sensitivity={str(k): float(v) for k, v in d.get("wide_sensitivity", {}).items()},
                    wide_scores={int(k): (float(v[0]), float(v[1])) for k, v in d.get("wide_scores", {}).items()},
-                   wide_float=[str(x) for x in d.get("wide_float_layers", [])])
+                   wide_float=[str(x) for x in d.get("wide_float_layers", [])],
+                   wide_kept=[str(x) for x in d.get("wide_kept_layers", [])])
 
 
 def _pack(q: np.ndarray) -> dict:
@@ -259,12 +264,18 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
     g = equalized(graph, plan.scales, exclude)
     if refine:
         refine_ranges(g, plan, {k: v for k, v in limits.items() if k not in (pinned or {})}, outputs, exclude, scheme)
+    # only uint8 with a zero point holds a preprocessed image exactly (image_inputs.py): with symmetric int8
+    # its pinned range is the whole of its 256 levels (not widened further), and it can be widened
+    exact = (pinned or {}) if scheme == "asymmetric" else {}
+    seen = {k: v for k, v in limits.items() if k not in (pinned or {})}
     if wide == "auto":
-        choose_wide(g, plan, _Outputs(g, batches, backend), outputs.batches, exclude, scheme, pinned or {}, limits,
-                    *wide_targets)
+        every = _Outputs(g, batches, backend)
+        choose_wide(g, plan, every, outputs.batches, exclude, scheme, exact, seen, *wide_targets)
+        if not keep_float:  # keep_float given: the user's own choice of float layers
+            keep_for_wide(g, plan, every, outputs.batches, exclude, scheme, *wide_targets)
     elif wide:
-        plan.wide = wide_tensors(g, wide, exclude, pinned or {})
-        plan.ranges = wide_ranges(plan.ranges, plan.wide, limits)
+        plan.wide = wide_tensors(g, wide, exclude, exact)
+        plan.ranges = wide_ranges(plan.ranges, plan.wide, seen)
     if wide_weights:
         plan.wide_weights = [n.name for n, _, w in targets(g, exclude) if w is not None and excluded(n.name, wide_weights)]
     if keep_float:
@@ -291,14 +302,17 @@ def make_plan(graph: Graph, batches: list, exclude: Sequence[str], backend: str,
 
 def keep_until(g: Graph, ranges: dict, order: list, outputs: "_Outputs", exclude: Sequence[str], scheme: str,
                min_sqnr: Optional[float], min_top1: Optional[float], plan: QuantPlan, wide: Sequence[str] = (),
-               wide_weights: Sequence[str] = ()) -> list:
+               wide_weights: Sequence[str] = (), estimated: bool = False) -> list:
     """The fewest of the most sensitive layers (``order``, most sensitive first) to keep in float for the
     quantized network to reach, on calibration data, an output SQNR of ``min_sqnr`` dB and a top-1
     agreement of ``min_top1`` with the float network (weights rounded to nearest, no bias correction:
-    what comes after only adds); records each count tried."""
+    what comes after only adds); records each count tried. ``estimated``: the targets are
+    ``_Outputs.estimated``'s (value-output SQNR, estimated top-1 of the class outputs) instead of
+    ``_Outputs.scores``' (SQNR of every output, top-1 counted)."""
+    score = outputs.estimated if estimated else outputs.scores
     for k in range(len(order) + 1):
         ex = tuple(exclude) + tuple(literal(n) for n in order[:k])
-        plan.kept_scores[k] = outputs.scores(insert_qdq(g, ranges, ex, scheme, wide=wide, wide_weights=wide_weights)) if k < len(order) \
+        plan.kept_scores[k] = score(insert_qdq(g, ranges, ex, scheme, wide=wide, wide_weights=wide_weights)) if k < len(order) \
             else (float("inf"), 1.0)
         sqnr, top1 = plan.kept_scores[k]
         if (min_sqnr is None or sqnr >= min_sqnr) and (min_top1 is None or top1 >= min_top1):
@@ -376,7 +390,7 @@ def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclu
     estimated top-1 agreement of ``min_top1`` on its class outputs and an output SQNR of ``min_sqnr`` dB
     on its other outputs (rounded-to-nearest weights, no bias correction); records each count tried."""
     def met(score: tuple) -> bool:
-        return (min_sqnr is None or score[0] >= min_sqnr) and (min_top1 is None or score[1] >= min_top1)
+        return _met(score, min_sqnr, min_top1)
     plan.wide_scores[0] = outputs.estimated(insert_qdq(g, plan.ranges, exclude, scheme))
     if met(plan.wide_scores[0]):  # no sensitivity analysis needed
         return
@@ -399,6 +413,43 @@ def choose_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclu
     fold_triples(g, plan, exclude)
 
 
+def _met(score: tuple, min_sqnr: Optional[float], min_top1: Optional[float]) -> bool:
+    return (min_sqnr is None or score[0] >= min_sqnr) and (min_top1 is None or score[1] >= min_top1)
+
+
+def keep_for_wide(g: Graph, plan: QuantPlan, outputs: "_Outputs", few: list, exclude: Sequence[str], scheme: str,
+                  min_sqnr: Optional[float], min_top1: Optional[float]) -> None:
+    """Where :func:`choose_wide` widened every candidate, or folded layers into float, and the estimate
+    on calibration data is still short of its targets, keep in float the fewest of the layers left in
+    INT8 whose quantization alone costs the most output SQNR (sensitivity.layer_sensitivity; the
+    ``keep_float="auto"`` search with the estimated targets) -- ``plan.wide_kept``. Widening alone
+    falls short where a layer's only candidate is its input (a matmul by a batched constant) or a
+    layer's input cannot be widened (an exact image input), as FER's first convolution in TensorRT's
+    form before its inexact int8 image input became a candidate (41 tensors and weights wide: an
+    estimated 99.37% of 99.5%)."""
+    if 0 not in plan.wide_scores or _met(plan.wide_scores[0], min_sqnr, min_top1):
+        return  # plain INT8 met the targets: nothing was widened
+    kept = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
+    now = outputs.estimated(insert_qdq(g, plan.ranges, kept, scheme, wide=plan.wide, wide_weights=plan.wide_weights))
+    layers = [t[0].name for t in targets(g, kept)]
+    if _met(now, min_sqnr, min_top1) or not layers:
+        return
+    plan.sensitivity = layer_sensitivity(g, plan.ranges, layers, few, outputs.backend, scheme, kept)
+    order = sorted(plan.sensitivity, key=plan.sensitivity.get)
+    plan.wide_kept = keep_until(g, plan.ranges, order, outputs, kept, scheme, min_sqnr, min_top1, plan, plan.wide,
+                                plan.wide_weights, estimated=True)
+    plan.keep_float = plan.keep_float + plan.wide_kept
+    _drop_unread(g, plan, exclude)
+
+
+def _drop_unread(g: Graph, plan: QuantPlan, exclude: Sequence[str]) -> None:
+    """Drop from ``plan.wide`` the tensors that only float layers read, and the float layers' wide weights."""
+    ex = tuple(exclude) + tuple(literal(n) for n in plan.keep_float)
+    read = {n.inputs[i].name for n, acts, _ in targets(g, ex) for i in acts}
+    plan.wide = [t for t in plan.wide if t in read]
+    plan.wide_weights = [n for n in plan.wide_weights if n not in plan.keep_float]
+
+
 def fold_triples(g: Graph, plan: QuantPlan, exclude: Sequence[str]) -> None:
     """Keep in float each layer that its wide inputs and weights would make three INT8 copies or more
     (a wide input and wide weights, or two wide inputs): one float layer computes what they
@@ -409,8 +460,5 @@ def fold_triples(g: Graph, plan: QuantPlan, exclude: Sequence[str]) -> None:
                        if sum(n.inputs[i].name in wide for i in acts) + (n.name in wide_weights) >= 2]
     if not plan.wide_float:
         return
-    ex = tuple(exclude) + tuple(literal(n) for n in plan.wide_float)
-    read = {n.inputs[i].name for n, acts, _ in targets(g, ex) for i in acts}
-    plan.wide = [t for t in plan.wide if t in read]
-    plan.wide_weights = [n for n in plan.wide_weights if n not in plan.wide_float]
     plan.keep_float = list(plan.wide_float)
+    _drop_unread(g, plan, exclude)

@@ -55,6 +55,7 @@ class QuantizationReport:
     wide_target: tuple = ()  # wide "auto"'s (min_sqnr of the value outputs, estimated top-1 of the class outputs)
     wide_layers: int = 0  # the second-level INT8 layers the wide tensors and weights added
     wide_float: list = field(default_factory=list)  # layers kept float instead of three INT8 copies
+    wide_kept: list = field(default_factory=list)  # layers kept float where widening fell short of its target
 
     def worst(self, n: int = 5) -> list:
         return sorted(self.layers, key=lambda r: r.sqnr_db)[:n]
@@ -111,7 +112,8 @@ class QuantizationReport:
             k = max(self.kept_scores)
             want = [f"{t:g} dB" for t in self.keep_target[:1] if t is not None] + \
                 [f"top-1 {100 * t:g}%" for t in self.keep_target[1:] if t is not None]
-            lines.append(f"  keep_float='auto': {counted(k, 'layer')} kept in float for an output SQNR of "
+            lines.append(("  widening fell short of its target" if self.wide_kept else "  keep_float='auto'") +
+                         f": {counted(k, 'layer')} kept in float for an output SQNR of "
                          f"{self.kept_scores[k][0]:.1f} dB, top-1 {100 * self.kept_scores[k][1]:.2f}% on calibration "
                          f"data (target {', '.join(want)}; " + ", ".join(
                              f"{n} float: {v[0]:.1f} dB {100 * v[1]:.1f}%" for n, v in sorted(self.kept_scores.items())) + ")")

@@ -96,6 +96,7 @@ def class_outputs(graph: Graph) -> list:
 
 
 TIE = 2.0 ** -10  # a top-2 margin under this fraction of the top score is a tie at float16 precision
+NEAR = 4.0  # estimated_top1: top-2 margins under this many sqrt(2) sigma count as evenly spread from 0
 
 
 def estimated_top1(ref: np.ndarray, got: np.ndarray) -> float:
@@ -106,7 +107,16 @@ def estimated_top1(ref: np.ndarray, got: np.ndarray) -> float:
     function of the noise, set by the float outputs' margins (the per-position error of one input
     is too noisy a sample; the mean over all classes dilutes it where most are near zero, as CREPE's
     360 pitch bins). Positions whose top-2 margin is under ``TIE`` of the top score are ties that no
-    reduced precision reproduces (float16 flips them): not counted."""
+    reduced precision reproduces (float16 flips them): not counted.
+
+    The flips come from the few positions whose top-2 margin is within a few sigma of zero, and a few
+    dozen calibration inputs sample that end of the margins coarsely (CREPE in TensorRT's form: 2 of
+    its 64 calibration inputs within 2 sqrt(2) sigma, 7.4% of the 512 evaluated ones; estimated 99.63%
+    on calibration data, 98.9% on the evaluated inputs, 98.6% counted). So the estimate is also made
+    with the top-2 margins under ``NEAR`` units of sqrt(2) sigma spread evenly over [0, NEAR] (a
+    margin's density is about flat near zero: each such position's P(flip) is the mean over that
+    interval), and the lesser of the two agreements is returned (that CREPE network: 99.37%, under
+    the 99.5% target)."""
     from math import erfc, sqrt
     r = np.moveaxis(np.asarray(ref, np.float64), 1, -1).reshape(-1, np.shape(ref)[1])
     e = np.moveaxis(np.asarray(got, np.float64), 1, -1).reshape(r.shape) - r
@@ -119,7 +129,12 @@ def estimated_top1(ref: np.ndarray, got: np.ndarray) -> float:
         return 1.0
     z = gap[keep] / (np.sqrt(2) * sigma)
     phi = 0.5 * np.vectorize(erfc, otypes=[np.float64])(np.minimum(z, 40.0) / sqrt(2))
-    return float(1.0 - np.mean(np.minimum(1.0, phi.sum(axis=1))))
+    flips = np.mean(np.minimum(1.0, phi.sum(axis=1)))
+    near = z[:, 0] < NEAR
+    if near.any():  # the mean of Phi(-u) over [0, NEAR]: (a Phi(-a) - pdf(a) + pdf(0)) / a, a = NEAR
+        phi[near, 0] = (NEAR * 0.5 * erfc(NEAR / sqrt(2)) + (1 - np.exp(-NEAR ** 2 / 2)) / sqrt(2 * np.pi)) / NEAR
+        flips = max(flips, np.mean(np.minimum(1.0, phi.sum(axis=1))))
+    return float(1.0 - flips)
 
 
 WEIGHTS = " weights"  # tensor_sensitivity's key for a layer's weights: "<layer> weights"
