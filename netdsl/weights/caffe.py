@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .base import FormatSpec, MappedCheckpoint, TensorInfo, describe, mmap_array, register_format
-from .protobuf import FIXED32, FIXED64, LEN, VARINT, ProtoError, collect_repeated, fields, packed_varints, \
-    read_varint, signed64, string
+from .protobuf import FIXED32, FIXED64, LEN, VARINT, ProtoError, collect_repeated, count_values, fields, \
+    packed_varints, read_varint, signed64, string
 
 _ROLES = {"Convolution": ["weight", "bias"], "Deconvolution": ["weight", "bias"],
           "InnerProduct": ["weight", "bias"], "Scale": ["weight", "bias"], "PReLU": ["weight"],
@@ -113,10 +113,11 @@ class CaffeCheckpoint(MappedCheckpoint):
         if len(items) == 1 and items[0][0] == LEN:
             s, e = items[0][1]
             if e - s != n * itemsize:
-                raise self.error(f"blob has {(e - s) // itemsize} values, its shape {shape} needs {n}", tname)
+                raise self.error(f"blob has {e - s} bytes of values, its shape {shape} needs {n} x {itemsize}",
+                                 tname)
             where: tuple = ("mmap", s)
         else:
-            count = sum((v[1] - v[0]) // itemsize if wt == LEN else 1 for wt, v in items)
+            count = count_values(buf, items, itemsize)
             if count != n:
                 raise self.error(f"blob has {count} values, its shape {shape} needs {n}", tname)
             where = ("fields", items)

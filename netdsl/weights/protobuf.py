@@ -109,9 +109,27 @@ def decode_varints(raw: np.ndarray) -> np.ndarray:
     return out.view(np.int64)
 
 
+_SCALAR_WIRE = {4: FIXED32, 8: FIXED64, 0: VARINT}
+
+
+def _check_wire(items: list, item_bytes: int) -> None:
+    """Every occurrence of a repeated numeric field has its type's wire type (or is packed, with whole values):
+    protobuf's own parsers keep a value of another wire type as an unknown field, so the engine reading the
+    file would not see it."""
+    want = _SCALAR_WIRE[item_bytes]
+    for wt, v in items:
+        if wt == LEN:
+            if item_bytes and (v[1] - v[0]) % item_bytes:
+                raise ProtoError(f"packed field of {v[1] - v[0]} bytes at byte {v[0]}: not whole {item_bytes}-byte "
+                                 "values")
+        elif wt != want:
+            raise ProtoError(f"a numeric field holds wire type {wt} where {want} is its type's")
+
+
 def count_values(buf: Any, items: list, item_bytes: int) -> int:
     """How many values the (wire type, value) occurrences of a repeated field hold, without decoding them:
     ``item_bytes`` 4/8 for fixed-size fields, 0 for varints (counted by their last bytes)."""
+    _check_wire(items, item_bytes)
     n = 0
     for wt, v in items:
         if wt != LEN:
@@ -125,6 +143,7 @@ def count_values(buf: Any, items: list, item_bytes: int) -> int:
 
 def collect_repeated(buf: Any, items: list, dtype: str) -> np.ndarray:
     """Values of a repeated numeric field from its (wire type, value) occurrences (packed or not)."""
+    _check_wire(items, {"float32": 4, "float64": 8}.get(dtype, 0))
     parts: list = []
     for wt, v in items:
         if wt == LEN:

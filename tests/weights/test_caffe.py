@@ -106,3 +106,35 @@ def test_error_for_a_huge_rank_is_short(tmp_path):
     with pytest.raises(WeightError, match=f"{p}.*invalid blob shape") as e:
         open_checkpoint(p, format="caffe")
     assert len(str(e.value)) < 1000
+
+
+def _blob_layer(*blob_fields):
+    from netdsl.weights.protobuf import enc_field
+    blob = enc_field(4, 2) + b"".join(blob_fields)  # legacy width 2: shape (1, 1, 1, 2)
+    return enc_field(1, "net") + enc_field(100, enc_field(1, "c") + enc_field(2, "Convolution") + enc_field(7, blob))
+
+
+@pytest.mark.parametrize("what", ["varints", "fixed64", "ragged packed"])
+def test_blob_values_of_the_wrong_wire_type_refused(tmp_path, what):
+    """BlobProto.data is a float: Caffe's protobuf keeps a varint (or 8-byte) occurrence as an unknown field and
+    sees no values, while these were read as the floats 7 and 8 (or as doubles, or a packed run of 6 bytes
+    failed only when read)."""
+    import struct
+
+    from netdsl.weights.protobuf import enc_field, enc_varint
+    fields = {"varints": enc_field(5, 7) + enc_field(5, 8),
+              "fixed64": b"".join(enc_varint(5 << 3 | 1) + struct.pack("<d", v) for v in (7, 8)),
+              "ragged packed": enc_field(5, bytes(6)) + enc_field(5, bytes(2))}[what]
+    p = tmp_path / "m.caffemodel"
+    p.write_bytes(_blob_layer(fields))
+    with pytest.raises(WeightError, match=f"{p}.*(wire type|not whole 4-byte values)"):
+        with open_checkpoint(p, format="caffe") as c:
+            [c.read(n) for n in c.names()]
+
+
+def test_blob_values_packed_in_several_runs_still_read(tmp_path):
+    from netdsl.weights.protobuf import enc_field
+    p = tmp_path / "m.caffemodel"
+    p.write_bytes(_blob_layer(enc_field(5, np.float32([1.5]).tobytes()), enc_field(5, np.float32([-2]).tobytes())))
+    with open_checkpoint(p, format="caffe") as c:
+        np.testing.assert_array_equal(c.read("c.weight").ravel(), [1.5, -2])

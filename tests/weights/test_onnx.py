@@ -158,3 +158,15 @@ def test_complex_tensor_with_an_odd_value_count_refused_when_opened(tmp_path):
     p.write_bytes(helper.make_model(helper.make_graph([], "g", [], [], initializer=[t])).SerializeToString())
     with pytest.raises(WeightError, match="tensor 'w': complex tensor has an odd number"):
         open_checkpoint(p)
+
+
+def test_typed_values_of_the_wrong_wire_type_refused(tmp_path):
+    """TensorProto.float_data is a float: onnx (protobuf) keeps varint occurrences as unknown fields, so
+    ONNX Runtime sees no values; they were read here as the floats 7, 8 and 9."""
+    from netdsl.weights.protobuf import enc_field
+    t = enc_field(1, 3) + enc_field(2, TensorProto.FLOAT) + enc_field(8, "w")
+    t += b"".join(enc_field(4, v) for v in (7, 8, 9))
+    p = tmp_path / "m.onnx"
+    p.write_bytes(enc_field(1, 8) + enc_field(7, enc_field(5, t)))
+    with pytest.raises(WeightError, match=f"{p}.*wire type 0 where 5"):
+        open_checkpoint(p, format="onnx")
