@@ -39,9 +39,9 @@ READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, O
                zipfile.LargeZipFile, struct.error, NotImplementedError, RuntimeError, AssertionError, SyntaxError,
                zlib.error)
 
-# control characters (C0, DEL, C1): in a name they would move the cursor, clear or recolour the terminal
-# that lists it, or fake lines of a listing
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# control characters (C0, DEL, C1) and bidirectional overrides: in a name they would move the cursor, clear
+# or recolour the terminal that lists it, fake lines of a listing, or show the name's text reordered
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
 

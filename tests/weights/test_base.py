@@ -105,3 +105,15 @@ def test_sha256_command_line(tmp_path, rng, capsys):
     assert main(["weights", str(p), "--sha256", digest]) == 0
     assert main(["weights", str(p), "--sha256", "f" * 64]) == 2
     assert "SHA-256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["conv\x1b[2J.weight", "fc.weight\nfc.bias  (3,)  float32", "x\u202etxt.exe",
+                                  "w\x9b31m"])
+def test_names_with_control_characters_refused(tmp_path, name):
+    """Names reach the terminal (listings, reports, errors): an escape sequence cleared or recoloured it, a
+    newline faked a line of the listing, a right-to-left override showed the name reordered."""
+    p = tmp_path / "a.npz"
+    np.savez(p, **{name: np.ones(3, np.float32), "ok": np.ones(2, np.float32)})
+    with pytest.raises(WeightError, match=f"{p}: tensor name .* holds control characters") as e:
+        open_checkpoint(p)
+    assert name not in str(e.value) and "\x1b" not in str(e.value)
