@@ -469,6 +469,17 @@ def _allowed() -> dict[tuple[str, str], Any]:
 
 
 ALLOWED = _allowed()
+# torch tensors that are data but not a dense storage netdsl can map: (what it is, what to do instead)
+_DENSE = ": save tensor.to_dense() instead"
+UNSUPPORTED_TENSORS = {
+    ("torch._utils", "_rebuild_sparse_tensor"): ("a sparse tensor", _DENSE),
+    ("torch._utils", "_rebuild_sparse_csr_tensor"): ("a sparse tensor", _DENSE),
+    ("torch._utils", "_rebuild_qtensor"): ("a quantized tensor", ": save tensor.dequantize() (netdsl quantizes)"),
+    ("torch._utils", "_rebuild_meta_tensor_no_storage"): ("a tensor on the meta device", ": it holds no data"),
+    ("torch._utils", "_rebuild_nested_tensor"): ("a nested tensor", ": save its tensors one by one"),
+    ("torch._utils", "_rebuild_wrapper_subclass"): ("a tensor subclass without a storage of its own",
+                                                    " (a DTensor? save its full_tensor())"),
+}
 # classes a pickle may create with NEWOBJ and objects whose state BUILD may set (everything else is refused)
 NEWOBJ_CLASSES = (ODict, NumpyArrayStub, Inert)
 BUILD_TYPES = (ODict, NumpyArrayStub, DTypeBuilder, Inert)

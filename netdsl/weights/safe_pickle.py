@@ -27,9 +27,9 @@ from typing import Any, Callable, Optional, Union
 from ..errors import WeightError
 from .base import describe
 from .budget import Budget
-from .pickle_globals import (ALLOWED, BUILD_TYPES, NEWOBJ_CLASSES, RENAMES, Inert, KeyLedger,  # noqa: F401
-                             NumpyArrayStub, ODict, StorageRef, StorageType, TensorRef, TorchDType, check_key,
-                             is_denied, key_ledger, placeholder)
+from .pickle_globals import (ALLOWED, BUILD_TYPES, NEWOBJ_CLASSES, RENAMES, UNSUPPORTED_TENSORS, Inert,  # noqa: F401
+                             KeyLedger, NumpyArrayStub, ODict, StorageRef, StorageType, TensorRef, TorchDType,
+                             check_key, is_denied, key_ledger, placeholder)
 
 class RefusedGlobal(WeightError):
     """The pickle names a global that is not allowed (``module``/``name`` say which)."""
@@ -110,6 +110,11 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
         key = (module, name)
         if key in ALLOWED:
             return ALLOWED[key]
+        if key in UNSUPPORTED_TENSORS:  # data, but no dense tensor netdsl can read: refused in every mode (the
+            # inert mode would make a placeholder of it, and the tensor would go missing without a word)
+            what, instead = UNSUPPORTED_TENSORS[key]
+            raise RefusedGlobal(f"{self.path}: the checkpoint holds {what} ({_shown(module, name)}), which netdsl does "
+                                f"not read{instead}", module, name, False)
         if is_denied(module, name):
             raise RefusedGlobal(
                 f"{self.path}: refused: the pickle asks for {_shown(module, name)}, which would run code "

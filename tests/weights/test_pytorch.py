@@ -124,6 +124,21 @@ def test_numpy_arrays_of_other_byte_orders_and_complex(tmp_path, zipfmt):
             np.testing.assert_array_equal(got, v)
 
 
+@pytest.mark.parametrize("kind,what", [("sparse", "a sparse tensor .*: save tensor.to_dense"),
+                                       ("quantized", "a quantized tensor .*: save tensor.dequantize"),
+                                       ("meta", "a tensor on the meta device .*: it holds no data")])
+@pytest.mark.parametrize("mode", ["auto", "inert"])
+def test_tensors_that_are_not_dense_refused_clearly(tmp_path, kind, what, mode):
+    """torch.save of a sparse, quantized or meta tensor: refused as 'not on the allow list' with advice to use
+    the inert mode, where the tensor became a placeholder and went missing without a word."""
+    t = {"sparse": lambda: torch.eye(3).to_sparse(), "meta": lambda: torch.empty(3, device="meta"),
+         "quantized": lambda: torch.quantize_per_tensor(torch.randn(3), 0.1, 0, torch.qint8)}[kind]()
+    p = tmp_path / "m.pt"
+    torch.save({"w": t, "b": torch.ones(2)}, p)
+    with pytest.raises(WeightError, match=f"{p}: the checkpoint holds {what}"):
+        open_checkpoint(p, pickle_mode=mode)
+
+
 # ---- safety -------------------------------------------------------------------------------------
 class _System:
     def __init__(self, path):
