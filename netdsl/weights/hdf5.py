@@ -245,7 +245,7 @@ class HDF5Checkpoint(Checkpoint):
             try:
                 import json
                 doc = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else None
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):  # the weights do not need it: a corrupt one is unknown
                 doc = None
 
             def walk(c: Any, depth: int = 0) -> None:
@@ -253,9 +253,10 @@ class HDF5Checkpoint(Checkpoint):
                     return
                 cfg = c.get("config")
                 if isinstance(cfg, dict):
-                    if "name" in cfg:
-                        self._kcfg.setdefault(str(cfg["name"]), cfg)
-                    for sub in cfg.get("layers", []) or []:
+                    if isinstance(cfg.get("name"), str):
+                        self._kcfg.setdefault(cfg["name"], cfg)
+                    subs = cfg.get("layers")
+                    for sub in subs if isinstance(subs, list) else []:
                         walk(sub, depth + 1)
             walk(doc)
         return self._kcfg.get(layer)

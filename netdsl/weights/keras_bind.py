@@ -22,6 +22,7 @@ The rules (docs/BINDING.md has them with examples):
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Callable, Optional, Union
 
@@ -295,8 +296,9 @@ def _eps_warning(ckpt: Checkpoint, layer: str, user: Any, rep: Any) -> None:
     want = KERAS_BN_EPS
     cfg = getattr(ckpt, "keras_layer_config", None)
     c = cfg(layer) if cfg is not None else None
-    if c and "epsilon" in c:
-        want = float(c["epsilon"])
+    file_eps = c.get("epsilon") if c else None
+    if isinstance(file_eps, (int, float)) and not isinstance(file_eps, bool) and math.isfinite(file_eps):
+        want = float(file_eps)  # anything else in the file's model_config (text, null, a list) is not an epsilon
     if abs(eps - want) > 1e-12:
         rep.warnings.append(f"batch_norm '{user.name}' uses eps={eps:g} but Keras layer '{layer}' used eps={want:g}"
                             + (" (Keras' default)" if want == KERAS_BN_EPS else "")

@@ -325,3 +325,27 @@ def test_subclassed_keras3_model_binds_by_the_listed_paths(tmp_path):
                                        ("sequential/conv2d_1", "sequential.conv2d_1", "path")]
     x = np.random.default_rng(13).standard_normal((2, 3, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(run_reference(net, x), _predict(m, x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("edit", ["epsilon text", "epsilon null", "epsilon list", "layers not a list", "deep json"])
+def test_corrupt_model_config_does_not_break_binding(tmp_path, edit):
+    """The file's model_config is read only for the batch norms' epsilon: an epsilon 'abc' / null / [1] failed
+    load_weights with float()'s ValueError/TypeError, 'layers': 5 with 'int is not iterable', and 100000 nested
+    brackets with a RecursionError (raw Python errors; the command line called them bugs of netdsl)."""
+    import json
+
+    import h5py
+    keras = _keras()
+    p = _save(_keras_residual(keras), tmp_path, "m.h5")
+    with h5py.File(p, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            if layer["class_name"] == "BatchNormalization":
+                layer["config"]["epsilon"] = {"epsilon text": "abc", "epsilon null": None,
+                                              "epsilon list": [1]}.get(edit, layer["config"]["epsilon"])
+        if edit == "layers not a list":
+            cfg["config"]["layers"] = 5
+        f.attrs["model_config"] = "[" * 100_000 + "]" * 100_000 if edit == "deep json" else json.dumps(cfg)
+    net = Residual().build({"x": ("N", 4, 6, 6)})
+    rep = net.load_weights(p)
+    assert rep.ok and len(rep.bound) == len(net.graph.params)
