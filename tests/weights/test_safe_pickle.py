@@ -441,3 +441,24 @@ def test_control_characters_shown_escaped(tmp_path):
     with pytest.raises(WeightError) as ei:
         _open_all(p)
     assert "\x1b" not in str(ei.value) and r"'os\x1b[2J.system'" in str(ei.value)
+
+
+@pytest.mark.parametrize("body", [b"]" * 300_000, b"}" * 300_000, b"(" * 300_000, b"N" + b"\x94" * 300_000,
+                                  b"N" + b"\x85" * 300_000, b"\x8f" * 100_000],
+                         ids=["empty lists", "empty dicts", "marks", "memo entries", "nested 1-tuples", "empty sets"])
+def test_small_object_bombs_charged(tmp_path, body):
+    """One-byte opcodes that each keep a new object were not charged: 20 MB of ']' made 1.4 GB of empty lists
+    (72 times the file, over twice the budget)."""
+    p = tmp_path / "m.pt"
+    torch_zip(p, b"\x80\x04" + body + b"N.", {})
+    with pytest.raises(WeightError, match="the objects the pickle builds .* over the budget"):
+        open_checkpoint(p, format="pytorch", memory_budget=8 << 20)
+
+
+def test_many_tensors_within_the_default_budget(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    p = tmp_path / "m.pt"
+    torch.save({f"layer{i}.weight": torch.full((2,), float(i)) for i in range(20_000)}, p)
+    with open_checkpoint(p) as c:
+        assert len(c) == 20_000 and c.read("layer7.weight").tolist() == [7.0, 7.0]
+        assert c.budget.used < 100 << 20
