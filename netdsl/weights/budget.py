@@ -3,7 +3,7 @@
 Memory-mapping the file is free here; what counts is heap memory a reader allocates because the
 file says so: objects a pickle builds (and the arguments its calls copy), decompressed zip members,
 datasets the HDF5 library reads, widened dtypes (bfloat16/float8 -> float32), byte-swapped copies,
-views that repeat their storage (stride 0). Every such allocation is charged to the checkpoint's
+views that repeat their storage (stride 0), the index of the tensors itself. Every such allocation is charged to the checkpoint's
 :class:`Budget` before it happens, per tensor and in total. The limit is
 ``max(MIN_BUDGET, RATIO * input bytes)`` (input bytes: the file, or all shards), or the
 ``memory_budget=`` option of :func:`~netdsl.weights.open_checkpoint` in bytes.

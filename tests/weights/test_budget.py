@@ -86,3 +86,15 @@ def test_safetensors_widening_charged(tmp_path):
         open_checkpoint(p, memory_budget=4 * n)
     with open_checkpoint(p) as c:
         assert c.read("w").dtype == np.float32
+
+
+def test_index_entries_are_charged(tmp_path):
+    """'t1 0' lines of a .wts file: 5 bytes each in the file, 600 in the index; a 10 MB file took 670 MB
+    without a charge."""
+    p = tmp_path / "m.wts"
+    n = 200_000
+    p.write_text(f"{n}\n" + "".join(f"t{i} 0\n" for i in range(n)))
+    with pytest.raises(WeightError, match="the index of its tensors .* over the budget"):
+        open_checkpoint(p, memory_budget=32 << 20)
+    with open_checkpoint(p, memory_budget=256 << 20) as c:
+        assert len(c) == n
