@@ -36,9 +36,12 @@ def enabled() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress(iterable: Optional[Iterable[Any]] = None, *, total: Optional[float] = None, desc: str = "",
+def progress(iterable: Optional[Iterable[Any]] = None, *, total: Optional[float] = None, desc: str,
              unit: str = "it", leave: bool = False) -> Any:
-    """A tqdm bar (a context manager and, given ``iterable``, an iterator); silent when disabled."""
+    """A tqdm bar (a context manager and, given ``iterable``, an iterator); silent when disabled.
+    ``desc`` says what the bar is doing ("calibrating"): a bar without one is refused."""
+    if not desc:
+        raise ValueError("progress(): desc must say what the bar is doing")
     from tqdm.auto import tqdm
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not enabled(),
                 file=sys.stderr, dynamic_ncols=True)

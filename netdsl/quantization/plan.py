@@ -198,11 +198,11 @@ class _Outputs:
         self.batches, self.backend = batches, backend
         self.names = [v.name for v in graph.outputs if v.dtype.is_float]
         self.classes = set(top1_outputs(graph))  # the outputs top-1 agreement is measured on
-        self.ref = network_outputs(graph, batches, backend, self.names, shaped=True)
+        self.ref = network_outputs(graph, batches, backend, self.names, shaped=True, desc="scoring: float")
 
     def scores(self, graph: Graph) -> tuple[float, float]:
         """(output SQNR dB, top-1 agreement) of ``graph`` against the float network."""
-        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True)
+        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True, desc="scoring")
         classes = {k: v for k, v in self.ref.items() if k in self.classes}
         return output_sqnr(_flat(self.ref), _flat(got)), top1_agreement(classes, got)
 
@@ -212,7 +212,7 @@ class _Outputs:
     def estimated(self, graph: Graph) -> tuple[float, float]:
         """(output SQNR dB of the outputs that are not class scores -- inf if none --, the least estimated
         top-1 agreement of the class outputs -- 1.0 if none; sensitivity.estimated_top1)."""
-        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True)
+        got = network_outputs(graph, self.batches, self.backend, self.names, shaped=True, desc="scoring")
         classes = set(class_outputs(graph)) & set(self.names)
         values = [k for k in self.names if k not in classes]
         sq = output_sqnr(_flat({k: self.ref[k] for k in values}), _flat({k: got[k] for k in values})) if values \

@@ -17,11 +17,12 @@ from ..progress import progress
 from .calibrate import run_observed
 
 
-def network_outputs(graph: Graph, batches: list, backend: str, names: list, shaped: bool = False) -> dict:
+def network_outputs(graph: Graph, batches: list, backend: str, names: list, shaped: bool = False,
+                    desc: str = "network outputs") -> dict:
     """{output name: every batch's values, flattened and concatenated} (``shaped``: a list of each
-    batch's array)."""
+    batch's array); ``desc`` labels the progress bar."""
     got: dict = {n: [] for n in names}
-    for values in run_observed(graph, names, batches, backend, ""):
+    for values in run_observed(graph, names, batches, backend, desc):
         for n in names:
             got[n].append(np.asarray(values[n], np.float64))
     return got if shaped else {n: np.concatenate([a.reshape(-1) for a in v]) for n, v in got.items()}
@@ -146,16 +147,17 @@ def tensor_sensitivity(graph: Graph, ranges: dict, tensors: Sequence[str], batch
     tensor in float) for each of ``tensors``, and {"<layer> weights": the same with only that layer's
     weights quantized} for each of ``layers``."""
     names = [v.name for v in graph.outputs if v.dtype.is_float]
-    ref = network_outputs(graph, batches, backend, names)
+    ref = network_outputs(graph, batches, backend, names, desc="tensor sensitivity: float")
     out = {}
     with progress(total=len(tensors) + len(layers), desc="tensor sensitivity", unit="tensor") as bar:
         for t in tensors:
             q = insert_qdq(graph, {t: ranges[t]}, exclude, scheme, weights=False)
-            out[t] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            out[t] = output_sqnr(ref, network_outputs(q, batches, backend, names, desc=f"tensor sensitivity: {t}"))
             bar.update(1)
         for layer in layers:
             q = insert_qdq(graph, {}, list(exclude) + [literal(n) for n in layers if n != layer], scheme)
-            out[layer + WEIGHTS] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            out[layer + WEIGHTS] = output_sqnr(ref, network_outputs(q, batches, backend, names,
+                                                                    desc=f"tensor sensitivity: {layer}{WEIGHTS}"))
             bar.update(1)
     return out
 
@@ -164,13 +166,13 @@ def layer_sensitivity(graph: Graph, ranges: dict, layers: Sequence[str], batches
                       scheme: str, exclude: Sequence[str] = ()) -> dict:
     """{layer: output SQNR dB with only that layer quantized}, for each of ``layers``."""
     names = [v.name for v in graph.outputs if v.dtype.is_float]
-    ref = network_outputs(graph, batches, backend, names)
+    ref = network_outputs(graph, batches, backend, names, desc="sensitivity: float")
     out = {}
     with progress(total=len(layers), desc="sensitivity", unit="layer") as bar:
         for layer in layers:
             others = [n for n in layers if n != layer] + list(exclude)
             q = insert_qdq(graph, ranges, [literal(n) for n in others], scheme)
-            out[layer] = output_sqnr(ref, network_outputs(q, batches, backend, names))
+            out[layer] = output_sqnr(ref, network_outputs(q, batches, backend, names, desc=f"sensitivity: {layer}"))
             bar.update(1)
     return out
 
