@@ -85,6 +85,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             and args.wide_activations not in (None, "auto"):  # None: the default, auto
         raise NetdslError("--min-top1 / --min-sqnr are the targets of --keep-float auto and --wide-activations auto: "
                           "give one of them with them")
+    if args.output:
+        _check_output(args.output)
     net = prepare(args)
     batches = calibration_batches(net.graph, args.calibration, args.batch_size, args.limit)
     t0 = time.perf_counter()
@@ -107,6 +109,20 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         out = be.build(qnet.graph, args.output, **opts)
         print(f"wrote {args.backend} INT8 artifact {out or args.output}")
     return 0
+
+
+def _check_output(path: str) -> None:
+    """Refuse, before calibration runs, an -o path the artifact cannot be written to; a missing directory
+    is created when it is written, as ``netdsl build`` does."""
+    if os.path.isdir(path):
+        raise NetdslError(f"-o {path} is a directory: give the artifact's file path")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise NetdslError(f"-o {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NetdslError(f"-o {path}: directory {folder} is not writable")
 
 
 def _keep_float(text: str) -> Any:

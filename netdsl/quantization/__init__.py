@@ -109,6 +109,8 @@ def quantize(network: Any, calibration_batches: Iterable[Any], method: str = "ms
     wide_weights: "none" or fnmatch patterns of the layers whose weights are wide.
     """
     from ..dsl import Network, user_stacklevel
+    if cache:
+        _cache.check_writable(cache)  # before calibration, not after it
     graph = optimize(getattr(network, "graph", network))  # batch norms folded into their convolutions
     batches = as_batches(graph, calibration_batches)
     exclude = tuple([exclude] if isinstance(exclude, str) else exclude or ())

@@ -57,6 +57,20 @@ def _range(v: Any) -> tuple:
     return lo, hi
 
 
+def check_writable(path: str) -> None:
+    """Refuse a cache path that calibration could not write (checked before it runs): a directory, or a
+    new file in a folder that does not exist or is not writable."""
+    if os.path.isdir(path):
+        raise NetdslError(f"calibration cache {path} is a directory: give a file path (e.g. {path}/calib.json)")
+    if os.path.exists(path):
+        return  # read, and reused or refused, before any calibration
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise NetdslError(f"calibration cache {path}: its directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NetdslError(f"calibration cache {path}: its directory {folder} is not writable")
+
+
 def save(path: str, key: dict, plan: dict) -> None:
     """Write ``key`` and the calibration ``plan`` (its "thresholds" and any other decisions) to ``path``."""
     data: dict[str, Any] = {"format": FORMAT, **key, **plan}

@@ -101,6 +101,10 @@ def test_quantize_errors_name_the_file_and_inputs(model, tmp_path, capsys):
     (["--calibration", "random:2", "--dynamic", "N=1:4", "-o", "q.onnx"], ["--dynamic", "OpenVINO IR or a TensorRT plan"]),
     (["--calibration", "random:2", "--dynamic", "N=1:4"], ["--dynamic shapes the artifact", "-o"]),
     (["--calibration", "random:2", "--dynamic", "Q=1:4", "-o", "q.xml"], ["--dynamic Q", "no symbolic dim 'Q'"]),
+    (["--calibration", "random:2", "--cache", "nodir/c.json"], ["calibration cache nodir/c.json", "does not exist"]),
+    (["--calibration", "random:2", "--cache", "."], ["calibration cache . is a directory"]),
+    (["--calibration", "random:2", "-o", "garbage.npy/q.xml"], ["-o garbage.npy/q.xml", "is not a directory"]),
+    (["--calibration", "random:2", "--backend", "onnx", "-o", "."], ["-o . is a directory"]),
 ])
 def test_quantize_bad_arguments_one_line_exit_2(model, tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
@@ -166,3 +170,22 @@ def test_quantize_wide_activations(model, tmp_path, capsys, wide):
     with pytest.raises(SystemExit) as e:  # argparse's own check
         main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "--wide-activations", ","])
     assert e.value.code == 2 and "--wide-activations" in capsys.readouterr().err
+
+
+def test_quantize_paths_are_checked_before_calibration(model, tmp_path, capsys):
+    """A cache in a missing directory is refused before calibration runs (no progress bar shows); -o into
+    a missing directory creates it, as ``netdsl build`` does."""
+    from netdsl import progress
+    progress.set_enabled(True)
+    try:
+        rc = main(["quantize", model, "--random-weights", "--calibration", "random:2", "--cache",
+                   str(tmp_path / "nodir" / "c.json")])
+    finally:
+        progress.set_enabled(None)
+    err = capsys.readouterr().err
+    assert rc == 2 and "calibrating" not in err and str(tmp_path / "nodir") in err, err
+    out = tmp_path / "new" / "dir" / "q.onnx"
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    assert main(["quantize", model, "--random-weights", "--calibration", "random:2", "--no-report", "-o",
+                 str(out)]) == 0 and out.is_file()
+    assert main(["build", model, "--random-weights", "-o", str(tmp_path / "new2" / "f.onnx")]) == 0

@@ -4,6 +4,7 @@ TensorRT's CPU proof)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -142,6 +143,28 @@ def test_calibration_cache_refuses_other_report_batches(tmp_path):
     nd.quantize(_net(), _batches(), cache=cache, report=False, backend="reference")
     with pytest.raises(NetdslError, match="calib.json was made for report_batches=4, not report_batches=1"):
         nd.quantize(_net(), _batches(), cache=cache, report=False, backend="reference", report_batches=1)
+
+
+def test_a_cache_calibration_could_not_write_is_refused_before_calibrating(tmp_path):
+    """A cache in a missing or read-only directory failed only when written, after calibration ran."""
+    def batches():  # calibration data that says so when it is read
+        raise AssertionError("calibration data was read")
+        yield
+    missing = tmp_path / "nodir" / "calib.json"
+    with pytest.raises(NetdslError, match=f"calibration cache {missing}: its directory .*nodir does not exist"):
+        nd.quantize(_net(), batches(), cache=str(missing), report=False, backend="reference")
+    with pytest.raises(NetdslError, match="is a directory"):
+        nd.quantize(_net(), batches(), cache=str(tmp_path), report=False, backend="reference")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write a read-only directory (root)")
+        with pytest.raises(NetdslError, match="ro is not writable"):
+            nd.quantize(_net(), batches(), cache=str(ro / "c.json"), report=False, backend="reference")
+    finally:
+        ro.chmod(0o700)
 
 
 @pytest.mark.parametrize("opts, words", [
