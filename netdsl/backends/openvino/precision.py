@@ -46,13 +46,25 @@ def with_precise_attributes(model: Any) -> Any:
 
 
 def effective_precision(compiled: Any) -> str:
-    """The float type the compute layers (convolutions, matmuls) of a compiled model run in: the
-    reduced type most of them use if any does (f32 islands aside), else f32; '' without such layers."""
-    counts: Counter = Counter()
+    """The type the compute layers (convolutions, matmuls) of a compiled model run in: the reduced float
+    type most of them use if any does (f32 islands aside), else f32; with INT8 kernels among them,
+    "int8+" that float type -- the float layers' own, or where every compute layer is INT8 the type the
+    rest of the network runs in ("int8+f32", "int8+bf16"); '' without compute layers."""
+    compute: Counter = Counter()
+    rest: Counter = Counter()
     for n in compiled.get_runtime_model().get_ordered_ops():
         rt = n.get_rt_info()
-        if rt["layerType"].astype(str) in COMPUTE:
-            counts[rt["runtimePrecision"].astype(str)] += 1
+        kind = rt["layerType"].astype(str)
+        if kind not in ("Input", "Output", "Const", "Reorder"):
+            (compute if kind in COMPUTE else rest)[rt["runtimePrecision"].astype(str)] += 1
+    floats = _float_type(compute)
+    if not any(compute[p] for p in ("i8", "u8")):
+        return floats
+    return "int8+" + (floats or _float_type(rest) or "f32")
+
+
+def _float_type(counts: Counter) -> str:
+    """The reduced float type most counted if any is, else f32 if counted, else ''."""
     reduced = [(c, p) for p, c in counts.items() if p in ("bf16", "f16")]
     if reduced:
         return max(reduced)[1]

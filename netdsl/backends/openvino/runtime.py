@@ -415,7 +415,8 @@ class OpenVINOModel(CompiledModel):
     # ---- introspection ------------------------------------------------------------------------
     @property
     def effective_precision(self) -> str:
-        """The float type the convolutions and matmuls really run in (f32, bf16, f16; '' if none)."""
+        """The type the convolutions and matmuls really run in (f32, bf16, f16; "int8+f32" etc. with INT8
+        kernels, after the float type of the rest; '' if none)."""
         if self._effective is None:
             from .precision import effective_precision
             self._effective = effective_precision(self.compiled)
@@ -548,7 +549,8 @@ def _check_precision(m: "OpenVINOModel", precision: str, device: str) -> None:
     """Record the precision the device really runs; warn once when it is not the one requested."""
     from .precision import warn_once, warn_unkept_islands
     want = PRECISIONS.get(str(precision).lower())
-    if want in ("bf16", "f16") and m.effective_precision and m.effective_precision != want:
+    runs = m.effective_precision.split("+")[-1]  # an INT8 model: the float type of the rest
+    if want in ("bf16", "f16") and runs and runs != want:
         warn_once(want, m.effective_precision, device)
     if want in ("bf16", "f16") and m.graph.nodes:  # an IR's interface graph has none
         warn_unkept_islands(m.compiled, _f32_layers(m.graph), m.graph.name)

@@ -190,3 +190,26 @@ def test_runtime_precisions_name_the_layers_a_fused_node_holds():
     m = nd.compile(net, "openvino", precision="bf16", dynamic={"N": (1, 8)})
     ran = m.runtime_precisions()
     assert ran["conv1"] == "f32" and ran["conv2"] == m.effective_precision, ran
+
+
+def test_an_int8_model_reports_int8_and_the_float_type_of_the_rest():
+    """Every convolution and matmul on INT8 kernels: effective_precision said '' (none ran in a float
+    type); it says int8 and what the rest runs in, and a bf16 request the rest honours is not a mismatch."""
+    net = nd.Network("int8")
+    x = net.input("x", ("N", 2, 8, 8))
+    y = F.relu(F.conv(x, net.parameter("c.w", (4, 2, 3, 3)), net.parameter("c.b", (4,)), padding=1, name="c"))
+    net.output(F.linear(F.flatten(y), net.parameter("fc.w", (5, 256)), None, name="fc"), "out")
+    net.init_random(0)
+    rng = np.random.default_rng(2)
+    batches = [{"x": rng.standard_normal((4, 2, 8, 8)).astype(np.float32)} for _ in range(2)]
+    q = nd.quantize(net, batches, report=False, backend="reference")
+    assert nd.compile(q, "openvino").effective_precision == "int8+f32"
+    assert nd.compile(nd.quantize(net, batches, report=False, backend="reference", exclude=["fc"]),
+                      "openvino").effective_precision == "int8+f32"  # fc's float matmul: f32
+    assert nd.compile(net, "openvino").effective_precision == "f32"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = nd.compile(q, "openvino", precision="bf16")
+    said = [str(x.message) for x in w if "was requested" in str(x.message)]
+    assert m.effective_precision.startswith("int8+")
+    assert bool(said) == (m.effective_precision != "int8+bf16"), (m.effective_precision, said)
