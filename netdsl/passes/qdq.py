@@ -9,9 +9,9 @@ For each quantizable layer (convolution, linear, matmul) not excluded by name:
   ``round(w / s_c)`` with per-output-channel symmetric scales ``s_c = max|w_c| / 127``, followed by
   ``dequantize_linear``. The int8 data is computed lazily, when a backend reads it.
 
-* a residual ``add`` whose result is itself quantized (it feeds a quantized layer) and whose two inputs
-  are quantized layers' outputs or quantized tensors reads both inputs through Q/DQ pairs too
-  (:func:`residual_adds`; the linear bottlenecks of MobileNetV2). Each input tensor then has one
+* a residual ``add`` whose result is itself quantized (it feeds a quantized layer, directly or through
+  a ReLU) and whose two inputs are quantized layers' outputs or quantized tensors reads both inputs
+  through Q/DQ pairs too (:func:`residual_adds`; MobileNetV2's linear bottlenecks, ResNet's blocks). Each input tensor then has one
   quantized form that every reader shares, so the layer that makes it can emit it as INT8 and
   OpenVINO fuses the requantization into that convolution instead of running it as a separate node
   next to an f32 copy for the add.
@@ -82,15 +82,22 @@ def targets(graph: Graph, exclude: Sequence[str] = ()) -> list[tuple[Node, list[
 
 def residual_adds(graph: Graph, exclude: Sequence[str] = ()) -> list[Node]:
     """The ``add`` nodes whose inputs get Q/DQ pairs: two float32 activations of one shape, each the
-    output of a quantized layer or an input of one, whose sum is itself an input of a quantized layer
-    (a residual add between quantized convolutions, as in MobileNetV2; not ResNet's add -> relu nor a
-    transformer's add -> layer norm, whose sums stay float)."""
+    output of a quantized layer or an input of one, whose sum is itself an input of a quantized layer,
+    directly (MobileNetV2's linear bottlenecks) or through a ReLU that is its only reader (ResNet's
+    add -> relu); not a transformer's add -> layer norm, whose sum stays float."""
     found = targets(graph, exclude)
     made = {id(n.outputs[0]) for n, _, _ in found}
     read = {id(n.inputs[i]) for n, acts, _ in found for i in acts}
+    readers = graph.consumers()
+    outputs = {id(v) for v in graph.outputs}
+
+    def quantized_sum(v: Value) -> bool:
+        after = readers.get(id(v), [])
+        return id(v) in read or (id(v) not in outputs and len(after) == 1 and after[0].op == "relu"
+                                 and id(after[0].outputs[0]) in read)
     out = []
     for n in graph.nodes:
-        if n.op != "add" or len(n.inputs) != 2 or id(n.outputs[0]) not in read:
+        if n.op != "add" or len(n.inputs) != 2 or not quantized_sum(n.outputs[0]):
             continue
         a, b = n.inputs
         if all(v is not None and v.dtype is DType.float32 and _source(v) is None and v.shape == a.shape
