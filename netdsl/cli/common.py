@@ -178,6 +178,17 @@ def parse_dynamic(items: Optional[Sequence[str]], backend: str) -> dict:
     return out
 
 
+def parse_layer_precision(items: Optional[Sequence[str]]) -> dict:
+    """``--layer-precision PATTERN=TYPE`` (repeatable) -> {fnmatch pattern of layer names: float type}."""
+    out = {}
+    for item in items or []:
+        pat, sep, dtype = item.rpartition("=")
+        if not pat or not sep or not dtype:
+            raise NetdslError(f"--layer-precision expects PATTERN=TYPE (e.g. '*layer_norm*=float32'), got {item!r}")
+        out[pat] = dtype
+    return out
+
+
 def _dynamic_items(items: Optional[Sequence[str]]) -> dict:
     out: dict[str, tuple] = {}
     for it in items or []:
@@ -297,6 +308,7 @@ OPTION_USE: dict[str, dict[str, frozenset]] = {
     "timing_cache": {"tensorrt": _BOTH},
     "compress_fp16": {"openvino": _BUILD},
     "plugin_route": {"openvino": _BOTH},
+    "layer_precision": {"openvino": _BOTH, "tensorrt": _BOTH},
 }
 # precision values each backend accepts (canonical spelling first), by kind of command
 PRECISIONS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -311,7 +323,8 @@ _PRECISION_ALIASES = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16":
                       "bfloat16": "bf16", "fp64": "f64", "float64": "f64", "double": "f64"}
 _FLAGS = {"precision": "--precision", "device": "--device", "hint": "--hint", "num_streams": "--num-streams",
           "cache_dir": "--cache-dir", "dynamic": "--dynamic", "workspace": "--workspace", "tf32": "--tf32",
-          "timing_cache": "--timing-cache", "compress_fp16": "--compress-fp16", "plugin_route": "--plugin-route"}
+          "timing_cache": "--timing-cache", "compress_fp16": "--compress-fp16", "plugin_route": "--plugin-route",
+          "layer_precision": "--layer-precision"}
 
 
 def command_kind(args: argparse.Namespace) -> str:
@@ -386,6 +399,8 @@ def backend_options(args: argparse.Namespace, backend: str, strict: bool = True)
             continue  # process-wide for the command (cli._Session), not a compile option
         elif key == "tf32":
             opts["tf32"] = True
+        elif key == "layer_precision":
+            opts["layer_precision"] = parse_layer_precision(val)
         elif key == "cache_dir" and os.path.exists(val) and not os.path.isdir(val):
             raise NetdslError(f"--cache-dir {val}: not a directory")
         elif key == "device" and backend == "openvino":
@@ -610,6 +625,10 @@ def add_engine_args(p: argparse.ArgumentParser, kind: str = "run") -> None:
                        help="OpenVINO route of plugin ops: the C++ op built from cpu.cpp (compiled), the Python "
                             "op (python), or compiled where a C++ toolchain is present (auto, the default; "
                             "as NETDSL_PLUGIN_ROUTE)")
+    if has("layer_precision"):
+        p.add_argument("--layer-precision", dest="layer_precision", action="append", metavar="PATTERN=TYPE",
+                       help="keep layers whose name matches PATTERN (fnmatch) in TYPE (e.g. '*layer_norm*=float32') "
+                            "under a reduced --precision; repeatable")
     if has("timing_cache"):
         p.add_argument("--timing-cache", dest="timing_cache", metavar="FILE",
                        help="TensorRT: timing cache file, read if present and updated after the build")

@@ -36,3 +36,20 @@ def test_check_tensorrt_without_gpu_runs_the_cpu_proof(cli):
     rc, out, _ = cli("check", LENET, "--backends", "reference,tensorrt")
     assert rc == 0
     assert "ran the CPU proof instead" in out and "[ok] 4c evaluate" in out and "all backends agree" in out
+
+
+def test_check_layer_precision_reaches_each_engine(cli, tmp_path):
+    """--layer-precision goes to OpenVINO's compile and TensorRT's proof: a pattern matching no layer is
+    each engine's failure, a matching one passes."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    from .test_build import ISLAND_MODEL
+    model = tmp_path / "island.py"
+    model.write_text(ISLAND_MODEL)
+    rc, out, err = cli("check", model, "--random-weights", "--backends", "openvino,tensorrt", "--precision", "f16",
+                       "--layer-precision", "nothing*=float32", "--json")
+    doc = json.loads(out)
+    assert rc == 1 and all("'nothing*'" in e["error"] and "matches no layer" in e["error"]
+                           for e in doc["backends"].values() if e["status"] != "unavailable"), out
+    rc, out, err = cli("check", model, "--random-weights", "--backends", "openvino,tensorrt", "--precision", "f16",
+                       "--layer-precision", "*layer_norm*=float32")
+    assert rc in (0, 3) and "MISMATCH" not in out, out + err

@@ -18,8 +18,9 @@ from . import preprocess, ranges  # noqa: F401,E402  (register preprocess, arang
 
 def compile(graph: Any, **options: Any) -> Any:  # noqa: A001
     """Lower and compile (see :func:`netdsl.backends.openvino.runtime.compile` for the options)."""
+    from ...passes.precision import apply_layer_precision
     from .runtime import compile as _compile
-    return _compile(getattr(graph, "graph", graph), **options)
+    return _compile(apply_layer_precision(getattr(graph, "graph", graph), options), **options)
 
 
 def build(graph: Any, path: Any, compress_to_fp16: bool = False, precision: Optional[str] = None,

@@ -107,7 +107,7 @@ def compile(graph: Graph, **opts: Any) -> Any:  # noqa: A001
     from .gpu import status
     from .runtime import TensorRTModel
 
-    g = getattr(graph, "graph", graph)
+    g = _graph(graph, opts)
     opts = options(opts)
     trt = _trt.load(opts.get("flavour"))
     ok, why = status(trt, opts.get("device", 0))
