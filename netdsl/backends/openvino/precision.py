@@ -86,16 +86,62 @@ def runtime_precisions(compiled: Any) -> dict:
     return {**fused, **out}
 
 
-def warn_unkept_islands(compiled: Any, islands: set, model: str) -> None:
+def warn_unkept_islands(compiled: Any, islands: set, model: str, layers: Iterable[str] = ()) -> None:
     """Warn naming the float32-island layers the runtime model shows in bf16/f16: the CPU plugin replaced
-    their node (e.g. a linear layer's bias add fused into a new FullyConnected) and the copy lost the mark."""
+    their node (e.g. a linear layer's bias add fused into a new FullyConnected) and the copy lost the mark,
+    or rebuilt part of the layer under new names (``rebuilt_in_reduced``)."""
     ran = {k: p for k, p in runtime_precisions(compiled).items() if k in islands and p in ("bf16", "f16")}
+    for k, p in rebuilt_in_reduced(compiled, islands, layers).items():
+        ran.setdefault(k, p)
     if ran:
         from ...dsl import user_stacklevel
         warnings.warn(f"OpenVINO ran float32 island layer(s) of '{model}' at reduced precision: "
                       + ", ".join(f"'{k}' in {v}" for k, v in sorted(ran.items()))
-                      + " (its CPU plugin replaced their node and dropped the f32 mark)", RuntimeWarning,
+                      + " (its CPU plugin replaced or rebuilt their nodes and dropped the f32 mark)", RuntimeWarning,
                       stacklevel=user_stacklevel())
+
+
+def rebuilt_in_reduced(compiled: Any, islands: set, layers: Iterable[str]) -> dict:
+    """{island layer: bf16/f16} for islands with a runtime node in a reduced type among the nodes that
+    compute their result: walking back from the node named after the layer through nodes of no other
+    layer (``layers``: every layer's name; a node belongs to the layer it is named after, or "layer/...")
+    up to another layer's nodes, inputs and constants. This finds what the CPU plugin rebuilt under new
+    names (a layer norm over the last axis of a 4-D tensor becomes Reduce/Eltwise/RMS nodes), which lose
+    the mark and any link to the layer's own nodes."""
+    known = set(layers) | set(islands)
+
+    def owner(node: Any) -> Any:
+        rt = node.get_rt_info()
+        names = [node.get_friendly_name()]
+        if "originalLayersNames" in rt:
+            names += [x for x in rt["originalLayersNames"].astype(str).split(",") if x]
+        for name in names:
+            while name:
+                if name in known:
+                    return name
+                name = name.rpartition("/")[0]
+        return None
+
+    out: dict = {}
+    for start in compiled.get_runtime_model().get_ordered_ops():
+        layer = start.get_friendly_name()
+        if layer not in islands:
+            continue
+        todo = [i.get_source_output().get_node() for i in start.inputs()]
+        seen: set = set()
+        while todo:
+            n = todo.pop()
+            rt = n.get_rt_info()
+            if n.get_friendly_name() in seen or rt["layerType"].astype(str) in ("Input", "Const"):
+                continue
+            seen.add(n.get_friendly_name())
+            if owner(n) not in (None, layer):
+                continue
+            p = rt["runtimePrecision"].astype(str)
+            if p in ("bf16", "f16") and rt["layerType"].astype(str) != "Reorder":
+                out.setdefault(layer, p)
+            todo.extend(i.get_source_output().get_node() for i in n.inputs())
+    return out
 
 
 def warn_once(requested: str, effective: str, device: str) -> None:

@@ -553,7 +553,7 @@ def _check_precision(m: "OpenVINOModel", precision: str, device: str) -> None:
     if want in ("bf16", "f16") and runs and runs != want:
         warn_once(want, m.effective_precision, device)
     if want in ("bf16", "f16") and m.graph.nodes:  # an IR's interface graph has none
-        warn_unkept_islands(m.compiled, _f32_layers(m.graph), m.graph.name)
+        warn_unkept_islands(m.compiled, _f32_layers(m.graph), m.graph.name, [n.name for n in m.graph.nodes])
 
 
 def interface_graph(ov_model: Any) -> Graph:
