@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import NetdslError
-from .common import add_model_args, parse_dynamic, prepare
+from .common import add_model_args, parse_dynamic, parse_layer_precision, prepare
 
 COMMAND, ORDER = "export", 35
 TRITON_BACKENDS = ("openvino", "tensorrt", "onnx")
@@ -35,6 +35,10 @@ def build_options(args: argparse.Namespace, backend: str) -> dict:
         if backend != "openvino":
             raise NetdslError("--compress-fp16 applies to OpenVINO IR only")
         opts["compress_to_fp16"] = True
+    if args.layer_precision:
+        if backend == "onnx":
+            raise NetdslError("--layer-precision: the ONNX model keeps the network's own types")
+        opts["layer_precision"] = parse_layer_precision(args.layer_precision)
     if backend == "onnx" and "precision" in opts:
         raise NetdslError("--precision: the ONNX model keeps the network's own types")
     return opts
@@ -85,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", help="artifact precision (OpenVINO IR: f32 | f16; TensorRT: f32 | f16 | bf16)")
     p.add_argument("--dynamic", action="append", metavar="SYM=LO:HI",
                    help="range of a symbolic dim (TensorRT profile MIN:OPT:MAX; OpenVINO LO:HI)")
+    p.add_argument("--layer-precision", dest="layer_precision", action="append", metavar="PATTERN=TYPE",
+                   help="keep layers whose name matches PATTERN (fnmatch) in TYPE (e.g. '*layer_norm*=float32') "
+                        "under a reduced precision; repeatable")
     p.add_argument("--workspace", type=int, metavar="MB", help="TensorRT builder workspace limit in MiB")
     p.add_argument("--compress-fp16", dest="compress_fp16", action="store_true", help="OpenVINO IR: fp16 weights")
     p.add_argument("--max-batch-size", dest="max_batch_size", type=int,

@@ -165,7 +165,9 @@ def write_tensorrt(graph: Graph, folder: str, filename: str = FILENAMES["tensorr
     from ..backends import tensorrt
     from ..backends.tensorrt.builder import build
     from ..backends.tensorrt.plan_file import write_plan
+    from ..passes.precision import apply_layer_precision
     libs = tensorrt_libraries(graph)
+    graph = apply_layer_precision(graph, opts)  # float32 islands by pattern, as tensorrt.build takes them
     opts = tensorrt.options(opts)
     opts.pop("device", None)
     res = build(graph, keep_network=True, **opts)

@@ -1,6 +1,7 @@
 """``netdsl export``: repositories written from the command line, parsed by the servers' own schemas."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -47,3 +48,27 @@ def test_export_usage_errors(tmp_path, capsys, argv, message):
     argv = [a.replace("R", str(tmp_path)) if a == "R" else a for a in argv]
     assert main(["export", LENET, *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_export_layer_precision_keeps_the_island(tmp_path, capsys):
+    """--layer-precision as for build: the IR in the repository keeps the island in f32 when OpenVINO runs
+    it at bf16; the Triton TensorRT plan is built with it; ONNX refuses it."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    from tests.cli.test_build import ISLAND_MODEL, _ov_runtime_precisions
+    model = tmp_path / "island.py"
+    model.write_text(ISLAND_MODEL)
+    for repo, pats in (("kept", ["--layer-precision", "fc1=float32"]), ("plain", [])):
+        assert main(["export", str(model), "--random-weights", "--ovms", str(tmp_path / repo), *pats]) == 0
+    plain = _ov_runtime_precisions(tmp_path / "plain" / "island" / "1" / "model.xml")
+    kept = _ov_runtime_precisions(tmp_path / "kept" / "island" / "1" / "model.xml")
+    if plain["fc1"] == "bf16":
+        assert kept["fc1"] == "f32" and kept["fc2"] == "bf16", kept
+    assert main(["export", str(model), "--random-weights", "--triton", str(tmp_path / "r"), "--backend", "onnx",
+                 "--layer-precision", "fc1=float32"]) == 2
+    assert "--layer-precision: the ONNX model keeps the network's own types" in capsys.readouterr().err
+    if importlib.util.find_spec("tensorrt_rtx") is not None:
+        assert main(["export", str(model), "--random-weights", "--triton", str(tmp_path / "t"), "--backend",
+                     "tensorrt", "--precision", "f16", "--layer-precision", "nothing*=float32"]) == 2
+        assert "'nothing*' matches no layer" in capsys.readouterr().err
+        assert main(["export", str(model), "--random-weights", "--triton", str(tmp_path / "t"), "--backend",
+                     "tensorrt", "--precision", "f16", "--layer-precision", "*layer_norm*=float32"]) == 0
