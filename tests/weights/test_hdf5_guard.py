@@ -195,3 +195,42 @@ def test_huge_chunks_and_lzf_buffers_refused(tmp_path):
     assert data.count(values) == 1
     q.write_bytes(data.replace(values, np.array([4, 261, 3 << 30], "<u4").tobytes()))
     _assert_refused(q, "LZF buffer size")
+
+
+def test_probe_child_memory_is_limited(tmp_path):
+    """A 12 kB .keras archive (a fuzzed Keras seed: 12 bytes inserted, one changed) made the HDF5 library
+    allocate 1.1 GB in the forked probe, beyond the memory budget (the library allocates, not Python). The
+    probe may now map at most the budget more than it had: the allocation fails and the file is refused."""
+    import subprocess
+    import sys
+
+    from tests.limited import ROOT
+    from tests.weights.fuzzing import load_targets, write_seeds
+    write_seeds(str(tmp_path))
+    seed = bytearray(load_targets(str(tmp_path))["keras-member"].seeds[0])
+    data = seed[:6267] + b"F,{\x9e\x9aLbP\xbf\x90\xca\xb6" + seed[6267:]
+    data[6526] = 0xFF
+    p = tmp_path / "m.keras"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", bytes(data))
+    code = ("import resource, sys; from netdsl.errors import WeightError; from netdsl.weights import open_checkpoint\n"
+            "try:\n    open_checkpoint(sys.argv[1], memory_budget=256 << 20).close()\nexcept WeightError:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.split()[-1]) < 500 << 10, r.stdout  # KiB: the probe's peak RSS
+
+
+def test_probe_memory_limit_helper():
+    """limit_memory(n): at most n bytes more can be mapped (checked in a subprocess)."""
+    import subprocess
+    import sys
+
+    from tests.limited import ROOT
+    code = ("import numpy as np; from netdsl.weights.hdf5 import limit_memory; limit_memory(64 << 20)\n"
+            "try:\n    np.ones(256 << 20, np.uint8)\n    print('allocated')\nexcept MemoryError:\n    print('refused')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.stdout.strip() == "refused", r.stdout + r.stderr[-2000:]
