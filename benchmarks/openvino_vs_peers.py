@@ -83,12 +83,23 @@ def onnx_ov(onnx_path: str, graph: Any) -> tuple[Callable, Callable, float]:
     return run1, run8, time.perf_counter() - t0
 
 
+def ort_options() -> Any:
+    """ONNX Runtime's session options for the peer: all graph optimizations, default threads -- except
+    under a CPU affinity mask (``taskset``), where its default (one thread per core of the machine)
+    would oversubscribe the allowed cores: then one thread per allowed CPU, as OpenVINO does by itself."""
+    import onnxruntime as rt
+    so = rt.SessionOptions()
+    so.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if allowed and allowed < (os.cpu_count() or allowed):
+        so.intra_op_num_threads = allowed
+    return so
+
+
 def ort(onnx_path: str) -> tuple[Callable, Callable, float]:
     import onnxruntime as rt
     t0 = time.perf_counter()
-    so = rt.SessionOptions()
-    so.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = rt.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    sess = rt.InferenceSession(onnx_path, ort_options(), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     run1 = lambda f: dict(zip(names, sess.run(None, f)))  # noqa: E731
     return run1, (lambda feeds: [run1(f) for f in feeds]), time.perf_counter() - t0

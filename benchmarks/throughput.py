@@ -69,9 +69,8 @@ def network(name: str, batch: int) -> Any:
 # ---- engines: name -> (runner over a list of feeds, seconds to prepare) ---------------------------
 def ort_engine(onnx_path: str) -> Callable:
     import onnxruntime as rt
-    so = rt.SessionOptions()
-    so.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = rt.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    from openvino_vs_peers import ort_options
+    sess = rt.InferenceSession(onnx_path, ort_options(), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return lambda feeds: [dict(zip(names, sess.run(None, f))) for f in feeds]
 
