@@ -12,8 +12,8 @@
   writes it).
 * bfloat16 stored as opaque 2-byte data (``attrs['dtype'] == 'bfloat16'``) reads as float32.
 
-Contiguous, uncompressed datasets are memory-mapped; deflated ones are decoded chunk by chunk within
-their sizes; others are read through h5py. External links, external raw storage, virtual datasets
+Contiguous, uncompressed datasets are memory-mapped; filtered ones (deflate, LZF, shuffle, fletcher32)
+are decoded here chunk by chunk within their sizes; others are read through h5py. External links, external raw storage, virtual datasets
 and filter plugins are refused (:mod:`netdsl.weights.hdf5_guard`): only the file's own bytes are read.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..errors import WeightError
 
 from .base import Checkpoint, FormatSpec, TensorInfo, bf16_to_f32, mmap_array, register_format
 from .budget import heap_bytes
-from .hdf5_guard import DEFLATE, check_dataset, child, chunk_bytes, filters, read_deflated
+from .hdf5_guard import check_dataset, child, chunk_bytes, filters, read_filtered
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -270,7 +270,7 @@ class HDF5Checkpoint(Checkpoint):
                 return mmap_array(self.path, off, "bfloat16", info.shape)
             bo = ">" if ds.dtype.byteorder == ">" else "<"
             return mmap_array(self.path, off, np.dtype(info.dtype).name, info.shape, byteorder=bo)
-        arr = read_deflated(ds, self._h5size, self.path) if DEFLATE in filters(ds) else ds[()]
+        arr = read_filtered(ds, self._h5size, self.path) if filters(ds) else ds[()]
         if stored == "bfloat16":
             return bf16_to_f32(np.asarray(arr).view(np.uint16))
         return np.asarray(arr)

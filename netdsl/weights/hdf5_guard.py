@@ -3,10 +3,11 @@ it, decompress within known sizes.
 
 HDF5 can pull bytes from elsewhere: an external link names an object in another file, a dataset with
 external raw storage reads any local file, a virtual dataset maps other files' datasets. All three are
-refused, so no byte from outside the checkpoint reaches a tensor. Filters are limited to those built
-into HDF5/h5py (deflate, shuffle, fletcher32, n-bit, scale-offset, LZF): other filter ids would make
-the library load plugins. Deflate-compressed chunks are decompressed here, each bounded by its chunk's
-size (the library grows its buffer without limit, so a 500 KB file could make it allocate gigabytes).
+refused, so no byte from outside the checkpoint reaches a tensor. Filters are limited to deflate,
+shuffle, fletcher32 and LZF, and filtered chunks are decoded here, never by the library: each bounded by
+its chunk's size (the library grows its buffer without limit, so a 500 KB file could make it allocate
+gigabytes). N-bit and scale-offset (known HDF5 security bugs live in their decoders; Keras never writes
+them) are refused, and other filter ids would make the library load plugins.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import numpy as np
 from ..errors import WeightError
 
 DEFLATE, SHUFFLE, FLETCHER32, NBIT, SCALEOFFSET, LZF = 1, 2, 3, 5, 6, 32000
-ALLOWED_FILTERS = {DEFLATE: "deflate", SHUFFLE: "shuffle", FLETCHER32: "fletcher32", NBIT: "nbit",
-                   SCALEOFFSET: "scaleoffset", LZF: "lzf"}
+ALLOWED_FILTERS = {DEFLATE: "deflate", SHUFFLE: "shuffle", FLETCHER32: "fletcher32", LZF: "lzf"}
+REFUSED_FILTERS = {NBIT: "n-bit", SCALEOFFSET: "scale-offset"}
 _MAX_SOFT_LINKS = 16
 
 
@@ -63,6 +64,10 @@ def check_dataset(ds: Any, h5: Any, where: str) -> None:
                           f"({dcpl.get_external(0)[0]!r}...): refused, a checkpoint may only hold its own data")
     for i in range(dcpl.get_nfilters()):
         code, _flags, values, _name = dcpl.get_filter(i)
+        if code in REFUSED_FILTERS:
+            raise WeightError(f"{where}: dataset {ds.name} is compressed with the HDF5 {REFUSED_FILTERS[code]} filter: "
+                              "refused (known HDF5 security bugs live in its decoder, and Keras never writes it; "
+                              "save it uncompressed or with gzip)")
         if code not in ALLOWED_FILTERS:
             raise WeightError(f"{where}: dataset {ds.name} uses HDF5 filter {code}, which would load a plugin: "
                               f"refused (supported: {', '.join(ALLOWED_FILTERS.values())})")
@@ -80,12 +85,12 @@ def filters(ds: Any) -> list[int]:
     return [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
 
 
-def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
-    """A chunked dataset whose filters include deflate, decoded chunk by chunk here (each chunk's output
-    bounded by its size); missing chunks hold the fill value."""
+def read_filtered(ds: Any, file_size: int, where: str) -> np.ndarray:
+    """A chunked dataset with filters (deflate, LZF, shuffle, fletcher32), decoded chunk by chunk here (each
+    chunk's output bounded by its size); missing chunks hold the fill value."""
     codes = filters(ds)
-    if any(c not in (DEFLATE, SHUFFLE, FLETCHER32) for c in codes):
-        raise WeightError(f"{where}: dataset {ds.name} combines deflate with filters {codes}: not supported")
+    if any(c not in ALLOWED_FILTERS for c in codes):
+        raise WeightError(f"{where}: dataset {ds.name} uses filters {codes}: not supported")
     dt = ds.dtype
     chunk = tuple(ds.chunks)
     size = chunk_bytes(ds)
@@ -108,6 +113,11 @@ def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
                 if len(data) > size or not d.eof:
                     raise WeightError(f"{where}: dataset {ds.name}: chunk {i} does not inflate to its "
                                       f"{size} bytes (corrupt, or a decompression bomb)")
+            elif codes[j] == LZF:
+                try:
+                    data = lzf_decompress(data, size)
+                except ValueError as e:
+                    raise WeightError(f"{where}: dataset {ds.name}: chunk {i}: corrupt LZF data ({e})") from None
             else:  # shuffle: bytes were grouped by position within the element
                 raw = np.frombuffer(data, np.uint8)
                 if raw.size == size and dt.itemsize > 1:
@@ -118,3 +128,34 @@ def read_deflated(ds: Any, file_size: int, where: str) -> np.ndarray:
         dst = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.chunk_offset, chunk, ds.shape))
         out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]
     return out
+
+
+def lzf_decompress(data: bytes, limit: int) -> bytes:
+    """LZF (liblzf ``lzf_decompress``, as h5py's LZF filter writes it), at most ``limit`` bytes out."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:  # a literal run of ctrl + 1 bytes
+            if i + ctrl + 1 > n:
+                raise ValueError("a literal run passes the end of the chunk")
+            out += data[i:i + ctrl + 1]
+            i += ctrl + 1
+        else:  # a back reference: length (3 bits, extended by a byte), distance (5 + 8 bits)
+            ln = ctrl >> 5
+            if ln == 7:
+                ln += data[i] if i < n else 256
+                i += 1
+            if i >= n:
+                raise ValueError("a back reference passes the end of the chunk")
+            dist = ((ctrl & 0x1F) << 8) + data[i] + 1
+            i += 1
+            ln += 2
+            if dist > len(out):
+                raise ValueError("a back reference points before the start")
+            piece = out[len(out) - dist:len(out) - dist + ln]
+            out += (piece * (ln // len(piece) + 1))[:ln]  # an overlapping copy repeats the last dist bytes
+        if len(out) > limit:
+            raise ValueError(f"it decompresses to more than the chunk's {limit} bytes")
+    return bytes(out)

@@ -234,3 +234,55 @@ def test_probe_memory_limit_helper():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": ROOT})
     assert r.stdout.strip() == "refused", r.stdout + r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("how", ["scaleoffset", "nbit"])
+def test_nbit_and_scaleoffset_refused(tmp_path, rng, how):
+    """The library's n-bit and scale-offset decoders hold known security bugs (Keras never writes them):
+    such datasets were decoded in the main process; now refused, naming the dataset and the file."""
+    p = tmp_path / f"{how}.h5"
+    with h5py.File(p, "w") as f:
+        if how == "scaleoffset":
+            f.create_dataset("w", data=rng.standard_normal(64).astype("f4"), chunks=(16,), scaleoffset=3)
+        else:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_chunk((16,))
+            dcpl.set_filter(h5py.h5z.FILTER_NBIT)
+            sid = h5py.h5s.create_simple((64,))
+            h5py.h5d.create(f.id, b"w", h5py.h5t.STD_I32LE, sid, dcpl=dcpl).write(h5py.h5s.ALL, h5py.h5s.ALL,
+                                                                  np.arange(64, dtype="<i4"))
+    _assert_refused(p, "dataset /w")
+    _assert_refused(p, "n-bit" if how == "nbit" else "scale-offset")
+
+
+@pytest.mark.parametrize("opts", [{"compression": "lzf"}, {"compression": "lzf", "shuffle": True},
+                                  {"shuffle": True}, {"shuffle": True, "fletcher32": True}])
+def test_lzf_and_shuffle_decoded_here(tmp_path, rng, opts):
+    """LZF and shuffle-only datasets were decoded by the HDF5 library in the main process; netdsl decodes
+    them itself now (edge chunks, missing chunks, compressible and incompressible data), equal to h5py."""
+    from netdsl.weights.hdf5_guard import read_filtered
+    a = rng.standard_normal((37, 11)).astype(np.float32)
+    b = np.repeat(rng.integers(-9, 9, 30), 20).astype(">i4")  # long runs: overlapping back references
+    p = tmp_path / "f.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("a", data=a, chunks=(8, 4), **opts)
+        f.create_dataset("b", data=b, chunks=(256,), **opts)
+        c = f.create_dataset("c", shape=(40,), chunks=(10,), dtype="f8", fillvalue=-3.5, **opts)
+        c[10:20] = rng.standard_normal(10)
+    with open_checkpoint(p) as ck, h5py.File(p) as ref:
+        for n in ("a", "b", "c"):
+            np.testing.assert_array_equal(read_filtered(ref[n], os.path.getsize(p), str(p)), ref[n][()], err_msg=n)
+            np.testing.assert_array_equal(ck.read(n), ref[n][()], err_msg=n)
+
+
+def test_corrupt_lzf_chunk_refused(tmp_path):
+    """An LZF back reference pointing before the chunk's start: a clear error, not the library's decoder."""
+    p = tmp_path / "lzf.h5"
+    data = np.zeros(400, "u1")
+    with h5py.File(p, "w") as f:
+        f.create_dataset("w", data=data, chunks=(400,), compression="lzf")
+        off = f["w"].id.get_chunk_info(0).byte_offset
+    raw = bytearray(p.read_bytes())
+    raw[off] = 0xE0  # a back reference as the first token
+    p.write_bytes(bytes(raw))
+    _assert_refused(p, "corrupt LZF data")
