@@ -3,7 +3,8 @@
 Format (tensorrtx ``gen_wts.py``): first line the tensor count; then one line per tensor:
 ``name count v1 v2 ...`` where each value is the big-endian float32 bit pattern as 8 hex digits
 (``struct.pack('>f', v).hex()``). Some exporters write the values as decimal floats instead
-(``variant="float"``); ``variant="auto"`` decides per tensor. Shapes are not stored: tensors are
+(``variant="float"``: plain decimals such as ``-1.5e-3``, or ``nan``/``inf``/``-inf``); ``variant="auto"``
+decides per tensor. Lines after the declared count of tensors are refused. Shapes are not stored: tensors are
 1-d and binding reshapes them to the parameter when the element counts agree.
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 from .base import Checkpoint, FormatSpec, TensorInfo, describe, register_format
 
 _HEX_WORD = re.compile(rb"^[0-9a-fA-F]{1,8}$")
+# what a writer of decimals prints (Python repr, printf %g/%e/%f): not Python's own extras (1_0, infinity, NaN)
+_DECIMAL = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf)")
+_NON_BLANK = re.compile(rb"\S")
 
 
 class WtsCheckpoint(Checkpoint):
@@ -68,6 +72,11 @@ class WtsCheckpoint(Checkpoint):
                 dropped = pos - pos % mmap.PAGESIZE
         if len(self._lines) != count:
             raise self.error(f"header says {count} tensors, the file has {len(self._lines)} (truncated?)")
+        extra = _NON_BLANK.search(mm, min(pos, size))
+        if extra:
+            line = mm[extra.start():extra.start() + 60].split(b"\n", 1)[0].decode("utf8", "replace")
+            raise self.error(f"header says {count} tensors, but more lines follow (the first at byte "
+                             f"{extra.start()}: {describe(line)})")
 
     def _read(self, info: TensorInfo) -> np.ndarray:
         s, e, n = self._lines[info.name]
@@ -94,20 +103,20 @@ class WtsCheckpoint(Checkpoint):
                 toks = seg.split()
                 if len(toks) != n:
                     raise self.error(f"declares {n} values, has {len(toks)}", info.name)
-                try:
-                    words = np.array([int(t, 16) for t in toks], dtype=np.uint64)
-                except ValueError as ex:
-                    raise self.error(f"bad hex value: {describe(str(ex))}", info.name) from ex
-                if words.size and words.max() > 0xFFFFFFFF:
-                    raise self.error("hex value wider than 32 bits", info.name)
+                bad = next((t for t in toks if not _HEX_WORD.match(t)), None)
+                if bad is not None:  # int(t, 16) also takes 0x.., 1_0, -1 and words wider than 32 bits
+                    raise self.error(f"bad hex value {describe(bad.decode('utf8', 'replace'))} (a value is 8 hex "
+                                     "digits, a float32's bits)", info.name)
+                words = np.array([int(t, 16) for t in toks], dtype=np.uint64)
             return words.astype(np.uint32).view(np.float32)
         toks = seg.split()
         if len(toks) != n:
             raise self.error(f"declares {n} values, has {len(toks)}", info.name)
-        try:
-            return np.array([float(t) for t in toks], dtype=np.float32)
-        except ValueError as ex:
-            raise self.error(f"bad float value: {describe(str(ex))}", info.name) from ex
+        bad = next((t for t in toks if not _DECIMAL.fullmatch(t)), None)
+        if bad is not None:  # float() also takes 1_0, infinity, NaN, ' 1 '
+            raise self.error(f"bad float value {describe(bad.decode('utf8', 'replace'))} (values are hex words or "
+                             "plain decimals)", info.name)
+        return np.array([float(t) for t in toks], dtype=np.float32)
 
     def close(self) -> None:
         for a in ("_mm", "_f"):

@@ -76,3 +76,42 @@ def test_value_count_of_thousands_of_digits_refused_briefly(tmp_path):
     with pytest.raises(WeightError, match=f"{p}, tensor 'w': .* declares a value count of \\d+ digits") as e:
         open_checkpoint(p, format="wts")
     assert len(str(e.value)) < 300
+
+
+def test_lines_beyond_the_count_refused(tmp_path):
+    """A line after the declared count was ignored without a word: now refused, naming the file and line."""
+    p = tmp_path / "m.wts"
+    p.write_text("1\na 1 3f800000\nb 1 40000000\n\n")
+    with pytest.raises(WeightError, match=f"{p}: header says 1 tensors, but more lines follow .*'b 1 40000000'"):
+        open_checkpoint(p, format="wts")
+    p.write_text("1\na 1 3f800000\n\n  \n")  # trailing blank lines are fine
+    with open_checkpoint(p, format="wts") as c:
+        assert c.read("a").tolist() == [1.0]
+
+
+@pytest.mark.parametrize("token", ["1_0", "infinity", "NaN", "-Infinity", "0x1p3", "1_000.5"])
+def test_python_only_float_syntax_refused(tmp_path, token):
+    """float() accepted Python's own spellings (1_0, infinity, NaN) where the format has plain decimals."""
+    p = tmp_path / "m.wts"
+    p.write_text(f"1\na 2 0.5 {token}\n")
+    with open_checkpoint(p, format="wts") as c:
+        with pytest.raises(WeightError, match=f"{p}, tensor 'a': bad float value"):
+            c.read("a")
+
+
+@pytest.mark.parametrize("token", ["0x3f80", "3f_80", "-1", "+3f8", "3f8000000"])
+def test_hex_words_only(tmp_path, token):
+    """int(t, 16) accepted 0x.., 1_0, signs and words wider than 32 bits in the hex variant."""
+    p = tmp_path / "m.wts"
+    p.write_text(f"1\na 2 3f800000 {token}\n")
+    with open_checkpoint(p, format="wts", variant="hex") as c:
+        with pytest.raises(WeightError, match=f"{p}, tensor 'a': bad hex value"):
+            c.read("a")
+
+
+def test_plain_decimals_and_nan_inf_read(tmp_path):
+    """What decimal writers print (repr, %g, %e, nan/inf) still reads."""
+    p = tmp_path / "m.wts"
+    p.write_text("1\na 7 1.5 -2e-3 .25 3. +4E+2 nan -inf\n")
+    with open_checkpoint(p, format="wts") as c:
+        np.testing.assert_array_equal(c.read("a"), np.array([1.5, -2e-3, .25, 3, 400, np.nan, -np.inf], "f4"))
