@@ -178,8 +178,9 @@ class Checkpoint:
         return f"<{type(self).__name__} {self.format} {self.path!r}: {len(self._infos)} tensors>"
 
     # ---- helpers for readers -----------------------------------------------------------------
-    def error(self, msg: str, tensor: Optional[str] = None) -> WeightError:
-        where = f"{self.path}" + (f", tensor {tensor!r}" if tensor else "")
+    def error(self, msg: str, tensor: Optional[str] = None, file: Optional[str] = None) -> WeightError:
+        """A WeightError naming the file (``file``: a shard of this checkpoint, else its path) once."""
+        where = f"{file or self.path}" + (f", tensor {tensor!r}" if tensor else "")
         return WeightError(f"{where}: {msg}")
 
     def add(self, info: TensorInfo, heap: int = 0) -> None:

@@ -105,18 +105,18 @@ class SafetensorsCheckpoint(Checkpoint):
         with open(path, "rb") as f:
             raw = f.read(8)
             if len(raw) < 8:
-                raise self.error(f"{path}: truncated header")
+                raise self.error("truncated header", file=path)
             (n,) = struct.unpack("<Q", raw)
             if n > min(MAX_HEADER, size - 8):
-                raise self.error(f"{path}: header length {n} exceeds the file ({size} bytes): truncated or "
-                                 "not safetensors")
+                raise self.error(f"header length {n} exceeds the file ({size} bytes): truncated or "
+                                 "not safetensors", file=path)
             text = f.read(n)
         try:
             hdr = json.loads(text, object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeError) as e:
-            raise self.error(f"{path}: header is not valid JSON: {e}") from e
+            raise self.error(f"header is not valid JSON: {e}", file=path) from e
         if not isinstance(hdr, dict):
-            raise self.error(f"{path}: header is not a JSON object")
+            raise self.error("header is not a JSON object", file=path)
         data_start, data_len = 8 + n, size - 8 - n
         names = []
         spans = []
@@ -124,23 +124,23 @@ class SafetensorsCheckpoint(Checkpoint):
             if name == "__metadata__":
                 continue
             if isinstance(ent, dict) and isinstance(ent.get("dtype"), str) and ent["dtype"] not in DTYPES:
-                raise self.error(f"{path}: dtype {describe(ent['dtype'])} is not supported (netdsl reads "
-                                 f"{', '.join(DTYPES)})", name)
+                raise self.error(f"dtype {describe(ent['dtype'])} is not supported (netdsl reads "
+                                 f"{', '.join(DTYPES)})", name, file=path)
             try:
                 stored = DTYPES[ent["dtype"]]
                 shape = tuple(ent["shape"])
                 b, e = ent["data_offsets"]
             except (KeyError, TypeError, ValueError):
-                raise self.error(f"{path}: malformed header entry {describe(ent)}", name) from None
+                raise self.error(f"malformed header entry {describe(ent)}", name, file=path) from None
             if len(shape) > MAX_RANK:  # before multiplying: the product of 50000 huge dims takes seconds per MB
-                raise self.error(f"{path}: shape of rank {len(shape)} (more than {MAX_RANK}) in header", name)
+                raise self.error(f"shape of rank {len(shape)} (more than {MAX_RANK}) in header", name, file=path)
             if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape) \
                     or not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, e)):
-                raise self.error(f"{path}: bad shape/offsets in header", name)
+                raise self.error("bad shape/offsets in header", name, file=path)
             nbytes = math.prod(shape) * _itemsize(stored) if shape else _itemsize(stored)
             if b < 0 or e - b != nbytes or e > data_len:
-                raise self.error(f"{path}: data_offsets [{b}, {e}] do not fit shape {describe(list(shape))} {ent['dtype']} "
-                                 f"in a {data_len}-byte data buffer (truncated?)", name)
+                raise self.error(f"data_offsets [{b}, {e}] do not fit shape {describe(list(shape))} {ent['dtype']} "
+                                 f"in a {data_len}-byte data buffer (truncated?)", name, file=path)
             spans.append((b, e))
             self._where[name] = (path, data_start + b, stored, size)
             self.add(TensorInfo(name, shape, read_dtype(stored), "" if read_dtype(stored) == stored else stored,
@@ -148,9 +148,15 @@ class SafetensorsCheckpoint(Checkpoint):
                      heap=heap_bytes(math.prod(shape), _itemsize(stored), stored))
             names.append(name)
         spans.sort()
-        for (b0, e0), (b1, _e1) in zip(spans, spans[1:]):
-            if b1 < e0:
-                raise self.error(f"{path}: tensors overlap in the data buffer (offsets {b0}..{e0} and {b1})")
+        at = 0  # the tensors must tile the data buffer, as the safetensors library requires
+        for b, e in spans:
+            if b != at:
+                raise self.error(f"tensors {'overlap' if b < at else 'leave a gap'} in the data buffer (a tensor at "
+                                 f"offset {b}, the one before it ends at {at}): not a valid safetensors file", file=path)
+            at = e
+        if at != data_len:
+            raise self.error(f"the data buffer holds {data_len} bytes, its tensors {at}: {data_len - at} bytes follow "
+                             "the last tensor (not a valid safetensors file)", file=path)
         return names
 
     def tensor_file(self, name: str) -> Optional[str]:

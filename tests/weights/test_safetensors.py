@@ -163,3 +163,47 @@ def test_empty_shape_too_large_for_numpy_refused_when_opened(tmp_path):
     p = _header_file(tmp_path, {"w": {"dtype": "F32", "shape": [0, 2 ** 62, 2 ** 62], "data_offsets": [0, 0]}})
     with pytest.raises(WeightError, match="tensor 'w'.*too large for any array"):
         open_checkpoint(p)
+
+
+def _raw_safetensors(path, entries, data_len):
+    """A safetensors file of float32 tensors at the given data_offsets (``entries``: name -> (shape, b, e))."""
+    hdr = json.dumps({k: {"dtype": "F32", "shape": list(s), "data_offsets": [b, e]}
+                      for k, (s, b, e) in entries.items()}).encode()
+    hdr += b" " * (-len(hdr) % 8)
+    path.write_bytes(struct.pack("<Q", len(hdr)) + hdr + np.arange(data_len // 4, dtype="<f4").tobytes())
+
+
+@pytest.mark.parametrize("case", ["gap", "gap_first", "trailing", "tiled"])
+def test_gaps_between_tensors_refused_as_the_library_does(tmp_path, case):
+    """Gaps between tensors' data (or bytes after the last) were accepted; the safetensors library refuses
+    such files. Each file is checked against the library itself."""
+    entries, n = {"gap": ({"a": ((4,), 0, 16), "b": ((4,), 24, 40)}, 40),
+                  "gap_first": ({"a": ((4,), 8, 24)}, 24),
+                  "trailing": ({"a": ((4,), 0, 16), "b": ((2,), 16, 24)}, 32),
+                  "tiled": ({"b": ((4,), 16, 32), "e": ((0,), 16, 16), "a": ((4,), 0, 16)}, 32)}[case]
+    p = tmp_path / "m.safetensors"
+    _raw_safetensors(p, entries, n)
+    if case == "tiled":
+        ref = st_numpy.load_file(str(p))
+        with open_checkpoint(p) as c:
+            for k, v in ref.items():
+                np.testing.assert_array_equal(c.read(k), v)
+        return
+    with pytest.raises(Exception):
+        st_numpy.load_file(str(p))
+    with pytest.raises(WeightError, match=f"^{p}: .*(leave a gap|bytes follow the last tensor)"):
+        open_checkpoint(p)
+
+
+def test_errors_name_the_file_once(tmp_path):
+    """Errors of a file (alone, or a shard of a directory) read 'x: x: ...'."""
+    p = tmp_path / "a.safetensors"
+    p.write_bytes(b"\x05")
+    for path in (p, tmp_path):
+        with pytest.raises(WeightError) as e:
+            open_checkpoint(path, format="safetensors")
+        assert str(e.value).count(str(p)) == 1 and str(e.value).startswith(f"{p}: truncated header"), str(e.value)
+    _raw_safetensors(p, {"a": ((4,), 0, 20)}, 20)
+    with pytest.raises(WeightError) as e:
+        open_checkpoint(p)
+    assert str(e.value).startswith(f"{p}, tensor 'a': data_offsets") and str(e.value).count(str(p)) == 1
