@@ -175,10 +175,11 @@ def _detect(path: str, head: bytes) -> int:
         return 0
     fno, wt, v = fs[0]
     if (fno, wt) == (1, LEN) and all(32 <= c < 127 for c in head[v[0]:min(v[1], v[0] + 64)]):
-        rest = [f for f in fs[1:]]
-        if not rest or rest[0][:2] in ((2, LEN), (100, LEN), (3, LEN), (4, VARINT), (5, VARINT), (8, LEN),
-                                       (7, LEN), (6, VARINT)):
+        rest = [f[:2] for f in fs[1:]]
+        if not rest or rest[0] in ((2, LEN), (100, LEN), (3, LEN), (4, VARINT), (5, VARINT), (8, LEN),
+                                   (7, LEN), (6, VARINT)) or (100, LEN) in rest or (2, LEN) in rest:
             return 2
+        return 1  # a name, then fields caffe.proto lacks (a fork's): the reader skips them, as protobuf does
     if (fno, wt) in ((100, LEN), (2, LEN)):
         return 1
     return 0

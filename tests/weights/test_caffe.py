@@ -138,3 +138,20 @@ def test_blob_values_packed_in_several_runs_still_read(tmp_path):
     p.write_bytes(_blob_layer(enc_field(5, np.float32([1.5]).tobytes()), enc_field(5, np.float32([-2]).tobytes())))
     with open_checkpoint(p, format="caffe") as c:
         np.testing.assert_array_equal(c.read("c.weight").ravel(), [1.5, -2])
+
+
+@pytest.mark.parametrize("extra", [(999, 5), (1000, b"xyz"), (9, 1)])
+def test_unknown_field_after_the_name(tmp_path, extra):
+    """A NetParameter with a field caffe.proto lacks right after its name (a fork's, a newer caffe's) was an
+    'unrecognised checkpoint format'; protobuf skips unknown fields, and so does the reader."""
+    from netdsl.weights.protobuf import enc_field
+    w, b = np.arange(12.0).reshape(3, 4), np.array([1.0, -2.0, 0.5])
+    raw = encode_caffemodel([("fc", "InnerProduct", [w, b])], name="net")
+    n = len(enc_field(1, "net"))
+    for name in ("m.caffemodel", "m.bin"):
+        p = tmp_path / name
+        p.write_bytes(raw[:n] + enc_field(*extra) + raw[n:])
+        with open_checkpoint(p) as c:
+            assert c.format == "caffe"
+            np.testing.assert_array_equal(c.read("fc.weight"), w)
+            np.testing.assert_array_equal(c.read("fc.bias"), b)
