@@ -420,6 +420,29 @@ def _plain_dict(*a: Any) -> PlainDict:
     return PlainDict()
 
 
+# torch.return_types named tuples (``torch.max(x, 0)`` saved): their fields by type, read as a dict of them
+_RETURN_TYPES = {
+    ("values", "indices"): "cummax cummin kthvalue max median min mode nanmedian sort topk",
+    ("min", "max"): "aminmax", ("mantissa", "exponent"): "frexp", ("a", "tau"): "geqrf",
+    ("hist", "bin_edges"): "histogram histogramdd", ("L", "info"): "linalg_cholesky_ex",
+    ("eigenvalues", "eigenvectors"): "linalg_eig linalg_eigh", ("inverse", "info"): "linalg_inv_ex",
+    ("LD", "pivots"): "linalg_ldl_factor", ("LD", "pivots", "info"): "linalg_ldl_factor_ex",
+    ("solution", "residuals", "rank", "singular_values"): "linalg_lstsq", ("P", "L", "U"): "linalg_lu lu_unpack",
+    ("LU", "pivots"): "linalg_lu_factor", ("LU", "pivots", "info"): "linalg_lu_factor_ex",
+    ("Q", "R"): "linalg_qr qr", ("sign", "logabsdet"): "linalg_slogdet slogdet", ("result", "info"): "linalg_solve_ex",
+    ("U", "S", "Vh"): "linalg_svd", ("U", "S", "V"): "svd", ("solution", "cloned_coefficient"): "triangular_solve",
+}
+
+
+def _return_type(name: str, names: tuple) -> Any:
+    """``torch.return_types.<name>``: pickled as ``(type, ((field values...), {}))``; made a dict of its fields."""
+    def make(*a: Any) -> dict:
+        if len(a) not in (1, 2) or not isinstance(a[0], (tuple, list)) or len(a[0]) != len(names):
+            raise WeightError(f"torch.return_types.{name} of something other than its {len(names)} fields")
+        return dict(zip(names, a[0]))
+    return make
+
+
 def _allowed() -> dict[tuple[str, str], Any]:
     a: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): ODict,
@@ -458,6 +481,10 @@ def _allowed() -> dict[tuple[str, str], Any]:
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         a[(mod, "_reconstruct")] = _np_reconstruct
         a[(mod, "scalar")] = _np_scalar
+    for names, types in _RETURN_TYPES.items():
+        for t in types.split():
+            for n in (t, t + "_out"):
+                a[("torch.return_types", n)] = _return_type(n, names)
     a[("numpy", "ndarray")] = NumpyArrayStub  # only ever passed to _np_reconstruct
     a[("numpy", "dtype")] = _np_dtype
     for n, dt in TORCH_DTYPES.items():

@@ -232,3 +232,20 @@ def test_storage_bounds_checked(tmp_path):
     with pytest.raises(WeightError, match="more than its storage|runs past"):
         with open_checkpoint(q) as c:
             c.read("w")
+
+
+def test_return_types_named_tuples_read(tmp_path):
+    """torch.save of torch.max(x, 0) (a torch.return_types named tuple) was refused as 'not on the allow
+    list': its tensors read now, named by its fields, with nothing imported or run."""
+    x = torch.randn(3, 4)
+    p = tmp_path / "r.pt"
+    torch.save({"m": torch.max(x, 0), "s": torch.linalg.svd(torch.randn(3, 3)), "t": torch.topk(x, 2)}, p)
+    ref = torch.load(p, weights_only=False)  # torch's own safe loader refuses these types
+    with open_checkpoint(p) as c:
+        assert c.names() == ["m.values", "m.indices", "s.U", "s.S", "s.Vh", "t.values", "t.indices"]
+        for n in c.names():
+            k, f = n.split(".")
+            np.testing.assert_array_equal(c.read(n), getattr(ref[k], f).numpy(), err_msg=n)
+    torch.save(torch.sort(x), p)
+    with open_checkpoint(p) as c:
+        np.testing.assert_array_equal(c.read("indices"), torch.sort(x).indices.numpy())
