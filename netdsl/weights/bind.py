@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -182,9 +183,10 @@ def load_weights(graph: Any, source: Union[str, os.PathLike, Checkpoint, dict], 
                           f"matches):\n{rep}")
         err.report = rep  # type: ignore[attr-defined]
         raise err
+    check = _nonfinite_check(ckpt.path, rep)
     for b in plan:
         p = graph.params[b.param]
-        p.source = _reader(ckpt, b.tensor, b.transform, p)
+        p.source = _reader(ckpt, b.tensor, b.transform, p, check)
         p.origin = f"{ckpt.path}:{b.tensor}"
     rep.applied = True
     return rep
@@ -250,11 +252,36 @@ def _format_name(ckpt: Checkpoint) -> str:
     return f"{ckpt.format}, {detail}" if detail and detail.lower() != ckpt.format else ckpt.format
 
 
-def _reader(ckpt: Checkpoint, tensor: str, tf: Optional[Transform], p: Param) -> Callable[[], np.ndarray]:
+def _nonfinite_check(path: str, rep: BindingReport) -> Callable[[str, np.ndarray], None]:
+    """``check(tensor, arr)``: a tensor holding NaN or Inf binds as it is, but the first one read warns (once per
+    checkpoint: a trained checkpoint with NaN is almost always a broken export); each joins ``rep.warnings``."""
+    found: set = set()
+
+    def check(tensor: str, arr: np.ndarray) -> None:
+        # a finite sum means every value is finite (one pass, no temporary); an infinite one may be an overflow
+        if arr.dtype.kind not in "fc" or tensor in found \
+                or np.isfinite(np.sum(arr, dtype=np.float64 if arr.dtype.kind == "f" else None)):
+            return
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if not bad:
+            return
+        found.add(tensor)
+        msg = f"tensor {tensor!r} holds {bad} NaN/Inf value(s) of {arr.size} (bound as they are)"
+        rep.warnings.append(msg)
+        if len(found) == 1:
+            warnings.warn(f"{path}: {msg}: a broken export? Later such tensors of this checkpoint are listed in "
+                          "its binding report's warnings", stacklevel=2)
+    return check
+
+
+def _reader(ckpt: Checkpoint, tensor: str, tf: Optional[Transform], p: Param,
+            check: Optional[Callable[[str, np.ndarray], None]] = None) -> Callable[[], np.ndarray]:
     want = p.dtype.numpy
 
     def read() -> np.ndarray:
         arr = ckpt.read(tensor)
+        if check is not None:
+            check(tensor, arr)
         if tf is not None:
             try:
                 arr = tf(arr)

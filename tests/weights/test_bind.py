@@ -245,3 +245,30 @@ def test_complex_tensors_do_not_bind_real_parameters(tmp_path, rng):
 def test_dict_source(rng):
     net = _tiny()
     assert load_weights(net, _tensors(rng)).ok
+
+
+def test_nan_and_inf_weights_warn_once(tmp_path, rng):
+    """NaN/Inf weights bound without a word (a trained checkpoint holding them is almost always a broken
+    export): they still bind, and the first one read warns, once per checkpoint; the report lists each."""
+    import warnings
+
+    import safetensors.numpy as st
+    net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)).build({"x": (1, 4)})
+    w0, b0, _w1, b1 = net.graph.params
+    t = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in net.graph.params.items()}
+    p = tmp_path / "ok.safetensors"
+    st.save_file(t, str(p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.load_weights(p)
+        [q.value() for q in net.graph.params.values()]
+    t[w0][1, 2] = np.nan
+    t[b1][0] = -np.inf
+    t[b0][:] = 3e38  # finite, but their sum overflows
+    st.save_file(t, str(p))
+    rep = net.load_weights(p)
+    with pytest.warns(UserWarning) as w:
+        vals = {k: q.value() for k, q in net.graph.params.items()}
+    assert len(w) == 1 and str(p) in str(w[0].message) and f"'{w0}' holds 1 NaN/Inf" in str(w[0].message)
+    assert np.isnan(vals[w0][1, 2]) and vals[b1][0] == -np.inf and vals[b0][0] == np.float32(3e38)
+    assert len(rep.warnings) == 2 and f"'{b1}' holds 1 NaN/Inf" in rep.warnings[1]
