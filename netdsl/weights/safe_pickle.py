@@ -127,6 +127,10 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every glob
             what, instead = UNSUPPORTED_TENSORS[key]
             raise RefusedGlobal(f"{self.path}: the checkpoint holds {what} ({_shown(module, name)}), which netdsl does "
                                 f"not read{instead}", module, name, False)
+        if module == "torch.return_types":  # a named tuple of a torch op's results whose fields netdsl does not know
+            raise RefusedGlobal(f"{self.path}: the checkpoint holds a torch.return_types named tuple "
+                                f"({_shown(module, name)}) netdsl does not know: save tuple(result) or a dict of its "
+                                "tensors instead", module, name, False)
         if is_denied(module, name):
             raise RefusedGlobal(
                 f"{self.path}: refused: the pickle asks for {_shown(module, name)}, which would run code "

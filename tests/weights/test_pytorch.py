@@ -249,3 +249,10 @@ def test_return_types_named_tuples_read(tmp_path):
     torch.save(torch.sort(x), p)
     with open_checkpoint(p) as c:
         np.testing.assert_array_equal(c.read("indices"), torch.sort(x).indices.numpy())
+    torch.save(torch.sort(x), p, _use_new_zipfile_serialization=False)  # legacy: no CRC to fix up
+    data = bytearray(p.read_bytes())
+    at = data.index(b"torch.return_types\nsort")
+    data[at + 19:at + 23] = b"sorx"  # a return type of a later torch
+    p.write_bytes(bytes(data))
+    with pytest.raises(WeightError, match="torch.return_types named tuple .*'torch.return_types.sorx'"):
+        open_checkpoint(p, pickle_mode="inert")
