@@ -137,25 +137,32 @@ def lzf_decompress(data: bytes, limit: int) -> bytes:
     while i < n:
         ctrl = data[i]
         i += 1
-        if ctrl < 32:  # a literal run of ctrl + 1 bytes
-            if i + ctrl + 1 > n:
+        if ctrl < 32:  # a literal run of ctrl + 1 bytes (no more out than in: checked at the end)
+            j = i + ctrl + 1
+            if j > n:
                 raise ValueError("a literal run passes the end of the chunk")
-            out += data[i:i + ctrl + 1]
-            i += ctrl + 1
-        else:  # a back reference: length (3 bits, extended by a byte), distance (5 + 8 bits)
-            ln = ctrl >> 5
-            if ln == 7:
-                ln += data[i] if i < n else 256
-                i += 1
-            if i >= n:
-                raise ValueError("a back reference passes the end of the chunk")
-            dist = ((ctrl & 0x1F) << 8) + data[i] + 1
+            out += data[i:j]
+            i = j
+            continue
+        ln = ctrl >> 5  # a back reference: length (3 bits, extended by a byte), distance (5 + 8 bits)
+        if ln == 7:
+            ln += data[i] if i < n else 256
             i += 1
-            ln += 2
-            if dist > len(out):
-                raise ValueError("a back reference points before the start")
-            piece = out[len(out) - dist:len(out) - dist + ln]
-            out += (piece * (ln // len(piece) + 1))[:ln]  # an overlapping copy repeats the last dist bytes
-        if len(out) > limit:
+        if i >= n:
+            raise ValueError("a back reference passes the end of the chunk")
+        o = len(out)
+        start = o - (((ctrl & 0x1F) << 8) | data[i]) - 1
+        i += 1
+        ln += 2
+        if start < 0:
+            raise ValueError("a back reference points before the start")
+        if o + ln > limit:
             raise ValueError(f"it decompresses to more than the chunk's {limit} bytes")
+        if start + ln <= o:
+            out += out[start:start + ln]
+        else:  # an overlapping copy repeats the last o - start bytes
+            piece = out[start:]
+            out += (piece * (ln // len(piece) + 1))[:ln]
+    if len(out) > limit:
+        raise ValueError(f"it decompresses to more than the chunk's {limit} bytes")
     return bytes(out)
