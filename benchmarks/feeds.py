@@ -1,11 +1,12 @@
-"""Inputs for the benchmarks: random data shaped for an example network's inputs.
+"""Inputs for the benchmarks: random data shaped for an example network's inputs, and how netdsl's
+OpenVINO models take them (``copying``).
 
 Symbolic dims: ``N`` is the batch, any other (BERT's ``S``) the sequence length ``seq``. BERT gets
 token ids inside its vocabulary and an attention mask with a padded tail (the last quarter).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,3 +35,18 @@ def make_feeds(graph: Any, batch: int, rng: np.random.Generator, seq: int = SEQ)
         else:
             out[v.name] = rng.standard_normal(shape).astype(v.dtype.numpy)
     return out
+
+
+def copying(run: Callable) -> Callable:
+    """``run`` (a compiled model, or its ``run_many``) with every input copied into the requests' own
+    tensors, none handed to OpenVINO in place (``runtime.SHARE_BYTES``): netdsl before large inputs
+    were shared."""
+    from netdsl.backends.openvino import runtime
+
+    def copied(feeds: Any) -> Any:
+        old, runtime.SHARE_BYTES = runtime.SHARE_BYTES, float("inf")
+        try:
+            return run(feeds)
+        finally:
+            runtime.SHARE_BYTES = old
+    return copied

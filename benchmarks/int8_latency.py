@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netdsl as nd  # noqa: E402
 from netdsl.backends import openvino as ovb  # noqa: E402
 from netdsl.passes import optimize  # noqa: E402
-from feeds import dims, make_feeds  # noqa: E402
+from feeds import copying, dims, make_feeds  # noqa: E402
 from int8_vs_onnxruntime import first, sqnr_db  # noqa: E402
 from openvino_vs_peers import ort  # noqa: E402
 
@@ -79,13 +79,6 @@ def float_adds(graph: Any) -> Any:
     prune(g)
     g.validate()
     return g
-
-
-def copying(m: Any) -> Any:
-    """``m`` binding every input by a copy into its requests' own tensors (never in place)."""
-    bind = type(m)._bind
-    m._bind = lambda req, feeds, bound=None: bind(m, req, feeds)
-    return m
 
 
 def props(m: Any) -> str:
@@ -261,7 +254,7 @@ def bench(name: str, iters: int, rounds: int, requests: int, seed: int = 0) -> N
             b8[k] = ovb.compile(g, hint="throughput").run_many  # netdsl's defaults: dims dynamic
             b8[k + "-s8"] = ovb.compile(g, hint="throughput", dynamic=dims(g, 8), num_streams=8).run_many
         b8["nd-s8-copy"] = copying(ovb.compile(q.graph, hint="throughput", dynamic=dims(q.graph, 8),
-                                               num_streams=8)).run_many
+                                               num_streams=8).run_many)
         b8["nd-latency"] = ovb.compile(q.graph, hint="latency", dynamic=dims(q.graph, 8)).run_many
         ref8 = np.concatenate([first(o).ravel() for o in b8["ort-f32"](eight)])
         for k, f in b8.items():

@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netdsl  # noqa: E402
-from feeds import dims, make_feeds  # noqa: E402
+from feeds import copying, dims, make_feeds  # noqa: E402
 
 MODELS = ("lenet", "digits", "resnet50", "mobilenet_v2", "bert", "alexnet", "unet", "yolov3_tiny", "vit_tiny")
 
@@ -92,19 +92,6 @@ def ov_engine(graph: Any, variant: str, batch: int, seq: int, requests: int) -> 
         run = (lambda feeds: [m.run(f) for f in feeds]) if hint == "latency" else \
             (lambda feeds: m.run_many(feeds, jobs=jobs))
     run.model = m  # type: ignore[attr-defined]  (for streams())
-    return run
-
-
-def copying(run_many: Callable) -> Callable:
-    """``run_many`` with every input copied, none handed to OpenVINO in place (runtime.SHARE_BYTES)."""
-    from netdsl.backends.openvino import runtime
-
-    def run(feeds: list) -> list:
-        old, runtime.SHARE_BYTES = runtime.SHARE_BYTES, float("inf")
-        try:
-            return run_many(feeds)
-        finally:
-            runtime.SHARE_BYTES = old
     return run
 
 
