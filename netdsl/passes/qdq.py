@@ -11,10 +11,10 @@ For each quantizable layer (convolution, linear, matmul) not excluded by name:
 
 * a residual ``add`` whose result is itself quantized (it feeds a quantized layer, directly or through
   a ReLU) and whose two inputs are quantized layers' outputs or quantized tensors reads both inputs
-  through Q/DQ pairs too (:func:`residual_adds`; MobileNetV2's linear bottlenecks, ResNet's blocks). Each input tensor then has one
-  quantized form that every reader shares, so the layer that makes it can emit it as INT8 and
-  OpenVINO fuses the requantization into that convolution instead of running it as a separate node
-  next to an f32 copy for the add.
+  through Q/DQ pairs too (:func:`residual_adds`; MobileNetV2's linear bottlenecks, ResNet's blocks).
+  Each input tensor then has one quantized form that every reader shares, so the layer that makes it
+  can emit it as INT8 and OpenVINO fuses the requantization (and the add, as a sum) into that
+  convolution instead of running it as a separate node next to an f32 copy for the add.
 
 Engines fuse these patterns into INT8 kernels (OpenVINO's low-precision transformations, TensorRT's
 explicit quantization, ONNX Runtime's QDQ handling).
