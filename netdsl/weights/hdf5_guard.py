@@ -5,7 +5,7 @@ HDF5 can pull bytes from elsewhere: an external link names an object in another 
 external raw storage reads any local file, a virtual dataset maps other files' datasets. All three are
 refused, so no byte from outside the checkpoint reaches a tensor. Filters are limited to deflate,
 shuffle, fletcher32 and LZF, and filtered chunks are decoded here, never by the library: each bounded by
-its chunk's size (the library grows its buffer without limit, so a 500 KB file could make it allocate
+its chunk's size and fletcher32 checksums verified (the library grows its buffer without limit, so a 500 KB file could make it allocate
 gigabytes). N-bit and scale-offset (known HDF5 security bugs live in their decoders; Keras never writes
 them) are refused, and other filter ids would make the library load plugins.
 """
@@ -106,6 +106,8 @@ def read_filtered(ds: Any, file_size: int, where: str) -> np.ndarray:
             if mask & (1 << j):
                 continue
             if codes[j] == FLETCHER32:
+                if len(data) < 4 or int.from_bytes(data[-4:], "little") not in _fletcher32_forms(data[:-4]):
+                    raise WeightError(f"{where}: dataset {ds.name}: chunk {i} fails its fletcher32 checksum (corrupt)")
                 data = data[:-4]
             elif codes[j] == DEFLATE:
                 d = zlib.decompressobj()
@@ -128,6 +130,25 @@ def read_filtered(ds: Any, file_size: int, where: str) -> np.ndarray:
         dst = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.chunk_offset, chunk, ds.shape))
         out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]
     return out
+
+
+def _fletcher32_forms(data: bytes) -> tuple[int, int]:
+    """HDF5's fletcher32 of ``data`` (``H5_checksum_fletcher32``: big-endian 16-bit words, sums folded every
+    360 words) and its byte-swapped form, which the library also accepts (files of HDF5 1.6.2)."""
+    words = np.frombuffer(data[:len(data) - len(data) % 2], ">u2").astype(np.int64)
+    s1 = s2 = 0
+    for k in range(0, len(words), 360):  # the library folds the sums after each 360 words
+        c = np.cumsum(words[k:k + 360])
+        s2 += len(c) * s1 + int(c.sum())
+        s1 += int(c[-1])
+        s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    if len(data) % 2:  # an odd last byte counts as a word's high byte, then one more fold
+        s1 += data[-1] << 8
+        s2 += s1
+        s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    s1, s2 = (s1 & 0xFFFF) + (s1 >> 16), (s2 & 0xFFFF) + (s2 >> 16)
+    value = (s2 << 16) | s1
+    return value, int.from_bytes(value.to_bytes(4, "little"), "big")
 
 
 def lzf_decompress(data: bytes, limit: int) -> bytes:

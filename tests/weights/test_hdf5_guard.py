@@ -286,3 +286,30 @@ def test_corrupt_lzf_chunk_refused(tmp_path):
     raw[off] = 0xE0  # a back reference as the first token
     p.write_bytes(bytes(raw))
     _assert_refused(p, "corrupt LZF data")
+
+
+@pytest.mark.parametrize("opts", [{}, {"compression": "lzf"}, {"compression": "gzip", "shuffle": True}])
+def test_fletcher32_checksum_verified(tmp_path, rng, opts):
+    """fletcher32 chunks had their checksum dropped unread: a flipped data byte read as a wrong value where
+    h5py refuses the chunk. Intact chunks of many lengths (odd ones from LZF, > 360 words) read equal to
+    h5py; a changed byte in the data or in the checksum is refused naming the dataset and the file."""
+    p = tmp_path / "f32.h5"
+    with h5py.File(p, "w") as f:
+        for n, (dt, shape, chunks) in enumerate([("f4", (1000,), (300,)), ("u1", (37,), (11,)), (">f8", (5, 3), (2, 2)),
+                                                 ("i1", (2001,), (2001,)), ("?", (9,), (4,))]):
+            a = rng.integers(0, 2, shape) if dt == "?" else rng.standard_normal(shape) * 50
+            f.create_dataset(f"d{n}", data=np.repeat(a.astype(dt).ravel()[:1], a.size).reshape(shape) if n == 3
+                             else a.astype(dt), chunks=chunks, fletcher32=True, **opts)
+        info = f["d0"].id.get_chunk_info(1)
+    with open_checkpoint(p) as ck, h5py.File(p) as ref:
+        for n in ref:
+            np.testing.assert_array_equal(ck.read(n), ref[n][()], err_msg=n)
+    raw = p.read_bytes()
+    for at in (info.byte_offset + 5, info.byte_offset + info.size - 2):  # a data byte; a checksum byte
+        bad = bytearray(raw)
+        bad[at] ^= 0x10
+        p.write_bytes(bytes(bad))
+        with pytest.raises(WeightError, match="fletcher32") as ei:
+            with open_checkpoint(p) as ck:
+                ck.read("d0")
+        assert str(p) in str(ei.value) and "/d0" in str(ei.value), str(ei.value)
