@@ -185,6 +185,8 @@ def parse_layer_precision(items: Optional[Sequence[str]]) -> dict:
         pat, sep, dtype = item.rpartition("=")
         if not pat or not sep or not dtype:
             raise NetdslError(f"--layer-precision expects PATTERN=TYPE (e.g. '*layer_norm*=float32'), got {item!r}")
+        if out.get(pat, dtype) != dtype:
+            raise NetdslError(f"--layer-precision {pat!r} given twice with different types ({out[pat]}, {dtype})")
         out[pat] = dtype
     return out
 

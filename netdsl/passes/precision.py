@@ -43,9 +43,13 @@ def layer_precisions(graph: Graph, patterns: Optional[Mapping[str, Any]] = None)
                     pinned[id(o)] = dt
     out.update(graph.precision)
     for pat, dtype in (patterns or {}).items():
-        dt = as_dtype(dtype)
+        try:
+            dt = as_dtype(dtype)
+        except TypeError as e:
+            raise NetdslError(f"layer_precision {pat!r}: {e}") from None
         if not dt.is_float:
             raise NetdslError(f"layer_precision {pat!r}: {dt} is not a float type")
+        dt = DType.float32 if dt is DType.float64 else dt  # as a cast to float64: engines' widest type
         hits = [n.name for n in graph.nodes if n.op not in _SOURCES and fnmatch.fnmatchcase(n.name, pat)]
         if not hits:
             raise NetdslError(f"layer_precision pattern {pat!r} matches no layer of network '{graph.name}'")

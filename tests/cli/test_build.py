@@ -81,6 +81,8 @@ def test_build_layer_precision_keeps_the_island_in_the_ir(cli, tmp_path):
     (["--layer-precision", "fc1"], ["--layer-precision expects PATTERN=TYPE", "'fc1'"]),
     (["--layer-precision", "nothing*=float32"], ["'nothing*'", "matches no layer"]),
     (["--layer-precision", "fc1=int8"], ["'fc1'", "not a float type"]),
+    (["--layer-precision", "fc1=bogus"], ["'fc1'", "unsupported dtype 'bogus'"]),  # was an internal TypeError
+    (["--layer-precision", "fc1=float32", "--layer-precision", "fc1=float16"], ["'fc1' given twice"]),
     (["--backend", "onnx", "--layer-precision", "fc1=float32"], ["--layer-precision does nothing for backend onnx"]),
 ])
 def test_build_layer_precision_errors(cli, tmp_path, argv, words):

@@ -89,3 +89,30 @@ def test_num_streams_a_count_or_auto_runs_on_openvino(tmp_path, cli, streams):
                      "-o", tmp_path / "o.npz")
     assert rc == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "o.npz")["prob"], np.load(tmp_path / "r.npz")["prob"], atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_run_layer_precision_keeps_the_layer_f32_in_openvino(cli, tmp_path, dtype):
+    """`netdsl run --precision bf16 --layer-precision fc1=TYPE` on OpenVINO: the model the command compiles
+    runs fc1 in f32 and fc2 in bf16 (OpenVINO's runtime model). float64 pins as a cast to float64 does
+    (float32): it was accepted and then ran the layer in bf16."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    from netdsl.backends import get_backend
+    from netdsl.cli import build_parser
+    from netdsl.cli.common import backend_options, prepare
+    from .test_build import ISLAND_MODEL
+    model = tmp_path / "island.py"
+    model.write_text(ISLAND_MODEL)
+    argv = ["run", str(model), "--random-weights", "--backend", "openvino", "--precision", "bf16"]
+    rc, out, err = cli(*argv, "--layer-precision", f"fc1={dtype}")
+    assert rc == 0 and "y: float32" in out, out + err
+
+    def runtime(extra):
+        args = build_parser().parse_args(argv + extra)
+        m = get_backend("openvino").compile(prepare(args).graph, **backend_options(args, "openvino"))
+        return {n.get_friendly_name(): n.get_rt_info()["runtimePrecision"].astype(str)
+                for n in m.compiled.get_runtime_model().get_ordered_ops()}
+    if runtime([])["fc1"] != "bf16":
+        pytest.skip("this CPU runs bf16 inference in f32: no island to tell apart")
+    kept = runtime(["--layer-precision", f"fc1={dtype}"])
+    assert kept["fc1"] == "f32" and kept["fc2"] == "bf16", kept
