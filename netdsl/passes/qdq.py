@@ -29,8 +29,8 @@ where q2 quantizes the rounding residual of q1 (within +-s1/2 where x is not cli
 layers with the same int8 weights, one subtract and one add. The sum takes the layer's output name;
 the first layer keeps its name and bias, the second is named ``<layer>/residual``. A wide weight
 (``wide_weights``) likewise: ``W ~= W1 + W2``, W2 the int8 rounding residual of W1 in steps of the
-per-channel scale / 254, one more INT8 layer ``layer(W2, q1)``. A residual add with a wide input
-reads both inputs in float (a coarse second input would cap its sum's precision).
+per-channel scale / 254, one more INT8 layer ``layer(W2, q1)``. A residual add with a wide input,
+or a wide sum (or ReLU of it), reads both inputs in float (a coarse input would cap its sum's precision).
 """
 from __future__ import annotations
 
@@ -215,9 +215,15 @@ def insert_qdq(graph: Graph, ranges: dict, exclude: Sequence[str] = (), scheme: 
     b = _Builder(g)
     todo = {id(n): (acts, w) for n, acts, w in targets(g, exclude)}
     wide, wide_weights = set(wide), set(wide_weights)
-    # a residual add with a wide input reads both in float: its sum would lose the second level
+    # a residual add with a wide input, or whose sum (or its ReLU) is wide, reads both in float: quantized
+    # once, its inputs would cap the sum at one level
+    readers = g.consumers()
+
+    def wide_sum(n: Node) -> bool:
+        s = n.outputs[0]
+        return s.name in wide or any(r.op == "relu" and r.outputs[0].name in wide for r in readers.get(id(s), []))
     todo.update({id(n): ([0, 1], None) for n in residual_adds(g, exclude)
-                 if all(v.name in ranges and v.name not in wide for v in n.inputs)})
+                 if all(v.name in ranges and v.name not in wide for v in n.inputs) and not wide_sum(n)})
     dq_of: dict[int, Value] = {}
     res_of: dict[int, Value] = {}
     new_nodes: list[Node] = []

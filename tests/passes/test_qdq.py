@@ -159,3 +159,26 @@ def test_tensorrt_cpu_proof_passes_with_quantized_residual_adds():
     assert all(v.producer.op == "dequantize_linear" for n in ("b2.add", "res.add") for v in q.graph.node(n).inputs)
     rep = trtb.check(q.graph, _batches(1, seed=5)[0], flavour="tensorrt_rtx", dynamic={"N": (1, 4, 8)})
     assert rep.ok, str(rep)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_a_residual_add_whose_sum_is_wide_reads_both_in_float(relu):
+    """add(conv, conv) -> [relu] -> conv with every activation wide: the two convolutions' outputs are
+    no layer's input (so not wide) while the sum is; quantized once for the add they capped the widened
+    network at 39 dB (81 dB with the add reading both in float)."""
+    net = nd.Network("two_branches")
+    x = net.input("x", ("N", 8, 10, 10))
+
+    def conv(v, name, cout=8):
+        return F.conv(v, net.parameter(f"{name}.w", (cout, 8, 1, 1)), net.parameter(f"{name}.b", (cout,)), name=name)
+    s = F.add(conv(x, "p"), conv(x, "q"), name="res")
+    net.output(conv(F.relu(s) if relu else s, "c", 4), "y")
+    net.init_random(0)
+    assert [n.name for n in residual_adds(optimize(net.graph))] == ["res"]
+    batches = _batches_of(net, 3, 1)
+    fresh = _batches_of(net, 1, 9)[0]
+    q = nd.quantize(net, batches, report=False, backend="reference", wide_activations="*", wide_weights="*")
+    assert all(v.producer.op != "dequantize_linear" for v in q.graph.node("res").inputs)
+    assert sqnr_db(reference.run(net.graph, fresh)["y"], reference.run(q.graph, fresh)["y"]) > 60
+    q = nd.quantize(net, batches, report=False, backend="reference", wide_activations="none")
+    assert [v.producer.op for v in q.graph.node("res").inputs] == ["dequantize_linear"] * 2
