@@ -10,12 +10,13 @@ from typing import Any, Optional
 
 from ..errors import NetdslError
 
-FORMAT = "netdsl-calibration-10"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges;
+FORMAT = "netdsl-calibration-11"  # 3: keyed by the weights too; 4: fitted weights, keep_float="auto", refined ranges;
 # 5: ranges of residual adds' inputs too (passes/qdq.py); 6: wide (two-level) activations and weights;
 # 7: wide tensors' ranges with headroom (plan.WIDE_HEADROOM); 8: layers a wide plan would run as three
 # INT8 copies kept float (plan.fold_triples); 9: layers kept float where widening fell short of its target
 # (plan.keep_for_wide), the estimate with the margins near zero spread evenly; 10: inputs of residual
-# adds read through a ReLU (ResNet's add -> relu) too
+# adds read through a ReLU (ResNet's add -> relu) too; 11: residual adds with a wide sum read in float (the
+# wide plan's estimates change with it)
 
 
 def load(path: str, key: dict) -> Optional[tuple]:

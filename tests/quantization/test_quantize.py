@@ -231,3 +231,20 @@ def test_masked_calibration_data_is_refused_naming_the_input():
     for batches in ([masked], [{"x": masked}]):
         with pytest.raises(ShapeError, match=r"input 'x' is a numpy masked array: .*x\.filled\(value\)"):
             nd.quantize(net, batches)
+
+
+def test_calibration_cache_of_an_older_format_is_refused(tmp_path):
+    """A cache made before residual adds with a wide sum read in float (format 10) holds a wide plan chosen
+    on other estimates: refused, naming both formats; the current format is reused to the same graph."""
+    from netdsl.quantization.cache import FORMAT
+    cache = tmp_path / "calib.json"
+    q1 = nd.quantize(_net(), _batches(), cache=str(cache), report=False, backend="reference")
+    data = json.loads(cache.read_text())
+    assert data["format"] == FORMAT == "netdsl-calibration-11"
+    q2 = nd.quantize(_net(), _batches(1, seed=7), cache=str(cache), report=False, backend="reference")
+    feeds = _batches(1, seed=9)[0]
+    assert [n.name for n in q1.graph.nodes] == [n.name for n in q2.graph.nodes]
+    np.testing.assert_array_equal(reference.run(q1.graph, feeds)["logits"], reference.run(q2.graph, feeds)["logits"])
+    cache.write_text(json.dumps({**data, "format": "netdsl-calibration-10"}))
+    with pytest.raises(NetdslError, match="'netdsl-calibration-10', made by another netdsl version .*calibration-11"):
+        nd.quantize(_net(), _batches(1, seed=7), cache=str(cache), report=False, backend="reference")
