@@ -182,3 +182,42 @@ def test_a_residual_add_whose_sum_is_wide_reads_both_in_float(relu):
     assert sqnr_db(reference.run(net.graph, fresh)["y"], reference.run(q.graph, fresh)["y"]) > 60
     q = nd.quantize(net, batches, report=False, backend="reference", wide_activations="none")
     assert [v.producer.op for v in q.graph.node("res").inputs] == ["dequantize_linear"] * 2
+
+
+def test_relu_readers_pools_self_adds_and_broadcasts():
+    """add -> relu read by two quantized layers and a sigmoid: quantized; add -> relu -> max_pool -> conv:
+    float (the pool, not a quantized layer, reads the ReLU); x + x: quantized; a broadcast add: float;
+    add -> relu that is a network output and a convolution's input: quantized. OpenVINO and ONNX Runtime
+    compute what the reference does with the quantized graph."""
+    net = nd.Network("relu_readers")
+    x = net.input("x", ("N", 8, 8, 8))
+
+    def conv(v, name, cout=8):
+        return F.conv(v, net.parameter(f"{name}.w", (cout, 8, 1, 1)), net.parameter(f"{name}.b", (cout,)), name=name)
+    a = conv(x, "a")
+    ra = F.relu(F.add(conv(a, "b"), a, name="two_convs"))
+    net.output(F.sigmoid(ra), "ya")
+    s = F.add(conv(ra, "a1"), conv(ra, "a2"), name="sum")
+    pooled = conv(F.max_pool(F.relu(F.add(conv(s, "c"), s, name="to_pool")), 2, 2), "p")
+    d = conv(F.relu(F.add(pooled, pooled, name="self")), "d")
+    e = conv(F.relu(F.add(d, F.global_avg_pool(d), name="broadcast")), "e")
+    re = F.relu(F.add(conv(e, "f"), e, name="to_output"))
+    net.output(re, "ye")
+    net.output(F.global_avg_pool(conv(re, "g", 4)), "y")
+    net.init_random(0)
+    assert [n.name for n in residual_adds(optimize(net.graph))] == ["two_convs", "sum", "self", "to_output"]
+    q = nd.quantize(net, _batches_of(net, 3, 1), report=False, backend="reference", wide_activations="none")
+    for n in ("two_convs", "sum", "self", "to_output"):
+        assert [v.producer.op for v in q.graph.node(n).inputs] == ["dequantize_linear"] * 2, n
+    for n in ("to_pool", "broadcast"):
+        assert all(v.producer.op != "dequantize_linear" for v in q.graph.node(n).inputs), n
+    fresh = _batches_of(net, 1, 9)[0]
+    want, ref = reference.run(q.graph, fresh), reference.run(net.graph, fresh)
+    assert all(sqnr_db(ref[k], want[k]) > 25 for k in want), {k: sqnr_db(ref[k], want[k]) for k in want}
+    for backend in ("openvino", "onnx"):
+        try:
+            got = nd.compile(q, backend)(fresh)
+        except nd.BackendUnavailable:
+            continue
+        for k in want:
+            assert np.abs(got[k] - want[k]).max() <= 0.02 * np.abs(want[k]).max(), (backend, k)
