@@ -80,10 +80,14 @@ def runtime_precisions(compiled: Any) -> dict:
         if "runtimePrecision" not in rt:
             continue
         p = out[n.get_friendly_name()] = rt["runtimePrecision"].astype(str)
-        if "originalLayersNames" in rt:
-            for name in filter(None, rt["originalLayersNames"].astype(str).split(",")):
-                fused.setdefault(name, p)
+        for name in fused_names(rt):
+            fused.setdefault(name, p)
     return {**fused, **out}
+
+
+def fused_names(rt: Any) -> list:
+    """The names of the layers a runtime node's rt_info says were fused into it (``originalLayersNames``)."""
+    return [x for x in rt["originalLayersNames"].astype(str).split(",") if x] if "originalLayersNames" in rt else []
 
 
 def warn_unkept_islands(compiled: Any, islands: set, model: str, layers: Iterable[str] = ()) -> None:
@@ -111,11 +115,7 @@ def rebuilt_in_reduced(compiled: Any, islands: set, layers: Iterable[str]) -> di
     known = set(layers) | set(islands)
 
     def owner(node: Any) -> Any:
-        rt = node.get_rt_info()
-        names = [node.get_friendly_name()]
-        if "originalLayersNames" in rt:
-            names += [x for x in rt["originalLayersNames"].astype(str).split(",") if x]
-        for name in names:
+        for name in [node.get_friendly_name()] + fused_names(node.get_rt_info()):
             while name:
                 if name in known:
                     return name
